@@ -1,0 +1,6 @@
+/**
+ * Pieces shared by the command lines of both roles.
+ *
+ * @module
+ */
+export * from "./value_parsers.ts";

@@ -1,0 +1,6 @@
+/**
+ * Logging for both roles.
+ *
+ * @module
+ */
+export * from "./setup.ts";

@@ -1,0 +1,110 @@
+/**
+ * `shop peer`: its options, its help, and what running it does.
+ *
+ * @module
+ */
+import { object } from "@optique/core/constructs";
+import { message } from "@optique/core/message";
+import type { InferValue } from "@optique/core/parser";
+import { command, constant, flag, option } from "@optique/core/primitives";
+import { string } from "@optique/core/valueparser";
+import { join } from "node:path";
+import { fromZod, hostPort, logLevel, port } from "../cli/value_parsers.ts";
+import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
+import { Name } from "../protocol/mod.ts";
+import type { Output } from "./agent.ts";
+import { readLines } from "./lines.ts";
+import { ShopPeer } from "./peer.ts";
+
+/** The `shop peer` command line. */
+export const peerCommand = command(
+  "peer",
+  object({
+    command: constant("peer"),
+    name: option("--name", fromZod(Name, { metavar: "NAME", placeholder: "alice" }), {
+      description: message`This peer's name in the marketplace (letters, digits, _ and -).`,
+    }),
+    server: option("--server", hostPort(), {
+      description: message`The server's UDP address.`,
+    }).withDefault({ hostname: "127.0.0.1", port: 5000 }),
+    host: option("--host", string({ metavar: "HOST" }), {
+      description: message`Address to bind the peer's sockets to.`,
+    }).withDefault("0.0.0.0"),
+    udpPort: option("--udp-port", port(), {
+      description: message`UDP port for the server's messages (0 picks a free one).`,
+    }).withDefault(0),
+    tcpPort: option("--tcp-port", port(), {
+      description: message`TCP port for the purchase transaction (0 picks a free one).`,
+    }).withDefault(0),
+    data: option("--data", string({ metavar: "DIR" }), {
+      description: message`Directory for NAME.kv and NAME.log.`,
+    }).withDefault("./shop-data"),
+    json: flag("--json", {
+      description: message`Print one JSON object per line instead of readable text.`,
+    }).withDefault(false),
+    logLevel: option("--log-level", logLevel(), {
+      description: message`Lowest level of log lines shown on standard error.`,
+    }).withDefault("info"),
+  }),
+  {
+    brief: message`Run a buyer and seller peer.`,
+    description:
+      message`Run a peer: it reads commands line by line from standard input (a terminal or a pipe) and prints every reply and event on standard output. Type help for the commands.`,
+  },
+);
+
+/** Parsed `shop peer` options. */
+export type PeerCommand = InferValue<typeof peerCommand>;
+
+/** Prints outputs as text lines, or as JSON lines with `--json`. */
+export function printer(json: boolean): (output: Output) => void {
+  if (json) {
+    return (output) =>
+      console.log(
+        JSON.stringify({ event: output.event, ...(output.fields ?? { message: output.text }) }),
+      );
+  }
+  return (output) => console.log(output.text);
+}
+
+/**
+ * Runs a peer until `quit` or the end of standard input.
+ *
+ * @returns The exit code.
+ */
+export async function runPeer(options: PeerCommand): Promise<number> {
+  await Deno.mkdir(options.data, { recursive: true });
+  await setupLogging({
+    file: join(options.data, `${options.name}.log`),
+    consoleLevel: options.logLevel,
+  });
+  const log = logger("peer");
+  const print = printer(options.json);
+  try {
+    await using peer = await ShopPeer.start({
+      name: options.name,
+      server: options.server,
+      hostname: options.host,
+      udpPort: options.udpPort,
+      tcpPort: options.tcpPort,
+      dataDir: options.data,
+      print,
+    });
+    const { udp, tcp } = peer.ports;
+    print({
+      event: "ready",
+      text:
+        `${options.name} ready on UDP ${udp} and TCP ${tcp}; server ${options.server.hostname}:${options.server.port}. Type help for commands.`,
+      fields: { name: options.name, udpPort: udp, tcpPort: tcp },
+    });
+    log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
+    await peer.run(readLines(Deno.stdin.readable));
+    log.debug("Peer {name} stopped", { name: options.name });
+    return 0;
+  } catch (error) {
+    log.error("Peer failed: {error}", { error: String(error) });
+    return 1;
+  } finally {
+    await shutdownLogging();
+  }
+}

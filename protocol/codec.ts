@@ -1,0 +1,241 @@
+/**
+ * The P2S2 text codec: bytes or text in, a typed message or a typed error
+ * out, and back. Pure: no I/O, no clock, never throws on bad input.
+ *
+ * @example
+ * ```ts
+ * const result = decode("REGISTER r1 alice 127.0.0.1 5001 5002");
+ * if (result.ok) console.log(result.message.name); // "alice"
+ * encode({ type: "REGISTERED", rq: "r1" }); // "REGISTERED r1"
+ * ```
+ *
+ * @module
+ */
+import type { z } from "zod";
+import { Rq, SECRET_FIELDS } from "./fields.ts";
+import { type Channel, type Message, type MessageType, SPECS } from "./messages.ts";
+
+/** The largest datagram or TCP message accepted, in bytes (PROTOCOL.md). */
+export const MAX_MESSAGE_BYTES = 1200;
+
+/** What kind of problem made a message undecodable. */
+export type DecodeErrorCode =
+  | "too_long"
+  | "encoding"
+  | "empty"
+  | "unknown_type"
+  | "field_count"
+  | "invalid_field";
+
+/** Why a message could not be decoded, in words fit for a reply or a log. */
+export interface DecodeError {
+  readonly code: DecodeErrorCode;
+  /** Sentence-case description of the problem, never holding card data. */
+  readonly message: string;
+  /** The wire keyword, when the first word was a known message type. */
+  readonly keyword?: string;
+  /** The request token, when one could be read, so a denial can carry it. */
+  readonly rq?: string;
+}
+
+/** The outcome of {@linkcode decode}. */
+export type DecodeResult =
+  | { readonly ok: true; readonly message: Message }
+  | { readonly ok: false; readonly error: DecodeError };
+
+/** Options for {@linkcode decode}. */
+export interface DecodeOptions {
+  /** Which message set to read: datagrams (default) or the TCP leg. */
+  readonly channel?: Channel;
+}
+
+interface ParsedLayout {
+  readonly type: MessageType;
+  readonly schema: z.ZodType;
+  readonly head: readonly string[];
+  readonly rest?: string;
+  readonly tail: readonly string[];
+  readonly suffix?: { readonly word: string; readonly field: string };
+  readonly names: string;
+}
+
+function parseLayout(type: MessageType, layout: string): ParsedLayout {
+  const suffixMatch = layout.match(/^(.*?)\s*\[(\S+) (\S+)\]$/);
+  const body = suffixMatch?.[1] ?? layout;
+  const words = body.split(" ");
+  const restAt = words.findIndex((word) => word.endsWith("..."));
+  const head = restAt < 0 ? words : words.slice(0, restAt);
+  const tail = restAt < 0 ? [] : words.slice(restAt + 1);
+  const rest = restAt < 0 ? undefined : words[restAt]!.slice(0, -3);
+  return {
+    type,
+    schema: SPECS[type].schema,
+    head,
+    rest,
+    tail,
+    suffix: suffixMatch ? { word: suffixMatch[2]!, field: suffixMatch[3]! } : undefined,
+    names: layout,
+  };
+}
+
+const LAYOUTS: ReadonlyMap<string, ParsedLayout> = new Map(
+  (Object.keys(SPECS) as MessageType[]).map((type) => {
+    const spec = SPECS[type];
+    return [`${spec.channel} ${spec.keyword}`, parseLayout(type, spec.layout)];
+  }),
+);
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+function fail(
+  code: DecodeErrorCode,
+  message: string,
+  extra: { keyword?: string; rq?: string } = {},
+): DecodeResult {
+  return { ok: false, error: { code, message, ...extra } };
+}
+
+function quote(text: string): string {
+  const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  return JSON.stringify(shown);
+}
+
+/**
+ * Decodes one P2S2 message from a datagram or a TCP read.
+ *
+ * Fields are split at spaces; one trailing newline (`\n` or `\r\n`) is
+ * tolerated. The result is either the typed message or an error that says
+ * what is wrong, carrying the request token when one could be read.
+ *
+ * @param input The raw bytes or the text of one message.
+ * @param options Which channel's message set to read.
+ * @returns The message, or why it could not be decoded.
+ */
+export function decode(
+  input: string | Uint8Array,
+  options: DecodeOptions = {},
+): DecodeResult {
+  const channel = options.channel ?? "udp";
+  let text: string;
+  if (typeof input === "string") {
+    text = input;
+    if (text.length > MAX_MESSAGE_BYTES / 4) {
+      const bytes = utf8Encoder.encode(text).length;
+      if (bytes > MAX_MESSAGE_BYTES) return tooLong(bytes);
+    }
+  } else {
+    if (input.length > MAX_MESSAGE_BYTES) return tooLong(input.length);
+    try {
+      text = utf8.decode(input);
+    } catch {
+      return fail("encoding", "Message is not valid UTF-8 text");
+    }
+  }
+  text = text.replace(/\r?\n$/, "");
+  const tokens = text.split(" ").filter((token) => token !== "");
+  const keyword = tokens[0];
+  if (keyword === undefined) return fail("empty", "Message is empty");
+  const layout = LAYOUTS.get(`${channel} ${keyword}`);
+  const rqToken = tokens[1];
+  const rq = rqToken !== undefined && Rq.safeParse(rqToken).success ? rqToken : undefined;
+  if (layout === undefined) {
+    return fail(
+      "unknown_type",
+      `Unknown message type ${quote(keyword)}: expected one of ${knownKeywords(channel)}`,
+      { rq },
+    );
+  }
+  return decodeFields(layout, keyword, tokens.slice(1), rq);
+}
+
+function tooLong(bytes: number): DecodeResult {
+  return fail(
+    "too_long",
+    `Message of ${bytes} bytes is too long: the limit is ${MAX_MESSAGE_BYTES} bytes`,
+  );
+}
+
+function knownKeywords(channel: Channel): string {
+  return [...LAYOUTS.keys()]
+    .filter((key) => key.startsWith(`${channel} `))
+    .map((key) => key.slice(channel.length + 1))
+    .join(", ");
+}
+
+function decodeFields(
+  layout: ParsedLayout,
+  keyword: string,
+  fields: string[],
+  rq: string | undefined,
+): DecodeResult {
+  const record: Record<string, string> = { type: layout.type };
+  const fixed = layout.head.length + layout.tail.length;
+  let body = fields;
+  const suffix = layout.suffix;
+  if (
+    suffix && body.length === fixed + 2 && body[fixed] === suffix.word
+  ) {
+    record[suffix.field] = body[fixed + 1]!;
+    body = body.slice(0, fixed);
+  }
+  const countOk = layout.rest === undefined ? body.length === fixed : body.length >= fixed;
+  if (!countOk) {
+    const expected = layout.rest === undefined
+      ? `${fixed} field${fixed === 1 ? "" : "s"}`
+      : `at least ${fixed} fields`;
+    return fail(
+      "field_count",
+      `${keyword} needs ${expected} (${layout.names}), got ${body.length}`,
+      { keyword, rq },
+    );
+  }
+  layout.head.forEach((name, i) => (record[name] = body[i]!));
+  const tailStart = body.length - layout.tail.length;
+  layout.tail.forEach((name, i) => (record[name] = body[tailStart + i]!));
+  if (layout.rest !== undefined) {
+    record[layout.rest] = body.slice(layout.head.length, tailStart).join(" ");
+  }
+  const parsed = layout.schema.safeDecode(record);
+  if (parsed.success) return { ok: true, message: parsed.data as Message };
+  const issue = parsed.error.issues[0]!;
+  const field = String(issue.path[0] ?? "message");
+  const shown = SECRET_FIELDS.has(field) ? "" : ` ${quote(record[field] ?? "")}`;
+  return fail(
+    "invalid_field",
+    `Invalid ${field}${shown} in ${keyword}: ${issue.message}`,
+    { keyword, rq },
+  );
+}
+
+/**
+ * Encodes a message as wire text, without a trailing newline (classic peers
+ * read one message per datagram or per TCP write).
+ *
+ * @param message The message to write.
+ * @returns The text to send.
+ * @throws {TypeError} If the message breaks its schema: a program error.
+ */
+export function encode(message: Message): string {
+  const spec = SPECS[message.type];
+  const layout = LAYOUTS.get(`${spec.channel} ${spec.keyword}`)!;
+  const parsed = spec.schema.safeEncode(message);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new TypeError(
+      `Cannot encode ${message.type}: ${String(issue.path[0])} ${issue.message}`,
+    );
+  }
+  const record = parsed.data as Record<string, string | undefined>;
+  const words: string[] = [spec.keyword];
+  for (const name of layout.head) words.push(record[name]!);
+  if (layout.rest !== undefined && record[layout.rest]) {
+    words.push(record[layout.rest]!);
+  }
+  for (const name of layout.tail) words.push(record[name]!);
+  const suffix = layout.suffix;
+  if (suffix && record[suffix.field] !== undefined) {
+    words.push(suffix.word, record[suffix.field]!);
+  }
+  return words.join(" ");
+}

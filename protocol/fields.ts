@@ -1,0 +1,102 @@
+/**
+ * Wire fields of the P2S2 protocol as zod codecs: each one decodes the text
+ * token(s) seen on the wire into the typed value the program works with, and
+ * encodes it back. Message schemas in `messages.ts` are built from these.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Most characters a request token may have. */
+export const MAX_RQ_LENGTH = 64;
+/** Most characters a peer name may have. */
+export const MAX_NAME_LENGTH = 32;
+/** Most characters an item name may have. */
+export const MAX_ITEM_LENGTH = 64;
+/** Most characters of free text (description, reason, address). */
+export const MAX_TEXT_LENGTH = 300;
+/** Largest price accepted, so that cents stay exact in a double. */
+export const MAX_PRICE = 1_000_000_000;
+
+/** An opaque request token: printable ASCII without spaces. */
+export const Rq = z.string().regex(
+  /^[\x21-\x7e]+$/,
+  "expected a token of printable characters without spaces",
+).max(MAX_RQ_LENGTH);
+
+/**
+ * A peer name. Names become file names (`<name>.kv`, `<name>.log`), so they
+ * are restricted to letters, digits, `_` and `-`, starting with a letter or
+ * digit.
+ */
+export const Name = z.string().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_-]*$/,
+  "expected letters, digits, '_' or '-', starting with a letter or digit",
+).max(MAX_NAME_LENGTH);
+
+/** An item name: one token of visible characters. */
+export const Item = z.string().regex(
+  /^[^\s\p{C}]+$/u,
+  "expected one word without spaces or control characters",
+).max(MAX_ITEM_LENGTH);
+
+/** Free text that may hold spaces (but no control characters). */
+export const Text = z.string().regex(
+  /^[^\p{C}]*$/u,
+  "expected text without control characters",
+).max(MAX_TEXT_LENGTH);
+
+/** Free text that must not be empty. */
+export const RequiredText = Text.min(1, "must not be empty");
+
+/** An IPv4 or IPv6 address as a peer announces it. */
+export const Ip = z.union([z.ipv4(), z.ipv6()], {
+  error: "expected an IPv4 or IPv6 address like 127.0.0.1",
+});
+
+const PORT_TEXT = /^[0-9]{1,5}$/;
+
+/** A port number 1-65535 written in decimal. */
+export const Port = z.codec(
+  z.string().regex(PORT_TEXT, "expected a port number like 5000"),
+  z.int().min(1, "port must be 1 to 65535").max(
+    65535,
+    "port must be 1 to 65535",
+  ),
+  { decode: (text) => Number(text), encode: (port) => String(port) },
+);
+
+const PRICE_TEXT = /^[0-9]{1,10}(\.[0-9]{1,6})?$/;
+
+/** Writes a price the way classic peers expect: `500`, `499.99`. */
+export function formatPrice(price: number): string {
+  return Number.isInteger(price) ? String(price) : String(Number(price.toFixed(6)));
+}
+
+/** A non-negative decimal price: `500`, `500.0`, `499.99`. */
+export const Price = z.codec(
+  z.string().regex(
+    PRICE_TEXT,
+    "expected a non-negative decimal number like 499.99",
+  ),
+  z.number().nonnegative("must not be negative").max(
+    MAX_PRICE,
+    `must be at most ${MAX_PRICE}`,
+  ),
+  { decode: (text) => Number(text), encode: formatPrice },
+);
+
+/** A card number as sent in INFORM_Res: digits only, checked later. */
+export const CardNumber = z.string().regex(
+  /^[0-9]{8,19}$/,
+  "expected 8 to 19 digits",
+);
+
+/** A card expiry date as sent in INFORM_Res: `MM/YY`. */
+export const CardExpiry = z.string().regex(
+  /^(0[1-9]|1[0-2])\/[0-9]{2}$/,
+  "expected a month and year like 04/29",
+);
+
+/** Fields whose values must never be quoted in errors or logs. */
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(["card", "expiry"]);

@@ -1,0 +1,217 @@
+/**
+ * Every message of the classic P2S2 protocol (../shared/PROTOCOL.md) as a zod
+ * schema, with the order its fields take on the wire. The TypeScript types
+ * are inferred from these schemas.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  CardExpiry,
+  CardNumber,
+  Ip,
+  Item,
+  Name,
+  Port,
+  Price,
+  RequiredText,
+  Rq,
+  Text,
+} from "./fields.ts";
+
+/** Where a message travels: datagrams or the transaction's TCP stream. */
+export type Channel = "udp" | "tcp";
+
+/**
+ * How a message's fields sit on the wire, written as in PROTOCOL.md:
+ * `"rq name item description... maxPrice"`. A field ending in `...` takes
+ * every token the fixed fields before and after it leave over (zero or more,
+ * its schema decides whether empty is allowed). `[from seller]` is an
+ * optional literal word followed by a field, at the end.
+ */
+export type Layout = string;
+
+function message<
+  const T extends string,
+  const S extends z.core.$ZodLooseShape,
+>(type: T, shape: S) {
+  return z.strictObject({ type: z.literal(type), ...shape });
+}
+
+// Peer -> server (UDP)
+export const Register = message("REGISTER", {
+  rq: Rq,
+  name: Name,
+  ip: Ip,
+  udpPort: Port,
+  tcpPort: Port,
+});
+export const DeRegister = message("DE-REGISTER", { rq: Rq, name: Name });
+export const LookingFor = message("LOOKING_FOR", {
+  rq: Rq,
+  name: Name,
+  item: Item,
+  description: Text,
+  maxPrice: Price,
+});
+export const Offer = message("OFFER", {
+  rq: Rq,
+  name: Name,
+  item: Item,
+  price: Price,
+});
+export const Accept = message("ACCEPT", { rq: Rq, item: Item, maxPrice: Price });
+export const Refuse = message("REFUSE", { rq: Rq, item: Item, maxPrice: Price });
+export const Buy = message("BUY", { rq: Rq, item: Item, price: Price });
+/** CANCEL over UDP: a buyer declining FOUND, or the server releasing a seller. */
+export const Cancel = message("CANCEL", { rq: Rq, item: Item, price: Price });
+
+// Server -> peer (UDP)
+export const Registered = message("REGISTERED", { rq: Rq });
+export const RegisterDenied = message("REGISTER-DENIED", {
+  rq: Rq,
+  reason: RequiredText,
+});
+export const DeRegistered = message("DE-REGISTERED", { rq: Rq });
+export const DeRegisterDenied = message("DE-REGISTER-DENIED", {
+  rq: Rq,
+  reason: RequiredText,
+});
+export const Search = message("SEARCH", {
+  rq: Rq,
+  item: Item,
+  description: Text,
+});
+export const Found = message("FOUND", {
+  rq: Rq,
+  item: Item,
+  price: Price,
+  seller: Name.optional(),
+});
+export const NotAvailable = message("NOT_AVAILABLE", {
+  rq: Rq,
+  item: Item,
+  maxPrice: Price,
+});
+export const Reserve = message("RESERVE", { rq: Rq, item: Item, price: Price });
+export const Negotiate = message("NEGOTIATE", {
+  rq: Rq,
+  item: Item,
+  maxPrice: Price,
+});
+export const NotFound = message("NOT_FOUND", {
+  rq: Rq,
+  item: Item,
+  maxPrice: Price,
+});
+
+// Transaction (TCP)
+export const InformReq = message("INFORM_Req", {
+  rq: Rq,
+  item: Item,
+  price: Price,
+});
+export const InformRes = message("INFORM_Res", {
+  rq: Rq,
+  name: Name,
+  card: CardNumber,
+  expiry: CardExpiry,
+  address: RequiredText,
+});
+export const ShippingInfo = message("Shipping_Info", {
+  rq: Rq,
+  name: Name,
+  address: RequiredText,
+});
+/**
+ * CANCEL on the TCP leg: the transaction failed. Its wire keyword is
+ * `CANCEL` like the datagram one; `TX_CANCEL` only names it inside the
+ * program so the union can tell the two apart.
+ */
+export const TxCancel = message("TX_CANCEL", { rq: Rq, reason: RequiredText });
+
+/** Any P2S2 message, told apart by `type`. */
+export const Message = z.discriminatedUnion("type", [
+  Register,
+  DeRegister,
+  LookingFor,
+  Offer,
+  Accept,
+  Refuse,
+  Buy,
+  Cancel,
+  Registered,
+  RegisterDenied,
+  DeRegistered,
+  DeRegisterDenied,
+  Search,
+  Found,
+  NotAvailable,
+  Reserve,
+  Negotiate,
+  NotFound,
+  InformReq,
+  InformRes,
+  ShippingInfo,
+  TxCancel,
+]);
+
+/** A decoded P2S2 message. */
+export type Message = z.output<typeof Message>;
+/** The name of a message type as the program knows it. */
+export type MessageType = Message["type"];
+/** The message of one type. */
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+interface Spec {
+  readonly schema: z.ZodType<Message, Record<string, unknown>>;
+  readonly keyword: string;
+  readonly channel: Channel;
+  readonly layout: Layout;
+}
+
+function spec(
+  schema: z.ZodType,
+  channel: Channel,
+  layout: Layout,
+  keyword?: string,
+): Spec {
+  const type = (schema as typeof Register).shape.type.value;
+  return {
+    schema: schema as Spec["schema"],
+    keyword: keyword ?? type,
+    channel,
+    layout,
+  };
+}
+
+/** Each message type's wire keyword, channel and field order. */
+export const SPECS: Readonly<Record<MessageType, Spec>> = {
+  "REGISTER": spec(Register, "udp", "rq name ip udpPort tcpPort"),
+  "DE-REGISTER": spec(DeRegister, "udp", "rq name"),
+  "LOOKING_FOR": spec(LookingFor, "udp", "rq name item description... maxPrice"),
+  "OFFER": spec(Offer, "udp", "rq name item price"),
+  "ACCEPT": spec(Accept, "udp", "rq item maxPrice"),
+  "REFUSE": spec(Refuse, "udp", "rq item maxPrice"),
+  "BUY": spec(Buy, "udp", "rq item price"),
+  "CANCEL": spec(Cancel, "udp", "rq item price"),
+  "REGISTERED": spec(Registered, "udp", "rq"),
+  "REGISTER-DENIED": spec(RegisterDenied, "udp", "rq reason..."),
+  "DE-REGISTERED": spec(DeRegistered, "udp", "rq"),
+  "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),
+  "SEARCH": spec(Search, "udp", "rq item description..."),
+  "FOUND": spec(Found, "udp", "rq item price [from seller]"),
+  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item maxPrice"),
+  "RESERVE": spec(Reserve, "udp", "rq item price"),
+  "NEGOTIATE": spec(Negotiate, "udp", "rq item maxPrice"),
+  "NOT_FOUND": spec(NotFound, "udp", "rq item maxPrice"),
+  "INFORM_Req": spec(InformReq, "tcp", "rq item price"),
+  "INFORM_Res": spec(InformRes, "tcp", "rq name card expiry address..."),
+  "Shipping_Info": spec(ShippingInfo, "tcp", "rq name address..."),
+  "TX_CANCEL": spec(TxCancel, "tcp", "rq reason...", "CANCEL"),
+};
+
+/** The keyword a message type is written with on the wire. */
+export function keywordOf(type: MessageType): string {
+  return SPECS[type].keyword;
+}

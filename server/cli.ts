@@ -1,0 +1,86 @@
+/**
+ * `shop server`: its options, its help, and what running it does.
+ *
+ * @module
+ */
+import { object } from "@optique/core/constructs";
+import { message } from "@optique/core/message";
+import type { InferValue } from "@optique/core/parser";
+import { command, constant, option } from "@optique/core/primitives";
+import { string } from "@optique/core/valueparser";
+import { join } from "node:path";
+import { logLevel, port } from "../cli/value_parsers.ts";
+import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
+import { ShopServer } from "./server.ts";
+
+/** The `shop server` command line. */
+export const serverCommand = command(
+  "server",
+  object({
+    command: constant("server"),
+    port: option("--port", port(), {
+      description: message`UDP port to serve on (0 picks a free one).`,
+    }).withDefault(5000),
+    host: option("--host", string({ metavar: "HOST" }), {
+      description: message`Address to bind.`,
+    }).withDefault("0.0.0.0"),
+    data: option("--data", string({ metavar: "DIR" }), {
+      description: message`Directory for server.kv and server.log.`,
+    }).withDefault("./shop-data"),
+    logLevel: option("--log-level", logLevel(), {
+      description: message`Lowest level of log lines shown on standard error.`,
+    }).withDefault("info"),
+  }),
+  {
+    brief: message`Run the marketplace server.`,
+    description:
+      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv; every message is logged to DIR/server.log.`,
+  },
+);
+
+/** Parsed `shop server` options. */
+export type ServerCommand = InferValue<typeof serverCommand>;
+
+/**
+ * Runs the server until SIGINT or SIGTERM.
+ *
+ * @returns The exit code.
+ */
+export async function runServer(options: ServerCommand): Promise<number> {
+  await Deno.mkdir(options.data, { recursive: true });
+  await setupLogging({
+    file: join(options.data, "server.log"),
+    consoleLevel: options.logLevel,
+  });
+  const log = logger("server");
+  try {
+    await using server = await ShopServer.start({
+      hostname: options.host,
+      port: options.port,
+      dataDir: options.data,
+    });
+    const { hostname, port } = server.address;
+    // Scripts and tests wait for this line to know the port.
+    console.log(`shop server listening on ${hostname}:${port} (data in ${options.data})`);
+    await untilSignal();
+    log.info("Shutting down");
+    return 0;
+  } catch (error) {
+    log.error("Server failed: {error}", { error: String(error) });
+    return 1;
+  } finally {
+    await shutdownLogging();
+  }
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      Deno.removeSignalListener("SIGINT", stop);
+      Deno.removeSignalListener("SIGTERM", stop);
+      resolve();
+    };
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+}

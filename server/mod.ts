@@ -1,0 +1,9 @@
+/**
+ * The marketplace server: its state machine, its shell and its command.
+ *
+ * @module
+ */
+export * from "./market.ts";
+export * from "./server.ts";
+export * from "./store.ts";
+export * from "./cli.ts";

@@ -1,0 +1,198 @@
+/**
+ * The server's shell: the UDP socket, the KV store and the clock around the
+ * {@linkcode Market} state machine.
+ *
+ * Datagrams are decoded and queued as they arrive. A single worker drains
+ * the queue: it feeds every waiting event to the machine, writes all of
+ * their mutations in one KV commit, and only then sends the replies (group
+ * commit). Under load many datagrams share one commit; when idle each one
+ * is committed on its own at once.
+ *
+ * @module
+ */
+import { type Address, decode, describe, encode, type Message } from "../protocol/mod.ts";
+import { logger } from "../log/setup.ts";
+import { type Effect, Market, type Mutation, type ServerEvent } from "./market.ts";
+import { ServerStore } from "./store.ts";
+
+/** Options for {@linkcode ShopServer.start}. */
+export interface ServerOptions {
+  /** Address to bind, like `0.0.0.0` or `127.0.0.1`. */
+  readonly hostname: string;
+  /** UDP port; 0 picks a free one (read it back from `address`). */
+  readonly port: number;
+  /** Directory that holds `server.kv` and `server.log`. */
+  readonly dataDir: string;
+}
+
+/** Most mutations put in one KV commit (Deno KV allows 1000). */
+const MAX_MUTATIONS_PER_COMMIT = 500;
+/** Bytes read per datagram; anything longer is rejected by the codec. */
+const RECEIVE_BUFFER_BYTES = 2048;
+
+const utf8 = new TextEncoder();
+const log = logger("server");
+const wire = logger("server", "wire");
+
+/** A running shop server. */
+export class ShopServer implements AsyncDisposable {
+  readonly #socket: Deno.DatagramConn;
+  readonly #store: ServerStore;
+  readonly #market: Market;
+  readonly #queue: ServerEvent[] = [];
+  #wake: (() => void) | undefined;
+  #closing = false;
+  readonly #done: Promise<void>;
+
+  private constructor(socket: Deno.DatagramConn, store: ServerStore, market: Market) {
+    this.#socket = socket;
+    this.#store = store;
+    this.#market = market;
+    this.#done = Promise.all([this.#receive(), this.#work()]).then(() => {});
+  }
+
+  /**
+   * Opens the store, restores the state and starts serving.
+   *
+   * @throws {Deno.errors.AddrInUse} If the port is taken.
+   */
+  static async start(options: ServerOptions): Promise<ShopServer> {
+    const store = await ServerStore.open(options.dataDir);
+    try {
+      const market = new Market(await store.load());
+      const socket = Deno.listenDatagram({
+        transport: "udp",
+        hostname: options.hostname,
+        port: options.port,
+      });
+      const server = new ShopServer(socket, store, market);
+      const { hostname, port } = server.address;
+      log.info("Serving on UDP {hostname}:{port} with {peers} registered peers", {
+        hostname,
+        port,
+        peers: [...market.peers()].length,
+      });
+      return server;
+    } catch (error) {
+      await store[Symbol.asyncDispose]();
+      throw error;
+    }
+  }
+
+  /** The bound UDP address. */
+  get address(): Address {
+    const addr = this.#socket.addr as Deno.NetAddr;
+    return { hostname: addr.hostname, port: addr.port };
+  }
+
+  /** The state machine, for inspection. */
+  get market(): Market {
+    return this.#market;
+  }
+
+  /** Resolves when the server has stopped. */
+  get finished(): Promise<void> {
+    return this.#done;
+  }
+
+  async #receive(): Promise<void> {
+    const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
+    while (!this.#closing) {
+      let data: Uint8Array;
+      let addr: Deno.Addr;
+      try {
+        [data, addr] = await this.#socket.receive(buffer);
+      } catch (error) {
+        if (this.#closing) break;
+        // A reset from a peer that went away (ICMP unreachable) ends one
+        // receive, not the server.
+        log.warning("Receive failed: {error}", { error: String(error) });
+        continue;
+      }
+      const { hostname, port } = addr as Deno.NetAddr;
+      const from = { hostname, port };
+      const at = Date.now();
+      const result = decode(data);
+      if (result.ok) {
+        wire.debug("recv {from} {text}", {
+          from: `${hostname}:${port}`,
+          text: describe(result.message),
+        });
+        this.#enqueue({ kind: "message", from, message: result.message, bytes: data.length, at });
+      } else {
+        this.#enqueue({ kind: "invalid", from, error: result.error, bytes: data.length, at });
+      }
+    }
+  }
+
+  #enqueue(event: ServerEvent): void {
+    this.#queue.push(event);
+    this.#wake?.();
+  }
+
+  async #work(): Promise<void> {
+    while (!this.#closing) {
+      if (this.#queue.length === 0) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+        continue;
+      }
+      const events = this.#queue.splice(0, this.#queue.length);
+      const effects: Effect[] = [];
+      for (const event of events) effects.push(...this.#market.handle(event));
+      try {
+        await this.#perform(effects);
+      } catch (error) {
+        // Nothing is sent for state that could not be stored; the peers'
+        // retransmissions will ask again.
+        log.error("Cannot store {count} events: {error}", {
+          count: events.length,
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  async #perform(effects: readonly Effect[]): Promise<void> {
+    const mutations: Mutation[] = [];
+    for (const effect of effects) {
+      if (effect.kind === "write") mutations.push(effect);
+    }
+    for (let i = 0; i < mutations.length; i += MAX_MUTATIONS_PER_COMMIT) {
+      await this.#store.apply(
+        mutations.slice(i, i + MAX_MUTATIONS_PER_COMMIT),
+      );
+    }
+    for (const effect of effects) {
+      if (effect.kind === "send") this.#send(effect.to, effect.message);
+      else if (effect.kind === "log") log[effect.level](effect.text);
+    }
+  }
+
+  #send(to: Address, message: Message): void {
+    wire.debug("send {to} {text}", {
+      to: `${to.hostname}:${to.port}`,
+      text: describe(message),
+    });
+    this.#socket.send(utf8.encode(encode(message)), {
+      transport: "udp",
+      hostname: to.hostname,
+      port: to.port,
+    }).catch((error) => {
+      log.warning("Cannot send to {to}: {error}", {
+        to: `${to.hostname}:${to.port}`,
+        error: String(error),
+      });
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closing) return this.#done;
+    this.#closing = true;
+    this.#socket.close();
+    this.#wake?.();
+    await this.#done;
+    await this.#store[Symbol.asyncDispose]();
+    log.info("Stopped");
+  }
+}

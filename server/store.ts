@@ -1,0 +1,63 @@
+/**
+ * The server's durable state in Deno KV: one file, `<data>/server.kv`,
+ * owned by one server process. The machine's mutations are applied in
+ * atomic commits; on start the records are read back into a snapshot.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Mutation, PeerRecord, Snapshot } from "./market.ts";
+
+/** The KV file of a server's data directory. */
+export function serverKvPath(dataDir: string): string {
+  return join(dataDir, "server.kv");
+}
+
+/** The server's KV store. */
+export class ServerStore implements AsyncDisposable {
+  readonly #kv: Deno.Kv;
+
+  private constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /**
+   * Opens (creating if needed) the store of a data directory.
+   *
+   * @param dataDir The directory that holds `server.kv`.
+   */
+  static async open(dataDir: string): Promise<ServerStore> {
+    await Deno.mkdir(dataDir, { recursive: true });
+    return new ServerStore(await Deno.openKv(serverKvPath(dataDir)));
+  }
+
+  /** Reads every stored record into a snapshot for a new machine. */
+  async load(): Promise<Snapshot> {
+    const peers: PeerRecord[] = [];
+    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
+      peers.push(entry.value);
+    }
+    return { peers };
+  }
+
+  /**
+   * Applies mutations in one atomic commit.
+   *
+   * @throws {Error} If the commit fails; nothing was written then.
+   */
+  async apply(mutations: readonly Mutation[]): Promise<void> {
+    if (mutations.length === 0) return;
+    const op = this.#kv.atomic();
+    for (const mutation of mutations) {
+      if (mutation.op === "set") op.set(mutation.key, mutation.value);
+      else op.delete(mutation.key);
+    }
+    const result = await op.commit();
+    if (!result.ok) throw new Error("KV commit was rejected");
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#kv.close();
+    return Promise.resolve();
+  }
+}
