@@ -96,9 +96,30 @@ function fail(
   return { ok: false, error: { code, message, ...extra } };
 }
 
+/** Most characters a quoted value takes in an error message, escapes included. */
+const QUOTE_LIMIT = 40;
+const UNSAFE_CHAR = /[\p{C}\p{Zl}\p{Zp}]/u;
+
+/**
+ * Quotes a wire value for an error message. Control, format and line
+ * separator characters are escaped (JSON.stringify alone leaves C1 controls,
+ * bidi overrides and U+2028 as they are), and the escaped text is cut at
+ * {@linkcode QUOTE_LIMIT}, so that the message stays a valid denial reason:
+ * free of control characters and within the reason's length limit.
+ */
 function quote(text: string): string {
-  const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
-  return JSON.stringify(shown);
+  let shown = "";
+  for (const char of text) {
+    const piece = UNSAFE_CHAR.test(char)
+      ? Array.from(
+        { length: char.length },
+        (_, i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`,
+      ).join("")
+      : JSON.stringify(char).slice(1, -1);
+    if (shown.length + piece.length > QUOTE_LIMIT) return `"${shown}…"`;
+    shown += piece;
+  }
+  return `"${shown}"`;
 }
 
 /**
@@ -183,7 +204,7 @@ function decodeFields(
   if (!countOk) {
     const expected = layout.rest === undefined
       ? `${fixed} field${fixed === 1 ? "" : "s"}`
-      : `at least ${fixed} fields`;
+      : `at least ${fixed} field${fixed === 1 ? "" : "s"}`;
     return fail(
       "field_count",
       `${keyword} needs ${expected} (${layout.names}), got ${body.length}`,
@@ -197,7 +218,14 @@ function decodeFields(
     record[layout.rest] = body.slice(layout.head.length, tailStart).join(" ");
   }
   const parsed = layout.schema.safeDecode(record);
-  if (parsed.success) return { ok: true, message: parsed.data as Message };
+  if (parsed.success) {
+    const message = parsed.data as Record<string, unknown>;
+    // Optional fields that were absent on the wire are absent in the object.
+    for (const key of Object.keys(message)) {
+      if (message[key] === undefined) delete message[key];
+    }
+    return { ok: true, message: message as Message };
+  }
   const issue = parsed.error.issues[0]!;
   const field = String(issue.path[0] ?? "message");
   const shown = SECRET_FIELDS.has(field) ? "" : ` ${quote(record[field] ?? "")}`;
@@ -223,7 +251,7 @@ export function encode(message: Message): string {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new TypeError(
-      `Cannot encode ${message.type}: ${String(issue.path[0])} ${issue.message}`,
+      `Cannot encode ${message.type}: ${String(issue.path[0] ?? "message")} ${issue.message}`,
     );
   }
   const record = parsed.data as Record<string, string | undefined>;

@@ -40,10 +40,13 @@ export const Item = z.string().regex(
   "expected one word without spaces or control characters",
 ).max(MAX_ITEM_LENGTH);
 
-/** Free text that may hold spaces (but no control characters). */
+/**
+ * Free text: words separated by single spaces, without control characters
+ * (exactly what survives the trip through space-separated fields).
+ */
 export const Text = z.string().regex(
-  /^[^\p{C}]*$/u,
-  "expected text without control characters",
+  /^([^\s\p{C}]+( [^\s\p{C}]+)*)?$/u,
+  "expected words separated by single spaces, without control characters",
 ).max(MAX_TEXT_LENGTH);
 
 /** Free text that must not be empty. */
@@ -96,6 +99,27 @@ export const CardNumber = z.string().regex(
 export const CardExpiry = z.string().regex(
   /^(0[1-9]|1[0-2])\/[0-9]{2}$/,
   "expected a month and year like 04/29",
+);
+
+/** The token that opens the extension list of our own peers and server. */
+export const EXTENSION_MARKER = "shop/1";
+
+/**
+ * The extensions our peers offer in REGISTER and our server accepts in
+ * REGISTERED, as trailing words after the classic fields: `shop/1` and then
+ * feature names. Classic peers and servers never send them; see the README's
+ * protocol section.
+ */
+export const Extensions = z.codec(
+  z.string().regex(
+    /^(shop\/1( [a-z][a-z0-9-]{0,31}){0,16})?$/,
+    "expected no more fields (only our own peers add extensions, starting with shop/1)",
+  ),
+  z.array(z.string()).optional(),
+  {
+    decode: (text) => text === "" ? undefined : text.split(" ").slice(1),
+    encode: (features) => features === undefined ? "" : [EXTENSION_MARKER, ...features].join(" "),
+  },
 );
 
 /** Fields whose values must never be quoted in errors or logs. */

@@ -9,6 +9,7 @@ import { z } from "zod";
 import {
   CardExpiry,
   CardNumber,
+  Extensions,
   Ip,
   Item,
   Name,
@@ -45,6 +46,8 @@ export const Register = message("REGISTER", {
   ip: Ip,
   udpPort: Port,
   tcpPort: Port,
+  /** Features our own peer offers; absent from classic peers. */
+  extensions: Extensions.optional(),
 });
 export const DeRegister = message("DE-REGISTER", { rq: Rq, name: Name });
 export const LookingFor = message("LOOKING_FOR", {
@@ -67,7 +70,11 @@ export const Buy = message("BUY", { rq: Rq, item: Item, price: Price });
 export const Cancel = message("CANCEL", { rq: Rq, item: Item, price: Price });
 
 // Server -> peer (UDP)
-export const Registered = message("REGISTERED", { rq: Rq });
+export const Registered = message("REGISTERED", {
+  rq: Rq,
+  /** Features our own server accepted; absent from classic servers. */
+  extensions: Extensions.optional(),
+});
 export const RegisterDenied = message("REGISTER-DENIED", {
   rq: Rq,
   reason: RequiredText,
@@ -187,7 +194,7 @@ function spec(
 
 /** Each message type's wire keyword, channel and field order. */
 export const SPECS: Readonly<Record<MessageType, Spec>> = {
-  "REGISTER": spec(Register, "udp", "rq name ip udpPort tcpPort"),
+  "REGISTER": spec(Register, "udp", "rq name ip udpPort tcpPort extensions..."),
   "DE-REGISTER": spec(DeRegister, "udp", "rq name"),
   "LOOKING_FOR": spec(LookingFor, "udp", "rq name item description... maxPrice"),
   "OFFER": spec(Offer, "udp", "rq name item price"),
@@ -195,7 +202,7 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "REFUSE": spec(Refuse, "udp", "rq item maxPrice"),
   "BUY": spec(Buy, "udp", "rq item price"),
   "CANCEL": spec(Cancel, "udp", "rq item price"),
-  "REGISTERED": spec(Registered, "udp", "rq"),
+  "REGISTERED": spec(Registered, "udp", "rq extensions..."),
   "REGISTER-DENIED": spec(RegisterDenied, "udp", "rq reason..."),
   "DE-REGISTERED": spec(DeRegistered, "udp", "rq"),
   "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),

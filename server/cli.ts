@@ -9,8 +9,9 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
-import { logLevel, port } from "../cli/value_parsers.ts";
+import { duration, logLevel, port } from "../cli/value_parsers.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
+import { DEFAULT_TIMERS } from "./market.ts";
 import { ShopServer } from "./server.ts";
 
 /** The `shop server` command line. */
@@ -30,6 +31,19 @@ export const serverCommand = command(
     logLevel: option("--log-level", logLevel(), {
       description: message`Lowest level of log lines shown on standard error.`,
     }).withDefault("info"),
+    offerWindow: option("--offer-window", duration(), {
+      description: message`How long offers are collected, counted from the first one.`,
+    }).withDefault(DEFAULT_TIMERS.offerWindow),
+    searchTimeout: option("--search-timeout", duration(), {
+      description: message`How long a search waits for any offer before NOT_AVAILABLE.`,
+    }).withDefault(DEFAULT_TIMERS.searchTimeout),
+    negotiationTimeout: option("--negotiation-timeout", duration(), {
+      description: message`How long a seller has to answer NEGOTIATE before NOT_FOUND.`,
+    }).withDefault(DEFAULT_TIMERS.negotiationTimeout),
+    reserveTimeout: option("--reserve-timeout", duration(), {
+      description:
+        message`How long a buyer has to answer FOUND before the reservation is cancelled.`,
+    }).withDefault(DEFAULT_TIMERS.reserveTimeout),
   }),
   {
     brief: message`Run the marketplace server.`,
@@ -58,6 +72,12 @@ export async function runServer(options: ServerCommand): Promise<number> {
       hostname: options.host,
       port: options.port,
       dataDir: options.data,
+      timers: {
+        offerWindow: options.offerWindow,
+        searchTimeout: options.searchTimeout,
+        negotiationTimeout: options.negotiationTimeout,
+        reserveTimeout: options.reserveTimeout,
+      },
     });
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.

@@ -4,11 +4,24 @@
  * deadline) and answers with effects (messages to send, records to write,
  * lines to log). The shell in `server.ts` owns the sockets, the KV store and
  * the clock; recovery after a crash is loading the stored records back into
- * a new machine.
+ * a new machine, whose deadlines then fire on time or at once if overdue.
+ *
+ * A search's life: `searching` (SEARCH sent, offers collected) →
+ * `negotiating` (NEGOTIATE sent to the cheapest seller above the max) →
+ * `found` (FOUND to the buyer, the seller's item reserved) → `buying` (BUY
+ * received; the transaction takes over). It ends `not_available`,
+ * `not_found` or `cancelled`.
  *
  * @module
  */
-import type { Address, DecodeError, Message, MessageOf } from "../protocol/mod.ts";
+import {
+  type Address,
+  type DecodeError,
+  formatAddress,
+  type Message,
+  type MessageOf,
+} from "../protocol/mod.ts";
+import { DeadlineQueue } from "./deadlines.ts";
 
 /** What the server remembers of a registered peer. */
 export interface PeerRecord {
@@ -20,14 +33,80 @@ export interface PeerRecord {
   /** Where the REGISTER datagram came from; the server writes to this IP. */
   readonly source: Address;
   readonly registeredAt: number;
+  /** Extensions agreed at registration; absent for classic peers. */
+  readonly extensions?: readonly string[];
+}
+
+/** Where a search stands. */
+export type RequestState =
+  | "searching"
+  | "negotiating"
+  | "found"
+  | "buying"
+  | "not_available"
+  | "not_found"
+  | "cancelled";
+
+/** States in which a search is still open. */
+const OPEN_STATES: ReadonlySet<RequestState> = new Set([
+  "searching",
+  "negotiating",
+  "found",
+  "buying",
+]);
+
+/** A buyer's search, keyed by the RQ# the server gave its SEARCH. */
+export interface RequestRecord {
+  /** The server's RQ#: in SEARCH, OFFER, NEGOTIATE, RESERVE and the seller's CANCEL. */
+  readonly id: string;
+  readonly buyer: string;
+  /** The buyer's RQ#: in LOOKING_FOR, FOUND, NOT_*, BUY and the buyer's CANCEL. */
+  readonly buyerRq: string;
+  readonly item: string;
+  readonly description: string;
+  readonly maxPrice: number;
+  readonly createdAt: number;
+  readonly state: RequestState;
+  readonly updatedAt: number;
+  /** When the current state's timer fires (open states), or when an ended search is forgotten. */
+  readonly deadline: number;
+  readonly firstOfferAt?: number;
+  /** How many peers were sent SEARCH. */
+  readonly contacted: number;
+  /** The seller chosen or negotiated with, and the price agreed or asked. */
+  readonly seller?: string;
+  readonly price?: number;
+  /** Why the search ended, for logs and the `requests` view. */
+  readonly reason?: string;
+}
+
+/** A seller's offer against a search. */
+export interface OfferRecord {
+  readonly request: string;
+  readonly seller: string;
+  readonly price: number;
+  readonly at: number;
 }
 
 /** A key in the server's store; the store maps it to its KV key. */
-export type RecordKey = readonly ["peer", string];
+export type RecordKey =
+  | readonly ["peer", string]
+  | readonly ["request", string]
+  | readonly ["offer", string, string];
 
 /** A change to durable state. */
 export type Mutation =
-  | { readonly op: "set"; readonly key: RecordKey; readonly value: PeerRecord }
+  | { readonly op: "set"; readonly key: readonly ["peer", string]; readonly value: PeerRecord }
+  | {
+    readonly op: "set";
+    readonly key: readonly ["request", string];
+    readonly value: RequestRecord;
+  }
+  | {
+    readonly op: "set";
+    readonly key: readonly ["offer", string, string];
+    readonly value: OfferRecord;
+  }
   | { readonly op: "delete"; readonly key: RecordKey };
 
 /** What the machine asks its shell to do. */
@@ -56,18 +135,65 @@ export type ServerEvent =
     readonly error: DecodeError;
     readonly bytes: number;
     readonly at: number;
-  };
+  }
+  /** The clock reached `at`: whatever is due by then happens. */
+  | { readonly kind: "tick"; readonly at: number };
 
 /** The durable state a machine starts from. */
 export interface Snapshot {
   readonly peers: Iterable<PeerRecord>;
+  readonly requests?: Iterable<RequestRecord>;
+  readonly offers?: Iterable<OfferRecord>;
 }
+
+/** Timing of the market, in milliseconds. */
+export interface MarketTimers {
+  /** How long offers are collected, counted from the first one. */
+  readonly offerWindow: number;
+  /** How long a search waits for a first offer before NOT_AVAILABLE. */
+  readonly searchTimeout: number;
+  /** How long a seller has to answer NEGOTIATE. */
+  readonly negotiationTimeout: number;
+  /** How long a buyer has to answer FOUND before the reservation lapses. */
+  readonly reserveTimeout: number;
+  /** How long an ended search is remembered (to answer retransmissions). */
+  readonly retention: number;
+}
+
+/** The defaults: the original spec's windows. */
+export const DEFAULT_TIMERS: MarketTimers = {
+  offerWindow: 10_000,
+  searchTimeout: 5 * 60_000,
+  negotiationTimeout: 60_000,
+  reserveTimeout: 5 * 60_000,
+  retention: 60 * 60_000,
+};
+
+/** Options for {@linkcode Market}. */
+export interface MarketOptions {
+  readonly timers?: Partial<MarketTimers>;
+  /** Makes the server's RQ#s; each call must return a new, unique token. */
+  readonly newId?: () => string;
+}
+
+/** The extensions this server accepts from our own peers. */
+export const SERVER_EXTENSIONS: readonly string[] = ["from"];
 
 /** Replies that deny a request, by the request type they answer. */
 const DENIALS: Partial<Record<string, "REGISTER-DENIED" | "DE-REGISTER-DENIED">> = {
   "REGISTER": "REGISTER-DENIED",
   "DE-REGISTER": "DE-REGISTER-DENIED",
 };
+
+type MessageEvent = Extract<ServerEvent, { kind: "message" }>;
+
+interface OpenRequest {
+  record: RequestRecord;
+  offers: Map<string, OfferRecord>;
+}
+
+/** The deadline of a state that waits on something other than the clock. */
+const NEVER = Number.MAX_SAFE_INTEGER;
 
 /**
  * The marketplace's state machine.
@@ -85,18 +211,30 @@ const DENIALS: Partial<Record<string, "REGISTER-DENIED" | "DE-REGISTER-DENIED">>
  * ```
  */
 export class Market {
+  readonly #timers: MarketTimers;
+  readonly #newId: () => string;
   readonly #peers = new Map<string, PeerRecord>();
+  readonly #requests = new Map<string, OpenRequest>();
+  /** `buyer\0buyerRq` → request id. */
+  readonly #byBuyerRq = new Map<string, string>();
+  /** `buyerRq` → request ids (classic buyers may reuse small RQ#s). */
+  readonly #byRq = new Map<string, Set<string>>();
+  /** `seller\0item in lower case` → the request holding it. */
+  readonly #reservations = new Map<string, string>();
+  readonly #deadlines = new DeadlineQueue();
 
-  constructor(snapshot: Snapshot = { peers: [] }) {
-    for (const peer of snapshot.peers) this.#addPeer(peer);
-  }
-
-  #addPeer(peer: PeerRecord): void {
-    this.#peers.set(peer.name, peer);
-  }
-
-  #removePeer(peer: PeerRecord): void {
-    this.#peers.delete(peer.name);
+  constructor(snapshot: Snapshot = { peers: [] }, options: MarketOptions = {}) {
+    this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
+    let counter = 0;
+    const boot = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
+    this.#newId = options.newId ?? (() => `s${boot}-${++counter}`);
+    for (const peer of snapshot.peers) this.#peers.set(peer.name, peer);
+    for (const record of snapshot.requests ?? []) {
+      this.#index({ record, offers: new Map() });
+    }
+    for (const offer of snapshot.offers ?? []) {
+      this.#requests.get(offer.request)?.offers.set(offer.seller, offer);
+    }
   }
 
   /** The registered peer with this name, if any. */
@@ -109,6 +247,26 @@ export class Market {
     return this.#peers.values();
   }
 
+  /** A search by the server's RQ#. */
+  request(id: string): RequestRecord | undefined {
+    return this.#requests.get(id)?.record;
+  }
+
+  /** Every remembered search, open or ended. */
+  requests(): RequestRecord[] {
+    return [...this.#requests.values()].map((open) => open.record);
+  }
+
+  /** The offers made against a search. */
+  offers(id: string): OfferRecord[] {
+    return [...this.#requests.get(id)?.offers.values() ?? []];
+  }
+
+  /** When the machine next needs a `tick`, if ever. */
+  nextDeadline(): number | undefined {
+    return this.#deadlines.peek()?.at;
+  }
+
   /**
    * Feeds one event to the machine.
    *
@@ -118,48 +276,68 @@ export class Market {
    */
   handle(event: ServerEvent): Effect[] {
     const effects: Effect[] = [];
-    if (event.kind === "invalid") {
-      this.#answerInvalid(event, effects);
-      return effects;
-    }
-    const { message } = event;
-    switch (message.type) {
-      case "REGISTER":
-        this.#register(event, message, effects);
+    switch (event.kind) {
+      case "invalid":
+        this.#answerInvalid(event, effects);
         break;
-      case "DE-REGISTER":
-        this.#deregister(event, message, effects);
+      case "tick":
+        this.#tick(event.at, effects);
         break;
-      default:
-        effects.push({
-          kind: "log",
-          level: "warning",
-          text: `Ignored ${message.type} ${message.rq}: not a request a server takes`,
-        });
+      case "message":
+        this.#message(event, effects);
+        break;
     }
     return effects;
   }
 
-  #register(
-    event: Extract<ServerEvent, { kind: "message" }>,
-    message: MessageOf<"REGISTER">,
-    effects: Effect[],
-  ): void {
+  #message(event: MessageEvent, effects: Effect[]): void {
+    const { message } = event;
+    switch (message.type) {
+      case "REGISTER":
+        return this.#register(event, message, effects);
+      case "DE-REGISTER":
+        return this.#deregister(event, message, effects);
+      case "LOOKING_FOR":
+        return this.#lookingFor(event, message, effects);
+      case "OFFER":
+        return this.#offer(event, message, effects);
+      case "ACCEPT":
+      case "REFUSE":
+        return this.#negotiationAnswer(event, message, effects);
+      case "BUY":
+      case "CANCEL":
+        return this.#buyerAnswer(event, message, effects);
+      default:
+        log(
+          effects,
+          "warning",
+          `Ignored ${message.type} ${message.rq}: not a request a server takes`,
+        );
+    }
+  }
+
+  // Registration
+
+  #register(event: MessageEvent, message: MessageOf<"REGISTER">, effects: Effect[]): void {
     const existing = this.#peers.get(message.name);
+    const extensions = message.extensions?.filter((name) => SERVER_EXTENSIONS.includes(name));
+    const registered: Message = {
+      type: "REGISTERED",
+      rq: message.rq,
+      ...(extensions ? { extensions } : {}),
+    };
     if (existing) {
       if (sameRegistration(existing, message, event.from)) {
         // A repeated REGISTER (a lost reply, a retransmission) is not a
         // second peer: confirm it again and change nothing.
-        effects.push(this.#reply(event, { type: "REGISTERED", rq: message.rq }));
+        effects.push(reply(event, registered));
         return;
       }
-      effects.push(
-        this.#reply(event, {
-          type: "REGISTER-DENIED",
-          rq: message.rq,
-          reason: `name ${message.name} in use`,
-        }),
-      );
+      effects.push(reply(event, {
+        type: "REGISTER-DENIED",
+        rq: message.rq,
+        reason: `name ${message.name} in use`,
+      }));
       return;
     }
     const peer: PeerRecord = {
@@ -169,73 +347,579 @@ export class Market {
       tcpPort: message.tcpPort,
       source: event.from,
       registeredAt: event.at,
+      ...(extensions ? { extensions } : {}),
     };
-    this.#addPeer(peer);
+    this.#peers.set(peer.name, peer);
     effects.push(
       { kind: "write", op: "set", key: ["peer", peer.name], value: peer },
       {
         kind: "log",
         level: "info",
         text:
-          `Registered ${peer.name} at ${peer.source.hostname} (UDP ${peer.udpPort}, TCP ${peer.tcpPort})`,
+          `Registered ${peer.name} at ${peer.source.hostname} (UDP ${peer.udpPort}, TCP ${peer.tcpPort})${
+            extensions ? `, extensions: shop/1 ${extensions.join(" ")}` : ", classic"
+          }`,
       },
-      this.#reply(event, { type: "REGISTERED", rq: message.rq }),
+      reply(event, registered),
     );
   }
 
-  #deregister(
-    event: Extract<ServerEvent, { kind: "message" }>,
-    message: MessageOf<"DE-REGISTER">,
-    effects: Effect[],
-  ): void {
+  #deregister(event: MessageEvent, message: MessageOf<"DE-REGISTER">, effects: Effect[]): void {
     const peer = this.#peers.get(message.name);
     if (!peer) {
-      effects.push(this.#reply(event, {
+      effects.push(reply(event, {
         type: "DE-REGISTER-DENIED",
         rq: message.rq,
         reason: `name ${message.name} not registered`,
       }));
       return;
     }
-    if (peer.source.hostname !== event.from.hostname) {
-      effects.push(this.#reply(event, {
+    if (!isFrom(peer, event.from)) {
+      effects.push(reply(event, {
         type: "DE-REGISTER-DENIED",
         rq: message.rq,
         reason: `name ${message.name} registered from another address`,
       }));
       return;
     }
-    this.#removePeer(peer);
+    this.#endFlowsOf(peer.name, event.at, effects);
+    this.#peers.delete(peer.name);
     effects.push(
       { kind: "write", op: "delete", key: ["peer", peer.name] },
       { kind: "log", level: "info", text: `De-registered ${peer.name}` },
-      this.#reply(event, { type: "DE-REGISTERED", rq: message.rq }),
+      reply(event, { type: "DE-REGISTERED", rq: message.rq }),
     );
   }
 
-  #answerInvalid(
-    event: Extract<ServerEvent, { kind: "invalid" }>,
-    effects: Effect[],
-  ): void {
-    const { error } = event;
-    effects.push({
-      kind: "log",
-      level: "warning",
-      text: `Rejected datagram from ${event.from.hostname}:${event.from.port}: ${error.message}`,
-    });
-    const denial = error.keyword ? DENIALS[error.keyword] : undefined;
-    if (error.rq === undefined || denial === undefined) return;
-    effects.push(this.#reply(event, {
-      type: denial,
-      rq: error.rq,
-      reason: error.message,
-    }));
+  /** Ends every open flow in which a leaving peer takes part, telling the others. */
+  #endFlowsOf(name: string, at: number, effects: Effect[]): void {
+    for (const open of this.#requests.values()) {
+      const request = open.record;
+      if (!OPEN_STATES.has(request.state)) continue;
+      if (request.buyer === name) {
+        if (request.state === "found" || request.state === "buying") {
+          this.#sendTo(request.seller!, {
+            type: "CANCEL",
+            rq: request.id,
+            item: request.item,
+            price: request.price!,
+          }, effects);
+        }
+        this.#end(open, "cancelled", at, "the buyer left the marketplace", effects);
+      } else if (request.seller === name && request.state !== "searching") {
+        this.#sendTo(
+          request.buyer,
+          request.state === "negotiating"
+            ? {
+              type: "NOT_FOUND",
+              rq: request.buyerRq,
+              item: request.item,
+              maxPrice: request.maxPrice,
+            }
+            : { type: "CANCEL", rq: request.buyerRq, item: request.item, price: request.price! },
+          effects,
+        );
+        this.#end(
+          open,
+          request.state === "negotiating" ? "not_found" : "cancelled",
+          at,
+          "the seller left the marketplace",
+          effects,
+        );
+      } else if (request.state === "searching" && open.offers.delete(name)) {
+        effects.push({ kind: "write", op: "delete", key: ["offer", request.id, name] });
+      }
+    }
   }
 
-  /** A reply to the datagram's source. */
-  #reply(event: ServerEvent, message: Message): Effect {
-    return { kind: "send", to: event.from, message };
+  // Searching
+
+  #lookingFor(event: MessageEvent, message: MessageOf<"LOOKING_FOR">, effects: Effect[]): void {
+    const buyer = this.#peers.get(message.name);
+    const notAvailable: Message = {
+      type: "NOT_AVAILABLE",
+      rq: message.rq,
+      item: message.item,
+      maxPrice: message.maxPrice,
+    };
+    if (!buyer || !isFrom(buyer, event.from)) {
+      log(
+        effects,
+        "warning",
+        `Refused LOOKING_FOR ${message.rq} from ${event.from.hostname}: ${message.name} is not registered there`,
+      );
+      effects.push(reply(event, notAvailable));
+      return;
+    }
+    const existing = this.#requests.get(this.#byBuyerRq.get(`${buyer.name}\0${message.rq}`) ?? "");
+    if (existing) {
+      // A retransmitted LOOKING_FOR: the search exists; repeat its outcome if it has one.
+      const answer = this.#buyerView(existing.record);
+      if (answer) this.#sendTo(buyer.name, answer, effects);
+      return;
+    }
+    const id = this.#newId();
+    const contacted: string[] = [];
+    for (const peer of this.#peers.values()) {
+      if (peer.name !== buyer.name) contacted.push(peer.name);
+    }
+    const record: RequestRecord = {
+      id,
+      buyer: buyer.name,
+      buyerRq: message.rq,
+      item: message.item,
+      description: message.description,
+      maxPrice: message.maxPrice,
+      createdAt: event.at,
+      updatedAt: event.at,
+      state: "searching",
+      deadline: event.at + this.#timers.searchTimeout,
+      contacted: contacted.length,
+    };
+    const open: OpenRequest = { record, offers: new Map() };
+    this.#index(open);
+    effects.push({ kind: "write", op: "set", key: ["request", id], value: record });
+    log(
+      effects,
+      "info",
+      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); asking ${contacted.length} peer(s)`,
+    );
+    if (contacted.length === 0) {
+      this.#sendTo(buyer.name, notAvailable, effects);
+      this.#end(open, "not_available", event.at, "no other peer is registered", effects);
+      return;
+    }
+    const search: Message = {
+      type: "SEARCH",
+      rq: id,
+      item: message.item,
+      description: message.description,
+    };
+    for (const seller of contacted) this.#sendTo(seller, search, effects);
   }
+
+  #offer(event: MessageEvent, message: MessageOf<"OFFER">, effects: Effect[]): void {
+    const open = this.#requests.get(message.rq);
+    const seller = this.#peers.get(message.name);
+    const problem = !open
+      ? "no such search"
+      : !seller || !isFrom(seller, event.from)
+      ? `${message.name} is not registered from ${formatAddress(event.from)}`
+      : !wasAsked(seller, open.record)
+      ? `${message.name} was not asked`
+      : !sameItem(open.record.item, message.item)
+      ? `the search is for ${open.record.item}`
+      : open.record.state !== "searching"
+      ? "the offer window has closed"
+      : open.offers.has(seller.name)
+      ? "already offered"
+      : undefined;
+    if (problem) {
+      log(effects, "debug", `Ignored OFFER ${message.rq} from ${message.name}: ${problem}`);
+      return;
+    }
+    const record = open!.record;
+    const offer: OfferRecord = {
+      request: record.id,
+      seller: seller!.name,
+      price: message.price,
+      at: event.at,
+    };
+    open!.offers.set(offer.seller, offer);
+    effects.push({
+      kind: "write",
+      op: "set",
+      key: ["offer", record.id, offer.seller],
+      value: offer,
+    });
+    log(
+      effects,
+      "info",
+      `Search ${record.id}: ${offer.seller} offers ${message.item} at ${offer.price}`,
+    );
+    if (record.firstOfferAt === undefined) {
+      this.#update(open!, event.at, {
+        firstOfferAt: event.at,
+        deadline: event.at + this.#timers.offerWindow,
+      }, effects);
+    }
+  }
+
+  /** The offer window closed: pick the best offer, or negotiate, or give up. */
+  #decide(open: OpenRequest, at: number, effects: Effect[]): void {
+    const request = open.record;
+    const usable = [...open.offers.values()]
+      .filter((offer) =>
+        this.#peers.has(offer.seller) && !this.#isReservedElsewhere(offer.seller, request)
+      )
+      .sort((a, b) => a.price - b.price || a.at - b.at);
+    const best = usable[0];
+    if (!best) {
+      this.#sendTo(request.buyer, {
+        type: "NOT_AVAILABLE",
+        rq: request.buyerRq,
+        item: request.item,
+        maxPrice: request.maxPrice,
+      }, effects);
+      const reason = open.offers.size === 0
+        ? "no offer arrived"
+        : "every offering seller's item is reserved or gone";
+      this.#end(open, "not_available", at, reason, effects);
+      return;
+    }
+    if (best.price <= request.maxPrice) {
+      this.#reserve(open, best.seller, best.price, at, effects);
+      return;
+    }
+    this.#update(open, at, {
+      state: "negotiating",
+      seller: best.seller,
+      price: request.maxPrice,
+      deadline: at + this.#timers.negotiationTimeout,
+    }, effects);
+    log(
+      effects,
+      "info",
+      `Search ${request.id}: every offer is above ${request.maxPrice}; negotiating with ${best.seller} (asked ${best.price})`,
+    );
+    this.#sendTo(best.seller, {
+      type: "NEGOTIATE",
+      rq: request.id,
+      item: request.item,
+      maxPrice: request.maxPrice,
+    }, effects);
+  }
+
+  #reserve(open: OpenRequest, seller: string, price: number, at: number, effects: Effect[]): void {
+    const request = open.record;
+    this.#update(open, at, {
+      state: "found",
+      seller,
+      price,
+      deadline: at + this.#timers.reserveTimeout,
+    }, effects);
+    log(
+      effects,
+      "info",
+      `Search ${request.id}: ${request.buyer} may buy ${request.item} from ${seller} at ${price}`,
+    );
+    this.#sendTo(request.buyer, this.#buyerView(open.record)!, effects);
+    this.#sendTo(seller, { type: "RESERVE", rq: request.id, item: request.item, price }, effects);
+  }
+
+  #negotiationAnswer(
+    event: MessageEvent,
+    message: MessageOf<"ACCEPT" | "REFUSE">,
+    effects: Effect[],
+  ): void {
+    const open = this.#requests.get(message.rq);
+    const request = open?.record;
+    const seller = request?.seller ? this.#peers.get(request.seller) : undefined;
+    if (!open || !request || !seller || !isFrom(seller, event.from)) {
+      log(
+        effects,
+        "debug",
+        `Ignored ${message.type} ${message.rq} from ${event.from.hostname}: no negotiation with it`,
+      );
+      return;
+    }
+    if (request.state !== "negotiating") {
+      // Too late (the negotiation timed out, or the buyer left). A seller
+      // who accepted has put the item aside: release it.
+      if (message.type === "ACCEPT" && !(request.state === "found" || request.state === "buying")) {
+        this.#sendTo(seller.name, {
+          type: "CANCEL",
+          rq: request.id,
+          item: request.item,
+          price: message.maxPrice,
+        }, effects);
+      }
+      return;
+    }
+    if (message.type === "REFUSE") {
+      this.#sendTo(request.buyer, {
+        type: "NOT_FOUND",
+        rq: request.buyerRq,
+        item: request.item,
+        maxPrice: request.maxPrice,
+      }, effects);
+      this.#end(open, "not_found", event.at, `${seller.name} refused ${request.maxPrice}`, effects);
+      return;
+    }
+    if (this.#isReservedElsewhere(seller.name, request)) {
+      this.#sendTo(seller.name, {
+        type: "CANCEL",
+        rq: request.id,
+        item: request.item,
+        price: request.maxPrice,
+      }, effects);
+      this.#sendTo(request.buyer, {
+        type: "NOT_FOUND",
+        rq: request.buyerRq,
+        item: request.item,
+        maxPrice: request.maxPrice,
+      }, effects);
+      this.#end(
+        open,
+        "not_found",
+        event.at,
+        `${seller.name}'s item was reserved meanwhile`,
+        effects,
+      );
+      return;
+    }
+    this.#reserve(open, seller.name, request.maxPrice, event.at, effects);
+  }
+
+  // The buyer's decision
+
+  #buyerAnswer(event: MessageEvent, message: MessageOf<"BUY" | "CANCEL">, effects: Effect[]): void {
+    const open = this.#findByBuyerRq(message.rq, message.item, event.from);
+    if (!open) {
+      log(
+        effects,
+        "debug",
+        `Ignored ${message.type} ${message.rq} from ${event.from.hostname}: no such purchase for that peer`,
+      );
+      return;
+    }
+    const request = open.record;
+    if (request.state === "found") {
+      if (message.type === "BUY") {
+        this.#update(open, event.at, { state: "buying", deadline: NEVER }, effects);
+        log(
+          effects,
+          "info",
+          `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${request.price}`,
+        );
+      } else {
+        this.#sendTo(request.seller!, {
+          type: "CANCEL",
+          rq: request.id,
+          item: request.item,
+          price: request.price!,
+        }, effects);
+        this.#end(open, "cancelled", event.at, `${request.buyer} cancelled`, effects);
+      }
+      return;
+    }
+    if (!OPEN_STATES.has(request.state)) {
+      // Answered after the reservation lapsed: say again that it is over.
+      const answer = this.#buyerView(request);
+      if (answer) this.#sendTo(request.buyer, answer, effects);
+    }
+  }
+
+  #findByBuyerRq(rq: string, item: string, from: Address): OpenRequest | undefined {
+    for (const id of this.#byRq.get(rq) ?? []) {
+      const open = this.#requests.get(id);
+      const buyer = open && this.#peers.get(open.record.buyer);
+      if (open && buyer && isFrom(buyer, from) && sameItem(open.record.item, item)) return open;
+    }
+    return undefined;
+  }
+
+  // Time
+
+  #tick(now: number, effects: Effect[]): void {
+    for (let due = this.#deadlines.popDue(now); due; due = this.#deadlines.popDue(now)) {
+      const open = this.#requests.get(due.key);
+      if (!open || open.record.deadline !== due.at) continue; // stale entry
+      this.#expire(open, due.at, effects);
+    }
+  }
+
+  #expire(open: OpenRequest, at: number, effects: Effect[]): void {
+    const request = open.record;
+    switch (request.state) {
+      case "searching":
+        return this.#decide(open, at, effects);
+      case "negotiating":
+        this.#sendTo(request.buyer, {
+          type: "NOT_FOUND",
+          rq: request.buyerRq,
+          item: request.item,
+          maxPrice: request.maxPrice,
+        }, effects);
+        return this.#end(
+          open,
+          "not_found",
+          at,
+          `${request.seller} did not answer NEGOTIATE`,
+          effects,
+        );
+      case "found":
+        this.#sendTo(request.seller!, {
+          type: "CANCEL",
+          rq: request.id,
+          item: request.item,
+          price: request.price!,
+        }, effects);
+        this.#sendTo(request.buyer, {
+          type: "CANCEL",
+          rq: request.buyerRq,
+          item: request.item,
+          price: request.price!,
+        }, effects);
+        return this.#end(open, "cancelled", at, "the buyer did not answer FOUND in time", effects);
+      case "buying":
+        return;
+      default:
+        // An ended search reached the end of its retention.
+        this.#forget(open, effects);
+    }
+  }
+
+  // Bookkeeping
+
+  #index(open: OpenRequest): void {
+    const record = open.record;
+    this.#requests.set(record.id, open);
+    this.#byBuyerRq.set(`${record.buyer}\0${record.buyerRq}`, record.id);
+    let ids = this.#byRq.get(record.buyerRq);
+    if (!ids) this.#byRq.set(record.buyerRq, ids = new Set());
+    ids.add(record.id);
+    if ((record.state === "found" || record.state === "buying") && record.seller) {
+      this.#reservations.set(reservationKey(record.seller, record.item), record.id);
+    }
+    if (record.deadline !== NEVER) this.#deadlines.push({ at: record.deadline, key: record.id });
+  }
+
+  #update(
+    open: OpenRequest,
+    at: number,
+    change: Partial<RequestRecord>,
+    effects: Effect[],
+  ): void {
+    const before = open.record;
+    const record: RequestRecord = { ...before, ...change, updatedAt: at };
+    open.record = record;
+    const reservation = record.seller && reservationKey(record.seller, record.item);
+    const holds = record.state === "found" || record.state === "buying";
+    if (reservation && holds) this.#reservations.set(reservation, record.id);
+    if (
+      before.seller && !holds &&
+      this.#reservations.get(reservationKey(before.seller, before.item)) === record.id
+    ) {
+      this.#reservations.delete(reservationKey(before.seller, before.item));
+    }
+    if (record.deadline !== before.deadline && record.deadline !== NEVER) {
+      this.#deadlines.push({ at: record.deadline, key: record.id });
+    }
+    effects.push({ kind: "write", op: "set", key: ["request", record.id], value: record });
+  }
+
+  #end(
+    open: OpenRequest,
+    state: RequestState,
+    at: number,
+    reason: string,
+    effects: Effect[],
+  ): void {
+    this.#update(open, at, { state, reason, deadline: at + this.#timers.retention }, effects);
+    log(effects, "info", `Search ${open.record.id} ended ${state}: ${reason}`);
+  }
+
+  #forget(open: OpenRequest, effects: Effect[]): void {
+    const record = open.record;
+    this.#requests.delete(record.id);
+    this.#byBuyerRq.delete(`${record.buyer}\0${record.buyerRq}`);
+    const ids = this.#byRq.get(record.buyerRq);
+    ids?.delete(record.id);
+    if (ids?.size === 0) this.#byRq.delete(record.buyerRq);
+    effects.push({ kind: "write", op: "delete", key: ["request", record.id] });
+    for (const seller of open.offers.keys()) {
+      effects.push({ kind: "write", op: "delete", key: ["offer", record.id, seller] });
+    }
+  }
+
+  #isReservedElsewhere(seller: string, request: RequestRecord): boolean {
+    const holder = this.#reservations.get(reservationKey(seller, request.item));
+    return holder !== undefined && holder !== request.id;
+  }
+
+  /** What the buyer has been told of a search, to repeat after a retransmission. */
+  #buyerView(request: RequestRecord): Message | undefined {
+    const base = { rq: request.buyerRq, item: request.item };
+    switch (request.state) {
+      case "found":
+      case "buying": {
+        const buyer = this.#peers.get(request.buyer);
+        const from = buyer?.extensions?.includes("from") ? { seller: request.seller! } : {};
+        return { type: "FOUND", ...base, price: request.price!, ...from };
+      }
+      case "not_available":
+        return { type: "NOT_AVAILABLE", ...base, maxPrice: request.maxPrice };
+      case "not_found":
+        return { type: "NOT_FOUND", ...base, maxPrice: request.maxPrice };
+      case "cancelled":
+        return request.price === undefined
+          ? { type: "NOT_AVAILABLE", ...base, maxPrice: request.maxPrice }
+          : { type: "CANCEL", ...base, price: request.price };
+      default:
+        return undefined;
+    }
+  }
+
+  #sendTo(name: string, message: Message, effects: Effect[]): void {
+    const peer = this.#peers.get(name);
+    if (!peer) {
+      log(
+        effects,
+        "debug",
+        `Dropped ${message.type} ${message.rq} for ${name}: no longer registered`,
+      );
+      return;
+    }
+    effects.push({
+      kind: "send",
+      to: { hostname: peer.source.hostname, port: peer.udpPort },
+      message,
+    });
+  }
+
+  #answerInvalid(event: Extract<ServerEvent, { kind: "invalid" }>, effects: Effect[]): void {
+    const { error } = event;
+    log(
+      effects,
+      "warning",
+      `Rejected datagram from ${event.from.hostname}:${event.from.port}: ${error.message}`,
+    );
+    const denial = error.keyword ? DENIALS[error.keyword] : undefined;
+    if (error.rq === undefined || denial === undefined) return;
+    effects.push(reply(event, { type: denial, rq: error.rq, reason: error.message }));
+  }
+}
+
+/** A reply to the datagram's source. */
+function reply(event: ServerEvent & { from: Address }, message: Message): Effect {
+  return { kind: "send", to: event.from, message };
+}
+
+function log(effects: Effect[], level: "debug" | "info" | "warning", text: string): void {
+  effects.push({ kind: "log", level, text });
+}
+
+/**
+ * Whether a datagram comes from a registered peer: its IP, and either the
+ * port it registered from or its announced UDP port.
+ */
+function isFrom(peer: PeerRecord, from: Address): boolean {
+  return peer.source.hostname === from.hostname &&
+    (peer.source.port === from.port || peer.udpPort === from.port);
+}
+
+/** Whether a peer was sent a search's SEARCH: it was registered then, and is not the buyer. */
+function wasAsked(peer: PeerRecord, request: RequestRecord): boolean {
+  return peer.name !== request.buyer && peer.registeredAt <= request.createdAt;
+}
+
+function sameItem(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+function reservationKey(seller: string, item: string): string {
+  return `${seller}\0${item.toLowerCase()}`;
 }
 
 function sameRegistration(

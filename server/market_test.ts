@@ -105,8 +105,9 @@ Deno.test("market de-registers only from the registered address", async (t) => {
 Deno.test("market restored from a snapshot knows the stored peers", () => {
   const first = new Market();
   const effects = message(first, ALICE, register("r1"));
-  const stored = writes(effects).map((effect) => effect.op === "set" ? effect.value : undefined)
-    .filter((value) => value !== undefined);
+  const stored = writes(effects).flatMap((effect) =>
+    effect.op === "set" && effect.key[0] === "peer" ? [effect.value as PeerRecord] : []
+  );
   const restored = new Market({ peers: stored });
   assert.deepEqual(restored.peer("alice"), first.peer("alice"));
   assert.equal(sent(message(restored, ELSEWHERE, register("r2")))[0]?.type, "REGISTER-DENIED");

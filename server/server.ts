@@ -12,7 +12,13 @@
  */
 import { type Address, decode, describe, encode, type Message } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
-import { type Effect, Market, type Mutation, type ServerEvent } from "./market.ts";
+import {
+  type Effect,
+  Market,
+  type MarketTimers,
+  type Mutation,
+  type ServerEvent,
+} from "./market.ts";
 import { ServerStore } from "./store.ts";
 
 /** Options for {@linkcode ShopServer.start}. */
@@ -23,6 +29,8 @@ export interface ServerOptions {
   readonly port: number;
   /** Directory that holds `server.kv` and `server.log`. */
   readonly dataDir: string;
+  /** Windows and timeouts of the market; the spec's defaults otherwise. */
+  readonly timers?: Partial<MarketTimers>;
 }
 
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
@@ -41,6 +49,8 @@ export class ShopServer implements AsyncDisposable {
   readonly #market: Market;
   readonly #queue: ServerEvent[] = [];
   #wake: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt: number | undefined;
   #closing = false;
   readonly #done: Promise<void>;
 
@@ -59,7 +69,7 @@ export class ShopServer implements AsyncDisposable {
   static async start(options: ServerOptions): Promise<ShopServer> {
     const store = await ServerStore.open(options.dataDir);
     try {
-      const market = new Market(await store.load());
+      const market = new Market(await store.load(), { timers: options.timers });
       const socket = Deno.listenDatagram({
         transport: "udp",
         hostname: options.hostname,
@@ -67,11 +77,20 @@ export class ShopServer implements AsyncDisposable {
       });
       const server = new ShopServer(socket, store, market);
       const { hostname, port } = server.address;
-      log.info("Serving on UDP {hostname}:{port} with {peers} registered peers", {
-        hostname,
-        port,
-        peers: [...market.peers()].length,
-      });
+      log.info(
+        "Serving on UDP {hostname}:{port} with {peers} registered peers and {open} open searches",
+        {
+          hostname,
+          port,
+          peers: [...market.peers()].length,
+          open: market.requests().filter((request) =>
+            request.state !== "not_available" &&
+            request.state !== "not_found" && request.state !== "cancelled"
+          ).length,
+        },
+      );
+      // Deadlines that passed while the server was down fire now.
+      server.#enqueue({ kind: "tick", at: Date.now() });
       return server;
     } catch (error) {
       await store[Symbol.asyncDispose]();
@@ -150,7 +169,22 @@ export class ShopServer implements AsyncDisposable {
           error: String(error),
         });
       }
+      this.#armTimer();
     }
+  }
+
+  /** Schedules a tick for the machine's next deadline. */
+  #armTimer(): void {
+    const next = this.#market.nextDeadline();
+    if (next === this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = next;
+    if (next === undefined || this.#closing) return;
+    const delay = Math.min(Math.max(next - Date.now(), 0), 2 ** 31 - 1);
+    this.#timer = setTimeout(() => {
+      this.#timerAt = undefined;
+      this.#enqueue({ kind: "tick", at: Date.now() });
+    }, delay);
   }
 
   async #perform(effects: readonly Effect[]): Promise<void> {
@@ -189,6 +223,7 @@ export class ShopServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return this.#done;
     this.#closing = true;
+    clearTimeout(this.#timer);
     this.#socket.close();
     this.#wake?.();
     await this.#done;

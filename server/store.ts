@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Mutation, PeerRecord, Snapshot } from "./market.ts";
+import type { Mutation, OfferRecord, PeerRecord, RequestRecord, Snapshot } from "./market.ts";
 
 /** The KV file of a server's data directory. */
 export function serverKvPath(dataDir: string): string {
@@ -33,11 +33,19 @@ export class ServerStore implements AsyncDisposable {
 
   /** Reads every stored record into a snapshot for a new machine. */
   async load(): Promise<Snapshot> {
-    const peers: PeerRecord[] = [];
-    for await (const entry of this.#kv.list<PeerRecord>({ prefix: ["peer"] })) {
-      peers.push(entry.value);
+    return {
+      peers: await this.#all<PeerRecord>("peer"),
+      requests: await this.#all<RequestRecord>("request"),
+      offers: await this.#all<OfferRecord>("offer"),
+    };
+  }
+
+  async #all<T>(kind: string): Promise<T[]> {
+    const values: T[] = [];
+    for await (const entry of this.#kv.list<T>({ prefix: [kind] }, { batchSize: 1000 })) {
+      values.push(entry.value);
     }
-    return { peers };
+    return values;
   }
 
   /**

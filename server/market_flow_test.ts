@@ -1,0 +1,433 @@
+/**
+ * The market's flows driven through the state machine alone: no sockets, no
+ * KV, no sleeping. Time is the `at` of each event.
+ */
+import assert from "node:assert/strict";
+import type { Address, Message } from "../protocol/mod.ts";
+import { type Effect, Market, type MarketTimers, type Mutation, type Snapshot } from "./market.ts";
+
+const T0 = Date.UTC(2026, 10, 25, 12);
+const TIMERS: MarketTimers = {
+  offerWindow: 1_000,
+  searchTimeout: 5_000,
+  negotiationTimeout: 2_000,
+  reserveTimeout: 3_000,
+  retention: 60_000,
+};
+
+/** A market plus the peers registered on it and everything it sent. */
+class Harness {
+  market: Market;
+  ports = new Map<string, number>();
+  outbox: { to: string; message: Message }[] = [];
+  writes: Mutation[] = [];
+  #ids = 0;
+
+  constructor(snapshot?: Snapshot) {
+    this.market = new Market(snapshot, { timers: TIMERS, newId: () => `S${++this.#ids}` });
+  }
+
+  address(name: string): Address {
+    return { hostname: "127.0.0.1", port: this.ports.get(name)! };
+  }
+
+  feed(effects: Effect[]): Effect[] {
+    for (const effect of effects) {
+      if (effect.kind === "send") {
+        const to = [...this.ports].find(([, port]) => port === effect.to.port)?.[0] ?? "?";
+        this.outbox.push({ to, message: effect.message });
+      } else if (effect.kind === "write") this.writes.push(effect);
+    }
+    return effects;
+  }
+
+  from(name: string, message: Message, at = T0): Effect[] {
+    return this.feed(this.market.handle({
+      kind: "message",
+      from: this.address(name),
+      message,
+      bytes: 60,
+      at,
+    }));
+  }
+
+  register(name: string, ours = false, at = T0 - 1_000): void {
+    const port = 6000 + this.ports.size;
+    this.ports.set(name, port);
+    this.from(name, {
+      type: "REGISTER",
+      rq: `${name}-reg`,
+      name,
+      ip: "127.0.0.1",
+      udpPort: port,
+      tcpPort: port + 1000,
+      ...(ours ? { extensions: ["from"] } : {}),
+    }, at);
+    assert.equal(this.take(name)[0]?.type, "REGISTERED");
+  }
+
+  tick(at: number): Effect[] {
+    return this.feed(this.market.handle({ kind: "tick", at }));
+  }
+
+  /** Messages sent to `name` since the last call, emptying the outbox for it. */
+  take(name: string): Message[] {
+    const mine = this.outbox.filter((entry) => entry.to === name).map((entry) => entry.message);
+    this.outbox = this.outbox.filter((entry) => entry.to !== name);
+    return mine;
+  }
+
+  /** The durable records as the store would hold them after these writes. */
+  stored(): Snapshot {
+    const records = new Map<string, Mutation>();
+    for (const write of this.writes) records.set(JSON.stringify(write.key), write);
+    const values = [...records.values()].filter((write) => write.op === "set");
+    const of = (kind: string) =>
+      values.filter((write) => write.key[0] === kind).map((write) =>
+        (write as { value: unknown }).value
+      );
+    return {
+      peers: of("peer") as never,
+      requests: of("request") as never,
+      offers: of("offer") as never,
+    };
+  }
+}
+
+function lookingFor(rq: string, name: string, item: string, maxPrice: number): Message {
+  return { type: "LOOKING_FOR", rq, name, item, description: "any", maxPrice };
+}
+
+function offer(rq: string, name: string, item: string, price: number): Message {
+  return { type: "OFFER", rq, name, item, price };
+}
+
+Deno.test("the cheapest of three offers within the max wins when the window closes", () => {
+  const h = new Harness();
+  h.register("buyer", true);
+  for (const seller of ["s1", "s2", "s3"]) h.register(seller);
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  for (const seller of ["s1", "s2", "s3"]) {
+    assert.deepEqual(h.take(seller), [{
+      type: "SEARCH",
+      rq: "S1",
+      item: "Laptop",
+      description: "any",
+    }]);
+  }
+  h.from("s1", offer("S1", "s1", "Laptop", 480), T0 + 100);
+  h.from("s2", offer("S1", "s2", "laptop", 450), T0 + 200);
+  h.from("s3", offer("S1", "s3", "Laptop", 520), T0 + 300);
+  assert.equal(h.market.nextDeadline(), T0 + 100 + TIMERS.offerWindow);
+  h.tick(T0 + 1_099);
+  assert.deepEqual(h.take("buyer"), [], "nothing before the window closes");
+  h.tick(T0 + 1_100);
+  assert.deepEqual(h.take("buyer"), [{
+    type: "FOUND",
+    rq: "b1",
+    item: "Laptop",
+    price: 450,
+    seller: "s2",
+  }]);
+  assert.deepEqual(h.take("s2"), [{ type: "RESERVE", rq: "S1", item: "Laptop", price: 450 }]);
+  assert.deepEqual([...h.take("s1"), ...h.take("s3")], []);
+  assert.equal(h.market.request("S1")?.state, "found");
+});
+
+Deno.test("a classic buyer's FOUND carries no seller name", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.register("s1");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  h.from("s1", offer("S1", "s1", "Laptop", 400));
+  h.tick(T0 + TIMERS.offerWindow);
+  assert.deepEqual(h.take("buyer"), [{ type: "FOUND", rq: "b1", item: "Laptop", price: 400 }]);
+});
+
+Deno.test("offers above the max lead to NEGOTIATE with the cheapest seller", async (t) => {
+  function setup() {
+    const h = new Harness();
+    h.register("buyer", true);
+    h.register("s1");
+    h.register("s2");
+    h.from("buyer", lookingFor("b1", "buyer", "Laptop", 400));
+    h.from("s1", offer("S1", "s1", "Laptop", 550));
+    h.from("s2", offer("S1", "s2", "Laptop", 450));
+    h.tick(T0 + TIMERS.offerWindow);
+    h.take("s1");
+    assert.deepEqual(h.take("s2").at(-1), {
+      type: "NEGOTIATE",
+      rq: "S1",
+      item: "Laptop",
+      maxPrice: 400,
+    });
+    assert.deepEqual(h.take("s1"), []);
+    assert.equal(h.market.request("S1")?.state, "negotiating");
+    return h;
+  }
+
+  await t.step("ACCEPT gives FOUND at the buyer's max and reserves the item", () => {
+    const h = setup();
+    h.from("s2", { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 400 }, T0 + 1_500);
+    assert.deepEqual(h.take("buyer").at(-1), {
+      type: "FOUND",
+      rq: "b1",
+      item: "Laptop",
+      price: 400,
+      seller: "s2",
+    });
+    assert.deepEqual(h.take("s2"), [{ type: "RESERVE", rq: "S1", item: "Laptop", price: 400 }]);
+  });
+
+  await t.step("REFUSE gives NOT_FOUND", () => {
+    const h = setup();
+    h.from("s2", { type: "REFUSE", rq: "S1", item: "Laptop", maxPrice: 400 }, T0 + 1_500);
+    assert.deepEqual(h.take("buyer").at(-1), {
+      type: "NOT_FOUND",
+      rq: "b1",
+      item: "Laptop",
+      maxPrice: 400,
+    });
+    assert.equal(h.market.request("S1")?.state, "not_found");
+  });
+
+  await t.step("no answer within the negotiation timeout gives NOT_FOUND", () => {
+    const h = setup();
+    h.tick(T0 + TIMERS.offerWindow + TIMERS.negotiationTimeout - 1);
+    assert.deepEqual(h.take("buyer").filter((m) => m.type === "NOT_FOUND"), []);
+    h.tick(T0 + TIMERS.offerWindow + TIMERS.negotiationTimeout);
+    assert.deepEqual(h.take("buyer").at(-1), {
+      type: "NOT_FOUND",
+      rq: "b1",
+      item: "Laptop",
+      maxPrice: 400,
+    });
+    // A late ACCEPT is answered with CANCEL so the seller releases the item.
+    h.from("s2", { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 400 }, T0 + 10_000);
+    assert.deepEqual(h.take("s2"), [{ type: "CANCEL", rq: "S1", item: "Laptop", price: 400 }]);
+    assert.deepEqual(h.take("buyer"), []);
+  });
+
+  await t.step("an ACCEPT from another peer is ignored", () => {
+    const h = setup();
+    h.from("s1", { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 400 }, T0 + 1_500);
+    assert.deepEqual(h.take("buyer"), []);
+    assert.equal(h.market.request("S1")?.state, "negotiating");
+  });
+});
+
+Deno.test("no offer within the search timeout gives NOT_AVAILABLE", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.register("s1");
+  h.from("buyer", lookingFor("b1", "buyer", "Unicorn", 10));
+  h.tick(T0 + TIMERS.searchTimeout - 1);
+  assert.deepEqual(h.take("buyer"), []);
+  h.tick(T0 + TIMERS.searchTimeout);
+  assert.deepEqual(h.take("buyer"), [{
+    type: "NOT_AVAILABLE",
+    rq: "b1",
+    item: "Unicorn",
+    maxPrice: 10,
+  }]);
+});
+
+Deno.test("a search with no other peer registered is NOT_AVAILABLE at once", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 10));
+  assert.deepEqual(h.take("buyer"), [{
+    type: "NOT_AVAILABLE",
+    rq: "b1",
+    item: "Laptop",
+    maxPrice: 10,
+  }]);
+});
+
+function foundSetup(buyers = ["buyer"]) {
+  const h = new Harness();
+  for (const buyer of buyers) h.register(buyer);
+  h.register("s1");
+  buyers.forEach((buyer, i) => {
+    h.from(buyer, lookingFor(`b${i + 1}`, buyer, "Laptop", 500));
+    h.from("s1", offer(`S${i + 1}`, "s1", "Laptop", 400));
+  });
+  return h;
+}
+
+Deno.test("the buyer's CANCEL releases the seller's item, which is offered again", () => {
+  const h = foundSetup();
+  h.tick(T0 + TIMERS.offerWindow);
+  h.take("buyer");
+  h.take("s1");
+  h.from("buyer", { type: "CANCEL", rq: "b1", item: "Laptop", price: 400 }, T0 + 2_000);
+  assert.deepEqual(h.take("s1"), [{ type: "CANCEL", rq: "S1", item: "Laptop", price: 400 }]);
+  assert.equal(h.market.request("S1")?.state, "cancelled");
+  h.from("buyer", lookingFor("b2", "buyer", "Laptop", 500), T0 + 3_000);
+  h.from("s1", offer("S2", "s1", "Laptop", 400), T0 + 3_100);
+  h.tick(T0 + 3_100 + TIMERS.offerWindow);
+  assert.deepEqual(h.take("buyer").at(-1), { type: "FOUND", rq: "b2", item: "Laptop", price: 400 });
+});
+
+Deno.test("BUY records the purchase as buying and keeps the item reserved", () => {
+  const h = foundSetup();
+  h.tick(T0 + TIMERS.offerWindow);
+  h.from("buyer", { type: "BUY", rq: "b1", item: "Laptop", price: 400 }, T0 + 2_000);
+  assert.equal(h.market.request("S1")?.state, "buying");
+  h.tick(T0 + 100 * TIMERS.reserveTimeout);
+  assert.equal(h.market.request("S1")?.state, "buying", "no reservation timeout after BUY");
+});
+
+Deno.test("a FOUND left unanswered cancels the reservation and tells both sides", () => {
+  const h = foundSetup();
+  h.tick(T0 + TIMERS.offerWindow);
+  h.take("buyer");
+  h.take("s1");
+  h.tick(T0 + TIMERS.offerWindow + TIMERS.reserveTimeout);
+  assert.deepEqual(h.take("s1"), [{ type: "CANCEL", rq: "S1", item: "Laptop", price: 400 }]);
+  assert.deepEqual(h.take("buyer"), [{ type: "CANCEL", rq: "b1", item: "Laptop", price: 400 }]);
+  // A BUY after that is told again that the purchase is cancelled.
+  h.from("buyer", { type: "BUY", rq: "b1", item: "Laptop", price: 400 }, T0 + 20_000);
+  assert.deepEqual(h.take("buyer"), [{ type: "CANCEL", rq: "b1", item: "Laptop", price: 400 }]);
+  assert.equal(h.market.request("S1")?.state, "cancelled");
+});
+
+Deno.test("two buyers racing for one item: exactly one gets it", () => {
+  const h = foundSetup(["ann", "bea"]);
+  h.tick(T0 + TIMERS.offerWindow);
+  const found = [...h.take("ann"), ...h.take("bea")].filter((m) => m.type !== "SEARCH");
+  assert.deepEqual(found.map((m) => m.type).sort(), ["FOUND", "NOT_AVAILABLE"]);
+  assert.deepEqual(h.take("s1").filter((m) => m.type === "RESERVE").length, 1);
+});
+
+Deno.test("a peer that de-registers mid-flow ends its flows and tells the others", async (t) => {
+  await t.step("the buyer leaves after FOUND: the seller's item is released", () => {
+    const h = foundSetup();
+    h.tick(T0 + TIMERS.offerWindow);
+    h.take("s1");
+    h.from("buyer", { type: "DE-REGISTER", rq: "d1", name: "buyer" }, T0 + 2_000);
+    assert.deepEqual(h.take("s1"), [{ type: "CANCEL", rq: "S1", item: "Laptop", price: 400 }]);
+    assert.equal(h.market.request("S1")?.state, "cancelled");
+  });
+
+  await t.step("the seller leaves after FOUND: the buyer is told", () => {
+    const h = foundSetup();
+    h.tick(T0 + TIMERS.offerWindow);
+    h.take("buyer");
+    h.from("s1", { type: "DE-REGISTER", rq: "d1", name: "s1" }, T0 + 2_000);
+    assert.deepEqual(h.take("buyer"), [{ type: "CANCEL", rq: "b1", item: "Laptop", price: 400 }]);
+  });
+
+  await t.step("the only seller leaves mid-window: NOT_AVAILABLE when it closes", () => {
+    const h = foundSetup();
+    h.from("s1", { type: "DE-REGISTER", rq: "d1", name: "s1" }, T0 + 500);
+    h.tick(T0 + TIMERS.offerWindow);
+    assert.deepEqual(h.take("buyer"), [{
+      type: "NOT_AVAILABLE",
+      rq: "b1",
+      item: "Laptop",
+      maxPrice: 500,
+    }]);
+  });
+});
+
+Deno.test("offers that do not fit the search are ignored", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.register("s1");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  h.register("late", false, T0 + 10);
+  const before = h.writes.length;
+  h.from("s1", offer("S404", "s1", "Laptop", 1)); // unknown search
+  h.from("s1", offer("S1", "s1", "Phone", 1)); // another item
+  h.from("late", offer("S1", "late", "Laptop", 1)); // registered after the search
+  h.from("s1", offer("S1", "buyer", "Laptop", 1)); // the buyer's name from s1's address is fine IP-wise, but the buyer was not asked
+  assert.equal(h.writes.length, before);
+  assert.equal(h.market.offers("S1").length, 0);
+});
+
+Deno.test("a retransmitted LOOKING_FOR starts no second search and repeats the outcome", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.register("s1");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  assert.equal(h.take("s1").length, 1);
+  h.tick(T0 + TIMERS.searchTimeout);
+  h.take("buyer");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500), T0 + 6_000);
+  assert.deepEqual(h.take("buyer"), [{
+    type: "NOT_AVAILABLE",
+    rq: "b1",
+    item: "Laptop",
+    maxPrice: 500,
+  }]);
+});
+
+Deno.test("classic buyers reusing the same RQ# are told apart by address", () => {
+  const h = new Harness();
+  h.register("ann");
+  h.register("bea");
+  h.register("s1");
+  h.register("s2");
+  h.from("ann", lookingFor("1", "ann", "Laptop", 500));
+  h.from("bea", lookingFor("1", "bea", "Laptop", 500));
+  h.from("s1", offer("S1", "s1", "Laptop", 400));
+  h.from("s2", offer("S2", "s2", "Laptop", 300));
+  h.tick(T0 + TIMERS.offerWindow);
+  h.from("bea", { type: "BUY", rq: "1", item: "Laptop", price: 300 });
+  assert.equal(h.market.request("S2")?.state, "buying");
+  assert.equal(h.market.request("S1")?.state, "found");
+});
+
+Deno.test("a market restored mid-window finishes the search as if never stopped", () => {
+  const h = new Harness();
+  h.register("buyer", true);
+  h.register("s1");
+  h.register("s2");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  h.from("s1", offer("S1", "s1", "Laptop", 450), T0 + 100);
+  // Crash: only what was written survives.
+  const restored = new Harness(h.stored());
+  restored.ports = h.ports;
+  // s2 still answers the search it got before the crash.
+  restored.from("s2", offer("S1", "s2", "Laptop", 420), T0 + 300);
+  restored.tick(T0 + 100 + TIMERS.offerWindow);
+  assert.deepEqual(restored.take("buyer"), [{
+    type: "FOUND",
+    rq: "b1",
+    item: "Laptop",
+    price: 420,
+    seller: "s2",
+  }]);
+});
+
+Deno.test("a market restored long after a deadline acts on it at once", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.register("s1");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 300));
+  h.from("s1", offer("S1", "s1", "Laptop", 450));
+  h.tick(T0 + TIMERS.offerWindow);
+  assert.equal(h.market.request("S1")?.state, "negotiating");
+  const restored = new Harness(h.stored());
+  restored.ports = h.ports;
+  assert.equal(restored.market.nextDeadline(), T0 + TIMERS.offerWindow + TIMERS.negotiationTimeout);
+  restored.tick(T0 + 3_600_000);
+  assert.deepEqual(restored.take("buyer"), [{
+    type: "NOT_FOUND",
+    rq: "b1",
+    item: "Laptop",
+    maxPrice: 300,
+  }]);
+});
+
+Deno.test("ended searches are forgotten after the retention time", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 10));
+  assert.ok(h.market.request("S1"));
+  h.tick(T0 + TIMERS.retention);
+  assert.equal(h.market.request("S1"), undefined);
+  assert.deepEqual(h.writes.at(-1), { kind: "write", op: "delete", key: ["request", "S1"] });
+});
