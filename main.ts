@@ -8,7 +8,7 @@ import { or } from "@optique/core/constructs";
 import { commandLine, message } from "@optique/core/message";
 import { run } from "@optique/run";
 import { peerCommand, runPeer } from "./peer/cli.ts";
-import { runServer, serverCommand } from "./server/cli.ts";
+import { runLedger, runServer, serverCommand } from "./server/cli.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The program's version, from deno.json. */
@@ -29,6 +29,10 @@ if (import.meta.main) {
       commandLine("shop peer --name NAME")
     } for each user.`,
   });
-  const code = options.command === "server" ? await runServer(options) : await runPeer(options);
+  const code = options.command === "server"
+    ? await runServer(options)
+    : options.command === "ledger"
+    ? await runLedger(options)
+    : await runPeer(options);
   Deno.exit(code);
 }

@@ -3,48 +3,77 @@
  *
  * @module
  */
-import { object } from "@optique/core/constructs";
+import { object, or } from "@optique/core/constructs";
 import { message } from "@optique/core/message";
 import type { InferValue } from "@optique/core/parser";
-import { command, constant, option } from "@optique/core/primitives";
+import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
 import { duration, logLevel, port } from "../cli/value_parsers.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
+import { formatLedger, totals } from "./ledger.ts";
 import { DEFAULT_TIMERS } from "./market.ts";
+import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
+import { ServerStore } from "./store.ts";
+
+const dataOption = option("--data", string({ metavar: "DIR" }), {
+  description: message`Directory for server.kv and server.log.`,
+}).withDefault("./shop-data");
+
+/** `shop server ledger`: the ledger, read from the KV file. */
+const ledgerCommand = command(
+  "ledger",
+  object({
+    command: constant("ledger"),
+    data: dataOption,
+    json: flag("--json", {
+      description: message`Print the entries and totals as one JSON object.`,
+    }).withDefault(false),
+  }),
+  {
+    brief: message`Print the transaction ledger with totals.`,
+    description:
+      message`Print every transaction in DIR/server.kv with its price, fee and outcome, and the totals of sales and fees. Needs no running server (but stop the server first for a consistent view).`,
+  },
+);
+
+const serverOptions = object({
+  command: constant("server"),
+  port: option("--port", port(), {
+    description: message`UDP port to serve on (0 picks a free one).`,
+  }).withDefault(5000),
+  host: option("--host", string({ metavar: "HOST" }), {
+    description: message`Address to bind.`,
+  }).withDefault("0.0.0.0"),
+  data: dataOption,
+  logLevel: option("--log-level", logLevel(), {
+    description: message`Lowest level of log lines shown on standard error.`,
+  }).withDefault("info"),
+  offerWindow: option("--offer-window", duration(), {
+    description: message`How long offers are collected, counted from the first one.`,
+  }).withDefault(DEFAULT_TIMERS.offerWindow),
+  searchTimeout: option("--search-timeout", duration(), {
+    description: message`How long a search waits for any offer before NOT_AVAILABLE.`,
+  }).withDefault(DEFAULT_TIMERS.searchTimeout),
+  negotiationTimeout: option("--negotiation-timeout", duration(), {
+    description: message`How long a seller has to answer NEGOTIATE before NOT_FOUND.`,
+  }).withDefault(DEFAULT_TIMERS.negotiationTimeout),
+  reserveTimeout: option("--reserve-timeout", duration(), {
+    description: message`How long a buyer has to answer FOUND before the reservation is cancelled.`,
+  }).withDefault(DEFAULT_TIMERS.reserveTimeout),
+  transactionTimeout: option("--transaction-timeout", duration(), {
+    description: message`How long a peer has to answer on TCP during a purchase.`,
+  }).withDefault(30_000),
+  declineCards: flag("--decline-cards", {
+    description: message`Decline every charge (to test failed purchases).`,
+  }).withDefault(false),
+});
 
 /** The `shop server` command line. */
 export const serverCommand = command(
   "server",
-  object({
-    command: constant("server"),
-    port: option("--port", port(), {
-      description: message`UDP port to serve on (0 picks a free one).`,
-    }).withDefault(5000),
-    host: option("--host", string({ metavar: "HOST" }), {
-      description: message`Address to bind.`,
-    }).withDefault("0.0.0.0"),
-    data: option("--data", string({ metavar: "DIR" }), {
-      description: message`Directory for server.kv and server.log.`,
-    }).withDefault("./shop-data"),
-    logLevel: option("--log-level", logLevel(), {
-      description: message`Lowest level of log lines shown on standard error.`,
-    }).withDefault("info"),
-    offerWindow: option("--offer-window", duration(), {
-      description: message`How long offers are collected, counted from the first one.`,
-    }).withDefault(DEFAULT_TIMERS.offerWindow),
-    searchTimeout: option("--search-timeout", duration(), {
-      description: message`How long a search waits for any offer before NOT_AVAILABLE.`,
-    }).withDefault(DEFAULT_TIMERS.searchTimeout),
-    negotiationTimeout: option("--negotiation-timeout", duration(), {
-      description: message`How long a seller has to answer NEGOTIATE before NOT_FOUND.`,
-    }).withDefault(DEFAULT_TIMERS.negotiationTimeout),
-    reserveTimeout: option("--reserve-timeout", duration(), {
-      description:
-        message`How long a buyer has to answer FOUND before the reservation is cancelled.`,
-    }).withDefault(DEFAULT_TIMERS.reserveTimeout),
-  }),
+  or(ledgerCommand, serverOptions),
   {
     brief: message`Run the marketplace server.`,
     description:
@@ -60,7 +89,9 @@ export type ServerCommand = InferValue<typeof serverCommand>;
  *
  * @returns The exit code.
  */
-export async function runServer(options: ServerCommand): Promise<number> {
+export async function runServer(
+  options: Extract<ServerCommand, { command: "server" }>,
+): Promise<number> {
   await Deno.mkdir(options.data, { recursive: true });
   await setupLogging({
     file: join(options.data, "server.log"),
@@ -78,6 +109,8 @@ export async function runServer(options: ServerCommand): Promise<number> {
         negotiationTimeout: options.negotiationTimeout,
         reserveTimeout: options.reserveTimeout,
       },
+      transactionTimeout: options.transactionTimeout,
+      processor: options.declineCards ? declineAll : approveAll,
     });
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.
@@ -91,6 +124,30 @@ export async function runServer(options: ServerCommand): Promise<number> {
   } finally {
     await shutdownLogging();
   }
+}
+
+/**
+ * Prints the ledger of a data directory.
+ *
+ * @returns The exit code: 1 when there is no server data there.
+ */
+export async function runLedger(
+  options: Extract<ServerCommand, { command: "ledger" }>,
+): Promise<number> {
+  let store: ServerStore;
+  try {
+    store = await ServerStore.openExisting(options.data);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    console.error(`No server data in ${options.data}: pass the server's --data directory`);
+    return 1;
+  }
+  await using _store = store;
+  const entries = (await store.ledger()).sort((a, b) => a.at - b.at);
+  console.log(
+    options.json ? JSON.stringify({ entries, totals: totals(entries) }) : formatLedger(entries),
+  );
+  return 0;
 }
 
 function untilSignal(): Promise<void> {

@@ -9,8 +9,8 @@
  * A search's life: `searching` (SEARCH sent, offers collected) →
  * `negotiating` (NEGOTIATE sent to the cheapest seller above the max) →
  * `found` (FOUND to the buyer, the seller's item reserved) → `buying` (BUY
- * received; the transaction takes over). It ends `not_available`,
- * `not_found` or `cancelled`.
+ * received; the TCP transaction runs) → `bought`. It ends `bought`,
+ * `not_available`, `not_found` or `cancelled`.
  *
  * @module
  */
@@ -22,6 +22,8 @@ import {
   type MessageOf,
 } from "../protocol/mod.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { split } from "./payment.ts";
+import type { Conclusion, TransactionOutcome, TransactionPlan } from "./transaction.ts";
 
 /** What the server remembers of a registered peer. */
 export interface PeerRecord {
@@ -43,6 +45,7 @@ export type RequestState =
   | "negotiating"
   | "found"
   | "buying"
+  | "bought"
   | "not_available"
   | "not_found"
   | "cancelled";
@@ -78,6 +81,33 @@ export interface RequestRecord {
   readonly price?: number;
   /** Why the search ended, for logs and the `requests` view. */
   readonly reason?: string;
+  /** The transaction's RQ#, from BUY on. */
+  readonly tx?: string;
+  /** Where the seller ships, once the sale is settled. */
+  readonly shipTo?: { readonly name: string; readonly address: string };
+  /** Whether the seller has been sent Shipping_Info. */
+  readonly shipped?: boolean;
+}
+
+/** One settled or failed transaction, as the ledger keeps it. */
+export interface LedgerEntry {
+  readonly tx: string;
+  readonly request: string;
+  readonly buyerRq: string;
+  readonly item: string;
+  readonly price: number;
+  /** The server's 10%. */
+  readonly fee: number;
+  /** What the seller is paid: the price less the fee. */
+  readonly sellerCredit: number;
+  readonly buyer: string;
+  readonly seller: string;
+  /** Cards as the last four digits behind asterisks. */
+  readonly buyerCard?: string;
+  readonly sellerCard?: string;
+  readonly outcome: "completed" | "cancelled";
+  readonly reason?: string;
+  readonly at: number;
 }
 
 /** A seller's offer against a search. */
@@ -92,7 +122,8 @@ export interface OfferRecord {
 export type RecordKey =
   | readonly ["peer", string]
   | readonly ["request", string]
-  | readonly ["offer", string, string];
+  | readonly ["offer", string, string]
+  | readonly ["ledger", string];
 
 /** A change to durable state. */
 export type Mutation =
@@ -107,6 +138,7 @@ export type Mutation =
     readonly key: readonly ["offer", string, string];
     readonly value: OfferRecord;
   }
+  | { readonly op: "set"; readonly key: readonly ["ledger", string]; readonly value: LedgerEntry }
   | { readonly op: "delete"; readonly key: RecordKey };
 
 /** What the machine asks its shell to do. */
@@ -117,6 +149,15 @@ export type Effect =
     readonly kind: "log";
     readonly level: "debug" | "info" | "warning";
     readonly text: string;
+  }
+  /** Run the TCP leg of a purchase; answer with a `transacted` event. */
+  | { readonly kind: "transact"; readonly request: string; readonly plan: TransactionPlan }
+  /** End a transaction's TCP leg; answer with `shipped` when it succeeded. */
+  | {
+    readonly kind: "conclude";
+    readonly request: string;
+    readonly plan: TransactionPlan;
+    readonly conclusion: Conclusion;
   };
 
 /** What happens to the machine. */
@@ -137,7 +178,17 @@ export type ServerEvent =
     readonly at: number;
   }
   /** The clock reached `at`: whatever is due by then happens. */
-  | { readonly kind: "tick"; readonly at: number };
+  | { readonly kind: "tick"; readonly at: number }
+  /** A transaction's TCP leg collected and charged, or failed. */
+  | {
+    readonly kind: "transacted";
+    readonly request: string;
+    readonly tx: string;
+    readonly outcome: TransactionOutcome;
+    readonly at: number;
+  }
+  /** The seller was sent Shipping_Info. */
+  | { readonly kind: "shipped"; readonly request: string; readonly at: number };
 
 /** The durable state a machine starts from. */
 export interface Snapshot {
@@ -222,6 +273,8 @@ export class Market {
   /** `seller\0item in lower case` → the request holding it. */
   readonly #reservations = new Map<string, string>();
   readonly #deadlines = new DeadlineQueue();
+  /** Work a restart left half done, taken up at the first tick. */
+  #resume: string[] = [];
 
   constructor(snapshot: Snapshot = { peers: [] }, options: MarketOptions = {}) {
     this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
@@ -234,6 +287,10 @@ export class Market {
     }
     for (const offer of snapshot.offers ?? []) {
       this.#requests.get(offer.request)?.offers.set(offer.seller, offer);
+    }
+    for (const open of this.#requests.values()) {
+      const { state, shipped } = open.record;
+      if (state === "buying" || (state === "bought" && !shipped)) this.#resume.push(open.record.id);
     }
   }
 
@@ -286,6 +343,16 @@ export class Market {
       case "message":
         this.#message(event, effects);
         break;
+      case "transacted":
+        this.#transacted(event, effects);
+        break;
+      case "shipped": {
+        const open = this.#requests.get(event.request);
+        if (open?.record.state === "bought") {
+          this.#update(open, event.at, { shipped: true }, effects);
+        }
+        break;
+      }
     }
     return effects;
   }
@@ -686,12 +753,14 @@ export class Market {
     const request = open.record;
     if (request.state === "found") {
       if (message.type === "BUY") {
-        this.#update(open, event.at, { state: "buying", deadline: NEVER }, effects);
+        const tx = this.#newId();
+        this.#update(open, event.at, { state: "buying", deadline: NEVER, tx }, effects);
         log(
           effects,
           "info",
-          `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${request.price}`,
+          `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${request.price}; transaction ${tx}`,
         );
+        this.#transact(open, effects);
       } else {
         this.#sendTo(request.seller!, {
           type: "CANCEL",
@@ -719,9 +788,134 @@ export class Market {
     return undefined;
   }
 
+  // The transaction
+
+  #plan(request: RequestRecord): TransactionPlan | undefined {
+    const buyer = this.#peers.get(request.buyer);
+    const seller = this.#peers.get(request.seller!);
+    if (!buyer || !seller || !request.tx) return undefined;
+    const party = (peer: PeerRecord) => ({
+      name: peer.name,
+      address: { hostname: peer.source.hostname, port: peer.tcpPort },
+      ours: peer.extensions !== undefined,
+    });
+    return {
+      id: request.tx,
+      item: request.item,
+      price: request.price!,
+      buyer: party(buyer),
+      seller: party(seller),
+    };
+  }
+
+  #transact(open: OpenRequest, effects: Effect[]): void {
+    const plan = this.#plan(open.record);
+    if (plan) effects.push({ kind: "transact", request: open.record.id, plan });
+  }
+
+  #transacted(event: Extract<ServerEvent, { kind: "transacted" }>, effects: Effect[]): void {
+    const open = this.#requests.get(event.request);
+    const request = open?.record;
+    if (!open || !request || request.state !== "buying" || request.tx !== event.tx) {
+      log(
+        effects,
+        "warning",
+        `Ignored the outcome of transaction ${event.tx}: its purchase is not waiting for it`,
+      );
+      return;
+    }
+    const plan = this.#plan(request);
+    const { outcome } = event;
+    const { fee, sellerCredit } = split(request.price!);
+    const entry: LedgerEntry = {
+      tx: event.tx,
+      request: request.id,
+      buyerRq: request.buyerRq,
+      item: request.item,
+      price: request.price!,
+      fee: outcome.ok ? fee : 0,
+      sellerCredit: outcome.ok ? sellerCredit : 0,
+      buyer: request.buyer,
+      seller: request.seller!,
+      ...(outcome.ok ? { buyerCard: outcome.buyer.card, sellerCard: outcome.seller.card } : {}),
+      outcome: outcome.ok ? "completed" : "cancelled",
+      ...(outcome.ok ? {} : { reason: outcome.reason }),
+      at: event.at,
+    };
+    effects.push({ kind: "write", op: "set", key: ["ledger", event.tx], value: entry });
+    if (outcome.ok) {
+      const shipTo = { name: outcome.buyer.name, address: outcome.buyer.address };
+      this.#update(open, event.at, {
+        state: "bought",
+        shipTo,
+        shipped: false,
+        deadline: event.at + this.#timers.retention,
+      }, effects);
+      log(
+        effects,
+        "info",
+        `Transaction ${event.tx}: ${request.buyer} paid ${request.price} for ${request.item}; ${request.seller} is credited ${sellerCredit}, fee ${fee}`,
+      );
+      if (plan) {
+        effects.push({
+          kind: "conclude",
+          request: request.id,
+          plan,
+          conclusion: { ok: true, buyerName: shipTo.name, address: shipTo.address },
+        });
+      }
+      return;
+    }
+    log(effects, "warning", `Transaction ${event.tx} failed: ${outcome.reason}`);
+    if (plan) {
+      effects.push({
+        kind: "conclude",
+        request: request.id,
+        plan,
+        conclusion: { ok: false, reason: outcome.reason },
+      });
+    }
+    // Over UDP too, in case a TCP connection never came up: the seller
+    // releases the item, the buyer learns the purchase is off.
+    this.#sendTo(request.seller!, {
+      type: "CANCEL",
+      rq: request.id,
+      item: request.item,
+      price: request.price!,
+    }, effects);
+    this.#sendTo(request.buyer, {
+      type: "CANCEL",
+      rq: request.buyerRq,
+      item: request.item,
+      price: request.price!,
+    }, effects);
+    this.#end(open, "cancelled", event.at, `transaction failed: ${outcome.reason}`, effects);
+  }
+
   // Time
 
   #tick(now: number, effects: Effect[]): void {
+    for (const id of this.#resume.splice(0)) {
+      const open = this.#requests.get(id);
+      const plan = open && this.#plan(open.record);
+      if (!open || !plan) continue;
+      if (open.record.state === "buying") {
+        log(
+          effects,
+          "info",
+          `Transaction ${plan.id} was interrupted by a restart; running it again`,
+        );
+        effects.push({ kind: "transact", request: id, plan });
+      } else if (open.record.shipTo) {
+        const { name, address } = open.record.shipTo;
+        effects.push({
+          kind: "conclude",
+          request: id,
+          plan,
+          conclusion: { ok: true, buyerName: name, address },
+        });
+      }
+    }
     for (let due = this.#deadlines.popDue(now); due; due = this.#deadlines.popDue(now)) {
       const open = this.#requests.get(due.key);
       if (!open || open.record.deadline !== due.at) continue; // stale entry
@@ -764,6 +958,7 @@ export class Market {
         return this.#end(open, "cancelled", at, "the buyer did not answer FOUND in time", effects);
       case "buying":
         return;
+
       default:
         // An ended search reached the end of its retention.
         this.#forget(open, effects);
@@ -843,7 +1038,8 @@ export class Market {
     const base = { rq: request.buyerRq, item: request.item };
     switch (request.state) {
       case "found":
-      case "buying": {
+      case "buying":
+      case "bought": {
         const buyer = this.#peers.get(request.buyer);
         const from = buyer?.extensions?.includes("from") ? { seller: request.seller! } : {};
         return { type: "FOUND", ...base, price: request.price!, ...from };

@@ -19,7 +19,9 @@ import {
   type Mutation,
   type ServerEvent,
 } from "./market.ts";
+import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
+import { deliverShipping, Transaction } from "./transaction.ts";
 
 /** Options for {@linkcode ShopServer.start}. */
 export interface ServerOptions {
@@ -31,6 +33,10 @@ export interface ServerOptions {
   readonly dataDir: string;
   /** Windows and timeouts of the market; the spec's defaults otherwise. */
   readonly timers?: Partial<MarketTimers>;
+  /** Charges buyers; the built-in one approves every valid card. */
+  readonly processor?: PaymentProcessor;
+  /** How long a peer has to answer on TCP during a purchase (default 30 s). */
+  readonly transactionTimeout?: number;
 }
 
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
@@ -47,6 +53,10 @@ export class ShopServer implements AsyncDisposable {
   readonly #socket: Deno.DatagramConn;
   readonly #store: ServerStore;
   readonly #market: Market;
+  readonly #options: ServerOptions;
+  /** Transactions whose TCP leg is open, by their RQ#. */
+  readonly #transactions = new Map<string, Transaction>();
+  readonly #background = new Set<Promise<void>>();
   readonly #queue: ServerEvent[] = [];
   #wake: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -54,7 +64,13 @@ export class ShopServer implements AsyncDisposable {
   #closing = false;
   readonly #done: Promise<void>;
 
-  private constructor(socket: Deno.DatagramConn, store: ServerStore, market: Market) {
+  private constructor(
+    options: ServerOptions,
+    socket: Deno.DatagramConn,
+    store: ServerStore,
+    market: Market,
+  ) {
+    this.#options = options;
     this.#socket = socket;
     this.#store = store;
     this.#market = market;
@@ -75,7 +91,7 @@ export class ShopServer implements AsyncDisposable {
         hostname: options.hostname,
         port: options.port,
       });
-      const server = new ShopServer(socket, store, market);
+      const server = new ShopServer(options, socket, store, market);
       const { hostname, port } = server.address;
       log.info(
         "Serving on UDP {hostname}:{port} with {peers} registered peers and {open} open searches",
@@ -158,9 +174,24 @@ export class ShopServer implements AsyncDisposable {
       }
       const events = this.#queue.splice(0, this.#queue.length);
       const effects: Effect[] = [];
-      for (const event of events) effects.push(...this.#market.handle(event));
+      // Writes go in commits of at most MAX_MUTATIONS_PER_COMMIT, never
+      // splitting one event's writes unless that event alone is larger.
+      const commits: Mutation[][] = [[]];
+      for (const event of events) {
+        const produced = this.#market.handle(event);
+        const writes = produced.filter((effect) => effect.kind === "write");
+        let current = commits.at(-1)!;
+        if (current.length > 0 && current.length + writes.length > MAX_MUTATIONS_PER_COMMIT) {
+          commits.push(current = []);
+        }
+        for (const write of writes) {
+          if (current.length === MAX_MUTATIONS_PER_COMMIT) commits.push(current = []);
+          current.push(write);
+        }
+        effects.push(...produced);
+      }
       try {
-        await this.#perform(effects);
+        await this.#perform(commits, effects);
       } catch (error) {
         // Nothing is sent for state that could not be stored; the peers'
         // retransmissions will ask again.
@@ -187,20 +218,63 @@ export class ShopServer implements AsyncDisposable {
     }, delay);
   }
 
-  async #perform(effects: readonly Effect[]): Promise<void> {
-    const mutations: Mutation[] = [];
-    for (const effect of effects) {
-      if (effect.kind === "write") mutations.push(effect);
-    }
-    for (let i = 0; i < mutations.length; i += MAX_MUTATIONS_PER_COMMIT) {
-      await this.#store.apply(
-        mutations.slice(i, i + MAX_MUTATIONS_PER_COMMIT),
-      );
-    }
+  async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
+    for (const mutations of commits) await this.#store.apply(mutations);
     for (const effect of effects) {
       if (effect.kind === "send") this.#send(effect.to, effect.message);
       else if (effect.kind === "log") log[effect.level](effect.text);
+      else if (effect.kind === "transact") this.#transact(effect);
+      else if (effect.kind === "conclude") this.#conclude(effect);
     }
+  }
+
+  /** Runs a transaction's TCP leg in the background; its outcome comes back as an event. */
+  #transact(effect: Extract<Effect, { kind: "transact" }>): void {
+    const transaction = new Transaction(effect.plan, {
+      processor: this.#options.processor ?? approveAll,
+      timeoutMs: this.#options.transactionTimeout ?? 30_000,
+    });
+    this.#transactions.set(effect.plan.id, transaction);
+    this.#inBackground(
+      transaction.run().then((outcome) => {
+        this.#enqueue({
+          kind: "transacted",
+          request: effect.request,
+          tx: effect.plan.id,
+          outcome,
+          at: Date.now(),
+        });
+      }),
+    );
+  }
+
+  /** Ends a transaction on the wire, after its outcome is stored. */
+  #conclude(effect: Extract<Effect, { kind: "conclude" }>): void {
+    const transaction = this.#transactions.get(effect.plan.id);
+    this.#transactions.delete(effect.plan.id);
+    const { conclusion } = effect;
+    this.#inBackground((async () => {
+      let delivered = false;
+      if (transaction) {
+        await transaction.conclude(conclusion);
+        delivered = conclusion.ok;
+      } else if (conclusion.ok) {
+        // After a restart: the sale is settled but the seller was not told.
+        delivered = await deliverShipping(
+          effect.plan,
+          conclusion,
+          this.#options.transactionTimeout ?? 30_000,
+        );
+      }
+      if (delivered) this.#enqueue({ kind: "shipped", request: effect.request, at: Date.now() });
+    })());
+  }
+
+  #inBackground(work: Promise<void>): void {
+    const tracked = work.catch((error) => {
+      log.error("Background work failed: {error}", { error: String(error) });
+    }).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
   }
 
   #send(to: Address, message: Message): void {
@@ -227,6 +301,8 @@ export class ShopServer implements AsyncDisposable {
     this.#socket.close();
     this.#wake?.();
     await this.#done;
+    await Promise.all([...this.#transactions.values()].map((tx) => tx[Symbol.asyncDispose]()));
+    await Promise.allSettled([...this.#background]);
     await this.#store[Symbol.asyncDispose]();
     log.info("Stopped");
   }

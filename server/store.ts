@@ -6,7 +6,14 @@
  * @module
  */
 import { join } from "node:path";
-import type { Mutation, OfferRecord, PeerRecord, RequestRecord, Snapshot } from "./market.ts";
+import type {
+  LedgerEntry,
+  Mutation,
+  OfferRecord,
+  PeerRecord,
+  RequestRecord,
+  Snapshot,
+} from "./market.ts";
 
 /** The KV file of a server's data directory. */
 export function serverKvPath(dataDir: string): string {
@@ -31,6 +38,17 @@ export class ServerStore implements AsyncDisposable {
     return new ServerStore(await Deno.openKv(serverKvPath(dataDir)));
   }
 
+  /**
+   * Opens an existing store without creating anything.
+   *
+   * @throws {Deno.errors.NotFound} If the directory has no `server.kv`.
+   */
+  static async openExisting(dataDir: string): Promise<ServerStore> {
+    const path = serverKvPath(dataDir);
+    await Deno.stat(path);
+    return new ServerStore(await Deno.openKv(path));
+  }
+
   /** Reads every stored record into a snapshot for a new machine. */
   async load(): Promise<Snapshot> {
     return {
@@ -38,6 +56,11 @@ export class ServerStore implements AsyncDisposable {
       requests: await this.#all<RequestRecord>("request"),
       offers: await this.#all<OfferRecord>("offer"),
     };
+  }
+
+  /** Every ledger entry. */
+  ledger(): Promise<LedgerEntry[]> {
+    return this.#all<LedgerEntry>("ledger");
   }
 
   async #all<T>(kind: string): Promise<T[]> {

@@ -1,0 +1,272 @@
+/**
+ * The TCP leg of a purchase: connect to the buyer and the seller, send each
+ * INFORM_Req, read and check their INFORM_Res, charge through the payment
+ * processor, and later conclude with Shipping_Info or CANCEL.
+ *
+ * Card numbers live only in this object's memory while it runs: the outcome
+ * it returns holds them masked.
+ *
+ * @module
+ */
+import { type Address, formatAddress, maskCard, type Message } from "../protocol/mod.ts";
+import { MessageReader, writeMessage } from "../transport/tcp.ts";
+import { logger } from "../log/setup.ts";
+import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
+
+/** One side of a transaction as the server knows it. */
+export interface Party {
+  readonly name: string;
+  /** The peer's IP (where it registered from) and TCP port. */
+  readonly address: Address;
+  /** Our own peer: newline-framed messages and a receipt for the buyer. */
+  readonly ours: boolean;
+}
+
+/** What a transaction needs to run. */
+export interface TransactionPlan {
+  /** The RQ# of INFORM_Req, Shipping_Info and CANCEL on this leg. */
+  readonly id: string;
+  readonly item: string;
+  readonly price: number;
+  readonly buyer: Party;
+  readonly seller: Party;
+}
+
+/** What a party gave, fit to store: the card masked, no expiry. */
+export interface PartyRecord {
+  readonly name: string;
+  readonly card: string;
+  readonly address: string;
+}
+
+/** How collecting and charging went. */
+export type TransactionOutcome =
+  | { readonly ok: true; readonly buyer: PartyRecord; readonly seller: PartyRecord }
+  | { readonly ok: false; readonly reason: string };
+
+/** How a transaction ends on the wire. */
+export type Conclusion =
+  | { readonly ok: true; readonly buyerName: string; readonly address: string }
+  | { readonly ok: false; readonly reason: string };
+
+/** Options for {@linkcode Transaction}. */
+export interface TransactionOptions {
+  readonly processor: PaymentProcessor;
+  /** How long each peer has to connect and answer. */
+  readonly timeoutMs: number;
+  /** The clock for the expiry check. */
+  readonly now?: () => Date;
+}
+
+const log = logger("server", "transaction");
+const wire = logger("server", "wire");
+
+/** One purchase's TCP exchange. */
+export class Transaction implements AsyncDisposable {
+  readonly plan: TransactionPlan;
+  readonly #options: TransactionOptions;
+  readonly #conns = new Map<"buyer" | "seller", Deno.Conn>();
+
+  constructor(plan: TransactionPlan, options: TransactionOptions) {
+    this.plan = plan;
+    this.#options = options;
+  }
+
+  /** Collects both parties' details and charges the buyer. Never throws. */
+  async run(): Promise<TransactionOutcome> {
+    const signal = AbortSignal.timeout(this.#options.timeoutMs);
+    const [buyer, seller] = await Promise.all([
+      this.#collect("buyer", signal),
+      this.#collect("seller", signal),
+    ]);
+    if ("reason" in buyer) return { ok: false, reason: buyer.reason };
+    if ("reason" in seller) return { ok: false, reason: seller.reason };
+    const now = this.#options.now?.() ?? new Date();
+    const problem = checkDetails("buyer", buyer.details, now) ??
+      checkDetails("seller", seller.details, now);
+    if (problem) return { ok: false, reason: problem };
+    let charged;
+    try {
+      charged = await this.#options.processor.charge({
+        key: this.plan.id,
+        amount: this.plan.price,
+        buyer: buyer.details,
+        seller: seller.details,
+      });
+    } catch (error) {
+      return { ok: false, reason: `the payment failed: ${String(error)}` };
+    }
+    if (!charged.approved) return { ok: false, reason: charged.reason };
+    return { ok: true, buyer: masked(buyer.details), seller: masked(seller.details) };
+  }
+
+  async #collect(
+    role: "buyer" | "seller",
+    signal: AbortSignal,
+  ): Promise<{ details: PaymentDetails } | { reason: string }> {
+    const party = this.plan[role];
+    const where = formatAddress(party.address);
+    let conn: Deno.Conn;
+    try {
+      conn = await Deno.connect({
+        transport: "tcp",
+        hostname: party.address.hostname,
+        port: party.address.port,
+        signal,
+      });
+    } catch (error) {
+      return {
+        reason: `the ${role} ${party.name} could not be reached at ${where}${
+          timedOut(error, signal)
+        }`,
+      };
+    }
+    this.#conns.set(role, conn);
+    try {
+      await this.#write(role, {
+        type: "INFORM_Req",
+        rq: this.plan.id,
+        item: this.plan.item,
+        price: this.plan.price,
+      });
+      const result = await new MessageReader(conn).read({ signal });
+      if (result === undefined) {
+        return { reason: `the ${role} ${party.name} closed the connection` };
+      }
+      if (!result.ok) return { reason: `the ${role} ${party.name} sent ${result.error.message}` };
+      const reply = result.message;
+      wire.debug("recv tcp {role} {from} {type} {rq}", {
+        role,
+        from: where,
+        type: reply.type,
+        rq: reply.rq,
+      });
+      if (reply.type === "TX_CANCEL") {
+        return { reason: `the ${role} ${party.name} declined: ${reply.reason}` };
+      }
+      if (reply.type !== "INFORM_Res" || reply.rq !== this.plan.id) {
+        return {
+          reason:
+            `the ${role} ${party.name} answered ${reply.type} ${reply.rq} instead of INFORM_Res ${this.plan.id}`,
+        };
+      }
+      if (reply.name !== party.name) {
+        return { reason: `the ${role} answered as ${reply.name} instead of ${party.name}` };
+      }
+      return {
+        details: {
+          name: reply.name,
+          card: reply.card,
+          expiry: reply.expiry,
+          address: reply.address,
+        },
+      };
+    } catch (error) {
+      return { reason: `the ${role} ${party.name} did not answer${timedOut(error, signal)}` };
+    }
+  }
+
+  async #write(role: "buyer" | "seller", message: Message): Promise<void> {
+    const conn = this.#conns.get(role);
+    if (!conn) return;
+    wire.debug("send tcp {role} {to} {type} {rq}", {
+      role,
+      to: formatAddress(this.plan[role].address),
+      type: message.type,
+      rq: message.rq,
+    });
+    await writeMessage(conn, message, this.plan[role].ours);
+  }
+
+  /**
+   * Ends the exchange: Shipping_Info to the seller (and to our own buyer as
+   * a receipt), or CANCEL with the reason to both. Then closes the buyer's
+   * connection and waits briefly for the seller to close its own.
+   */
+  async conclude(conclusion: Conclusion): Promise<void> {
+    const sends: [role: "buyer" | "seller", message: Message][] = conclusion.ok
+      ? [["seller", {
+        type: "Shipping_Info",
+        rq: this.plan.id,
+        name: conclusion.buyerName,
+        address: conclusion.address,
+      }]]
+      : [
+        ["buyer", { type: "TX_CANCEL", rq: this.plan.id, reason: conclusion.reason }],
+        ["seller", { type: "TX_CANCEL", rq: this.plan.id, reason: conclusion.reason }],
+      ];
+    if (conclusion.ok && this.plan.buyer.ours) sends.push(["buyer", sends[0]![1]]);
+    await Promise.all(sends.map(async ([role, message]) => {
+      try {
+        await this.#write(role, message);
+      } catch (error) {
+        log.warning("Cannot send {type} to the {role} of {id}: {error}", {
+          type: message.type,
+          role,
+          id: this.plan.id,
+          error: String(error),
+        });
+      }
+    }));
+    await this[Symbol.asyncDispose]();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#conns.get("buyer")?.close();
+    this.#conns.delete("buyer");
+    const seller = this.#conns.get("seller");
+    this.#conns.delete("seller");
+    if (seller) {
+      // The seller closes its own connection after reading; do not wait long.
+      await new MessageReader(seller).read({ signal: AbortSignal.timeout(1_000) }).catch(() => {});
+      try {
+        seller.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}
+
+/**
+ * Sends Shipping_Info to a seller on a new connection: after a restart, for
+ * a sale that was settled but whose seller was not told yet.
+ */
+export async function deliverShipping(
+  plan: TransactionPlan,
+  conclusion: Extract<Conclusion, { ok: true }>,
+  timeoutMs: number,
+): Promise<boolean> {
+  try {
+    using conn = await Deno.connect({
+      transport: "tcp",
+      hostname: plan.seller.address.hostname,
+      port: plan.seller.address.port,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await writeMessage(conn, {
+      type: "Shipping_Info",
+      rq: plan.id,
+      name: conclusion.buyerName,
+      address: conclusion.address,
+    }, plan.seller.ours);
+    return true;
+  } catch (error) {
+    log.warning("Cannot deliver Shipping_Info {id} to {seller}: {error}", {
+      id: plan.id,
+      seller: plan.seller.name,
+      error: String(error),
+    });
+    return false;
+  }
+}
+
+function masked(details: PaymentDetails): PartyRecord {
+  return { name: details.name, card: maskCard(details.card), address: details.address };
+}
+
+function timedOut(error: unknown, signal: AbortSignal): string {
+  return signal.aborted
+    ? " in time"
+    : `: ${error instanceof Error ? error.message : String(error)}`;
+}
