@@ -78,9 +78,10 @@ export class ClassicPeer implements AsyncDisposable {
     return { request, after };
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     this.udp[Symbol.dispose]();
     this.tcp.close();
+    return Promise.resolve();
   }
 }
 
