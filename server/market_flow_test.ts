@@ -25,6 +25,16 @@ class Harness {
 
   constructor(snapshot?: Snapshot) {
     this.market = new Market(snapshot, { timers: TIMERS, newId: () => `S${++this.#ids}` });
+    // What a restarted store holds is what it started from plus new writes.
+    for (const peer of snapshot?.peers ?? []) {
+      this.writes.push({ op: "set", key: ["peer", peer.name], value: peer });
+    }
+    for (const request of snapshot?.requests ?? []) {
+      this.writes.push({ op: "set", key: ["request", request.id], value: request });
+    }
+    for (const offer of snapshot?.offers ?? []) {
+      this.writes.push({ op: "set", key: ["offer", offer.request, offer.seller], value: offer });
+    }
   }
 
   address(name: string): Address {
@@ -430,4 +440,129 @@ Deno.test("ended searches are forgotten after the retention time", () => {
   h.tick(T0 + TIMERS.retention);
   assert.equal(h.market.request("S1"), undefined);
   assert.deepEqual(h.writes.at(-1), { kind: "write", op: "delete", key: ["request", "S1"] });
+});
+
+Deno.test("BUY starts the transaction and its outcome settles the ledger once", async (t) => {
+  function bought() {
+    const h = foundSetup();
+    h.tick(T0 + TIMERS.offerWindow);
+    const effects = h.from(
+      "buyer",
+      { type: "BUY", rq: "b1", item: "Laptop", price: 400 },
+      T0 + 2_000,
+    );
+    const transact = effects.find((effect) => effect.kind === "transact");
+    assert.ok(transact && transact.kind === "transact");
+    assert.deepEqual(transact.plan.buyer, {
+      name: "buyer",
+      address: { hostname: "127.0.0.1", port: h.ports.get("buyer")! + 1000 },
+      ours: false,
+    });
+    assert.equal(transact.plan.seller.name, "s1");
+    assert.deepEqual([transact.plan.item, transact.plan.price], ["Laptop", 400]);
+    return { h, tx: transact.plan.id };
+  }
+  const party = (name: string) => ({ name, card: "************1111", address: `${name} street` });
+
+  await t.step("success: a completed ledger entry with a 10% fee, then Shipping_Info", () => {
+    const { h, tx } = bought();
+    const effects = h.feed(h.market.handle({
+      kind: "transacted",
+      request: "S1",
+      tx,
+      outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
+      at: T0 + 3_000,
+    }));
+    const ledger = effects.find((e) => e.kind === "write" && e.key[0] === "ledger");
+    assert.ok(ledger && ledger.kind === "write" && ledger.op === "set");
+    assert.deepEqual(ledger.value, {
+      tx,
+      request: "S1",
+      buyerRq: "b1",
+      item: "Laptop",
+      price: 400,
+      fee: 40,
+      sellerCredit: 360,
+      buyer: "buyer",
+      seller: "s1",
+      buyerCard: "************1111",
+      sellerCard: "************1111",
+      outcome: "completed",
+      at: T0 + 3_000,
+    });
+    const conclude = effects.find((e) => e.kind === "conclude");
+    assert.ok(conclude && conclude.kind === "conclude");
+    assert.deepEqual(conclude.conclusion, {
+      ok: true,
+      buyerName: "buyer",
+      address: "buyer street",
+    });
+    assert.equal(h.market.request("S1")?.state, "bought");
+    // A second outcome for the same transaction changes nothing.
+    const again = h.market.handle({
+      kind: "transacted",
+      request: "S1",
+      tx,
+      outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
+      at: T0 + 4_000,
+    });
+    assert.deepEqual(again.filter((e) => e.kind === "write"), []);
+  });
+
+  await t.step("failure: a cancelled entry, CANCEL to both, the item free again", () => {
+    const { h, tx } = bought();
+    h.take("s1");
+    h.take("buyer");
+    const effects = h.feed(h.market.handle({
+      kind: "transacted",
+      request: "S1",
+      tx,
+      outcome: { ok: false, reason: "the card was declined" },
+      at: T0 + 3_000,
+    }));
+    const conclude = effects.find((e) => e.kind === "conclude");
+    assert.ok(conclude && conclude.kind === "conclude");
+    assert.deepEqual(conclude.conclusion, { ok: false, reason: "the card was declined" });
+    assert.deepEqual(h.take("s1"), [{ type: "CANCEL", rq: "S1", item: "Laptop", price: 400 }]);
+    assert.deepEqual(h.take("buyer"), [{ type: "CANCEL", rq: "b1", item: "Laptop", price: 400 }]);
+    assert.equal(h.market.request("S1")?.state, "cancelled");
+    const ledger = h.writes.find((w) => w.key[0] === "ledger");
+    assert.equal(
+      ledger?.op === "set" && (ledger.value as { outcome: string }).outcome,
+      "cancelled",
+    );
+  });
+
+  await t.step("a restart during the transaction runs it again with the same RQ#", () => {
+    const { h, tx } = bought();
+    const restored = new Harness(h.stored());
+    restored.ports = h.ports;
+    const effects = restored.tick(T0 + 10_000);
+    const transact = effects.find((e) => e.kind === "transact");
+    assert.ok(transact && transact.kind === "transact");
+    assert.equal(transact.plan.id, tx);
+  });
+
+  await t.step("a restart after the sale but before Shipping_Info delivers it", () => {
+    const { h, tx } = bought();
+    h.market.handle({
+      kind: "transacted",
+      request: "S1",
+      tx,
+      outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
+      at: T0 + 3_000,
+    }).forEach((effect) => effect.kind === "write" && h.writes.push(effect));
+    const restored = new Harness(h.stored());
+    restored.ports = h.ports;
+    const effects = restored.tick(T0 + 10_000);
+    assert.deepEqual(effects.filter((e) => e.kind === "transact"), [], "never charged twice");
+    const conclude = effects.find((e) => e.kind === "conclude");
+    assert.ok(conclude && conclude.kind === "conclude" && conclude.conclusion.ok);
+    // Once shipped, a further restart delivers nothing.
+    restored.feed(restored.market.handle({ kind: "shipped", request: "S1", at: T0 + 11_000 }));
+    const again = new Harness(restored.stored());
+    again.ports = h.ports;
+    assert.equal(again.market.request("S1")?.shipped, true);
+    assert.deepEqual(again.tick(T0 + 12_000).filter((e) => e.kind === "conclude"), []);
+  });
 });
