@@ -21,7 +21,7 @@ import {
   type Message,
   type MessageOf,
 } from "../protocol/mod.ts";
-import { DeadlineQueue } from "./deadlines.ts";
+import { DeadlineQueue } from "../transport/deadlines.ts";
 import { split } from "./payment.ts";
 import type { Conclusion, TransactionOutcome, TransactionPlan } from "./transaction.ts";
 
