@@ -1,20 +1,24 @@
 /**
  * The peer's logic as a state machine without I/O: it is fed the user's
- * commands and the server's messages, and answers with effects (datagrams to
- * send, lines to print, records to store). The shell in `peer.ts` owns the
- * sockets, standard input and output, and the KV store.
+ * input lines and the server's messages, and answers with effects (datagrams
+ * to send, lines to print, records to store). The shell in `peer.ts` owns the
+ * sockets, standard input and output, the KV store and the clock: every
+ * event carries the time it happened.
  *
  * @module
  */
 import {
   type Address,
   type DecodeError,
+  encode,
   formatAddress,
+  formatPrice,
   isLoopback,
+  MAX_MESSAGE_BYTES,
   type Message,
   type MessageOf,
 } from "../protocol/mod.ts";
-import { type Command, helpText } from "./commands.ts";
+import { type Command, type CommandOf, helpText, parseCommand } from "./commands.ts";
 
 /** Who this peer is and where it listens. */
 export interface Identity {
@@ -26,15 +30,92 @@ export interface Identity {
   readonly server: Address;
 }
 
+/** The extensions this peer offers in REGISTER. */
+export const OFFERED_EXTENSIONS: readonly string[] = ["from"];
+
+/** What the server is: ours (it accepted extensions), classic, or not known yet. */
+export type ServerKind = "ours" | "classic" | "unknown";
+
 /** The peer's durable registration state. */
 export interface RegistrationRecord {
   readonly registered: boolean;
   readonly server: string;
   readonly changedAt: number;
+  /** Which kind of server answered the last REGISTER; absent before any answer. */
+  readonly serverKind?: "ours" | "classic";
+  /** The extensions our server accepted, like `from`. */
+  readonly features?: readonly string[];
 }
 
+/** Settings changed with `set`. */
+export interface SettingsRecord {
+  readonly autoBuy: boolean;
+  readonly changedAt: number;
+}
+
+/** One item of the inventory, keyed by its lower-case name. */
+export interface InventoryItem {
+  /** The name as the seller typed it, used in OFFER. */
+  readonly item: string;
+  readonly price: number;
+  readonly description: string;
+  /** The lowest NEGOTIATE max accepted without asking. */
+  readonly floor?: number;
+  /** The server's RQ# of the request this item is held for. */
+  readonly reservedFor?: string;
+  readonly addedAt: number;
+}
+
+/** Where one of this peer's searches stands. */
+export type RequestState =
+  | "searching"
+  | "found"
+  | "buying"
+  | "cancelled"
+  | "not_available"
+  | "not_found";
+
+/** One of this peer's searches (a LOOKING_FOR it sent). */
+export interface BuyRequest {
+  readonly rq: string;
+  readonly item: string;
+  readonly description: string;
+  readonly maxPrice: number;
+  readonly state: RequestState;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** The FOUND price. */
+  readonly price?: number;
+  /** The seller, when the server named it in FOUND. */
+  readonly seller?: string;
+  /** The item as FOUND spelled it, used in BUY and CANCEL. */
+  readonly foundItem?: string;
+  /** Who ended a cancelled request. */
+  readonly cancelledBy?: "user" | "server";
+}
+
+/** A NEGOTIATE this peer received as a seller, and its answer. */
+export interface NegotiationRecord {
+  /** The server's RQ# of the NEGOTIATE. */
+  readonly rq: string;
+  /** The item as NEGOTIATE spelled it. */
+  readonly item: string;
+  readonly maxPrice: number;
+  readonly state: "asking" | "accepted" | "refused";
+  readonly askedAt: number;
+  readonly answeredAt?: number;
+}
+
+/** A record in the peer's store, with its key. */
+export type PeerRecord =
+  | { readonly key: readonly ["registration"]; readonly value: RegistrationRecord }
+  | { readonly key: readonly ["settings"]; readonly value: SettingsRecord }
+  | { readonly key: readonly ["item", string]; readonly value: InventoryItem }
+  | { readonly key: readonly ["request", string]; readonly value: BuyRequest }
+  | { readonly key: readonly ["negotiation", string]; readonly value: NegotiationRecord };
+
 /** A key in the peer's store. */
-export type PeerKey = readonly ["registration"];
+export type PeerKey = PeerRecord["key"];
 
 /** A line for the user: readable text, and fields for `--json`. */
 export interface Output {
@@ -44,19 +125,28 @@ export interface Output {
   readonly fields?: Readonly<Record<string, unknown>>;
 }
 
-/** What the agent asks its shell to do. */
+/** A log level the agent's log effects use. */
+export type LogLevel = "debug" | "info" | "warning";
+
+/**
+ * What the agent asks its shell to do, in order. Saves and deletes of one
+ * event always come first, so a message or a line never announces state
+ * that a crash could lose.
+ */
 export type PeerEffect =
   | { readonly kind: "send"; readonly message: Message }
   | { readonly kind: "print"; readonly output: Output }
-  | {
-    readonly kind: "save";
-    readonly key: PeerKey;
-    readonly value: RegistrationRecord;
-  }
+  | ({ readonly kind: "save" } & PeerRecord)
+  | { readonly kind: "delete"; readonly key: PeerKey }
+  | { readonly kind: "log"; readonly level: LogLevel; readonly message: string }
   | { readonly kind: "stop" };
 
 /** What happens to the agent. */
 export type PeerEvent =
+  /** The shell is ready: restored questions are asked (or bought with auto-buy). */
+  | { readonly kind: "start"; readonly at: number }
+  /** A line of input: the answer to a pending question, or a command. */
+  | { readonly kind: "line"; readonly text: string; readonly at: number }
   | { readonly kind: "command"; readonly command: Command; readonly at: number }
   | {
     readonly kind: "message";
@@ -74,27 +164,84 @@ export type PeerEvent =
 /** The stored state an agent starts from. */
 export interface PeerSnapshot {
   readonly registration?: RegistrationRecord;
+  readonly settings?: SettingsRecord;
+  readonly items?: readonly InventoryItem[];
+  readonly requests?: readonly BuyRequest[];
+  readonly negotiations?: readonly NegotiationRecord[];
 }
 
 /** Options for {@linkcode Agent}. */
 export interface AgentOptions {
   /** Makes request tokens; each call must return a new one. */
   readonly newRq: () => string;
+  /** Buy every FOUND at once (`--auto-buy`); otherwise the stored setting decides. */
+  readonly autoBuy?: boolean;
 }
 
-type Pending = { readonly type: "REGISTER" | "DE-REGISTER"; readonly at: number };
+/** A question waiting for the user's next input line. */
+export interface Question {
+  readonly about: "FOUND" | "NEGOTIATE";
+  /** The request's RQ#: the buyer's for FOUND, the server's for NEGOTIATE. */
+  readonly rq: string;
+}
+
+type Pending = {
+  readonly type: "REGISTER" | "DE-REGISTER";
+  readonly at: number;
+  /** A REGISTER that offered extensions (a denial is retried without them). */
+  readonly extended?: boolean;
+};
+
+const OPEN_STATES: ReadonlySet<RequestState> = new Set(["searching", "found", "buying"]);
+/** How many answered message ids are remembered to spot UDP duplicates. */
+const RECENT_LIMIT = 1024;
+const utf8 = new TextEncoder();
 
 /** The peer's state machine. */
 export class Agent {
   readonly #identity: Identity;
   readonly #newRq: () => string;
   #registered: boolean;
+  #serverKind: ServerKind;
+  #features: readonly string[];
+  #autoBuy: boolean;
   readonly #pending = new Map<string, Pending>();
+  /** Inventory by lower-case item name. */
+  readonly #items = new Map<string, InventoryItem>();
+  readonly #requests = new Map<string, BuyRequest>();
+  readonly #negotiations = new Map<string, NegotiationRecord>();
+  /** Questions in the order they came; the first one is the one asked. */
+  #questions: Question[] = [];
+  /** The question whose prompt was printed last, while it is first. */
+  #asked: string | undefined;
+  /** Messages already acted on (`TYPE rq`), so duplicates are told apart. */
+  readonly #recent = new Map<string, true>();
 
   constructor(identity: Identity, snapshot: PeerSnapshot, options: AgentOptions) {
     this.#identity = identity;
     this.#newRq = options.newRq;
-    this.#registered = snapshot.registration?.registered ?? false;
+    const registration = snapshot.registration;
+    const sameServer = registration?.server === formatAddress(identity.server);
+    this.#registered = (registration?.registered ?? false) && sameServer;
+    this.#serverKind = (sameServer ? registration?.serverKind : undefined) ?? "unknown";
+    this.#features = (sameServer ? registration?.features : undefined) ?? [];
+    this.#autoBuy = options.autoBuy || (snapshot.settings?.autoBuy ?? false);
+    for (const item of snapshot.items ?? []) this.#items.set(item.item.toLowerCase(), item);
+    const restored: (Question & { at: number })[] = [];
+    for (const request of snapshot.requests ?? []) {
+      this.#requests.set(request.rq, request);
+      if (request.state === "found") {
+        restored.push({ about: "FOUND", rq: request.rq, at: request.updatedAt });
+      }
+    }
+    for (const negotiation of snapshot.negotiations ?? []) {
+      this.#negotiations.set(negotiation.rq, negotiation);
+      if (negotiation.state === "asking") {
+        restored.push({ about: "NEGOTIATE", rq: negotiation.rq, at: negotiation.askedAt });
+      }
+    }
+    this.#questions = restored.sort((a, b) => a.at - b.at)
+      .map(({ about, rq }) => ({ about, rq }));
   }
 
   /** Whether the server has confirmed this peer's registration. */
@@ -107,19 +254,55 @@ export class Agent {
     return this.#pending.size;
   }
 
+  /** Whether FOUND is bought without asking. */
+  get autoBuy(): boolean {
+    return this.#autoBuy;
+  }
+
+  /** Our server, a classic one, or not known yet. */
+  get serverKind(): ServerKind {
+    return this.#serverKind;
+  }
+
+  /** The extensions the server accepted (empty for a classic server). */
+  get features(): readonly string[] {
+    return this.#features;
+  }
+
+  /** The inventory, sorted by item name. */
+  get items(): InventoryItem[] {
+    return [...this.#items.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+      .map(([, item]) => item);
+  }
+
+  /** This peer's searches, oldest first. */
+  get requests(): BuyRequest[] {
+    return [...this.#requests.values()].sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** The questions waiting for an answer, the one being asked first. */
+  get questions(): readonly Question[] {
+    return [...this.#questions];
+  }
+
   /** Feeds one event to the agent and returns what to do. */
   handle(event: PeerEvent): PeerEffect[] {
     const effects: PeerEffect[] = [];
     switch (event.kind) {
+      case "start":
+        this.#start(event.at, effects);
+        break;
+      case "line":
+        this.#line(event.text, event.at, effects);
+        break;
       case "command":
         this.#command(event.command, event.at, effects);
         break;
       case "message":
         if (!this.#fromServer(event.from)) {
           effects.push(
-            print(
-              "warning",
-              `Ignored ${event.message.type} from ${event.from.hostname}:${event.from.port}: not the server`,
+            warning(
+              `Ignored ${event.message.type} from ${formatAddress(event.from)}: not the server`,
             ),
           );
           break;
@@ -128,14 +311,19 @@ export class Agent {
         break;
       case "invalid":
         effects.push(
-          print(
-            "warning",
-            `Ignored a datagram from ${event.from.hostname}:${event.from.port}: ${event.error.message}`,
+          warning(
+            `Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`,
           ),
         );
         break;
     }
-    return effects;
+    this.#settleQuestions(event.at, effects);
+    // Stored state first: nothing is sent or shown that a crash could lose.
+    const writes = effects.filter((effect) => effect.kind === "save" || effect.kind === "delete");
+    return writes.length === 0 ? effects : [
+      ...writes,
+      ...effects.filter((effect) => effect.kind !== "save" && effect.kind !== "delete"),
+    ];
   }
 
   #fromServer(from: Address): boolean {
@@ -145,59 +333,173 @@ export class Agent {
         isLoopback(from.hostname) && isLoopback(server.hostname));
   }
 
+  // ---------------------------------------------------------------- input
+
+  #start(at: number, effects: PeerEffect[]): void {
+    if (this.#questions.length > 0) {
+      effects.push(log("info", `Restored ${this.#questions.length} question(s) to ask`));
+    }
+    if (!this.#autoBuy) return;
+    for (const question of this.#questions.filter((q) => q.about === "FOUND")) {
+      const request = this.#requests.get(question.rq);
+      if (request?.state === "found") this.#buy(request, true, at, effects);
+    }
+  }
+
+  #line(text: string, at: number, effects: PeerEffect[]): void {
+    const head = this.#questions[0];
+    if (head && this.#asked === questionId(head)) {
+      this.#questions.shift();
+      this.#asked = undefined;
+      this.#answer(head, /^\s*(y|yes)\s*$/i.test(text), at, effects);
+      return;
+    }
+    const parsed = parseCommand(text);
+    if (!parsed.ok) {
+      effects.push(error(parsed.error));
+      return;
+    }
+    if (parsed.command) this.#command(parsed.command, at, effects);
+  }
+
+  #answer(question: Question, yes: boolean, at: number, effects: PeerEffect[]): void {
+    if (question.about === "FOUND") {
+      const request = this.#requests.get(question.rq);
+      if (request?.state !== "found") return;
+      if (yes) this.#buy(request, false, at, effects);
+      else this.#decline(request, at, effects);
+      return;
+    }
+    const negotiation = this.#negotiations.get(question.rq);
+    if (negotiation?.state !== "asking") return;
+    const item = this.#items.get(negotiation.item.toLowerCase());
+    if (!yes) {
+      this.#refuse(negotiation, "you declined", at, effects);
+    } else if (!item) {
+      this.#refuse(negotiation, "it is no longer in the inventory", at, effects);
+    } else if (item.reservedFor !== undefined) {
+      this.#refuse(negotiation, "it is reserved for another buyer", at, effects);
+    } else {
+      this.#accept(negotiation, item, "you", at, effects);
+    }
+  }
+
+  /**
+   * Drops questions that became moot, refusing a NEGOTIATE whose item is
+   * gone or taken, and prints the prompt of the first one when it is new.
+   */
+  #settleQuestions(at: number, effects: PeerEffect[]): void {
+    this.#questions = this.#questions.filter((question) => {
+      if (question.about === "FOUND") {
+        return this.#requests.get(question.rq)?.state === "found";
+      }
+      const negotiation = this.#negotiations.get(question.rq);
+      if (negotiation?.state !== "asking") return false;
+      const item = this.#items.get(negotiation.item.toLowerCase());
+      if (item && item.reservedFor === undefined) return true;
+      this.#refuse(
+        negotiation,
+        item ? "it is now reserved for another buyer" : "it is no longer in the inventory",
+        at,
+        effects,
+      );
+      return false;
+    });
+    const head = this.#questions[0];
+    if (!head) {
+      this.#asked = undefined;
+      return;
+    }
+    if (this.#asked === questionId(head)) return;
+    this.#asked = questionId(head);
+    effects.push(this.#prompt(head));
+  }
+
+  #prompt(question: Question): PeerEffect {
+    if (question.about === "FOUND") {
+      const request = this.#requests.get(question.rq)!;
+      const item = request.foundItem ?? request.item;
+      const from = request.seller === undefined ? "" : ` from ${request.seller}`;
+      const text = `Buy ${item} for ${formatPrice(request.price ?? 0)}${from}? [y/N]`;
+      return printOut("prompt", text, {
+        rq: request.rq,
+        question: text,
+        about: "FOUND",
+        item,
+        price: request.price,
+        seller: request.seller,
+      });
+    }
+    const negotiation = this.#negotiations.get(question.rq)!;
+    const item = this.#items.get(negotiation.item.toLowerCase());
+    const name = item?.item ?? negotiation.item;
+    const yours = item ? ` (your price ${formatPrice(item.price)})` : "";
+    const text = `A buyer offers ${
+      formatPrice(negotiation.maxPrice)
+    } for ${name}${yours}. Accept? [y/N]`;
+    return printOut("prompt", text, {
+      rq: negotiation.rq,
+      question: text,
+      about: "NEGOTIATE",
+      item: name,
+      maxPrice: negotiation.maxPrice,
+      price: item?.price,
+    });
+  }
+
+  // ------------------------------------------------------------- commands
+
   #command(command: Command, at: number, effects: PeerEffect[]): void {
     const id = this.#identity;
     switch (command.name) {
-      case "register": {
-        const rq = this.#newRq();
-        this.#pending.set(rq, { type: "REGISTER", at });
-        effects.push({
-          kind: "send",
-          message: {
-            type: "REGISTER",
-            rq,
-            name: id.name,
-            ip: id.ip,
-            udpPort: id.udpPort,
-            tcpPort: id.tcpPort,
-          },
-        });
+      case "register":
+        this.#sendRegister(true, at, effects);
         break;
-      }
       case "deregister": {
         const rq = this.#newRq();
         this.#pending.set(rq, { type: "DE-REGISTER", at });
         effects.push({ kind: "send", message: { type: "DE-REGISTER", rq, name: id.name } });
         break;
       }
+      case "sell":
+        this.#sell(command.args, at, effects);
+        break;
+      case "unsell":
+        this.#unsell(command.args.item, effects);
+        break;
+      case "inventory":
+        effects.push(this.#inventory());
+        break;
+      case "buy":
+        this.#lookFor(command.args, at, effects);
+        break;
+      case "requests":
+        effects.push(this.#requestList(at));
+        break;
+      case "set":
+        this.#autoBuy = command.args.value;
+        effects.push(
+          { kind: "save", key: ["settings"], value: { autoBuy: this.#autoBuy, changedAt: at } },
+          printOut(
+            "set",
+            this.#autoBuy
+              ? "Auto-buy is on: every FOUND is bought at once"
+              : "Auto-buy is off: every FOUND is asked first",
+            { setting: "auto-buy", autoBuy: this.#autoBuy },
+          ),
+        );
+        break;
       case "status":
-        effects.push({
-          kind: "print",
-          output: {
-            event: "status",
-            text: [
-              `${id.name}: ${this.#registered ? "registered" : "not registered"} with ${
-                formatAddress(id.server)
-              }`,
-              `  announced IP ${id.ip}, UDP port ${id.udpPort}, TCP port ${id.tcpPort}`,
-              `  ${this.#pending.size} request(s) waiting for an answer`,
-            ].join("\n"),
-            fields: {
-              name: id.name,
-              registered: this.#registered,
-              server: formatAddress(id.server),
-              ip: id.ip,
-              udpPort: id.udpPort,
-              tcpPort: id.tcpPort,
-              pending: this.#pending.size,
-            },
-          },
-        });
+        effects.push(this.#status());
         break;
       case "help":
         effects.push({
           kind: "print",
-          output: { event: "help", text: `Commands:\n${helpText()}` },
+          output: {
+            event: "help",
+            text: `Commands:\n${helpText()}\n` +
+              "When a question ends in [y/N], the next line answers it: y or yes, anything else is no.",
+          },
         });
         break;
       case "quit":
@@ -206,20 +508,248 @@ export class Agent {
     }
   }
 
+  #sendRegister(extended: boolean, at: number, effects: PeerEffect[]): void {
+    const id = this.#identity;
+    const rq = this.#newRq();
+    this.#pending.set(rq, { type: "REGISTER", at, extended });
+    effects.push({
+      kind: "send",
+      message: {
+        type: "REGISTER",
+        rq,
+        name: id.name,
+        ip: id.ip,
+        udpPort: id.udpPort,
+        tcpPort: id.tcpPort,
+        ...(extended ? { extensions: [...OFFERED_EXTENSIONS] } : {}),
+      },
+    });
+  }
+
+  #sell(args: CommandOf<"sell">["args"], at: number, effects: PeerEffect[]): void {
+    const key = args.item.toLowerCase();
+    const existing = this.#items.get(key);
+    if (existing?.reservedFor !== undefined) {
+      effects.push(error(
+        `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
+          "it can change once the sale ends or the server cancels it",
+      ));
+      return;
+    }
+    const item: InventoryItem = {
+      item: args.item,
+      price: args.price,
+      description: args.description,
+      ...(args.floor === undefined ? {} : { floor: args.floor }),
+      addedAt: at,
+    };
+    this.#items.set(key, item);
+    const floor = item.floor === undefined ? "" : ` (floor ${formatPrice(item.floor)})`;
+    effects.push(
+      { kind: "save", key: ["item", key], value: item },
+      printOut(
+        "sell",
+        `${existing ? "Updated" : "Selling"} ${item.item} at ${formatPrice(item.price)}${floor}`,
+        {
+          item: item.item,
+          price: item.price,
+          floor: item.floor,
+          description: item.description,
+          replaced: existing !== undefined,
+        },
+      ),
+    );
+  }
+
+  #unsell(name: string, effects: PeerEffect[]): void {
+    const key = name.toLowerCase();
+    const item = this.#items.get(key);
+    if (!item) {
+      effects.push(error(`${name} is not in the inventory: type inventory to list it`));
+      return;
+    }
+    if (item.reservedFor !== undefined) {
+      effects.push(error(
+        `${item.item} is reserved for a buyer (${item.reservedFor}): ` +
+          "it can be removed once the sale ends or the server cancels it",
+      ));
+      return;
+    }
+    this.#items.delete(key);
+    effects.push(
+      { kind: "delete", key: ["item", key] },
+      printOut("unsell", `Removed ${item.item} from the inventory`, { item: item.item }),
+    );
+  }
+
+  #inventory(): PeerEffect {
+    const items = this.items.map((item) => ({
+      item: item.item,
+      price: item.price,
+      floor: item.floor,
+      state: item.reservedFor === undefined ? "available" : "reserved",
+      reservedFor: item.reservedFor,
+      description: item.description,
+      addedAt: item.addedAt,
+    }));
+    const text = items.length === 0
+      ? "The inventory is empty: add an item with sell ITEM PRICE"
+      : table(
+        ["ITEM", "PRICE", "FLOOR", "STATE", "DESCRIPTION"],
+        items.map((item) => [
+          item.item,
+          formatPrice(item.price),
+          item.floor === undefined ? "-" : formatPrice(item.floor),
+          item.reservedFor === undefined ? item.state : `reserved (${item.reservedFor})`,
+          item.description,
+        ]),
+        [false, true, true, false, false],
+      );
+    return printOut("inventory", text, { items });
+  }
+
+  #lookFor(args: CommandOf<"buy">["args"], at: number, effects: PeerEffect[]): void {
+    if (!this.#registered) {
+      effects.push(error("Register first: type register"));
+      return;
+    }
+    const rq = this.#newRq();
+    const message: Message = {
+      type: "LOOKING_FOR",
+      rq,
+      name: this.#identity.name,
+      item: args.item,
+      description: args.description,
+      maxPrice: args.maxPrice,
+    };
+    const bytes = utf8.encode(encode(message)).length;
+    if (bytes > MAX_MESSAGE_BYTES) {
+      effects.push(error(
+        `The search would take ${bytes} bytes, over the limit of ${MAX_MESSAGE_BYTES}: shorten the description`,
+      ));
+      return;
+    }
+    const request: BuyRequest = {
+      rq,
+      item: args.item,
+      description: args.description,
+      maxPrice: args.maxPrice,
+      state: "searching",
+      createdAt: at,
+      updatedAt: at,
+    };
+    this.#requests.set(rq, request);
+    effects.push(
+      { kind: "save", key: ["request", rq], value: request },
+      { kind: "send", message },
+      printOut(
+        "LOOKING_FOR",
+        `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq})`,
+        { rq, item: args.item, description: args.description, maxPrice: args.maxPrice },
+      ),
+    );
+  }
+
+  #requestList(at: number): PeerEffect {
+    const requests = this.requests;
+    const text = requests.length === 0
+      ? "No searches yet: look for an item with buy ITEM MAX_PRICE"
+      : table(
+        ["RQ", "ITEM", "MAX", "STATE", "PRICE", "SELLER", "AGE"],
+        requests.map((request) => [
+          request.rq,
+          request.item,
+          formatPrice(request.maxPrice),
+          request.state,
+          request.price === undefined ? "-" : formatPrice(request.price),
+          request.seller ?? "-",
+          formatAge(at - request.createdAt),
+        ]),
+        [false, false, true, false, true, false, true],
+      );
+    return printOut("requests", text, { requests });
+  }
+
+  #status(): PeerEffect {
+    const id = this.#identity;
+    const server = formatAddress(id.server);
+    const reserved = [...this.#items.values()].filter((item) => item.reservedFor !== undefined)
+      .length;
+    const open = [...this.#requests.values()].filter((r) => OPEN_STATES.has(r.state)).length;
+    const kind = this.#serverKind === "ours"
+      ? `our server${this.#features.length ? ` (extensions: ${this.#features.join(", ")})` : ""}`
+      : this.#serverKind === "classic"
+      ? "a classic server"
+      : "server kind unknown until registered";
+    return printOut(
+      "status",
+      [
+        `${id.name}: ${this.#registered ? "registered" : "not registered"} with ${server}`,
+        `  announced IP ${id.ip}, UDP port ${id.udpPort}, TCP port ${id.tcpPort}`,
+        `  ${this.#pending.size} request(s) waiting for an answer`,
+        `  ${kind}`,
+        `  ${this.#items.size} item(s) for sale (${reserved} reserved), ${open} open search(es), ` +
+        `${this.#questions.length} question(s) to answer, auto-buy ${this.#autoBuy ? "on" : "off"}`,
+      ].join("\n"),
+      {
+        name: id.name,
+        registered: this.#registered,
+        server,
+        ip: id.ip,
+        udpPort: id.udpPort,
+        tcpPort: id.tcpPort,
+        pending: this.#pending.size,
+        serverKind: this.#serverKind,
+        features: this.#features,
+        items: this.#items.size,
+        reserved,
+        openRequests: open,
+        questions: this.#questions.length,
+        autoBuy: this.#autoBuy,
+      },
+    );
+  }
+
+  // ------------------------------------------------------- server messages
+
   #message(message: Message, at: number, effects: PeerEffect[]): void {
-    const pending = this.#pending.get(message.rq);
     switch (message.type) {
       case "REGISTERED":
-      case "REGISTER-DENIED":
+      case "REGISTER-DENIED": {
+        const pending = this.#pending.get(message.rq);
         if (pending?.type !== "REGISTER") return this.#unexpected(message, effects);
         this.#pending.delete(message.rq);
-        this.#registrationAnswer(message, at, effects);
+        this.#remember(message);
+        this.#registrationAnswer(message, pending, at, effects);
         break;
+      }
       case "DE-REGISTERED":
-      case "DE-REGISTER-DENIED":
+      case "DE-REGISTER-DENIED": {
+        const pending = this.#pending.get(message.rq);
         if (pending?.type !== "DE-REGISTER") return this.#unexpected(message, effects);
         this.#pending.delete(message.rq);
+        this.#remember(message);
         this.#deregistrationAnswer(message, at, effects);
+        break;
+      }
+      case "SEARCH":
+        this.#search(message, effects);
+        break;
+      case "RESERVE":
+        this.#reserve(message, effects);
+        break;
+      case "CANCEL":
+        this.#cancel(message, at, effects);
+        break;
+      case "NEGOTIATE":
+        this.#negotiate(message, at, effects);
+        break;
+      case "FOUND":
+        this.#found(message, at, effects);
+        break;
+      case "NOT_AVAILABLE":
+      case "NOT_FOUND":
+        this.#noDeal(message, at, effects);
         break;
       default:
         this.#unexpected(message, effects);
@@ -228,30 +758,38 @@ export class Agent {
 
   #registrationAnswer(
     message: MessageOf<"REGISTERED" | "REGISTER-DENIED">,
+    pending: Pending,
     at: number,
     effects: PeerEffect[],
   ): void {
     const server = formatAddress(this.#identity.server);
-    if (message.type === "REGISTERED") {
-      this.#setRegistered(true, at, effects);
-      effects.push({
-        kind: "print",
-        output: {
-          event: "REGISTERED",
-          text: `Registered as ${this.#identity.name} with ${server}`,
-          fields: { rq: message.rq, name: this.#identity.name, server },
-        },
-      });
-    } else {
-      effects.push({
-        kind: "print",
-        output: {
-          event: "REGISTER-DENIED",
-          text: `Registration denied: ${message.reason}`,
-          fields: { rq: message.rq, reason: message.reason },
-        },
-      });
+    if (message.type === "REGISTER-DENIED") {
+      if (pending.extended) {
+        // A strict classic server rejects the extension words; a name in
+        // use is denied again, and that second answer is the one reported.
+        effects.push(log(
+          "info",
+          `REGISTER with extensions denied (${message.reason}); retrying without them`,
+        ));
+        this.#sendRegister(false, at, effects);
+        return;
+      }
+      effects.push(printOut("REGISTER-DENIED", `Registration denied: ${message.reason}`, {
+        rq: message.rq,
+        reason: message.reason,
+      }));
+      return;
     }
+    this.#serverKind = message.extensions === undefined ? "classic" : "ours";
+    this.#features = message.extensions ?? [];
+    this.#setRegistered(true, at, effects);
+    effects.push(printOut("REGISTERED", `Registered as ${this.#identity.name} with ${server}`, {
+      rq: message.rq,
+      name: this.#identity.name,
+      server,
+      serverKind: this.#serverKind,
+      features: this.#features,
+    }));
   }
 
   #deregistrationAnswer(
@@ -261,42 +799,457 @@ export class Agent {
   ): void {
     if (message.type === "DE-REGISTERED") {
       this.#setRegistered(false, at, effects);
-      effects.push({
-        kind: "print",
-        output: {
-          event: "DE-REGISTERED",
-          text: `De-registered ${this.#identity.name}`,
-          fields: { rq: message.rq, name: this.#identity.name },
-        },
-      });
+      effects.push(printOut("DE-REGISTERED", `De-registered ${this.#identity.name}`, {
+        rq: message.rq,
+        name: this.#identity.name,
+      }));
     } else {
-      effects.push({
-        kind: "print",
-        output: {
-          event: "DE-REGISTER-DENIED",
-          text: `De-registration denied: ${message.reason}`,
-          fields: { rq: message.rq, reason: message.reason },
-        },
-      });
+      effects.push(
+        printOut("DE-REGISTER-DENIED", `De-registration denied: ${message.reason}`, {
+          rq: message.rq,
+          reason: message.reason,
+        }),
+      );
     }
   }
 
   #setRegistered(registered: boolean, at: number, effects: PeerEffect[]): void {
     this.#registered = registered;
+    const known = this.#serverKind === "unknown" ? {} : {
+      serverKind: this.#serverKind,
+      features: this.#features,
+    };
     effects.push({
       kind: "save",
       key: ["registration"],
-      value: { registered, server: formatAddress(this.#identity.server), changedAt: at },
+      value: { registered, server: formatAddress(this.#identity.server), changedAt: at, ...known },
     });
   }
 
-  #unexpected(message: Message, effects: PeerEffect[]): void {
+  #search(message: MessageOf<"SEARCH">, effects: PeerEffect[]): void {
+    const item = this.#items.get(message.item.toLowerCase());
+    if (!item || item.reservedFor !== undefined) {
+      effects.push(log(
+        "debug",
+        `SEARCH ${message.rq} for ${message.item}: ${item ? "reserved" : "not in the inventory"}`,
+      ));
+      return;
+    }
+    effects.push({
+      kind: "send",
+      message: {
+        type: "OFFER",
+        rq: message.rq,
+        name: this.#identity.name,
+        item: item.item,
+        price: item.price,
+      },
+    });
+    // A repeated SEARCH gets the same OFFER again (the server keeps one).
+    if (this.#remember(message)) {
+      effects.push(log("debug", `Repeated SEARCH ${message.rq}: offered again`));
+      return;
+    }
+    effects.push(printOut(
+      "OFFER",
+      `Offered ${item.item} at ${formatPrice(item.price)} (search ${message.rq})`,
+      { rq: message.rq, item: item.item, price: item.price, description: message.description },
+    ));
+  }
+
+  #reserve(message: MessageOf<"RESERVE">, effects: PeerEffect[]): void {
+    const key = message.item.toLowerCase();
+    const item = this.#items.get(key);
+    if (!item) {
+      effects.push(warning(
+        `Cannot hold ${message.item} for RESERVE ${message.rq}: it is not in the inventory`,
+        { rq: message.rq, item: message.item, price: message.price },
+      ));
+      return;
+    }
+    if (item.reservedFor === message.rq) {
+      // Held already: after our ACCEPT (the server confirms it with RESERVE),
+      // or a repeated datagram, which is not shown twice.
+      if (this.#remember(message)) {
+        effects.push(log("debug", `Repeated RESERVE ${message.rq}: ${item.item} is held already`));
+      } else effects.push(reserveOutput(item, message));
+      return;
+    }
+    if (item.reservedFor !== undefined) {
+      effects.push(warning(
+        `Cannot hold ${item.item} for RESERVE ${message.rq}: it is reserved for ${item.reservedFor}`,
+        { rq: message.rq, item: item.item, price: message.price },
+      ));
+      return;
+    }
+    const reserved: InventoryItem = { ...item, reservedFor: message.rq };
+    this.#items.set(key, reserved);
+    this.#remember(message);
     effects.push(
-      print("warning", `Ignored ${message.type} ${message.rq}: it answers nothing this peer asked`),
+      { kind: "save", key: ["item", key], value: reserved },
+      reserveOutput(item, message),
+    );
+  }
+
+  #cancel(message: MessageOf<"CANCEL">, at: number, effects: PeerEffect[]): void {
+    // As a seller: the server releases a reservation.
+    for (const [key, item] of this.#items) {
+      if (item.reservedFor !== message.rq) continue;
+      const { reservedFor: _, ...released } = item;
+      this.#items.set(key, released);
+      this.#remember(message);
+      effects.push(
+        { kind: "save", key: ["item", key], value: released },
+        printOut(
+          "CANCEL",
+          `Reservation ${message.rq} of ${item.item} cancelled; it is for sale again`,
+          {
+            rq: message.rq,
+            item: item.item,
+            price: message.price,
+            role: "seller",
+            by: "server",
+          },
+        ),
+      );
+      return;
+    }
+    // As a buyer: the server withdrew a FOUND (timeout, seller gone).
+    const request = this.#requests.get(message.rq);
+    if (!request) return this.#unexpected(message, effects);
+    if (request.state === "cancelled") {
+      effects.push(log("debug", `Repeated CANCEL ${message.rq}: already cancelled`));
+      return;
+    }
+    if (!OPEN_STATES.has(request.state)) {
+      effects.push(warning(
+        `Ignored CANCEL ${message.rq}: the search for ${request.item} ended (${request.state})`,
+        { rq: message.rq },
+      ));
+      return;
+    }
+    this.#update(request, { state: "cancelled", cancelledBy: "server" }, at, effects);
+    effects.push(printOut(
+      "CANCEL",
+      `Purchase of ${request.foundItem ?? request.item} cancelled by the server`,
+      {
+        rq: message.rq,
+        item: request.foundItem ?? request.item,
+        price: message.price,
+        role: "buyer",
+        by: "server",
+      },
+    ));
+  }
+
+  #negotiate(message: MessageOf<"NEGOTIATE">, at: number, effects: PeerEffect[]): void {
+    const known = this.#negotiations.get(message.rq);
+    if (known) {
+      // A repeated NEGOTIATE: the same answer again, or still asking.
+      if (known.state !== "asking") effects.push(answerNegotiation(known));
+      effects.push(log("debug", `Repeated NEGOTIATE ${message.rq} (${known.state})`));
+      return;
+    }
+    const negotiation: NegotiationRecord = {
+      rq: message.rq,
+      item: message.item,
+      maxPrice: message.maxPrice,
+      state: "asking",
+      askedAt: at,
+    };
+    this.#negotiations.set(message.rq, negotiation);
+    const item = this.#items.get(message.item.toLowerCase());
+    if (!item) {
+      return this.#refuse(negotiation, "it is not in the inventory", at, effects);
+    }
+    if (item.reservedFor !== undefined) {
+      return this.#refuse(negotiation, "it is reserved for another buyer", at, effects);
+    }
+    if (item.floor !== undefined) {
+      if (message.maxPrice >= item.floor) {
+        return this.#accept(negotiation, item, "floor", at, effects);
+      }
+      return this.#refuse(
+        negotiation,
+        `below your floor ${formatPrice(item.floor)}`,
+        at,
+        effects,
+        "floor",
+      );
+    }
+    effects.push({ kind: "save", key: ["negotiation", message.rq], value: negotiation });
+    this.#questions.push({ about: "NEGOTIATE", rq: message.rq });
+  }
+
+  #accept(
+    negotiation: NegotiationRecord,
+    item: InventoryItem,
+    by: "floor" | "you",
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const key = item.item.toLowerCase();
+    const reserved: InventoryItem = { ...item, reservedFor: negotiation.rq };
+    const answered: NegotiationRecord = { ...negotiation, state: "accepted", answeredAt: at };
+    this.#items.set(key, reserved);
+    this.#negotiations.set(negotiation.rq, answered);
+    const floor = by === "floor" ? ` (floor ${formatPrice(item.floor ?? 0)})` : "";
+    effects.push(
+      { kind: "save", key: ["item", key], value: reserved },
+      { kind: "save", key: ["negotiation", negotiation.rq], value: answered },
+      answerNegotiation(answered),
+      printOut(
+        "ACCEPT",
+        `Accepted ${formatPrice(negotiation.maxPrice)} for ${item.item}${floor}; ` +
+          `reserved for the buyer (${negotiation.rq})`,
+        {
+          rq: negotiation.rq,
+          item: item.item,
+          maxPrice: negotiation.maxPrice,
+          price: item.price,
+          floor: item.floor,
+          by,
+        },
+      ),
+    );
+  }
+
+  #refuse(
+    negotiation: NegotiationRecord,
+    reason: string,
+    at: number,
+    effects: PeerEffect[],
+    by: "floor" | "you" | "state" = reason === "you declined" ? "you" : "state",
+  ): void {
+    const answered: NegotiationRecord = { ...negotiation, state: "refused", answeredAt: at };
+    this.#negotiations.set(negotiation.rq, answered);
+    effects.push(
+      { kind: "save", key: ["negotiation", negotiation.rq], value: answered },
+      answerNegotiation(answered),
+      printOut(
+        "REFUSE",
+        `Refused ${formatPrice(negotiation.maxPrice)} for ${negotiation.item}: ${reason}`,
+        { rq: negotiation.rq, item: negotiation.item, maxPrice: negotiation.maxPrice, reason, by },
+      ),
+    );
+  }
+
+  #found(message: MessageOf<"FOUND">, at: number, effects: PeerEffect[]): void {
+    const request = this.#requests.get(message.rq);
+    if (!request) return this.#unexpected(message, effects);
+    switch (request.state) {
+      case "searching":
+        break;
+      case "found":
+        effects.push(log("debug", `Repeated FOUND ${message.rq}: still asking`));
+        return;
+      case "buying":
+        effects.push(sendAnswer("BUY", request), log("debug", `Repeated FOUND ${message.rq}`));
+        return;
+      case "cancelled":
+        if (request.cancelledBy === "user") effects.push(sendAnswer("CANCEL", request));
+        effects.push(log("debug", `Repeated FOUND ${message.rq}: already cancelled`));
+        return;
+      default:
+        effects.push(warning(
+          `Ignored FOUND ${message.rq}: the search for ${request.item} ended (${request.state})`,
+          { rq: message.rq },
+        ));
+        return;
+    }
+    const found = this.#update(
+      request,
+      {
+        state: "found",
+        price: message.price,
+        foundItem: message.item,
+        ...(message.seller === undefined ? {} : { seller: message.seller }),
+      },
+      at,
+      effects,
+    );
+    const from = message.seller === undefined ? "" : ` from ${message.seller}`;
+    effects.push(printOut(
+      "FOUND",
+      `Found ${message.item} for ${formatPrice(message.price)}${from} (request ${message.rq})`,
+      { rq: message.rq, item: message.item, price: message.price, seller: message.seller },
+    ));
+    if (this.#autoBuy) this.#buy(found, true, at, effects);
+    else this.#questions.push({ about: "FOUND", rq: message.rq });
+  }
+
+  #buy(request: BuyRequest, auto: boolean, at: number, effects: PeerEffect[]): void {
+    const buying = this.#update(request, { state: "buying" }, at, effects);
+    const item = buying.foundItem ?? buying.item;
+    const from = buying.seller === undefined ? "" : ` from ${buying.seller}`;
+    effects.push(
+      sendAnswer("BUY", buying),
+      printOut(
+        "BUY",
+        `Buying ${item} for ${formatPrice(buying.price ?? 0)}${from}${auto ? " (auto-buy)" : ""}`,
+        { rq: buying.rq, item, price: buying.price, seller: buying.seller, auto },
+      ),
+    );
+  }
+
+  #decline(request: BuyRequest, at: number, effects: PeerEffect[]): void {
+    const cancelled = this.#update(
+      request,
+      { state: "cancelled", cancelledBy: "user" },
+      at,
+      effects,
+    );
+    const item = cancelled.foundItem ?? cancelled.item;
+    effects.push(
+      sendAnswer("CANCEL", cancelled),
+      printOut("CANCEL", `Declined ${item} for ${formatPrice(cancelled.price ?? 0)}`, {
+        rq: cancelled.rq,
+        item,
+        price: cancelled.price,
+        role: "buyer",
+        by: "you",
+      }),
+    );
+  }
+
+  #noDeal(
+    message: MessageOf<"NOT_AVAILABLE" | "NOT_FOUND">,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const request = this.#requests.get(message.rq);
+    if (!request) return this.#unexpected(message, effects);
+    const state = message.type === "NOT_AVAILABLE" ? "not_available" : "not_found";
+    if (request.state === state) {
+      effects.push(log("debug", `Repeated ${message.type} ${message.rq}`));
+      return;
+    }
+    if (request.state !== "searching") {
+      effects.push(warning(
+        `Ignored ${message.type} ${message.rq}: the search for ${request.item} is ${request.state}`,
+        { rq: message.rq },
+      ));
+      return;
+    }
+    this.#update(request, { state }, at, effects);
+    const max = formatPrice(message.maxPrice);
+    effects.push(printOut(
+      message.type,
+      message.type === "NOT_AVAILABLE"
+        ? `No offer for ${message.item} within ${max}`
+        : `No seller accepted ${max} for ${message.item}`,
+      { rq: message.rq, item: message.item, maxPrice: message.maxPrice },
+    ));
+  }
+
+  #update(
+    request: BuyRequest,
+    change: Partial<BuyRequest>,
+    at: number,
+    effects: PeerEffect[],
+  ): BuyRequest {
+    const updated: BuyRequest = { ...request, ...change, updatedAt: at };
+    this.#requests.set(request.rq, updated);
+    effects.push({ kind: "save", key: ["request", request.rq], value: updated });
+    return updated;
+  }
+
+  /** Notes a message as acted on; returns whether it was already. */
+  #remember(message: Message): boolean {
+    const id = `${message.type} ${message.rq}`;
+    if (this.#recent.has(id)) return true;
+    this.#recent.set(id, true);
+    if (this.#recent.size > RECENT_LIMIT) {
+      this.#recent.delete(this.#recent.keys().next().value!);
+    }
+    return false;
+  }
+
+  #unexpected(message: Message, effects: PeerEffect[]): void {
+    if (this.#recent.has(`${message.type} ${message.rq}`)) {
+      effects.push(log("debug", `Repeated ${message.type} ${message.rq}: answered already`));
+      return;
+    }
+    effects.push(
+      warning(`Ignored ${message.type} ${message.rq}: it answers nothing this peer asked`, {
+        rq: message.rq,
+        type: message.type,
+      }),
     );
   }
 }
 
-function print(event: string, text: string): PeerEffect {
-  return { kind: "print", output: { event, text, fields: { message: text } } };
+function reserveOutput(item: InventoryItem, message: MessageOf<"RESERVE">): PeerEffect {
+  return printOut(
+    "RESERVE",
+    `Reserved ${item.item} at ${formatPrice(message.price)} for a buyer (${message.rq})`,
+    { rq: message.rq, item: item.item, price: message.price },
+  );
+}
+
+function questionId(question: Question): string {
+  return `${question.about} ${question.rq}`;
+}
+
+function answerNegotiation(negotiation: NegotiationRecord): PeerEffect {
+  return {
+    kind: "send",
+    message: {
+      type: negotiation.state === "accepted" ? "ACCEPT" : "REFUSE",
+      rq: negotiation.rq,
+      item: negotiation.item,
+      maxPrice: negotiation.maxPrice,
+    },
+  };
+}
+
+function sendAnswer(type: "BUY" | "CANCEL", request: BuyRequest): PeerEffect {
+  return {
+    kind: "send",
+    message: {
+      type,
+      rq: request.rq,
+      item: request.foundItem ?? request.item,
+      price: request.price ?? 0,
+    },
+  };
+}
+
+function printOut(event: string, text: string, fields: Record<string, unknown>): PeerEffect {
+  return { kind: "print", output: { event, text, fields } };
+}
+
+function warning(text: string, fields: Record<string, unknown> = {}): PeerEffect {
+  return printOut("warning", text, { message: text, ...fields });
+}
+
+function error(text: string): PeerEffect {
+  return printOut("error", `Error: ${text}`, { message: text });
+}
+
+function log(level: LogLevel, message: string): PeerEffect {
+  return { kind: "log", level, message };
+}
+
+/** A plain-text table with a header row; `right` aligns numeric columns. */
+function table(header: string[], rows: string[][], right: boolean[]): string {
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => {
+      const last = i === cells.length - 1;
+      if (right[i]) return cell.padStart(widths[i]!);
+      return last ? cell : cell.padEnd(widths[i]!);
+    }).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** A duration as the largest whole unit: `45s`, `12m`, `3h`, `2d`. */
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86_400)}d`;
 }

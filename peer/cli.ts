@@ -39,6 +39,10 @@ export const peerCommand = command(
     data: option("--data", string({ metavar: "DIR" }), {
       description: message`Directory for NAME.kv and NAME.log.`,
     }).withDefault("./shop-data"),
+    autoBuy: flag("--auto-buy", {
+      description:
+        message`Buy every FOUND at once instead of asking (set auto-buy on|off changes it).`,
+    }).withDefault(false),
     json: flag("--json", {
       description: message`Print one JSON object per line instead of readable text.`,
     }).withDefault(false),
@@ -89,6 +93,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       tcpPort: options.tcpPort,
       dataDir: options.data,
       print,
+      autoBuy: options.autoBuy,
     });
     const { udp, tcp } = peer.ports;
     print({

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { Item, Price, Text } from "../protocol/mod.ts";
 import { splitWords } from "./shell_words.ts";
 
 interface CommandSpec<S extends z.ZodType> {
@@ -25,11 +26,154 @@ function spec<S extends z.ZodType>(
 
 const none = z.tuple([], { error: "takes no arguments" });
 
+/** Thrown inside an argument parser; becomes the command's error message. */
+class ArgumentError extends Error {}
+
+/**
+ * Builds an argument schema from a function that reads the words and throws
+ * {@linkcode ArgumentError} with a message that says what is wrong.
+ */
+function words<T>(read: (words: readonly string[]) => T) {
+  return z.array(z.string()).transform((input, ctx): T => {
+    try {
+      return read(input);
+    } catch (error) {
+      if (!(error instanceof ArgumentError)) throw error;
+      ctx.addIssue({ code: "custom", message: error.message, input });
+      return z.NEVER;
+    }
+  });
+}
+
+function required(word: string | undefined, what: string): string {
+  if (word === undefined) throw new ArgumentError(`missing ${what}`);
+  if (word.startsWith("--")) {
+    throw new ArgumentError(`expected ${what} before any option, got ${JSON.stringify(word)}`);
+  }
+  return word;
+}
+
+function item(word: string | undefined): string {
+  const text = required(word, "ITEM");
+  const parsed = Item.safeParse(text);
+  if (!parsed.success) {
+    throw new ArgumentError(
+      `item ${JSON.stringify(text)} is not valid: ${parsed.error.issues[0]!.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+function price(word: string | undefined, what: string): number {
+  const text = required(word, what);
+  const parsed = Price.safeDecode(text);
+  if (!parsed.success) {
+    throw new ArgumentError(
+      `${what} ${JSON.stringify(text)} is not a price: ${parsed.error.issues[0]!.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** The remaining words as one description, single-spaced. */
+function description(rest: readonly string[]): string {
+  const text = rest.join(" ").split(/\s+/).filter((word) => word !== "").join(" ");
+  const parsed = Text.safeParse(text);
+  if (!parsed.success) {
+    throw new ArgumentError(`the description is not valid: ${parsed.error.issues[0]!.message}`);
+  }
+  return text;
+}
+
+/** `sell ITEM PRICE [DESCRIPTION...] [--floor PRICE]` */
+const sellArgs = words((input) => {
+  const [itemWord, priceWord, ...tail] = input;
+  const parsedItem = item(itemWord);
+  const parsedPrice = price(priceWord, "PRICE");
+  const rest: string[] = [];
+  let floor: number | undefined;
+  for (let i = 0; i < tail.length; i++) {
+    const word = tail[i]!;
+    let floorText: string | undefined;
+    if (word === "--floor") {
+      floorText = tail[++i];
+      if (floorText === undefined) {
+        throw new ArgumentError("--floor needs a price, like --floor 400");
+      }
+    } else if (word.startsWith("--floor=")) {
+      floorText = word.slice("--floor=".length);
+    } else if (word.startsWith("--")) {
+      throw new ArgumentError(`unknown option ${JSON.stringify(word)}: the only one is --floor`);
+    } else {
+      rest.push(word);
+      continue;
+    }
+    if (floor !== undefined) throw new ArgumentError("give --floor only once");
+    floor = price(floorText, "floor");
+  }
+  return {
+    item: parsedItem,
+    price: parsedPrice,
+    description: description(rest),
+    ...(floor === undefined ? {} : { floor }),
+  } as { item: string; price: number; description: string; floor?: number };
+});
+
+/** `buy ITEM MAX_PRICE [DESCRIPTION...]` */
+const buyArgs = words((input) => {
+  const [itemWord, priceWord, ...rest] = input;
+  return {
+    item: item(itemWord),
+    maxPrice: price(priceWord, "MAX_PRICE"),
+    description: description(rest),
+  };
+});
+
+/** `unsell ITEM` */
+const unsellArgs = words((input) => {
+  const [itemWord, ...rest] = input;
+  const parsed = item(itemWord);
+  if (rest.length > 0) throw new ArgumentError("takes one ITEM only");
+  return { item: parsed };
+});
+
+/** `set auto-buy on|off` */
+const setArgs = words((input) => {
+  const [setting, value, ...rest] = input;
+  if (setting === undefined) throw new ArgumentError("missing the setting, like auto-buy");
+  if (setting !== "auto-buy") {
+    throw new ArgumentError(`unknown setting ${JSON.stringify(setting)}: the only one is auto-buy`);
+  }
+  if (value !== "on" && value !== "off") {
+    throw new ArgumentError(
+      value === undefined
+        ? "auto-buy needs on or off"
+        : `auto-buy takes on or off, not ${JSON.stringify(value)}`,
+    );
+  }
+  if (rest.length > 0) throw new ArgumentError("takes one value only");
+  return { setting, value: value === "on" } as const;
+});
+
 /** Every command the peer understands, in the order `help` lists them. */
 export const COMMANDS = {
   register: spec("register", "Register with the server", none),
   deregister: spec("deregister", "Leave the marketplace (de-register)", none),
-  status: spec("status", "Show registration, server and ports", none),
+  sell: spec(
+    "sell ITEM PRICE [DESCRIPTION...] [--floor PRICE]",
+    "Offer an item; with --floor, NEGOTIATE at or above it is accepted without asking",
+    sellArgs,
+  ),
+  unsell: spec("unsell ITEM", "Take an item out of the inventory", unsellArgs),
+  inventory: spec("inventory", "List the items for sale", none),
+  buy: spec(
+    "buy ITEM MAX_PRICE [DESCRIPTION...]",
+    "Look for an item at up to MAX_PRICE",
+    buyArgs,
+  ),
+  requests: spec("requests", "List this peer's searches and their state", none),
+  set: spec("set auto-buy on|off", "Buy every FOUND at once, or ask first (the default)", setArgs),
+  status: spec("status", "Show registration, server, ports and counts", none),
   help: spec("help", "List the commands", none),
   quit: spec("quit", "Stop the peer (end of input does the same)", none),
 } as const;
@@ -44,6 +188,9 @@ export type Command = {
   };
 }[keyof Commands];
 
+/** The parsed command of one name. */
+export type CommandOf<K extends Command["name"]> = Extract<Command, { name: K }>;
+
 /** The outcome of {@linkcode parseCommand}. */
 export type ParsedLine =
   | { readonly ok: true; readonly command: Command | undefined }
@@ -55,6 +202,8 @@ export type ParsedLine =
  * @example
  * ```ts
  * parseCommand("register"); // { ok: true, command: { name: "register", args: [] } }
+ * parseCommand("sell Laptop 500 --floor 450");
+ * // { ok: true, command: { name: "sell", args: { item: "Laptop", price: 500, description: "", floor: 450 } } }
  * ```
  */
 export function parseCommand(line: string): ParsedLine {

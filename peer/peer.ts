@@ -15,8 +15,7 @@ import {
 } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
 import { Agent, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
-import { parseCommand } from "./commands.ts";
-import { PeerStore } from "./store.ts";
+import { PeerStore, type PeerWrite } from "./store.ts";
 
 /** Options for {@linkcode ShopPeer.start}. */
 export interface PeerOptions {
@@ -32,6 +31,8 @@ export interface PeerOptions {
   readonly dataDir: string;
   /** Where printed lines go. */
   readonly print: (output: Output) => void;
+  /** Buy every FOUND at once instead of asking (`--auto-buy`). */
+  readonly autoBuy?: boolean;
 }
 
 /** How long `quit` waits for answers still due from the server. */
@@ -106,7 +107,7 @@ export class ShopPeer implements AsyncDisposable {
           server: options.server,
         },
         await store.load(),
-        { newRq: () => `${prefix}-${++counter}` },
+        { newRq: () => `${prefix}-${++counter}`, autoBuy: options.autoBuy },
       );
       return new ShopPeer(options, socket, listener, store, agent);
     } catch (error) {
@@ -127,25 +128,17 @@ export class ShopPeer implements AsyncDisposable {
   }
 
   /**
-   * Runs commands from input lines until `quit` or the end of input, then
-   * waits (a little) for answers still due.
+   * Runs input lines (commands, or answers to the questions asked) until
+   * `quit` or the end of input, then waits (a little) for answers still due.
+   * Server messages are handled meanwhile: a search never blocks input.
    */
   async run(lines: AsyncIterable<string>): Promise<void> {
+    await this.#feed({ kind: "start", at: Date.now() });
     const input = (async () => {
       for await (const line of lines) {
         if (this.#closing) break;
-        const parsed = parseCommand(line);
-        if (!parsed.ok) {
-          this.#options.print({
-            event: "error",
-            text: `Error: ${parsed.error}`,
-            fields: { message: parsed.error },
-          });
-          continue;
-        }
-        if (!parsed.command) continue;
-        log.debug("command {line}", { line });
-        await this.#feed({ kind: "command", command: parsed.command, at: Date.now() });
+        if (line.trim() !== "") log.debug("input {line}", { line });
+        await this.#feed({ kind: "line", text: line, at: Date.now() });
       }
     })();
     await Promise.race([input, this.#stopped]);
@@ -166,10 +159,29 @@ export class ShopPeer implements AsyncDisposable {
   }
 
   async #perform(effects: PeerEffect[]): Promise<void> {
+    // The agent puts an event's writes first; they go in one commit, and
+    // nothing is sent or printed for the event if it fails.
+    const writes = effects.filter((effect): effect is PeerWrite =>
+      effect.kind === "save" || effect.kind === "delete"
+    );
+    try {
+      await this.#store.apply(writes);
+    } catch (error) {
+      log.error("Cannot store the peer's state: {error}", { error: String(error) });
+      this.#options.print({
+        event: "error",
+        text: `Error: cannot store the peer's state: ${String(error)}`,
+        fields: { message: String(error) },
+      });
+      return;
+    }
     for (const effect of effects) {
       switch (effect.kind) {
         case "save":
-          await this.#store.save(effect.key, effect.value);
+        case "delete":
+          break;
+        case "log":
+          log[effect.level]("{message}", { message: effect.message });
           break;
         case "send":
           await this.#send(effect.message);

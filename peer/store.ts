@@ -1,16 +1,32 @@
 /**
  * The peer's durable state in Deno KV: `<data>/<name>.kv`, owned by one
- * peer process.
+ * peer process. Records (see {@linkcode PeerRecord}): `["registration"]`,
+ * `["settings"]`, `["item", lowerCaseName]`, `["request", rq]` and
+ * `["negotiation", rq]`.
  *
  * @module
  */
 import { join } from "node:path";
-import type { PeerKey, PeerSnapshot, RegistrationRecord } from "./agent.ts";
+import type {
+  BuyRequest,
+  InventoryItem,
+  NegotiationRecord,
+  PeerKey,
+  PeerRecord,
+  PeerSnapshot,
+  RegistrationRecord,
+  SettingsRecord,
+} from "./agent.ts";
 
 /** The KV file of a peer. */
 export function peerKvPath(dataDir: string, name: string): string {
   return join(dataDir, `${name}.kv`);
 }
+
+/** One write of {@linkcode PeerStore.apply}: a record to set, or a key to delete. */
+export type PeerWrite =
+  | ({ readonly kind: "save" } & PeerRecord)
+  | { readonly kind: "delete"; readonly key: PeerKey };
 
 /** A peer's KV store. */
 export class PeerStore implements AsyncDisposable {
@@ -28,13 +44,45 @@ export class PeerStore implements AsyncDisposable {
 
   /** Reads the stored state for a new agent. */
   async load(): Promise<PeerSnapshot> {
-    const registration = await this.#kv.get<RegistrationRecord>(["registration"]);
-    return { registration: registration.value ?? undefined };
+    const [registration, settings] = await this.#kv.getMany<[RegistrationRecord, SettingsRecord]>(
+      [["registration"], ["settings"]],
+    );
+    return {
+      registration: registration.value ?? undefined,
+      settings: settings.value ?? undefined,
+      items: await this.#all<InventoryItem>("item"),
+      requests: await this.#all<BuyRequest>("request"),
+      negotiations: await this.#all<NegotiationRecord>("negotiation"),
+    };
+  }
+
+  async #all<T>(kind: string): Promise<T[]> {
+    const values: T[] = [];
+    for await (const entry of this.#kv.list<T>({ prefix: [kind] }, { batchSize: 1000 })) {
+      values.push(entry.value);
+    }
+    return values;
   }
 
   /** Stores one record. */
-  async save(key: PeerKey, value: RegistrationRecord): Promise<void> {
+  async save(key: PeerKey, value: PeerRecord["value"]): Promise<void> {
     await this.#kv.set(key, value);
+  }
+
+  /**
+   * Applies writes in one atomic commit.
+   *
+   * @throws {Error} If the commit fails; nothing was written then.
+   */
+  async apply(writes: readonly PeerWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const op = this.#kv.atomic();
+    for (const write of writes) {
+      if (write.kind === "save") op.set(write.key, write.value);
+      else op.delete(write.key);
+    }
+    const result = await op.commit();
+    if (!result.ok) throw new Error("The peer's KV commit failed");
   }
 
   [Symbol.asyncDispose](): Promise<void> {
