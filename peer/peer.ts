@@ -79,18 +79,25 @@ export class ShopPeer implements AsyncDisposable {
     const store = await PeerStore.open(options.dataDir, options.name);
     const cleanup: (() => void)[] = [];
     try {
-      const socket = Deno.listenDatagram({
-        transport: "udp",
-        hostname: options.hostname,
-        port: options.udpPort,
-      });
+      // With no port asked for, come back on the last ones if they are
+      // free, so the server's record of this peer stays right.
+      const previous = await store.ports();
+      const socket = bindPreferred(
+        options.udpPort || previous?.udp,
+        (port) => Deno.listenDatagram({ transport: "udp", hostname: options.hostname, port }),
+        options.udpPort !== 0,
+      );
       cleanup.push(() => socket.close());
-      const listener = Deno.listen({
-        transport: "tcp",
-        hostname: options.hostname,
-        port: options.tcpPort,
-      });
+      const listener = bindPreferred(
+        options.tcpPort || previous?.tcp,
+        (port) => Deno.listen({ transport: "tcp", hostname: options.hostname, port }),
+        options.tcpPort !== 0,
+      );
       cleanup.push(() => listener.close());
+      await store.savePorts({
+        udp: (socket.addr as Deno.NetAddr).port,
+        tcp: listener.addr.port,
+      });
       const udpPort = (socket.addr as Deno.NetAddr).port;
       const tcpPort = listener.addr.port;
       const session = crypto.getRandomValues(new Uint8Array(4));
@@ -260,6 +267,24 @@ export class ShopPeer implements AsyncDisposable {
     this.#listener.close();
     await Promise.allSettled([this.#receiving, this.#accepting, this.#chain]);
     await this.#store[Symbol.asyncDispose]();
+  }
+}
+
+/**
+ * Binds the preferred port; a remembered port that is taken now falls back
+ * to a free one, a port the user asked for does not.
+ */
+function bindPreferred<T>(
+  preferred: number | undefined,
+  bind: (port: number) => T,
+  required = false,
+): T {
+  if (!preferred) return bind(0);
+  try {
+    return bind(preferred);
+  } catch (error) {
+    if (required || !(error instanceof Deno.errors.AddrInUse)) throw error;
+    return bind(0);
   }
 }
 

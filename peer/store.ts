@@ -64,6 +64,16 @@ export class PeerStore implements AsyncDisposable {
     return values;
   }
 
+  /** The ports this peer last listened on, to come back on them. */
+  async ports(): Promise<{ udp: number; tcp: number } | undefined> {
+    return (await this.#kv.get<{ udp: number; tcp: number }>(["ports"])).value ?? undefined;
+  }
+
+  /** Remembers the ports this peer listens on. */
+  async savePorts(ports: { udp: number; tcp: number }): Promise<void> {
+    await this.#kv.set(["ports"], ports);
+  }
+
   /** Stores one record. */
   async save(key: PeerKey, value: PeerRecord["value"]): Promise<void> {
     await this.#kv.set(key, value);
