@@ -242,12 +242,27 @@ const CANONICAL: readonly WireCase[] = [
     channel: "tcp",
     message: { type: "TX_CANCEL", rq: "t1", reason: "the charge was declined" },
   },
+  {
+    wire: "ACK s9 SEARCH",
+    channel: "udp",
+    message: { type: "ACK", rq: "s9", of: "SEARCH" },
+  },
+  {
+    wire: "DENIED b4 too many open searches (32)",
+    channel: "udp",
+    message: { type: "DENIED", rq: "b4", reason: "too many open searches (32)" },
+  },
+  {
+    wire: "NO_OFFER s9 carol Lamp",
+    channel: "udp",
+    message: { type: "NO_OFFER", rq: "s9", name: "carol", item: "Lamp" },
+  },
 ];
 
 Deno.test("the canonical cases cover every message type in SPECS", () => {
   const covered = new Set(CANONICAL.map((entry) => entry.message.type));
   assert.deepEqual([...covered].sort(), Object.keys(SPECS).sort());
-  assert.equal(covered.size, 22);
+  assert.equal(covered.size, 25);
 });
 
 Deno.test("decode reads every message type from its wire text", async (t) => {

@@ -137,6 +137,36 @@ export const ShippingInfo = message("Shipping_Info", {
  */
 export const TxCancel = message("TX_CANCEL", { rq: Rq, reason: RequiredText });
 
+// Extensions between our own peers and server (README, "Protocol"); a
+// classic peer or server never receives them.
+
+/** The datagram keywords an ACK may acknowledge. */
+const ACKABLE = [
+  "LOOKING_FOR",
+  "OFFER",
+  "NO_OFFER",
+  "ACCEPT",
+  "REFUSE",
+  "BUY",
+  "CANCEL",
+  "SEARCH",
+  "FOUND",
+  "NOT_AVAILABLE",
+  "RESERVE",
+  "NEGOTIATE",
+  "NOT_FOUND",
+] as const;
+
+/** Acknowledges a datagram, naming its RQ# and type, so it is not sent again. */
+export const Ack = message("ACK", {
+  rq: Rq,
+  of: z.enum(ACKABLE, { error: `expected one of ${ACKABLE.join(", ")}` }),
+});
+/** A seller's explicit "I do not have it", so a search can end early. */
+export const NoOffer = message("NO_OFFER", { rq: Rq, name: Name, item: Item });
+/** The server refuses a request of our peer, saying why (e.g. a cap reached). */
+export const Denied = message("DENIED", { rq: Rq, reason: RequiredText });
+
 /** Any P2S2 message, told apart by `type`. */
 export const Message = z.discriminatedUnion("type", [
   Register,
@@ -161,6 +191,9 @@ export const Message = z.discriminatedUnion("type", [
   InformRes,
   ShippingInfo,
   TxCancel,
+  Ack,
+  NoOffer,
+  Denied,
 ]);
 
 /** A decoded P2S2 message. */
@@ -216,6 +249,9 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "INFORM_Res": spec(InformRes, "tcp", "rq name card expiry address..."),
   "Shipping_Info": spec(ShippingInfo, "tcp", "rq name address..."),
   "TX_CANCEL": spec(TxCancel, "tcp", "rq reason...", "CANCEL"),
+  "ACK": spec(Ack, "udp", "rq of"),
+  "NO_OFFER": spec(NoOffer, "udp", "rq name item"),
+  "DENIED": spec(Denied, "udp", "rq reason..."),
 };
 
 /** The keyword a message type is written with on the wire. */

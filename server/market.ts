@@ -22,6 +22,7 @@ import {
   type MessageOf,
 } from "../protocol/mod.ts";
 import { DeadlineQueue } from "../transport/deadlines.ts";
+import { type RetransmitOptions, Retransmitter } from "../transport/reliability.ts";
 import { split } from "./payment.ts";
 import type { Conclusion, TransactionOutcome, TransactionPlan } from "./transaction.ts";
 
@@ -220,15 +221,73 @@ export const DEFAULT_TIMERS: MarketTimers = {
   retention: 60 * 60_000,
 };
 
+/** Caps that keep memory bounded under any load. */
+export interface MarketLimits {
+  /** Open searches one buyer may have at once. */
+  readonly openRequestsPerPeer: number;
+  /** Registered peers in all. */
+  readonly peers: number;
+  /** Replies kept to answer repeated datagrams. */
+  readonly replyCache: number;
+  /** How long a reply is kept: longer than any retransmission goes on. */
+  readonly replyCacheTtl: number;
+  /** Messages awaiting acknowledgement, in all. */
+  readonly unacked: number;
+}
+
+/** The default caps. */
+export const DEFAULT_LIMITS: MarketLimits = {
+  openRequestsPerPeer: 32,
+  peers: 1_000_000,
+  replyCache: 20_000,
+  replyCacheTtl: 60_000,
+  unacked: 200_000,
+};
+
 /** Options for {@linkcode Market}. */
 export interface MarketOptions {
   readonly timers?: Partial<MarketTimers>;
+  readonly limits?: Partial<MarketLimits>;
+  /** Retransmission timing toward our own peers. */
+  readonly retransmit?: Partial<RetransmitOptions>;
   /** Makes the server's RQ#s; each call must return a new, unique token. */
   readonly newId?: () => string;
 }
 
-/** The extensions this server accepts from our own peers. */
-export const SERVER_EXTENSIONS: readonly string[] = ["from"];
+/**
+ * The extensions this server accepts from our own peers: `from` (FOUND
+ * names the seller), `ack` (acknowledgements and retransmission both ways),
+ * `no-offer` (NO_OFFER lets a search end as soon as every seller answered).
+ */
+export const SERVER_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer"];
+
+/** Requests our peers retransmit until acknowledged. */
+const ACKED_REQUESTS: ReadonlySet<string> = new Set([
+  "LOOKING_FOR",
+  "OFFER",
+  "NO_OFFER",
+  "ACCEPT",
+  "REFUSE",
+  "BUY",
+  "CANCEL",
+]);
+
+/** What the server retransmits to our peers until acknowledged. */
+const RELIABLE_SENDS: ReadonlySet<string> = new Set([
+  "SEARCH",
+  "FOUND",
+  "RESERVE",
+  "NEGOTIATE",
+  "NOT_AVAILABLE",
+  "NOT_FOUND",
+  "CANCEL",
+]);
+
+/** Requests whose repeats are answered from the search's state, not the cache. */
+const STATE_ANSWERED: ReadonlySet<string> = new Set(["LOOKING_FOR", "BUY", "CANCEL"]);
+
+/** How long after a restart ended searches have their outcome sent again. */
+const RESEND_ENDED_WITHIN = 60_000;
 
 /** Replies that deny a request, by the request type they answer. */
 const DENIALS: Partial<Record<string, "REGISTER-DENIED" | "DE-REGISTER-DENIED">> = {
@@ -241,6 +300,13 @@ type MessageEvent = Extract<ServerEvent, { kind: "message" }>;
 interface OpenRequest {
   record: RequestRecord;
   offers: Map<string, OfferRecord>;
+  /** Asked sellers that answered, with an offer or NO_OFFER (or left). */
+  answered: Set<string>;
+}
+
+interface CachedReply {
+  readonly at: number;
+  readonly replies: Effect[];
 }
 
 /** The deadline of a state that waits on something other than the clock. */
@@ -263,6 +329,19 @@ const NEVER = Number.MAX_SAFE_INTEGER;
  */
 export class Market {
   readonly #timers: MarketTimers;
+  readonly #limits: MarketLimits;
+  /** The time of the event being handled. */
+  #now = 0;
+  /** Registered peers by `host:port` of their UDP socket. */
+  readonly #bySource = new Map<string, string>();
+  /** `host:port TYPE rq` → what was answered: repeats get it again. */
+  readonly #recent = new Map<string, CachedReply>();
+  /** Messages to our peers awaiting ACK, keyed `name TYPE rq`. */
+  readonly #unacked: Retransmitter<{ to: Address; message: Message }>;
+  /** Open searches by buyer. */
+  readonly #openByBuyer = new Map<string, number>();
+  /** A restart's resends are still to do. */
+  #restored = false;
   readonly #newId: () => string;
   readonly #peers = new Map<string, PeerRecord>();
   readonly #requests = new Map<string, OpenRequest>();
@@ -278,15 +357,20 @@ export class Market {
 
   constructor(snapshot: Snapshot = { peers: [] }, options: MarketOptions = {}) {
     this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#unacked = new Retransmitter(options.retransmit);
     let counter = 0;
     const boot = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
     this.#newId = options.newId ?? (() => `s${boot}-${++counter}`);
-    for (const peer of snapshot.peers) this.#peers.set(peer.name, peer);
+    for (const peer of snapshot.peers) this.#addPeer(peer);
     for (const record of snapshot.requests ?? []) {
-      this.#index({ record, offers: new Map() });
+      this.#index({ record, offers: new Map(), answered: new Set() });
+      this.#restored = true;
     }
     for (const offer of snapshot.offers ?? []) {
-      this.#requests.get(offer.request)?.offers.set(offer.seller, offer);
+      const open = this.#requests.get(offer.request);
+      open?.offers.set(offer.seller, offer);
+      open?.answered.add(offer.seller);
     }
     for (const open of this.#requests.values()) {
       const { state, shipped } = open.record;
@@ -319,9 +403,23 @@ export class Market {
     return [...this.#requests.get(id)?.offers.values() ?? []];
   }
 
+  /** How many messages to our peers await acknowledgement. */
+  get unacknowledged(): number {
+    return this.#unacked.size;
+  }
+
+  /** How many replies are cached for repeated datagrams. */
+  get cachedReplies(): number {
+    return this.#recent.size;
+  }
+
   /** When the machine next needs a `tick`, if ever. */
   nextDeadline(): number | undefined {
-    return this.#deadlines.peek()?.at;
+    const timer = this.#deadlines.peek()?.at;
+    const resend = this.#unacked.nextDeadline();
+    if (this.#restored || this.#resume.length > 0) return 0;
+    if (timer === undefined) return resend;
+    return resend === undefined ? timer : Math.min(timer, resend);
   }
 
   /**
@@ -333,6 +431,7 @@ export class Market {
    */
   handle(event: ServerEvent): Effect[] {
     const effects: Effect[] = [];
+    this.#now = event.at;
     switch (event.kind) {
       case "invalid":
         this.#answerInvalid(event, effects);
@@ -341,7 +440,7 @@ export class Market {
         this.#tick(event.at, effects);
         break;
       case "message":
-        this.#message(event, effects);
+        this.#once(event, effects);
         break;
       case "transacted":
         this.#transacted(event, effects);
@@ -357,6 +456,87 @@ export class Market {
     return effects;
   }
 
+  /**
+   * Handles a datagram once: a repeat (same sender, type and RQ#) within the
+   * cache's lifetime gets the replies the first one got, and changes
+   * nothing. Requests from our peers are acknowledged.
+   */
+  #once(event: MessageEvent, effects: Effect[]): void {
+    const { message, from } = event;
+    if (message.type === "ACK") return this.#acknowledged(event, message, effects);
+    // LOOKING_FOR, BUY and CANCEL are not cached: their handlers answer a
+    // repeat with the search's current outcome, fresher than a cached reply.
+    const cacheable = !STATE_ANSWERED.has(message.type);
+    const key = `${formatAddress(from)} ${message.type} ${message.rq}`;
+    const cached = cacheable ? this.#recent.get(key) : undefined;
+    if (cached && event.at - cached.at <= this.#limits.replyCacheTtl) {
+      effects.push(...cached.replies);
+      log(
+        effects,
+        "debug",
+        `Repeated ${message.type} ${message.rq} from ${formatAddress(from)}: answered as before`,
+      );
+      return;
+    }
+    const start = effects.length;
+    this.#message(event, effects);
+    const sender = this.#bySource.get(formatAddress(from));
+    if (ACKED_REQUESTS.has(message.type) && sender && this.#speaks(sender, "ack")) {
+      effects.push(
+        reply(event, { type: "ACK", rq: message.rq, of: message.type as MessageOf<"ACK">["of"] }),
+      );
+    }
+    const replies = effects.slice(start).filter((effect) =>
+      effect.kind === "send" && effect.to.hostname === from.hostname && effect.to.port === from.port
+    );
+    if (cacheable) this.#remember(key, { at: event.at, replies });
+  }
+
+  #remember(key: string, entry: CachedReply): void {
+    this.#recent.delete(key);
+    this.#recent.set(key, entry);
+    // Oldest first: drop what expired, and the oldest beyond the cap.
+    for (const [oldest, value] of this.#recent) {
+      const expired = entry.at - value.at > this.#limits.replyCacheTtl;
+      if (!expired && this.#recent.size <= this.#limits.replyCache) break;
+      this.#recent.delete(oldest);
+    }
+  }
+
+  #acknowledged(event: MessageEvent, message: MessageOf<"ACK">, effects: Effect[]): void {
+    const name = this.#bySource.get(formatAddress(event.from));
+    if (!name || this.#unacked.ack(`${name} ${message.of} ${message.rq}`, event.at) === undefined) {
+      log(
+        effects,
+        "debug",
+        `Ignored ACK ${message.rq} ${message.of} from ${
+          formatAddress(event.from)
+        }: nothing awaited it`,
+      );
+    }
+  }
+
+  #speaks(name: string, extension: string): boolean {
+    return this.#peers.get(name)?.extensions?.includes(extension) ?? false;
+  }
+
+  #addPeer(peer: PeerRecord): void {
+    this.#peers.set(peer.name, peer);
+    this.#bySource.set(formatAddress(peer.source), peer.name);
+    this.#bySource.set(
+      formatAddress({ hostname: peer.source.hostname, port: peer.udpPort }),
+      peer.name,
+    );
+  }
+
+  #removePeer(peer: PeerRecord): void {
+    this.#peers.delete(peer.name);
+    for (const port of [peer.source.port, peer.udpPort]) {
+      const key = formatAddress({ hostname: peer.source.hostname, port });
+      if (this.#bySource.get(key) === peer.name) this.#bySource.delete(key);
+    }
+  }
+
   #message(event: MessageEvent, effects: Effect[]): void {
     const { message } = event;
     switch (message.type) {
@@ -368,6 +548,8 @@ export class Market {
         return this.#lookingFor(event, message, effects);
       case "OFFER":
         return this.#offer(event, message, effects);
+      case "NO_OFFER":
+        return this.#noOffer(event, message, effects);
       case "ACCEPT":
       case "REFUSE":
         return this.#negotiationAnswer(event, message, effects);
@@ -407,6 +589,14 @@ export class Market {
       }));
       return;
     }
+    if (this.#peers.size >= this.#limits.peers) {
+      effects.push(reply(event, {
+        type: "REGISTER-DENIED",
+        rq: message.rq,
+        reason: `the server is full (${this.#limits.peers} peers)`,
+      }));
+      return;
+    }
     const peer: PeerRecord = {
       name: message.name,
       ip: message.ip,
@@ -416,7 +606,7 @@ export class Market {
       registeredAt: event.at,
       ...(extensions ? { extensions } : {}),
     };
-    this.#peers.set(peer.name, peer);
+    this.#addPeer(peer);
     effects.push(
       { kind: "write", op: "set", key: ["peer", peer.name], value: peer },
       {
@@ -449,8 +639,8 @@ export class Market {
       }));
       return;
     }
-    this.#endFlowsOf(peer.name, event.at, effects);
-    this.#peers.delete(peer.name);
+    this.#endFlowsOf(peer, event.at, effects);
+    this.#removePeer(peer);
     effects.push(
       { kind: "write", op: "delete", key: ["peer", peer.name] },
       { kind: "log", level: "info", text: `De-registered ${peer.name}` },
@@ -459,7 +649,8 @@ export class Market {
   }
 
   /** Ends every open flow in which a leaving peer takes part, telling the others. */
-  #endFlowsOf(name: string, at: number, effects: Effect[]): void {
+  #endFlowsOf(peer: PeerRecord, at: number, effects: Effect[]): void {
+    const name = peer.name;
     for (const open of this.#requests.values()) {
       const request = open.record;
       if (!OPEN_STATES.has(request.state)) continue;
@@ -493,8 +684,13 @@ export class Market {
           "the seller left the marketplace",
           effects,
         );
-      } else if (request.state === "searching" && open.offers.delete(name)) {
-        effects.push({ kind: "write", op: "delete", key: ["offer", request.id, name] });
+      } else if (request.state === "searching" && wasAsked(peer, request)) {
+        if (open.offers.delete(name)) {
+          effects.push({ kind: "write", op: "delete", key: ["offer", request.id, name] });
+        }
+        // A seller who left will not answer: stop waiting for it.
+        open.answered.add(name);
+        this.#decideIfAllAnswered(open, at, effects);
       }
     }
   }
@@ -518,11 +714,23 @@ export class Market {
       effects.push(reply(event, notAvailable));
       return;
     }
-    const existing = this.#requests.get(this.#byBuyerRq.get(`${buyer.name}\0${message.rq}`) ?? "");
+    const existing = this.#requests.get(
+      this.#byBuyerRq.get(`${buyer.name}\0${message.rq}`) ?? "",
+    );
     if (existing) {
       // A retransmitted LOOKING_FOR: the search exists; repeat its outcome if it has one.
       const answer = this.#buyerView(existing.record);
       if (answer) this.#sendTo(buyer.name, answer, effects);
+      return;
+    }
+    if ((this.#openByBuyer.get(buyer.name) ?? 0) >= this.#limits.openRequestsPerPeer) {
+      const reason = `too many open searches (${this.#limits.openRequestsPerPeer})`;
+      log(effects, "warning", `Refused LOOKING_FOR ${message.rq} from ${buyer.name}: ${reason}`);
+      this.#sendTo(
+        buyer.name,
+        this.#speaks(buyer.name, "ack") ? { type: "DENIED", rq: message.rq, reason } : notAvailable,
+        effects,
+      );
       return;
     }
     const id = this.#newId();
@@ -543,7 +751,7 @@ export class Market {
       deadline: event.at + this.#timers.searchTimeout,
       contacted: contacted.length,
     };
-    const open: OpenRequest = { record, offers: new Map() };
+    const open: OpenRequest = { record, offers: new Map(), answered: new Set() };
     this.#index(open);
     effects.push({ kind: "write", op: "set", key: ["request", id], value: record });
     log(
@@ -610,6 +818,36 @@ export class Market {
         deadline: event.at + this.#timers.offerWindow,
       }, effects);
     }
+    open!.answered.add(offer.seller);
+    this.#decideIfAllAnswered(open!, event.at, effects);
+  }
+
+  #noOffer(event: MessageEvent, message: MessageOf<"NO_OFFER">, effects: Effect[]): void {
+    const open = this.#requests.get(message.rq);
+    const seller = this.#peers.get(message.name);
+    if (
+      !open || !seller || !isFrom(seller, event.from) || !wasAsked(seller, open.record) ||
+      open.record.state !== "searching"
+    ) {
+      log(effects, "debug", `Ignored NO_OFFER ${message.rq} from ${message.name}`);
+      return;
+    }
+    open.answered.add(seller.name);
+    this.#decideIfAllAnswered(open, event.at, effects);
+  }
+
+  /**
+   * Decides at once when every asked seller has answered: with only our own
+   * peers (who say NO_OFFER), a search need not wait out its window.
+   */
+  #decideIfAllAnswered(open: OpenRequest, at: number, effects: Effect[]): void {
+    if (open.record.state !== "searching" || open.answered.size < open.record.contacted) return;
+    log(
+      effects,
+      "info",
+      `Search ${open.record.id}: all ${open.record.contacted} asked peer(s) answered`,
+    );
+    this.#decide(open, at, effects);
   }
 
   /** The offer window closed: pick the best offer, or negotiate, or give up. */
@@ -895,6 +1133,11 @@ export class Market {
   // Time
 
   #tick(now: number, effects: Effect[]): void {
+    if (this.#restored) {
+      this.#restored = false;
+      this.#resendAfterRestart(now, effects);
+    }
+    this.#retransmit(now, effects);
     for (const id of this.#resume.splice(0)) {
       const open = this.#requests.get(id);
       const plan = open && this.#plan(open.record);
@@ -967,8 +1210,15 @@ export class Market {
 
   // Bookkeeping
 
+  #countOpen(buyer: string, change: number): void {
+    const count = (this.#openByBuyer.get(buyer) ?? 0) + change;
+    if (count > 0) this.#openByBuyer.set(buyer, count);
+    else this.#openByBuyer.delete(buyer);
+  }
+
   #index(open: OpenRequest): void {
     const record = open.record;
+    if (OPEN_STATES.has(record.state)) this.#countOpen(record.buyer, 1);
     this.#requests.set(record.id, open);
     this.#byBuyerRq.set(`${record.buyer}\0${record.buyerRq}`, record.id);
     let ids = this.#byRq.get(record.buyerRq);
@@ -989,6 +1239,9 @@ export class Market {
     const before = open.record;
     const record: RequestRecord = { ...before, ...change, updatedAt: at };
     open.record = record;
+    if (OPEN_STATES.has(before.state) && !OPEN_STATES.has(record.state)) {
+      this.#countOpen(record.buyer, -1);
+    }
     const reservation = record.seller && reservationKey(record.seller, record.item);
     const holds = record.state === "found" || record.state === "buying";
     if (reservation && holds) this.#reservations.set(reservation, record.id);
@@ -1067,11 +1320,83 @@ export class Market {
       );
       return;
     }
-    effects.push({
-      kind: "send",
-      to: { hostname: peer.source.hostname, port: peer.udpPort },
-      message,
-    });
+    const to = { hostname: peer.source.hostname, port: peer.udpPort };
+    effects.push({ kind: "send", to, message });
+    if (
+      RELIABLE_SENDS.has(message.type) && peer.extensions?.includes("ack") &&
+      this.#unacked.size < this.#limits.unacked
+    ) {
+      this.#unacked.track(
+        `${name} ${message.type} ${message.rq}`,
+        { to, message },
+        name,
+        this.#now,
+      );
+    }
+  }
+
+  /** Sends again what our peers have not acknowledged, and gives up on the hopeless. */
+  #retransmit(now: number, effects: Effect[]): void {
+    const { resend, expired } = this.#unacked.due(now);
+    for (const { payload } of resend) {
+      effects.push({ kind: "send", to: payload.to, message: payload.message });
+    }
+    for (const { key, attempt } of expired) {
+      log(effects, "warning", `Gave up on ${key} after ${attempt} sends without ACK`);
+    }
+  }
+
+  /**
+   * After a restart, what our peers may have missed is sent again: the
+   * messages awaiting acknowledgement were in memory only.
+   */
+  #resendAfterRestart(now: number, effects: Effect[]): void {
+    for (const open of this.#requests.values()) {
+      const request = open.record;
+      const ack = (name: string) => this.#speaks(name, "ack");
+      switch (request.state) {
+        case "searching":
+          for (const peer of this.#peers.values()) {
+            if (wasAsked(peer, request) && !open.answered.has(peer.name) && ack(peer.name)) {
+              this.#sendTo(peer.name, {
+                type: "SEARCH",
+                rq: request.id,
+                item: request.item,
+                description: request.description,
+              }, effects);
+            }
+          }
+          break;
+        case "negotiating":
+          if (ack(request.seller!)) {
+            this.#sendTo(request.seller!, {
+              type: "NEGOTIATE",
+              rq: request.id,
+              item: request.item,
+              maxPrice: request.maxPrice,
+            }, effects);
+          }
+          break;
+        case "found":
+          if (ack(request.seller!)) {
+            this.#sendTo(request.seller!, {
+              type: "RESERVE",
+              rq: request.id,
+              item: request.item,
+              price: request.price!,
+            }, effects);
+          }
+          if (ack(request.buyer)) this.#sendTo(request.buyer, this.#buyerView(request)!, effects);
+          break;
+        case "not_available":
+        case "not_found":
+        case "cancelled":
+          if (now - request.updatedAt <= RESEND_ENDED_WITHIN && ack(request.buyer)) {
+            this.#sendTo(request.buyer, this.#buyerView(request)!, effects);
+          }
+          break;
+      }
+    }
   }
 
   #answerInvalid(event: Extract<ServerEvent, { kind: "invalid" }>, effects: Effect[]): void {

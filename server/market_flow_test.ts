@@ -3,119 +3,13 @@
  * KV, no sleeping. Time is the `at` of each event.
  */
 import assert from "node:assert/strict";
-import type { Address, Message } from "../protocol/mod.ts";
-import { type Effect, Market, type MarketTimers, type Mutation, type Snapshot } from "./market.ts";
-
-const T0 = Date.UTC(2026, 10, 25, 12);
-const TIMERS: MarketTimers = {
-  offerWindow: 1_000,
-  searchTimeout: 5_000,
-  negotiationTimeout: 2_000,
-  reserveTimeout: 3_000,
-  retention: 60_000,
-};
-
-/** A market plus the peers registered on it and everything it sent. */
-class Harness {
-  market: Market;
-  ports = new Map<string, number>();
-  outbox: { to: string; message: Message }[] = [];
-  writes: Mutation[] = [];
-  #ids = 0;
-
-  constructor(snapshot?: Snapshot) {
-    this.market = new Market(snapshot, { timers: TIMERS, newId: () => `S${++this.#ids}` });
-    // What a restarted store holds is what it started from plus new writes.
-    for (const peer of snapshot?.peers ?? []) {
-      this.writes.push({ op: "set", key: ["peer", peer.name], value: peer });
-    }
-    for (const request of snapshot?.requests ?? []) {
-      this.writes.push({ op: "set", key: ["request", request.id], value: request });
-    }
-    for (const offer of snapshot?.offers ?? []) {
-      this.writes.push({ op: "set", key: ["offer", offer.request, offer.seller], value: offer });
-    }
-  }
-
-  address(name: string): Address {
-    return { hostname: "127.0.0.1", port: this.ports.get(name)! };
-  }
-
-  feed(effects: Effect[]): Effect[] {
-    for (const effect of effects) {
-      if (effect.kind === "send") {
-        const to = [...this.ports].find(([, port]) => port === effect.to.port)?.[0] ?? "?";
-        this.outbox.push({ to, message: effect.message });
-      } else if (effect.kind === "write") this.writes.push(effect);
-    }
-    return effects;
-  }
-
-  from(name: string, message: Message, at = T0): Effect[] {
-    return this.feed(this.market.handle({
-      kind: "message",
-      from: this.address(name),
-      message,
-      bytes: 60,
-      at,
-    }));
-  }
-
-  register(name: string, ours = false, at = T0 - 1_000): void {
-    const port = 6000 + this.ports.size;
-    this.ports.set(name, port);
-    this.from(name, {
-      type: "REGISTER",
-      rq: `${name}-reg`,
-      name,
-      ip: "127.0.0.1",
-      udpPort: port,
-      tcpPort: port + 1000,
-      ...(ours ? { extensions: ["from"] } : {}),
-    }, at);
-    assert.equal(this.take(name)[0]?.type, "REGISTERED");
-  }
-
-  tick(at: number): Effect[] {
-    return this.feed(this.market.handle({ kind: "tick", at }));
-  }
-
-  /** Messages sent to `name` since the last call, emptying the outbox for it. */
-  take(name: string): Message[] {
-    const mine = this.outbox.filter((entry) => entry.to === name).map((entry) => entry.message);
-    this.outbox = this.outbox.filter((entry) => entry.to !== name);
-    return mine;
-  }
-
-  /** The durable records as the store would hold them after these writes. */
-  stored(): Snapshot {
-    const records = new Map<string, Mutation>();
-    for (const write of this.writes) records.set(JSON.stringify(write.key), write);
-    const values = [...records.values()].filter((write) => write.op === "set");
-    const of = (kind: string) =>
-      values.filter((write) => write.key[0] === kind).map((write) =>
-        (write as { value: unknown }).value
-      );
-    return {
-      peers: of("peer") as never,
-      requests: of("request") as never,
-      offers: of("offer") as never,
-    };
-  }
-}
-
-function lookingFor(rq: string, name: string, item: string, maxPrice: number): Message {
-  return { type: "LOOKING_FOR", rq, name, item, description: "any", maxPrice };
-}
-
-function offer(rq: string, name: string, item: string, price: number): Message {
-  return { type: "OFFER", rq, name, item, price };
-}
+import { Harness, lookingFor, offer, T0, TIMERS } from "./_market_harness.ts";
 
 Deno.test("the cheapest of three offers within the max wins when the window closes", () => {
   const h = new Harness();
   h.register("buyer", true);
   for (const seller of ["s1", "s2", "s3"]) h.register(seller);
+  h.register("idle"); // asked but silent, as a classic peer without the item is
   h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
   for (const seller of ["s1", "s2", "s3"]) {
     assert.deepEqual(h.take(seller), [{
@@ -160,6 +54,7 @@ Deno.test("offers above the max lead to NEGOTIATE with the cheapest seller", asy
     h.register("buyer", true);
     h.register("s1");
     h.register("s2");
+    h.register("idle");
     h.from("buyer", lookingFor("b1", "buyer", "Laptop", 400));
     h.from("s1", offer("S1", "s1", "Laptop", 550));
     h.from("s2", offer("S1", "s2", "Laptop", 450));
@@ -258,6 +153,7 @@ function foundSetup(buyers = ["buyer"]) {
   const h = new Harness();
   for (const buyer of buyers) h.register(buyer);
   h.register("s1");
+  h.register("idle");
   buyers.forEach((buyer, i) => {
     h.from(buyer, lookingFor(`b${i + 1}`, buyer, "Laptop", 500));
     h.from("s1", offer(`S${i + 1}`, "s1", "Laptop", 400));
@@ -416,12 +312,15 @@ Deno.test("a market restored long after a deadline acts on it at once", () => {
   const h = new Harness();
   h.register("buyer");
   h.register("s1");
+  h.register("idle");
   h.from("buyer", lookingFor("b1", "buyer", "Laptop", 300));
   h.from("s1", offer("S1", "s1", "Laptop", 450));
   h.tick(T0 + TIMERS.offerWindow);
   assert.equal(h.market.request("S1")?.state, "negotiating");
   const restored = new Harness(h.stored());
   restored.ports = h.ports;
+  assert.equal(restored.market.nextDeadline(), 0, "a restart first resends what may be lost");
+  restored.tick(T0 + TIMERS.offerWindow + 1);
   assert.equal(restored.market.nextDeadline(), T0 + TIMERS.offerWindow + TIMERS.negotiationTimeout);
   restored.tick(T0 + 3_600_000);
   assert.deepEqual(restored.take("buyer"), [{

@@ -1,0 +1,127 @@
+/**
+ * A test harness for the market state machine: peers registered on it, the
+ * messages it sent to each, and the records it wrote. No sockets, no KV, no
+ * clock: time is the `at` of each event.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { Address, Message } from "../protocol/mod.ts";
+import {
+  type Effect,
+  Market,
+  type MarketOptions,
+  type MarketTimers,
+  type Mutation,
+  type Snapshot,
+} from "./market.ts";
+
+export const T0 = Date.UTC(2026, 10, 25, 12);
+export const TIMERS: MarketTimers = {
+  offerWindow: 1_000,
+  searchTimeout: 5_000,
+  negotiationTimeout: 2_000,
+  reserveTimeout: 3_000,
+  retention: 60_000,
+};
+
+/** A market plus the peers registered on it and everything it sent. */
+export class Harness {
+  market: Market;
+  ports = new Map<string, number>();
+  outbox: { to: string; message: Message }[] = [];
+  writes: Mutation[] = [];
+  #ids = 0;
+
+  constructor(snapshot?: Snapshot, options: MarketOptions = {}) {
+    this.market = new Market(snapshot, {
+      timers: TIMERS,
+      newId: () => `S${++this.#ids}`,
+      ...options,
+    });
+    // What a restarted store holds is what it started from plus new writes.
+    for (const peer of snapshot?.peers ?? []) {
+      this.writes.push({ op: "set", key: ["peer", peer.name], value: peer });
+    }
+    for (const request of snapshot?.requests ?? []) {
+      this.writes.push({ op: "set", key: ["request", request.id], value: request });
+    }
+    for (const offer of snapshot?.offers ?? []) {
+      this.writes.push({ op: "set", key: ["offer", offer.request, offer.seller], value: offer });
+    }
+  }
+
+  address(name: string): Address {
+    return { hostname: "127.0.0.1", port: this.ports.get(name)! };
+  }
+
+  feed(effects: Effect[]): Effect[] {
+    for (const effect of effects) {
+      if (effect.kind === "send") {
+        const to = [...this.ports].find(([, port]) => port === effect.to.port)?.[0] ?? "?";
+        this.outbox.push({ to, message: effect.message });
+      } else if (effect.kind === "write") this.writes.push(effect);
+    }
+    return effects;
+  }
+
+  from(name: string, message: Message, at = T0): Effect[] {
+    return this.feed(this.market.handle({
+      kind: "message",
+      from: this.address(name),
+      message,
+      bytes: 60,
+      at,
+    }));
+  }
+
+  register(name: string, ours: boolean | string[] = false, at = T0 - 1_000): void {
+    const port = 6000 + this.ports.size;
+    this.ports.set(name, port);
+    this.from(name, {
+      type: "REGISTER",
+      rq: `${name}-reg`,
+      name,
+      ip: "127.0.0.1",
+      udpPort: port,
+      tcpPort: port + 1000,
+      ...(ours ? { extensions: ours === true ? ["from"] : ours } : {}),
+    }, at);
+    assert.equal(this.take(name)[0]?.type, "REGISTERED");
+  }
+
+  tick(at: number): Effect[] {
+    return this.feed(this.market.handle({ kind: "tick", at }));
+  }
+
+  /** Messages sent to `name` since the last call, emptying the outbox for it. */
+  take(name: string): Message[] {
+    const mine = this.outbox.filter((entry) => entry.to === name).map((entry) => entry.message);
+    this.outbox = this.outbox.filter((entry) => entry.to !== name);
+    return mine;
+  }
+
+  /** The durable records as the store would hold them after these writes. */
+  stored(): Snapshot {
+    const records = new Map<string, Mutation>();
+    for (const write of this.writes) records.set(JSON.stringify(write.key), write);
+    const values = [...records.values()].filter((write) => write.op === "set");
+    const of = (kind: string) =>
+      values.filter((write) => write.key[0] === kind).map((write) =>
+        (write as { value: unknown }).value
+      );
+    return {
+      peers: of("peer") as never,
+      requests: of("request") as never,
+      offers: of("offer") as never,
+    };
+  }
+}
+
+export function lookingFor(rq: string, name: string, item: string, maxPrice: number): Message {
+  return { type: "LOOKING_FOR", rq, name, item, description: "any", maxPrice };
+}
+
+export function offer(rq: string, name: string, item: string, price: number): Message {
+  return { type: "OFFER", rq, name, item, price };
+}
