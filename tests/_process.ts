@@ -55,14 +55,20 @@ export class ShopProcess implements AsyncDisposable {
    */
   async waitFor(
     match: RegExp | ((line: string) => boolean),
-    { timeoutMs = DEFAULT_WAIT_MS, from = 0 }: { timeoutMs?: number; from?: number } = {},
+    { timeoutMs = DEFAULT_WAIT_MS, from = 0, stderr = false }: {
+      timeoutMs?: number;
+      from?: number;
+      /** Read standard error (the console log) instead of standard output. */
+      stderr?: boolean;
+    } = {},
   ): Promise<string> {
     const test = typeof match === "function" ? match : (line: string) => match.test(line);
     const deadline = Date.now() + timeoutMs;
+    const lines = stderr ? this.stderr : this.lines;
     let seen = from;
     while (true) {
-      for (; seen < this.lines.length; seen++) {
-        if (test(this.lines[seen]!)) return this.lines[seen]!;
+      for (; seen < lines.length; seen++) {
+        if (test(lines[seen]!)) return lines[seen]!;
       }
       const left = deadline - Date.now();
       if (left <= 0 || this.#status) {
