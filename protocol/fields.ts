@@ -112,7 +112,7 @@ export const EXTENSION_MARKER = "shop/1";
  */
 export const Extensions = z.codec(
   z.string().regex(
-    /^(shop\/1( [a-z][a-z0-9-]{0,31}){0,16})?$/,
+    /^(shop\/1( [a-z][a-z0-9-]{0,31}(=[A-Za-z0-9_-]{1,700})?){0,16})?$/,
     "expected no more fields (only our own peers add extensions, starting with shop/1)",
   ),
   z.array(z.string()).optional(),
