@@ -35,6 +35,7 @@ export class Harness {
 
   constructor(snapshot?: Snapshot, options: MarketOptions = {}) {
     this.market = new Market(snapshot, {
+      allowPlaintext: true,
       timers: TIMERS,
       newId: () => `S${++this.#ids}`,
       ...options,

@@ -9,13 +9,20 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
-import { duration, logLevel, port } from "../cli/value_parsers.ts";
+import { duration, fromZod, logLevel, port } from "../cli/value_parsers.ts";
+import { z } from "zod";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { formatLedger, totals } from "./ledger.ts";
 import { DEFAULT_TIMERS } from "./market.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
 import { ServerStore } from "./store.ts";
+
+const PerSecond = z.string().regex(
+  /^[0-9]{1,7}$/,
+  "expected a whole number of datagrams per second",
+)
+  .transform(Number).pipe(z.int().min(1, "must be at least 1"));
 
 const dataOption = option("--data", string({ metavar: "DIR" }), {
   description: message`Directory for server.kv and server.log.`,
@@ -68,6 +75,13 @@ const serverOptions = object({
   declineCards: flag("--decline-cards", {
     description: message`Decline every charge (to test failed purchases).`,
   }).withDefault(false),
+  allowPlaintext: flag("--allow-plaintext", {
+    description:
+      message`Admit classic peers (no keys, no TLS): their names are bound to their address and their card data crosses the network in clear.`,
+  }).withDefault(false),
+  rateLimit: option("--rate-limit", fromZod(PerSecond, { metavar: "N", placeholder: 1000 }), {
+    description: message`Datagrams per second one source address may send (bursts of twice that).`,
+  }).withDefault(1000),
 });
 
 /** The `shop server` command line. */
@@ -111,6 +125,8 @@ export async function runServer(
       },
       transactionTimeout: options.transactionTimeout,
       processor: options.declineCards ? declineAll : approveAll,
+      allowPlaintext: options.allowPlaintext,
+      ratePerSecond: options.rateLimit,
     });
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.

@@ -23,6 +23,8 @@ import {
 } from "../protocol/mod.ts";
 import { DeadlineQueue } from "../transport/deadlines.ts";
 import { type RetransmitOptions, Retransmitter } from "../transport/reliability.ts";
+import type { SessionKeys } from "../security/channel.ts";
+import { features } from "../security/handshake.ts";
 import { split } from "./payment.ts";
 import type { Conclusion, TransactionOutcome, TransactionPlan } from "./transaction.ts";
 
@@ -38,6 +40,12 @@ export interface PeerRecord {
   readonly registeredAt: number;
   /** Extensions agreed at registration; absent for classic peers. */
   readonly extensions?: readonly string[];
+  /** For our authenticated peers: the key the name is bound to, the TLS authority and the session keys. */
+  readonly auth?: {
+    readonly key: string;
+    readonly ca: string;
+    readonly keys: SessionKeys;
+  };
 }
 
 /** Where a search stands. */
@@ -144,7 +152,13 @@ export type Mutation =
 
 /** What the machine asks its shell to do. */
 export type Effect =
-  | { readonly kind: "send"; readonly to: Address; readonly message: Message }
+  | {
+    readonly kind: "send";
+    readonly to: Address;
+    readonly message: Message;
+    /** Most bytes the reply may take (replies to unregistered sources). */
+    readonly limit?: number;
+  }
   | Mutation & { readonly kind: "write" }
   | {
     readonly kind: "log";
@@ -170,6 +184,13 @@ export type ServerEvent =
     /** Size of the datagram, to bound what is sent back. */
     readonly bytes: number;
     readonly at: number;
+    /** The peer whose session key authenticated the datagram. */
+    readonly authenticated?: string;
+    /** A signed registration the shell verified, with its session keys. */
+    readonly registration?: {
+      readonly proof: { readonly key: string; readonly ca: string };
+      readonly keys: SessionKeys;
+    };
   }
   | {
     readonly kind: "invalid";
@@ -252,6 +273,8 @@ export interface MarketOptions {
   readonly retransmit?: Partial<RetransmitOptions>;
   /** Makes the server's RQ#s; each call must return a new, unique token. */
   readonly newId?: () => string;
+  /** Admit classic peers (no keys, no TLS); refused by default. */
+  readonly allowPlaintext?: boolean;
 }
 
 /**
@@ -259,7 +282,7 @@ export interface MarketOptions {
  * names the seller), `ack` (acknowledgements and retransmission both ways),
  * `no-offer` (NO_OFFER lets a search end as soon as every seller answered).
  */
-export const SERVER_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer"];
+export const SERVER_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer", "auth"];
 
 /** Requests our peers retransmit until acknowledged. */
 const ACKED_REQUESTS: ReadonlySet<string> = new Set([
@@ -329,6 +352,7 @@ const NEVER = Number.MAX_SAFE_INTEGER;
  */
 export class Market {
   readonly #timers: MarketTimers;
+  readonly #allowPlaintext: boolean;
   readonly #limits: MarketLimits;
   /** The time of the event being handled. */
   #now = 0;
@@ -358,6 +382,7 @@ export class Market {
   constructor(snapshot: Snapshot = { peers: [] }, options: MarketOptions = {}) {
     this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#allowPlaintext = options.allowPlaintext ?? false;
     this.#unacked = new Retransmitter(options.retransmit);
     let counter = 0;
     const boot = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
@@ -483,7 +508,11 @@ export class Market {
     const sender = this.#bySource.get(formatAddress(from));
     if (ACKED_REQUESTS.has(message.type) && sender && this.#speaks(sender, "ack")) {
       effects.push(
-        reply(event, { type: "ACK", rq: message.rq, of: message.type as MessageOf<"ACK">["of"] }),
+        this.#reply(event, {
+          type: "ACK",
+          rq: message.rq,
+          of: message.type as MessageOf<"ACK">["of"],
+        }),
       );
     }
     const replies = effects.slice(start).filter((effect) =>
@@ -514,6 +543,19 @@ export class Market {
         }: nothing awaited it`,
       );
     }
+  }
+
+  /**
+   * A reply to the datagram's source. A source that is no registered peer
+   * gets no more bytes than it sent: the server cannot amplify a flood
+   * toward a forged address.
+   */
+  #reply(
+    event: MessageEvent | Extract<ServerEvent, { kind: "invalid" }>,
+    message: Message,
+  ): Effect {
+    const known = this.#bySource.has(formatAddress(event.from));
+    return { kind: "send", to: event.from, message, ...(known ? {} : { limit: event.bytes }) };
   }
 
   #speaks(name: string, extension: string): boolean {
@@ -569,33 +611,39 @@ export class Market {
 
   #register(event: MessageEvent, message: MessageOf<"REGISTER">, effects: Effect[]): void {
     const existing = this.#peers.get(message.name);
-    const extensions = message.extensions?.filter((name) => SERVER_EXTENSIONS.includes(name));
+    const { registration } = event;
+    const extensions = message.extensions &&
+      features(message.extensions).filter((name) =>
+        SERVER_EXTENSIONS.includes(name) && (name !== "auth" || registration !== undefined)
+      );
     const registered: Message = {
       type: "REGISTERED",
       rq: message.rq,
       ...(extensions ? { extensions } : {}),
     };
+    const deny = (reason: string): void => {
+      effects.push(this.#reply(event, { type: "REGISTER-DENIED", rq: message.rq, reason }));
+    };
+    if (!registration && !this.#allowPlaintext) {
+      return deny(
+        "this server admits only authenticated peers (start it with --allow-plaintext for classic ones)",
+      );
+    }
     if (existing) {
-      if (sameRegistration(existing, message, event.from)) {
+      if (registration && existing.auth?.key !== registration.proof.key) {
+        return deny(`name ${message.name} is bound to another key`);
+      }
+      if (!registration) {
+        if (existing.auth || !sameRegistration(existing, message, event.from)) {
+          return deny(`name ${message.name} in use`);
+        }
         // A repeated REGISTER (a lost reply, a retransmission) is not a
         // second peer: confirm it again and change nothing.
-        effects.push(reply(event, registered));
+        effects.push(this.#reply(event, registered));
         return;
       }
-      effects.push(reply(event, {
-        type: "REGISTER-DENIED",
-        rq: message.rq,
-        reason: `name ${message.name} in use`,
-      }));
-      return;
-    }
-    if (this.#peers.size >= this.#limits.peers) {
-      effects.push(reply(event, {
-        type: "REGISTER-DENIED",
-        rq: message.rq,
-        reason: `the server is full (${this.#limits.peers} peers)`,
-      }));
-      return;
+    } else if (this.#peers.size >= this.#limits.peers) {
+      return deny(`the server is full (${this.#limits.peers} peers)`);
     }
     const peer: PeerRecord = {
       name: message.name,
@@ -603,36 +651,46 @@ export class Market {
       udpPort: message.udpPort,
       tcpPort: message.tcpPort,
       source: event.from,
-      registeredAt: event.at,
+      // The holder of the key coming back (restarted, or from a new
+      // address) keeps its place in the searches it was asked in.
+      registeredAt: existing?.registeredAt ?? event.at,
       ...(extensions ? { extensions } : {}),
+      ...(registration
+        ? {
+          auth: { key: registration.proof.key, ca: registration.proof.ca, keys: registration.keys },
+        }
+        : {}),
     };
+    if (existing) this.#removePeer(existing);
     this.#addPeer(peer);
+    const where = `${peer.source.hostname} (UDP ${peer.udpPort}, TCP ${peer.tcpPort})`;
     effects.push(
       { kind: "write", op: "set", key: ["peer", peer.name], value: peer },
       {
         kind: "log",
         level: "info",
-        text:
-          `Registered ${peer.name} at ${peer.source.hostname} (UDP ${peer.udpPort}, TCP ${peer.tcpPort})${
+        text: existing
+          ? `${peer.name} proved its key and is now at ${where}`
+          : `Registered ${peer.name} at ${where}${
             extensions ? `, extensions: shop/1 ${extensions.join(" ")}` : ", classic"
           }`,
       },
-      reply(event, registered),
+      this.#reply(event, registered),
     );
   }
 
   #deregister(event: MessageEvent, message: MessageOf<"DE-REGISTER">, effects: Effect[]): void {
     const peer = this.#peers.get(message.name);
     if (!peer) {
-      effects.push(reply(event, {
+      effects.push(this.#reply(event, {
         type: "DE-REGISTER-DENIED",
         rq: message.rq,
         reason: `name ${message.name} not registered`,
       }));
       return;
     }
-    if (!isFrom(peer, event.from)) {
-      effects.push(reply(event, {
+    if (!isFrom(peer, event.from, event.authenticated)) {
+      effects.push(this.#reply(event, {
         type: "DE-REGISTER-DENIED",
         rq: message.rq,
         reason: `name ${message.name} registered from another address`,
@@ -644,7 +702,7 @@ export class Market {
     effects.push(
       { kind: "write", op: "delete", key: ["peer", peer.name] },
       { kind: "log", level: "info", text: `De-registered ${peer.name}` },
-      reply(event, { type: "DE-REGISTERED", rq: message.rq }),
+      this.#reply(event, { type: "DE-REGISTERED", rq: message.rq }),
     );
   }
 
@@ -705,13 +763,13 @@ export class Market {
       item: message.item,
       maxPrice: message.maxPrice,
     };
-    if (!buyer || !isFrom(buyer, event.from)) {
+    if (!buyer || !isFrom(buyer, event.from, event.authenticated)) {
       log(
         effects,
         "warning",
         `Refused LOOKING_FOR ${message.rq} from ${event.from.hostname}: ${message.name} is not registered there`,
       );
-      effects.push(reply(event, notAvailable));
+      effects.push(this.#reply(event, notAvailable));
       return;
     }
     const existing = this.#requests.get(
@@ -778,7 +836,7 @@ export class Market {
     const seller = this.#peers.get(message.name);
     const problem = !open
       ? "no such search"
-      : !seller || !isFrom(seller, event.from)
+      : !seller || !isFrom(seller, event.from, event.authenticated)
       ? `${message.name} is not registered from ${formatAddress(event.from)}`
       : !wasAsked(seller, open.record)
       ? `${message.name} was not asked`
@@ -826,7 +884,8 @@ export class Market {
     const open = this.#requests.get(message.rq);
     const seller = this.#peers.get(message.name);
     if (
-      !open || !seller || !isFrom(seller, event.from) || !wasAsked(seller, open.record) ||
+      !open || !seller || !isFrom(seller, event.from, event.authenticated) ||
+      !wasAsked(seller, open.record) ||
       open.record.state !== "searching"
     ) {
       log(effects, "debug", `Ignored NO_OFFER ${message.rq} from ${message.name}`);
@@ -920,7 +979,7 @@ export class Market {
     const open = this.#requests.get(message.rq);
     const request = open?.record;
     const seller = request?.seller ? this.#peers.get(request.seller) : undefined;
-    if (!open || !request || !seller || !isFrom(seller, event.from)) {
+    if (!open || !request || !seller || !isFrom(seller, event.from, event.authenticated)) {
       log(
         effects,
         "debug",
@@ -979,7 +1038,7 @@ export class Market {
   // The buyer's decision
 
   #buyerAnswer(event: MessageEvent, message: MessageOf<"BUY" | "CANCEL">, effects: Effect[]): void {
-    const open = this.#findByBuyerRq(message.rq, message.item, event.from);
+    const open = this.#findByBuyerRq(message.rq, message.item, event.from, event.authenticated);
     if (!open) {
       log(
         effects,
@@ -1017,11 +1076,18 @@ export class Market {
     }
   }
 
-  #findByBuyerRq(rq: string, item: string, from: Address): OpenRequest | undefined {
+  #findByBuyerRq(
+    rq: string,
+    item: string,
+    from: Address,
+    authenticated: string | undefined,
+  ): OpenRequest | undefined {
     for (const id of this.#byRq.get(rq) ?? []) {
       const open = this.#requests.get(id);
       const buyer = open && this.#peers.get(open.record.buyer);
-      if (open && buyer && isFrom(buyer, from) && sameItem(open.record.item, item)) return open;
+      if (open && buyer && isFrom(buyer, from, authenticated) && sameItem(open.record.item, item)) {
+        return open;
+      }
     }
     return undefined;
   }
@@ -1036,6 +1102,7 @@ export class Market {
       name: peer.name,
       address: { hostname: peer.source.hostname, port: peer.tcpPort },
       ours: peer.extensions !== undefined,
+      ...(peer.auth ? { ca: peer.auth.ca } : {}),
     });
     return {
       id: request.tx,
@@ -1401,20 +1468,16 @@ export class Market {
 
   #answerInvalid(event: Extract<ServerEvent, { kind: "invalid" }>, effects: Effect[]): void {
     const { error } = event;
+    // Debug, not warning: a flood of junk must not flood the console too.
     log(
       effects,
-      "warning",
+      "debug",
       `Rejected datagram from ${event.from.hostname}:${event.from.port}: ${error.message}`,
     );
     const denial = error.keyword ? DENIALS[error.keyword] : undefined;
     if (error.rq === undefined || denial === undefined) return;
-    effects.push(reply(event, { type: denial, rq: error.rq, reason: error.message }));
+    effects.push(this.#reply(event, { type: denial, rq: error.rq, reason: error.message }));
   }
-}
-
-/** A reply to the datagram's source. */
-function reply(event: ServerEvent & { from: Address }, message: Message): Effect {
-  return { kind: "send", to: event.from, message };
 }
 
 function log(effects: Effect[], level: "debug" | "info" | "warning", text: string): void {
@@ -1422,10 +1485,12 @@ function log(effects: Effect[], level: "debug" | "info" | "warning", text: strin
 }
 
 /**
- * Whether a datagram comes from a registered peer: its IP, and either the
- * port it registered from or its announced UDP port.
+ * Whether a datagram comes from a registered peer: for our authenticated
+ * peers, its session key vouched for it; for classic ones, its IP and
+ * either the port it registered from or its announced UDP port.
  */
-function isFrom(peer: PeerRecord, from: Address): boolean {
+function isFrom(peer: PeerRecord, from: Address, authenticated: string | undefined): boolean {
+  if (peer.auth) return authenticated === peer.name;
   return peer.source.hostname === from.hostname &&
     (peer.source.port === from.port || peer.udpPort === from.port);
 }

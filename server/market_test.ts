@@ -28,7 +28,7 @@ const register = (rq: string, udpPort = 6001): Message => ({
 });
 
 Deno.test("market registers a new name, stores it and replies REGISTERED", () => {
-  const market = new Market();
+  const market = new Market(undefined, { allowPlaintext: true });
   const effects = message(market, ALICE, register("r1"));
   assert.deepEqual(sent(effects), [{ type: "REGISTERED", rq: "r1" }]);
   const expected: PeerRecord = {
@@ -53,7 +53,7 @@ Deno.test("market registers a new name, stores it and replies REGISTERED", () =>
 });
 
 Deno.test("market answers a repeated REGISTER from the same peer without a second write", () => {
-  const market = new Market();
+  const market = new Market(undefined, { allowPlaintext: true });
   message(market, ALICE, register("r1"));
   const again = message(market, ALICE, register("r1"));
   assert.deepEqual(sent(again), [{ type: "REGISTERED", rq: "r1" }]);
@@ -61,7 +61,7 @@ Deno.test("market answers a repeated REGISTER from the same peer without a secon
 });
 
 Deno.test("market denies a name in use to another address or other ports", () => {
-  const market = new Market();
+  const market = new Market(undefined, { allowPlaintext: true });
   message(market, ALICE, register("r1"));
   const fromElsewhere = message(market, ELSEWHERE, register("r2"));
   assert.deepEqual(sent(fromElsewhere), [{
@@ -76,7 +76,7 @@ Deno.test("market denies a name in use to another address or other ports", () =>
 });
 
 Deno.test("market de-registers only from the registered address", async (t) => {
-  const market = new Market();
+  const market = new Market(undefined, { allowPlaintext: true });
   message(market, ALICE, register("r1"));
 
   await t.step("another host is denied", () => {
@@ -103,18 +103,18 @@ Deno.test("market de-registers only from the registered address", async (t) => {
 });
 
 Deno.test("market restored from a snapshot knows the stored peers", () => {
-  const first = new Market();
+  const first = new Market(undefined, { allowPlaintext: true });
   const effects = message(first, ALICE, register("r1"));
   const stored = writes(effects).flatMap((effect) =>
     effect.op === "set" && effect.key[0] === "peer" ? [effect.value as PeerRecord] : []
   );
-  const restored = new Market({ peers: stored });
+  const restored = new Market({ peers: stored }, { allowPlaintext: true });
   assert.deepEqual(restored.peer("alice"), first.peer("alice"));
   assert.equal(sent(message(restored, ELSEWHERE, register("r2")))[0]?.type, "REGISTER-DENIED");
 });
 
 Deno.test("market answers an undecodable request with a denial and changes nothing", () => {
-  const market = new Market();
+  const market = new Market(undefined, { allowPlaintext: true });
   const effects = market.handle({
     kind: "invalid",
     from: ALICE,
@@ -137,7 +137,7 @@ Deno.test("market answers an undecodable request with a denial and changes nothi
 });
 
 Deno.test("market sends nothing back for garbage without a readable request token", () => {
-  const market = new Market();
+  const market = new Market(undefined, { allowPlaintext: true });
   const effects = market.handle({
     kind: "invalid",
     from: ALICE,

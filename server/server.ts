@@ -10,15 +10,17 @@
  *
  * @module
  */
-import { type Address, decode, describe, encode, type Message } from "../protocol/mod.ts";
+import { type Address, describe, encode, type Message } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
 import {
   type Effect,
   Market,
   type MarketTimers,
   type Mutation,
+  type PeerRecord,
   type ServerEvent,
 } from "./market.ts";
+import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
 import { deliverShipping, Transaction } from "./transaction.ts";
@@ -37,6 +39,10 @@ export interface ServerOptions {
   readonly processor?: PaymentProcessor;
   /** How long a peer has to answer on TCP during a purchase (default 30 s). */
   readonly transactionTimeout?: number;
+  /** Admit classic peers (no keys, no TLS); refused by default. */
+  readonly allowPlaintext?: boolean;
+  /** Datagrams per second one source address may send (default 1000). */
+  readonly ratePerSecond?: number;
 }
 
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
@@ -53,6 +59,7 @@ export class ShopServer implements AsyncDisposable {
   readonly #socket: Deno.DatagramConn;
   readonly #store: ServerStore;
   readonly #market: Market;
+  readonly #guard: Guard;
   readonly #options: ServerOptions;
   /** Transactions whose TCP leg is open, by their RQ#. */
   readonly #transactions = new Map<string, Transaction>();
@@ -69,8 +76,10 @@ export class ShopServer implements AsyncDisposable {
     socket: Deno.DatagramConn,
     store: ServerStore,
     market: Market,
+    guard: Guard,
   ) {
     this.#options = options;
+    this.#guard = guard;
     this.#socket = socket;
     this.#store = store;
     this.#market = market;
@@ -85,13 +94,20 @@ export class ShopServer implements AsyncDisposable {
   static async start(options: ServerOptions): Promise<ShopServer> {
     const store = await ServerStore.open(options.dataDir);
     try {
-      const market = new Market(await store.load(), { timers: options.timers });
+      const market = new Market(await store.load(), {
+        timers: options.timers,
+        allowPlaintext: options.allowPlaintext,
+      });
+      const guard = new Guard(await store.identity(), {
+        ratePerSecond: options.ratePerSecond ?? 1000,
+      });
+      for (const peer of market.peers()) guard.update(peer.name, peer);
       const socket = Deno.listenDatagram({
         transport: "udp",
         hostname: options.hostname,
         port: options.port,
       });
-      const server = new ShopServer(options, socket, store, market);
+      const server = new ShopServer(options, socket, store, market, guard);
       const { hostname, port } = server.address;
       log.info(
         "Serving on UDP {hostname}:{port} with {peers} registered peers and {open} open searches",
@@ -147,15 +163,25 @@ export class ShopServer implements AsyncDisposable {
       const { hostname, port } = addr as Deno.NetAddr;
       const from = { hostname, port };
       const at = Date.now();
-      const result = decode(data);
-      if (result.ok) {
+      const admission = await this.#guard.admit(data, from, at);
+      if (admission.kind === "message") {
         wire.debug("recv {from} {text}", {
           from: `${hostname}:${port}`,
-          text: describe(result.message),
+          text: describe(admission.message),
         });
-        this.#enqueue({ kind: "message", from, message: result.message, bytes: data.length, at });
+        this.#enqueue({
+          kind: "message",
+          from,
+          message: admission.message,
+          bytes: data.length,
+          at,
+          ...(admission.authenticated ? { authenticated: admission.authenticated } : {}),
+          ...(admission.registration ? { registration: admission.registration } : {}),
+        });
+      } else if (admission.kind === "invalid") {
+        this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
       } else {
-        this.#enqueue({ kind: "invalid", from, error: result.error, bytes: data.length, at });
+        wire.debug("drop {from}: {why}", { from: `${hostname}:${port}`, why: admission.why });
       }
     }
   }
@@ -219,9 +245,19 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
-    for (const mutations of commits) await this.#store.apply(mutations);
+    for (const mutations of commits) {
+      await this.#store.apply(mutations);
+      for (const mutation of mutations) {
+        if (mutation.key[0] === "peer") {
+          this.#guard.update(
+            mutation.key[1],
+            mutation.op === "set" ? mutation.value as PeerRecord : undefined,
+          );
+        }
+      }
+    }
     for (const effect of effects) {
-      if (effect.kind === "send") this.#send(effect.to, effect.message);
+      if (effect.kind === "send") this.#send(effect);
       else if (effect.kind === "log") log[effect.level](effect.text);
       else if (effect.kind === "transact") this.#transact(effect);
       else if (effect.kind === "conclude") this.#conclude(effect);
@@ -230,9 +266,22 @@ export class ShopServer implements AsyncDisposable {
 
   /** Runs a transaction's TCP leg in the background; its outcome comes back as an event. */
   #transact(effect: Extract<Effect, { kind: "transact" }>): void {
+    const { buyer, seller } = effect.plan;
+    for (const party of [buyer, seller]) {
+      if (!party.ca) {
+        log.warning(
+          "Transaction {id}: card data from {name} crosses the network in plain text (a classic peer)",
+          {
+            id: effect.plan.id,
+            name: party.name,
+          },
+        );
+      }
+    }
     const transaction = new Transaction(effect.plan, {
       processor: this.#options.processor ?? approveAll,
       timeoutMs: this.#options.transactionTimeout ?? 30_000,
+      seal: (name, text) => this.#guard.sealFor(name, text),
     });
     this.#transactions.set(effect.plan.id, transaction);
     this.#inBackground(
@@ -260,11 +309,10 @@ export class ShopServer implements AsyncDisposable {
         delivered = conclusion.ok;
       } else if (conclusion.ok) {
         // After a restart: the sale is settled but the seller was not told.
-        delivered = await deliverShipping(
-          effect.plan,
-          conclusion,
-          this.#options.transactionTimeout ?? 30_000,
-        );
+        delivered = await deliverShipping(effect.plan, conclusion, {
+          timeoutMs: this.#options.transactionTimeout ?? 30_000,
+          seal: (name, text) => this.#guard.sealFor(name, text),
+        });
       }
       if (delivered) this.#enqueue({ kind: "shipped", request: effect.request, at: Date.now() });
     })());
@@ -277,21 +325,28 @@ export class ShopServer implements AsyncDisposable {
     this.#background.add(tracked);
   }
 
-  #send(to: Address, message: Message): void {
+  #send(effect: Extract<Effect, { kind: "send" }>): void {
+    const { to } = effect;
+    const message = effect.limit === undefined ? effect.message : fit(effect.message, effect.limit);
+    if (!message) {
+      wire.debug("withheld {type} to {to}: longer than the datagram it answers", {
+        type: effect.message.type,
+        to: `${to.hostname}:${to.port}`,
+      });
+      return;
+    }
     wire.debug("send {to} {text}", {
       to: `${to.hostname}:${to.port}`,
       text: describe(message),
     });
-    this.#socket.send(utf8.encode(encode(message)), {
-      transport: "udp",
-      hostname: to.hostname,
-      port: to.port,
-    }).catch((error) => {
-      log.warning("Cannot send to {to}: {error}", {
-        to: `${to.hostname}:${to.port}`,
-        error: String(error),
+    this.#guard.seal(to, message, encode(message))
+      .then((text) => this.#socket.send(utf8.encode(text), { transport: "udp", ...to }))
+      .catch((error) => {
+        log.warning("Cannot send to {to}: {error}", {
+          to: `${to.hostname}:${to.port}`,
+          error: String(error),
+        });
       });
-    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -306,4 +361,19 @@ export class ShopServer implements AsyncDisposable {
     await this.#store[Symbol.asyncDispose]();
     log.info("Stopped");
   }
+}
+
+/**
+ * The message shortened to at most `limit` bytes by cutting its reason, or
+ * `undefined` when even that cannot make it fit.
+ */
+function fit(message: Message, limit: number): Message | undefined {
+  const size = (candidate: Message) => utf8.encode(encode(candidate)).length;
+  if (size(message) <= limit) return message;
+  if (!("reason" in message)) return undefined;
+  const overhead = size({ ...message, reason: "x" }) - 1;
+  const room = limit - overhead;
+  if (room < 1) return undefined;
+  const reason = message.reason.slice(0, room).trimEnd();
+  return reason && size({ ...message, reason }) <= limit ? { ...message, reason } : undefined;
 }

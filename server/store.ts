@@ -6,6 +6,12 @@
  * @module
  */
 import { join } from "node:path";
+import {
+  createIdentity,
+  type Identity,
+  loadIdentity,
+  type StoredIdentity,
+} from "../security/identity.ts";
 import type {
   LedgerEntry,
   Mutation,
@@ -56,6 +62,18 @@ export class ServerStore implements AsyncDisposable {
       requests: await this.#all<RequestRecord>("request"),
       offers: await this.#all<OfferRecord>("offer"),
     };
+  }
+
+  /**
+   * The server's identity key pair, made on first start and kept in KV
+   * (the private half never leaves this file).
+   */
+  async identity(): Promise<Identity> {
+    const stored = await this.#kv.get<StoredIdentity>(["identity"]);
+    if (stored.value) return await loadIdentity(stored.value);
+    const created = await createIdentity();
+    await this.#kv.set(["identity"], created.stored);
+    return created.identity;
   }
 
   /** Every ledger entry. */

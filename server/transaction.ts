@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { type Address, formatAddress, maskCard, type Message } from "../protocol/mod.ts";
-import { MessageReader, writeMessage } from "../transport/tcp.ts";
+import { type Address, encode, formatAddress, maskCard, type Message } from "../protocol/mod.ts";
+import { authorityPem } from "../security/certificates.ts";
+import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
 import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
 
@@ -20,6 +21,8 @@ export interface Party {
   readonly address: Address;
   /** Our own peer: newline-framed messages and a receipt for the buyer. */
   readonly ours: boolean;
+  /** The peer's pinned TLS authority (base64url DER); absent: plain TCP, a classic peer. */
+  readonly ca?: string;
 }
 
 /** What a transaction needs to run. */
@@ -56,6 +59,8 @@ export interface TransactionOptions {
   readonly timeoutMs: number;
   /** The clock for the expiry check. */
   readonly now?: () => Date;
+  /** Authenticates a message for a peer (our peers check INFORM_Req came from the server). */
+  readonly seal?: (name: string, text: string) => string;
 }
 
 const log = logger("server", "transaction");
@@ -108,12 +113,7 @@ export class Transaction implements AsyncDisposable {
     const where = formatAddress(party.address);
     let conn: Deno.Conn;
     try {
-      conn = await Deno.connect({
-        transport: "tcp",
-        hostname: party.address.hostname,
-        port: party.address.port,
-        signal,
-      });
+      conn = await connect(party, signal);
     } catch (error) {
       return {
         reason: `the ${role} ${party.name} could not be reached at ${where}${
@@ -175,7 +175,9 @@ export class Transaction implements AsyncDisposable {
       type: message.type,
       rq: message.rq,
     });
-    await writeMessage(conn, message, this.plan[role].ours);
+    const party = this.plan[role];
+    const text = this.#options.seal?.(party.name, encode(message)) ?? encode(message);
+    await writeText(conn, text, party.ours);
   }
 
   /**
@@ -235,21 +237,17 @@ export class Transaction implements AsyncDisposable {
 export async function deliverShipping(
   plan: TransactionPlan,
   conclusion: Extract<Conclusion, { ok: true }>,
-  timeoutMs: number,
+  options: Pick<TransactionOptions, "timeoutMs" | "seal">,
 ): Promise<boolean> {
   try {
-    using conn = await Deno.connect({
-      transport: "tcp",
-      hostname: plan.seller.address.hostname,
-      port: plan.seller.address.port,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await writeMessage(conn, {
+    using conn = await connect(plan.seller, AbortSignal.timeout(options.timeoutMs));
+    const text = encode({
       type: "Shipping_Info",
       rq: plan.id,
       name: conclusion.buyerName,
       address: conclusion.address,
-    }, plan.seller.ours);
+    });
+    await writeText(conn, options.seal?.(plan.seller.name, text) ?? text, plan.seller.ours);
     return true;
   } catch (error) {
     log.warning("Cannot deliver Shipping_Info {id} to {seller}: {error}", {
@@ -259,6 +257,33 @@ export async function deliverShipping(
     });
     return false;
   }
+}
+
+/**
+ * Connects to a party: over TLS, verifying the certificate against the
+ * authority it registered, for our peers; plain TCP for classic ones.
+ */
+async function connect(party: Party, signal: AbortSignal): Promise<Deno.Conn> {
+  const target = { hostname: party.address.hostname, port: party.address.port };
+  if (!party.ca) return await Deno.connect({ transport: "tcp", ...target, signal });
+  const conn = await Deno.connectTls({ ...target, caCerts: [authorityPem(party.ca)] });
+  try {
+    // Fail here, before anything is written, if the certificate is wrong.
+    await abortable(conn.handshake(), signal);
+    return conn;
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function masked(details: PaymentDetails): PartyRecord {

@@ -138,6 +138,7 @@ export class ServerProcess extends ShopProcess {
   static async start(dataDir: string, ...extra: string[]): Promise<ServerProcess> {
     const server = new ServerProcess([
       "server",
+      "--allow-plaintext",
       "--host",
       "127.0.0.1",
       "--port",
@@ -155,6 +156,7 @@ export class ServerProcess extends ShopProcess {
   static async restart(previous: ServerProcess, dataDir: string, ...extra: string[]) {
     const server = new ServerProcess([
       "server",
+      "--allow-plaintext",
       "--host",
       "127.0.0.1",
       "--port",

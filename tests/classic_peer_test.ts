@@ -19,9 +19,14 @@ Deno.test("a classic peer speaking raw wire text registers and de-registers", as
   );
   // Trailing newlines are tolerated.
   assert.equal(await classic.ask("DE-REGISTER 2 carol\n"), "DE-REGISTERED 2");
-  assert.match(await classic.ask("DE-REGISTER 3 carol"), /^DE-REGISTER-DENIED 3 .*not registered/);
-  assert.match(
-    await classic.ask(`REGISTER 4 carol 127.0.0.1 ${classic.port} 99999`),
-    /^REGISTER-DENIED 4 Invalid tcpPort "99999".*1 to 65535/,
-  );
+  // A denial is never longer than the datagram it answers when the sender
+  // is no registered peer (no amplification toward forged addresses): this
+  // one would be, so it is withheld, and the reason only logged.
+  await classic.send("DE-REGISTER 3 carol");
+  await assert.rejects(classic.receive(500), /No datagram/);
+  // This one fits once its reason is cut to the request's length.
+  const request = `REGISTER 4 carol 127.0.0.1 ${classic.port} 99999`;
+  const denial = await classic.ask(request);
+  assert.match(denial, /^REGISTER-DENIED 4 Invalid tcpPort/);
+  assert.ok(denial.length <= request.length, `${denial.length} > ${request.length}`);
 });

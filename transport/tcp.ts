@@ -107,7 +107,12 @@ export async function writeMessage(
   message: Message,
   newline = false,
 ): Promise<void> {
-  const bytes = utf8.encode(`${encode(message)}${newline ? "\n" : ""}`);
+  await writeText(conn, encode(message), newline);
+}
+
+/** Writes one message's text (already encoded, perhaps sealed) in one write. */
+export async function writeText(conn: Deno.Conn, text: string, newline = false): Promise<void> {
+  const bytes = utf8.encode(`${text}${newline ? "\n" : ""}`);
   let written = 0;
   while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
