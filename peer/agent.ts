@@ -1,9 +1,15 @@
 /**
  * The peer's logic as a state machine without I/O: it is fed the user's
- * input lines and the server's messages, and answers with effects (datagrams
- * to send, lines to print, records to store). The shell in `peer.ts` owns the
- * sockets, standard input and output, the KV store and the clock: every
- * event carries the time it happened.
+ * input lines, the server's datagrams and the messages of the transaction's
+ * TCP connections (known by an id), and answers with effects (datagrams and
+ * TCP messages to send, connections to close, lines to print, records to
+ * store). The shell in `peer.ts` owns the sockets, standard input and
+ * output, the KV store and the clock: every event carries the time it
+ * happened.
+ *
+ * Payment details (from `--payment`, or typed when INFORM_Req asks) stay in
+ * this object's memory: they leave it only in INFORM_Res, and are shown
+ * only as the card's last four digits.
  *
  * @module
  */
@@ -14,11 +20,14 @@ import {
   formatAddress,
   formatPrice,
   isLoopback,
+  maskCard,
   MAX_MESSAGE_BYTES,
+  MAX_TEXT_LENGTH,
   type Message,
   type MessageOf,
 } from "../protocol/mod.ts";
 import { type Command, type CommandOf, helpText, parseCommand } from "./commands.ts";
+import { Card, describeIssue, Expiry, type PaymentDetails, PostalAddress } from "./payment.ts";
 
 /** Who this peer is and where it listens. */
 export interface Identity {
@@ -63,7 +72,45 @@ export interface InventoryItem {
   readonly floor?: number;
   /** The server's RQ# of the request this item is held for. */
   readonly reservedFor?: string;
+  /** The price it is held at (RESERVE's, or the NEGOTIATE max accepted). */
+  readonly reservedPrice?: number;
+  /** The transaction selling it, once the server sent INFORM_Req. */
+  readonly transaction?: TransactionLink;
   readonly addedAt: number;
+}
+
+/**
+ * The transaction (the RQ# of INFORM_Req) a reserved item or a purchase is
+ * in, kept so that a Shipping_Info arriving on a new connection (after a
+ * server restart) still finds what it settles.
+ */
+export interface TransactionLink {
+  readonly tx: string;
+  readonly price: number;
+}
+
+/** Which side of a sale this peer is on. */
+export type Role = "buyer" | "seller";
+
+/** A completed sale or purchase, keyed by the transaction's RQ#. */
+export interface HistoryEntry {
+  /** The RQ# of INFORM_Req and Shipping_Info. */
+  readonly tx: string;
+  readonly role: Role;
+  readonly item: string;
+  /** What the buyer paid. */
+  readonly price: number;
+  /** The server's share: 10% of the price. */
+  readonly fee: number;
+  /** What the seller got: the price less the fee. */
+  readonly credit: number;
+  /** The buyer for a sale; the seller for a purchase, when known. */
+  readonly counterparty?: string;
+  /** Where the item ships. */
+  readonly address?: string;
+  /** The buyer's request (its LOOKING_FOR RQ#), for a purchase. */
+  readonly request?: string;
+  readonly at: number;
 }
 
 /** Where one of this peer's searches stands. */
@@ -71,6 +118,7 @@ export type RequestState =
   | "searching"
   | "found"
   | "buying"
+  | "bought"
   | "cancelled"
   | "not_available"
   | "not_found";
@@ -92,6 +140,10 @@ export interface BuyRequest {
   readonly foundItem?: string;
   /** Who ended a cancelled request. */
   readonly cancelledBy?: "user" | "server";
+  /** Why the transaction was cancelled, when the server or the peer said. */
+  readonly reason?: string;
+  /** The transaction paying for it, once the server sent INFORM_Req. */
+  readonly transaction?: TransactionLink;
 }
 
 /** A NEGOTIATE this peer received as a seller, and its answer. */
@@ -112,7 +164,8 @@ export type PeerRecord =
   | { readonly key: readonly ["settings"]; readonly value: SettingsRecord }
   | { readonly key: readonly ["item", string]; readonly value: InventoryItem }
   | { readonly key: readonly ["request", string]; readonly value: BuyRequest }
-  | { readonly key: readonly ["negotiation", string]; readonly value: NegotiationRecord };
+  | { readonly key: readonly ["negotiation", string]; readonly value: NegotiationRecord }
+  | { readonly key: readonly ["history", string]; readonly value: HistoryEntry };
 
 /** A key in the peer's store. */
 export type PeerKey = PeerRecord["key"];
@@ -135,6 +188,10 @@ export type LogLevel = "debug" | "info" | "warning";
  */
 export type PeerEffect =
   | { readonly kind: "send"; readonly message: Message }
+  /** Writes a message on a TCP connection from the server. */
+  | { readonly kind: "tcp-send"; readonly conn: number; readonly message: Message }
+  /** Closes a TCP connection; the agent has forgotten it. */
+  | { readonly kind: "tcp-close"; readonly conn: number }
   | { readonly kind: "print"; readonly output: Output }
   | ({ readonly kind: "save" } & PeerRecord)
   | { readonly kind: "delete"; readonly key: PeerKey }
@@ -159,6 +216,25 @@ export type PeerEvent =
     readonly from: Address;
     readonly error: DecodeError;
     readonly at: number;
+  }
+  /** A message on TCP connection `conn` (an id the shell gives each connection). */
+  | { readonly kind: "tcp"; readonly conn: number; readonly message: Message; readonly at: number }
+  /** Something on connection `conn` that does not parse. */
+  | {
+    readonly kind: "tcp-invalid";
+    readonly conn: number;
+    readonly error: DecodeError;
+    readonly at: number;
+  }
+  /**
+   * Connection `conn` is gone, closed by the shell: the server closed it
+   * (`remote`), nothing came for too long (`timeout`), or it failed.
+   */
+  | {
+    readonly kind: "tcp-closed";
+    readonly conn: number;
+    readonly cause: "remote" | "timeout" | "error";
+    readonly at: number;
   };
 
 /** The stored state an agent starts from. */
@@ -168,6 +244,7 @@ export interface PeerSnapshot {
   readonly items?: readonly InventoryItem[];
   readonly requests?: readonly BuyRequest[];
   readonly negotiations?: readonly NegotiationRecord[];
+  readonly history?: readonly HistoryEntry[];
 }
 
 /** Options for {@linkcode Agent}. */
@@ -176,13 +253,44 @@ export interface AgentOptions {
   readonly newRq: () => string;
   /** Buy every FOUND at once (`--auto-buy`); otherwise the stored setting decides. */
   readonly autoBuy?: boolean;
+  /** Payment details for INFORM_Res (`--payment`); without them, they are asked for. */
+  readonly payment?: PaymentDetails;
 }
+
+/** The payment details asked for, one line each, in this order. */
+export type PaymentQuestion = "CARD" | "EXPIRY" | "ADDRESS";
 
 /** A question waiting for the user's next input line. */
 export interface Question {
-  readonly about: "FOUND" | "NEGOTIATE";
-  /** The request's RQ#: the buyer's for FOUND, the server's for NEGOTIATE. */
+  readonly about: "FOUND" | "NEGOTIATE" | PaymentQuestion;
+  /**
+   * The request's RQ#: the buyer's for FOUND, the server's for NEGOTIATE,
+   * the transaction's (INFORM_Req) for payment details.
+   */
   readonly rq: string;
+}
+
+/** An input line that aborts a payment question: Ctrl-C or Ctrl-D on a raw terminal. */
+export const ABORT_INPUT: ReadonlySet<string> = new Set(["\u0003", "\u0004"]);
+
+/** The server's share of every sale (PROTOCOL.md). */
+export const FEE_RATE = 0.1;
+
+/** A TCP transaction this peer takes part in, by connection. */
+interface Transaction {
+  /** The RQ# of INFORM_Req. */
+  readonly rq: string;
+  readonly role: Role;
+  /** The item as this peer spells it. */
+  readonly item: string;
+  readonly price: number;
+  /** The buyer's request RQ#, or the seller's inventory key. */
+  readonly ref: string;
+  /** The seller, for a purchase, when FOUND named it. */
+  readonly counterparty?: string;
+  /** Whether INFORM_Res went out, and the address it gave. */
+  readonly answered: boolean;
+  readonly address?: string;
 }
 
 type Pending = {
@@ -193,6 +301,8 @@ type Pending = {
 };
 
 const OPEN_STATES: ReadonlySet<RequestState> = new Set(["searching", "found", "buying"]);
+const PAYMENT_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY", "ADDRESS"]);
+const SECRET_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY"]);
 /** How many answered message ids are remembered to spot UDP duplicates. */
 const RECENT_LIMIT = 1024;
 const utf8 = new TextEncoder();
@@ -216,6 +326,16 @@ export class Agent {
   #asked: string | undefined;
   /** Messages already acted on (`TYPE rq`), so duplicates are told apart. */
   readonly #recent = new Map<string, true>();
+  /** Payment details, from `--payment` or typed once; in memory only. */
+  #payment: PaymentDetails | undefined;
+  /** The payment details typed so far, while they are being asked. */
+  #interview: { card?: string; expiry?: string } | undefined;
+  /** Connections waiting for the payment details being asked, oldest first. */
+  #waiting: number[] = [];
+  /** Open TCP transactions by connection id. */
+  readonly #transactions = new Map<number, Transaction>();
+  /** Completed sales and purchases by transaction RQ#. */
+  readonly #history = new Map<string, HistoryEntry>();
 
   constructor(identity: Identity, snapshot: PeerSnapshot, options: AgentOptions) {
     this.#identity = identity;
@@ -226,6 +346,8 @@ export class Agent {
     this.#serverKind = (sameServer ? registration?.serverKind : undefined) ?? "unknown";
     this.#features = (sameServer ? registration?.features : undefined) ?? [];
     this.#autoBuy = options.autoBuy || (snapshot.settings?.autoBuy ?? false);
+    this.#payment = options.payment;
+    for (const entry of snapshot.history ?? []) this.#history.set(entry.tx, entry);
     for (const item of snapshot.items ?? []) this.#items.set(item.item.toLowerCase(), item);
     const restored: (Question & { at: number })[] = [];
     for (const request of snapshot.requests ?? []) {
@@ -285,6 +407,33 @@ export class Agent {
     return [...this.#questions];
   }
 
+  /**
+   * Whether the question just asked wants a secret (the card number or its
+   * expiry): a terminal should not echo the next line.
+   */
+  get secretPrompt(): boolean {
+    const head = this.#questions[0];
+    return head !== undefined && this.#asked === questionId(head) &&
+      SECRET_QUESTIONS.has(head.about);
+  }
+
+  /** Whether the next input line answers a payment question (never log it). */
+  get paymentPrompt(): boolean {
+    const head = this.#questions[0];
+    return head !== undefined && this.#asked === questionId(head) &&
+      PAYMENT_QUESTIONS.has(head.about);
+  }
+
+  /** Completed sales and purchases, oldest first. */
+  get history(): HistoryEntry[] {
+    return [...this.#history.values()].sort((a, b) => a.at - b.at);
+  }
+
+  /** How many TCP transactions are open. */
+  get transactionCount(): number {
+    return this.#transactions.size;
+  }
+
   /** Feeds one event to the agent and returns what to do. */
   handle(event: PeerEvent): PeerEffect[] {
     const effects: PeerEffect[] = [];
@@ -315,6 +464,15 @@ export class Agent {
             `Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`,
           ),
         );
+        break;
+      case "tcp":
+        this.#tcp(event.conn, event.message, event.at, effects);
+        break;
+      case "tcp-invalid":
+        this.#tcpInvalid(event.conn, event.error, effects);
+        break;
+      case "tcp-closed":
+        this.#tcpClosed(event.conn, event.cause, event.at, effects);
         break;
     }
     this.#settleQuestions(event.at, effects);
@@ -351,7 +509,8 @@ export class Agent {
     if (head && this.#asked === questionId(head)) {
       this.#questions.shift();
       this.#asked = undefined;
-      this.#answer(head, /^\s*(y|yes)\s*$/i.test(text), at, effects);
+      if (PAYMENT_QUESTIONS.has(head.about)) this.#paymentAnswer(head, text, at, effects);
+      else this.#answer(head, /^\s*(y|yes)\s*$/i.test(text), at, effects);
       return;
     }
     const parsed = parseCommand(text);
@@ -389,7 +548,15 @@ export class Agent {
    * gone or taken, and prints the prompt of the first one when it is new.
    */
   #settleQuestions(at: number, effects: PeerEffect[]): void {
+    if (this.#interview && this.#waiting.length === 0) {
+      // Every connection that wanted the details is gone: stop asking.
+      this.#interview = undefined;
+      effects.push(warning(
+        "No longer asking for payment details: the server closed the transaction",
+      ));
+    }
     this.#questions = this.#questions.filter((question) => {
+      if (PAYMENT_QUESTIONS.has(question.about)) return this.#interview !== undefined;
       if (question.about === "FOUND") {
         return this.#requests.get(question.rq)?.state === "found";
       }
@@ -416,6 +583,25 @@ export class Agent {
   }
 
   #prompt(question: Question): PeerEffect {
+    if (PAYMENT_QUESTIONS.has(question.about)) {
+      const waiting = this.#transactions.get(this.#waiting[0]!);
+      const text = question.about === "CARD"
+        ? `Card number for ${waiting?.role ?? "buyer"} of ${waiting?.item ?? "the item"} (${
+          formatPrice(waiting?.price ?? 0)
+        }):`
+        : question.about === "EXPIRY"
+        ? "Expiry (MM/YY):"
+        : "Address:";
+      return printOut("prompt", text, {
+        rq: question.rq,
+        question: text,
+        about: question.about,
+        item: waiting?.item,
+        price: waiting?.price,
+        role: waiting?.role,
+        secret: SECRET_QUESTIONS.has(question.about),
+      });
+    }
     if (question.about === "FOUND") {
       const request = this.#requests.get(question.rq)!;
       const item = request.foundItem ?? request.item;
@@ -476,6 +662,9 @@ export class Agent {
       case "requests":
         effects.push(this.#requestList(at));
         break;
+      case "history":
+        effects.push(this.#historyList());
+        break;
       case "set":
         this.#autoBuy = command.args.value;
         effects.push(
@@ -498,7 +687,9 @@ export class Agent {
           output: {
             event: "help",
             text: `Commands:\n${helpText()}\n` +
-              "When a question ends in [y/N], the next line answers it: y or yes, anything else is no.",
+              "When a question ends in [y/N], the next line answers it: y or yes, anything else is no.\n" +
+              "When the server asks for payment details, the next lines give the card number, its " +
+              "expiry (MM/YY) and the address; a terminal does not show the card and expiry.",
           },
         });
         break;
@@ -882,7 +1073,11 @@ export class Agent {
       ));
       return;
     }
-    const reserved: InventoryItem = { ...item, reservedFor: message.rq };
+    const reserved: InventoryItem = {
+      ...released(item),
+      reservedFor: message.rq,
+      reservedPrice: message.price,
+    };
     this.#items.set(key, reserved);
     this.#remember(message);
     effects.push(
@@ -895,11 +1090,11 @@ export class Agent {
     // As a seller: the server releases a reservation.
     for (const [key, item] of this.#items) {
       if (item.reservedFor !== message.rq) continue;
-      const { reservedFor: _, ...released } = item;
-      this.#items.set(key, released);
+      const free = released(item);
+      this.#items.set(key, free);
       this.#remember(message);
       effects.push(
-        { kind: "save", key: ["item", key], value: released },
+        { kind: "save", key: ["item", key], value: free },
         printOut(
           "CANCEL",
           `Reservation ${message.rq} of ${item.item} cancelled; it is for sale again`,
@@ -989,7 +1184,11 @@ export class Agent {
     effects: PeerEffect[],
   ): void {
     const key = item.item.toLowerCase();
-    const reserved: InventoryItem = { ...item, reservedFor: negotiation.rq };
+    const reserved: InventoryItem = {
+      ...released(item),
+      reservedFor: negotiation.rq,
+      reservedPrice: negotiation.maxPrice,
+    };
     const answered: NegotiationRecord = { ...negotiation, state: "accepted", answeredAt: at };
     this.#items.set(key, reserved);
     this.#negotiations.set(negotiation.rq, answered);
@@ -1142,6 +1341,581 @@ export class Agent {
     ));
   }
 
+  // ------------------------------------------------------ the transaction
+
+  #tcp(conn: number, message: Message, at: number, effects: PeerEffect[]): void {
+    switch (message.type) {
+      case "INFORM_Req":
+        this.#informReq(conn, message, effects);
+        break;
+      case "Shipping_Info":
+        this.#shippingInfo(conn, message, at, effects);
+        break;
+      case "TX_CANCEL":
+        this.#txCancel(conn, message, at, effects);
+        break;
+      default:
+        effects.push(warning(
+          `Closed a TCP connection from the server: it sent ${message.type} ${message.rq}, ` +
+            "which this peer does not expect there",
+          { rq: message.rq, type: message.type },
+        ));
+        this.#forget(conn, effects);
+    }
+  }
+
+  #informReq(conn: number, message: MessageOf<"INFORM_Req">, effects: PeerEffect[]): void {
+    const current = this.#transactions.get(conn);
+    if (current) {
+      if (current.rq === message.rq) {
+        effects.push(log("debug", `Repeated INFORM_Req ${message.rq} on one connection`));
+        return;
+      }
+      effects.push(warning(
+        `Closed the connection of transaction ${current.rq}: a second INFORM_Req ${message.rq} came on it`,
+        { rq: message.rq },
+      ));
+      this.#forget(conn, effects);
+      return;
+    }
+    const match = this.#roleFor(message);
+    if (!match) {
+      const reason = `no purchase or sale of ${message.item} here`;
+      effects.push(
+        { kind: "tcp-send", conn, message: { type: "TX_CANCEL", rq: message.rq, reason } },
+        { kind: "tcp-close", conn },
+        warning(
+          `Refused INFORM_Req ${message.rq} for ${message.item} at ${
+            formatPrice(message.price)
+          }: ${reason}`,
+          { rq: message.rq, item: message.item, price: message.price, reason },
+        ),
+      );
+      return;
+    }
+    const transaction: Transaction = {
+      ...match,
+      rq: message.rq,
+      price: message.price,
+      answered: false,
+    };
+    this.#transactions.set(conn, transaction);
+    this.#link(transaction, effects);
+    if (this.#payment) this.#pay(conn, transaction, this.#payment, effects);
+    else this.#askDetails(conn, transaction);
+  }
+
+  /**
+   * Who this peer is in a transaction: the buyer of a purchase being bought,
+   * else the seller of a reserved item; at the asked price first, so that a
+   * peer buying an item while selling one of the same name tells the two
+   * apart. A purchase or an item already in another open transaction does
+   * not count.
+   */
+  #roleFor(
+    message: MessageOf<"INFORM_Req">,
+  ): Pick<Transaction, "role" | "item" | "ref" | "counterparty"> | undefined {
+    const key = message.item.toLowerCase();
+    const busy = new Set([...this.#transactions.values()].map((tx) => `${tx.role} ${tx.ref}`));
+    const buying = this.requests.filter((request) =>
+      request.state === "buying" && (request.foundItem ?? request.item).toLowerCase() === key &&
+      !busy.has(`buyer ${request.rq}`)
+    );
+    const item = this.#items.get(key);
+    const selling = item?.reservedFor !== undefined && !busy.has(`seller ${key}`)
+      ? item
+      : undefined;
+    const asBuyer = (request: BuyRequest) => ({
+      role: "buyer" as const,
+      item: request.foundItem ?? request.item,
+      ref: request.rq,
+      ...(request.seller === undefined ? {} : { counterparty: request.seller }),
+    });
+    const asSeller = (item: InventoryItem) => ({
+      role: "seller" as const,
+      item: item.item,
+      ref: key,
+    });
+    const atPrice = buying.find((request) => request.price === message.price);
+    if (atPrice) return asBuyer(atPrice);
+    if (selling?.reservedPrice === message.price) return asSeller(selling);
+    if (buying[0]) return asBuyer(buying[0]);
+    return selling && asSeller(selling);
+  }
+
+  /** Stores which transaction a purchase or a reserved item is in. */
+  #link(transaction: Transaction, effects: PeerEffect[]): void {
+    const link: TransactionLink = { tx: transaction.rq, price: transaction.price };
+    if (transaction.role === "buyer") {
+      const request = this.#requests.get(transaction.ref);
+      if (!request) return;
+      const updated: BuyRequest = { ...request, transaction: link };
+      this.#requests.set(request.rq, updated);
+      effects.push({ kind: "save", key: ["request", request.rq], value: updated });
+      return;
+    }
+    const item = this.#items.get(transaction.ref);
+    if (!item) return;
+    const updated: InventoryItem = { ...item, transaction: link };
+    this.#items.set(transaction.ref, updated);
+    effects.push({ kind: "save", key: ["item", transaction.ref], value: updated });
+  }
+
+  #pay(
+    conn: number,
+    transaction: Transaction,
+    details: PaymentDetails,
+    effects: PeerEffect[],
+  ): void {
+    this.#transactions.set(conn, { ...transaction, answered: true, address: details.address });
+    const card = maskCard(details.card);
+    effects.push(
+      {
+        kind: "tcp-send",
+        conn,
+        message: {
+          type: "INFORM_Res",
+          rq: transaction.rq,
+          name: this.#identity.name,
+          card: details.card,
+          expiry: details.expiry,
+          address: details.address,
+        },
+      },
+      printOut(
+        "INFORM_Req",
+        `Sending payment details for ${transaction.item} (${
+          formatPrice(transaction.price)
+        }) as ${transaction.role}, card ${card}`,
+        {
+          rq: transaction.rq,
+          item: transaction.item,
+          price: transaction.price,
+          role: transaction.role,
+          card,
+        },
+      ),
+    );
+  }
+
+  /**
+   * Queues the payment questions, unless they are being asked already (the
+   * answers then serve this connection too). They come before every other
+   * question waiting, though not before the one on screen: the next line
+   * may already be its answer.
+   */
+  #askDetails(conn: number, transaction: Transaction): void {
+    this.#waiting.push(conn);
+    if (this.#interview) return;
+    this.#interview = {};
+    const head = this.#questions[0];
+    const at = head && this.#asked === questionId(head) ? 1 : 0;
+    this.#questions.splice(at, 0, { about: "CARD", rq: transaction.rq });
+  }
+
+  #paymentAnswer(question: Question, text: string, at: number, effects: PeerEffect[]): void {
+    const interview = this.#interview;
+    if (!interview) return;
+    if (ABORT_INPUT.has(text)) {
+      return this.#abortDetails("the payment details were not given", at, effects);
+    }
+    const next = (about: PaymentQuestion) => this.#questions.unshift({ about, rq: question.rq });
+    switch (question.about) {
+      case "CARD": {
+        const card = Card.safeParse(text);
+        if (!card.success) {
+          return this.#abortDetails(
+            `the card number is not valid: ${describeIssue(card.error)}`,
+            at,
+            effects,
+          );
+        }
+        interview.card = card.data;
+        next("EXPIRY");
+        return;
+      }
+      case "EXPIRY": {
+        const expiry = Expiry.safeParse(text);
+        if (!expiry.success) {
+          return this.#abortDetails(
+            `the card expiry is not valid: ${describeIssue(expiry.error)}`,
+            at,
+            effects,
+          );
+        }
+        interview.expiry = expiry.data;
+        next("ADDRESS");
+        return;
+      }
+      default: {
+        const address = PostalAddress.safeParse(text);
+        if (!address.success) {
+          return this.#abortDetails(
+            `the address is not valid: ${describeIssue(address.error)}`,
+            at,
+            effects,
+          );
+        }
+        const details: PaymentDetails = {
+          card: interview.card!,
+          expiry: interview.expiry!,
+          address: address.data,
+        };
+        // Kept for the rest of the session, never stored.
+        this.#payment = details;
+        this.#interview = undefined;
+        const waiting = this.#waiting;
+        this.#waiting = [];
+        for (const conn of waiting) {
+          const transaction = this.#transactions.get(conn);
+          if (transaction && !transaction.answered) {
+            this.#pay(conn, transaction, details, effects);
+          }
+        }
+      }
+    }
+  }
+
+  /** Ends the transactions that wait for details the user did not give. */
+  #abortDetails(reason: string, at: number, effects: PeerEffect[]): void {
+    this.#interview = undefined;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const conn of waiting) {
+      const transaction = this.#transactions.get(conn);
+      if (!transaction) continue;
+      effects.push({
+        kind: "tcp-send",
+        conn,
+        message: { type: "TX_CANCEL", rq: transaction.rq, reason },
+      });
+      this.#forget(conn, effects);
+      this.#cancelled(transaction, reason, "you", at, effects);
+    }
+  }
+
+  #shippingInfo(
+    conn: number,
+    message: MessageOf<"Shipping_Info">,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const transaction = this.#transactionOf(conn, message.rq);
+    this.#forget(conn, effects);
+    if (!transaction) {
+      if (this.#history.has(message.rq)) {
+        effects.push(log("debug", `Repeated Shipping_Info ${message.rq}: recorded already`));
+        return;
+      }
+      effects.push(warning(
+        `Ignored Shipping_Info ${message.rq}: it settles no transaction of this peer`,
+        { rq: message.rq },
+      ));
+      return;
+    }
+    if (transaction.role === "seller") this.#sold(transaction, message, at, effects);
+    else this.#bought(transaction, message.address, true, at, effects);
+  }
+
+  /**
+   * The transaction a Shipping_Info or CANCEL settles: the one on its
+   * connection, or (on a new connection, after a server restart) the one
+   * whose RQ# a purchase or an item remembers.
+   */
+  #transactionOf(conn: number, rq: string): Transaction | undefined {
+    const current = this.#transactions.get(conn);
+    if (current) return current.rq === rq ? current : undefined;
+    for (const request of this.#requests.values()) {
+      if (request.transaction?.tx !== rq || request.state === "bought") continue;
+      return {
+        rq,
+        role: "buyer",
+        item: request.foundItem ?? request.item,
+        price: request.transaction.price,
+        ref: request.rq,
+        ...(request.seller === undefined ? {} : { counterparty: request.seller }),
+        answered: true,
+      };
+    }
+    for (const [key, item] of this.#items) {
+      if (item.transaction?.tx !== rq) continue;
+      return {
+        rq,
+        role: "seller",
+        item: item.item,
+        price: item.transaction.price,
+        ref: key,
+        answered: true,
+      };
+    }
+    return undefined;
+  }
+
+  #sold(
+    transaction: Transaction,
+    message: MessageOf<"Shipping_Info">,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const { fee, credit } = split(transaction.price);
+    if (this.#items.delete(transaction.ref)) {
+      effects.push({ kind: "delete", key: ["item", transaction.ref] });
+    }
+    this.#record({
+      tx: transaction.rq,
+      role: "seller",
+      item: transaction.item,
+      price: transaction.price,
+      fee,
+      credit,
+      counterparty: message.name,
+      address: message.address,
+      at,
+    }, effects);
+    effects.push(printOut(
+      "Shipping_Info",
+      `Sold ${transaction.item} to ${message.name} for ${formatPrice(transaction.price)} ` +
+        `(you get ${formatPrice(credit)} after the ${FEE_RATE * 100}% fee): ` +
+        `ship to ${message.address}`,
+      {
+        rq: transaction.rq,
+        role: "seller",
+        item: transaction.item,
+        price: transaction.price,
+        fee,
+        credit,
+        buyer: message.name,
+        address: message.address,
+      },
+    ));
+  }
+
+  /**
+   * Records a purchase: on our server's receipt (a Shipping_Info to the
+   * buyer), or when a classic server closes the connection without CANCEL.
+   */
+  #bought(
+    transaction: Transaction,
+    address: string | undefined,
+    receipt: boolean,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const { fee, credit } = split(transaction.price);
+    const request = this.#requests.get(transaction.ref);
+    if (request && request.state !== "bought") {
+      this.#update(request, { state: "bought", price: transaction.price }, at, effects);
+    }
+    const seller = transaction.counterparty;
+    this.#record({
+      tx: transaction.rq,
+      role: "buyer",
+      item: transaction.item,
+      price: transaction.price,
+      fee,
+      credit,
+      ...(seller === undefined ? {} : { counterparty: seller }),
+      ...(address === undefined ? {} : { address }),
+      request: transaction.ref,
+      at,
+    }, effects);
+    const from = seller === undefined ? "" : ` from ${seller}`;
+    const ships = address === undefined ? "" : `; it ships to ${address}`;
+    effects.push(printOut(
+      receipt ? "Shipping_Info" : "bought",
+      `Bought ${transaction.item}${from} for ${formatPrice(transaction.price)}${ships}`,
+      {
+        rq: transaction.rq,
+        request: transaction.ref,
+        role: "buyer",
+        item: transaction.item,
+        price: transaction.price,
+        fee,
+        credit,
+        seller,
+        address,
+        receipt,
+      },
+    ));
+  }
+
+  #record(entry: HistoryEntry, effects: PeerEffect[]): void {
+    this.#history.set(entry.tx, entry);
+    effects.push({ kind: "save", key: ["history", entry.tx], value: entry });
+  }
+
+  #txCancel(
+    conn: number,
+    message: MessageOf<"TX_CANCEL">,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const transaction = this.#transactionOf(conn, message.rq);
+    this.#forget(conn, effects);
+    if (!transaction) {
+      effects.push(warning(
+        `Ignored CANCEL ${message.rq} (${message.reason}): it cancels no transaction of this peer`,
+        { rq: message.rq, reason: message.reason },
+      ));
+      return;
+    }
+    this.#cancelled(transaction, message.reason, "server", at, effects);
+  }
+
+  /**
+   * A transaction failed: the seller's item is for sale again, the buyer's
+   * purchase is cancelled with the reason. The server's CANCEL datagram that
+   * may follow (or come first) then changes nothing more.
+   */
+  #cancelled(
+    transaction: Transaction,
+    reason: string,
+    by: "server" | "you",
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    if (transaction.role === "seller") {
+      const item = this.#items.get(transaction.ref);
+      if (item?.reservedFor !== undefined) {
+        const free = released(item);
+        this.#items.set(transaction.ref, free);
+        this.#remember({ type: "CANCEL", rq: item.reservedFor, item: item.item, price: 0 });
+        effects.push({ kind: "save", key: ["item", transaction.ref], value: free });
+      }
+    } else {
+      const request = this.#requests.get(transaction.ref);
+      if (request && (OPEN_STATES.has(request.state) || request.state === "cancelled")) {
+        this.#update(
+          request,
+          {
+            state: "cancelled",
+            cancelledBy: request.state === "cancelled"
+              ? request.cancelledBy
+              : by === "you"
+              ? "user"
+              : "server",
+            reason,
+          },
+          at,
+          effects,
+        );
+      }
+    }
+    const what = transaction.role === "seller" ? "Sale" : "Purchase";
+    effects.push(printOut(
+      "CANCEL",
+      `${what} of ${transaction.item} cancelled: ${reason}`,
+      { rq: transaction.rq, reason, role: transaction.role, item: transaction.item, by },
+    ));
+  }
+
+  #tcpInvalid(conn: number, error: DecodeError, effects: PeerEffect[]): void {
+    const transaction = this.#transactions.get(conn);
+    const rq = transaction?.rq ?? error.rq;
+    effects.push(warning(
+      `Closed a TCP connection from the server: ${error.message}`,
+      { rq, code: error.code },
+    ));
+    if (rq !== undefined) {
+      effects.push({
+        kind: "tcp-send",
+        conn,
+        message: {
+          type: "TX_CANCEL",
+          rq,
+          reason: reasonText(`cannot read the server's message: ${error.message}`),
+        },
+      });
+    }
+    this.#forget(conn, effects);
+  }
+
+  #tcpClosed(
+    conn: number,
+    cause: "remote" | "timeout" | "error",
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    const transaction = this.#transactions.get(conn);
+    this.#transactions.delete(conn);
+    this.#waiting = this.#waiting.filter((waiting) => waiting !== conn);
+    if (!transaction) return;
+    if (
+      cause === "remote" && transaction.role === "buyer" && transaction.answered &&
+      this.#serverKind !== "ours"
+    ) {
+      // A classic server sends the buyer no receipt: it closes the
+      // connection after a successful charge, and sends CANCEL otherwise.
+      this.#bought(transaction, transaction.address, false, at, effects);
+      return;
+    }
+    const why = cause === "timeout"
+      ? "nothing came from the server in time"
+      : cause === "error"
+      ? "the connection failed"
+      : "the server closed the connection";
+    const then = !transaction.answered
+      ? "before the payment details were sent"
+      : transaction.role === "seller"
+      ? "before Shipping_Info; the item stays reserved until the server cancels it"
+      : "before the receipt; the purchase stays open until the server cancels it";
+    effects.push(warning(
+      `Transaction ${transaction.rq} for ${transaction.item} ended unsettled: ${why} ${then}`,
+      { rq: transaction.rq, item: transaction.item, role: transaction.role, cause },
+    ));
+  }
+
+  /** Drops a connection's transaction and closes it. */
+  #forget(conn: number, effects: PeerEffect[]): void {
+    this.#transactions.delete(conn);
+    this.#waiting = this.#waiting.filter((waiting) => waiting !== conn);
+    effects.push({ kind: "tcp-close", conn });
+  }
+
+  #historyList(): PeerEffect {
+    const entries = this.history;
+    const cents = (amount: number) => Math.round(amount * 100);
+    let bought = 0, sold = 0, received = 0, fees = 0, purchases = 0, sales = 0;
+    for (const entry of entries) {
+      if (entry.role === "buyer") {
+        purchases++;
+        bought += cents(entry.price);
+      } else {
+        sales++;
+        sold += cents(entry.price);
+        received += cents(entry.credit);
+        fees += cents(entry.fee);
+      }
+    }
+    const totals = {
+      purchases,
+      bought: bought / 100,
+      sales,
+      sold: sold / 100,
+      fees: fees / 100,
+      received: received / 100,
+    };
+    const text = entries.length === 0 ? "No sales or purchases yet" : `${
+      table(
+        ["TIME (UTC)", "ROLE", "ITEM", "PRICE", "FEE", "SELLER GOT", "WITH"],
+        entries.map((entry) => [
+          formatTime(entry.at),
+          entry.role === "seller" ? "sold" : "bought",
+          entry.item,
+          formatPrice(entry.price),
+          formatPrice(entry.fee),
+          formatPrice(entry.credit),
+          entry.counterparty ?? "-",
+        ]),
+        [false, false, false, true, true, true, false],
+      )
+    }\n` +
+      `Bought ${purchases} for ${formatPrice(totals.bought)}; sold ${sales} for ${
+        formatPrice(totals.sold)
+      } and received ${formatPrice(totals.received)} after ${formatPrice(totals.fees)} in fees`;
+    return printOut("history", text, { entries, totals });
+  }
+
   #update(
     request: BuyRequest,
     change: Partial<BuyRequest>,
@@ -1177,6 +1951,33 @@ export class Agent {
       }),
     );
   }
+}
+
+/** The item without its reservation and transaction: for sale again. */
+function released(item: InventoryItem): InventoryItem {
+  const { reservedFor: _, reservedPrice: __, transaction: ___, ...free } = item;
+  return free;
+}
+
+/**
+ * How a price splits: the buyer pays it all, the server keeps 10%, the
+ * seller gets the rest; computed in cents like the server does.
+ */
+export function split(price: number): { fee: number; credit: number } {
+  const cents = Math.round(price * 100);
+  const fee = Math.round(cents * FEE_RATE);
+  return { fee: fee / 100, credit: (cents - fee) / 100 };
+}
+
+/** Free text made fit for a reason field: one line, single spaces, not too long. */
+function reasonText(text: string): string {
+  const words = text.replace(/\p{C}/gu, " ").split(/\s+/).filter((word) => word !== "");
+  return words.join(" ").slice(0, MAX_TEXT_LENGTH).trimEnd() || "invalid message";
+}
+
+/** A time as `2026-11-25 17:37` in UTC. */
+export function formatTime(at: number): string {
+  return new Date(at).toISOString().slice(0, 16).replace("T", " ");
 }
 
 function reserveOutput(item: InventoryItem, message: MessageOf<"RESERVE">): PeerEffect {

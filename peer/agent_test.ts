@@ -1,116 +1,16 @@
 import assert from "node:assert/strict";
-import type { Address, Message } from "../protocol/mod.ts";
+import type { Message } from "../protocol/mod.ts";
 import {
-  Agent,
-  type AgentOptions,
-  type BuyRequest,
-  type Identity,
-  type InventoryItem,
-  type NegotiationRecord,
-  type Output,
-  type PeerEffect,
-  type PeerSnapshot,
-  type RegistrationRecord,
-  type SettingsRecord,
-} from "./agent.ts";
-
-const SERVER: Address = { hostname: "127.0.0.1", port: 5000 };
-const STRANGER: Address = { hostname: "127.0.0.1", port: 5999 };
-const ALICE: Identity = {
-  name: "alice",
-  ip: "127.0.0.1",
-  udpPort: 6001,
-  tcpPort: 7001,
-  server: SERVER,
-};
-const T0 = Date.UTC(2026, 10, 25);
-
-/** The peer's KV as the shell keeps it, to restart an agent from. */
-class MemoryStore {
-  readonly records = new Map<string, unknown>();
-
-  apply(effects: PeerEffect[]): void {
-    for (const effect of effects) {
-      if (effect.kind === "save") this.records.set(JSON.stringify(effect.key), effect.value);
-      if (effect.kind === "delete") this.records.delete(JSON.stringify(effect.key));
-    }
-  }
-
-  snapshot(): PeerSnapshot {
-    const all = <T>(kind: string) =>
-      [...this.records].filter(([key]) => JSON.parse(key)[0] === kind).map(([, v]) => v as T);
-    return {
-      registration: all<RegistrationRecord>("registration")[0],
-      settings: all<SettingsRecord>("settings")[0],
-      items: all<InventoryItem>("item"),
-      requests: all<BuyRequest>("request"),
-      negotiations: all<NegotiationRecord>("negotiation"),
-    };
-  }
-}
-
-/** An agent, the store its effects are written to, and helpers to drive it. */
-class Harness {
-  readonly store: MemoryStore;
-  readonly agent: Agent;
-  #rqs = 0;
-
-  constructor(
-    options: Partial<AgentOptions> = {},
-    store = new MemoryStore(),
-    prefix = "alice-a",
-  ) {
-    this.store = store;
-    this.agent = new Agent(ALICE, store.snapshot(), {
-      newRq: () => `${prefix}-${++this.#rqs}`,
-      ...options,
-    });
-  }
-
-  #run(effects: PeerEffect[]): PeerEffect[] {
-    this.store.apply(effects);
-    return effects;
-  }
-
-  line(text: string, at = T0): PeerEffect[] {
-    return this.#run(this.agent.handle({ kind: "line", text, at }));
-  }
-
-  start(at = T0): PeerEffect[] {
-    return this.#run(this.agent.handle({ kind: "start", at }));
-  }
-
-  receive(message: Message, at = T0, from = SERVER): PeerEffect[] {
-    return this.#run(this.agent.handle({ kind: "message", from, message, at }));
-  }
-
-  /** Registers with a server of ours. */
-  register(): void {
-    const [send] = sent(this.line("register"));
-    this.receive({ type: "REGISTERED", rq: send!.rq, extensions: ["from"] });
-  }
-}
-
-function sent(effects: PeerEffect[]): Message[] {
-  return effects.flatMap((effect) => effect.kind === "send" ? [effect.message] : []);
-}
-
-function printed(effects: PeerEffect[]): Output[] {
-  return effects.flatMap((effect) => effect.kind === "print" ? [effect.output] : []);
-}
-
-function events(effects: PeerEffect[]): string[] {
-  return printed(effects).map((output) => output.event);
-}
-
-function writes(effects: PeerEffect[]) {
-  return effects.filter((effect) => effect.kind === "save" || effect.kind === "delete");
-}
-
-function only<T>(items: T[]): T {
-  assert.equal(items.length, 1, `expected one, got ${JSON.stringify(items)}`);
-  return items[0]!;
-}
+  events,
+  Harness,
+  MemoryStore,
+  only,
+  printed,
+  sent,
+  STRANGER,
+  T0,
+  writes,
+} from "./_agent_harness.ts";
 
 Deno.test("register offers the from extension and learns that the server is ours", () => {
   const peer = new Harness();
@@ -306,7 +206,14 @@ Deno.test("SEARCH is answered with OFFER only for an unreserved item, matched in
     assert.deepEqual(writes(reserved), [{
       kind: "save",
       key: ["item", "laptop"],
-      value: { item: "Laptop", price: 500, description: "", addedAt: T0, reservedFor: "S1" },
+      value: {
+        item: "Laptop",
+        price: 500,
+        description: "",
+        addedAt: T0,
+        reservedFor: "S1",
+        reservedPrice: 500,
+      },
     }]);
     assert.deepEqual(
       sent(peer.receive({ type: "SEARCH", rq: "S3", item: "Laptop", description: "" })),

@@ -5,6 +5,7 @@
  */
 import { object } from "@optique/core/constructs";
 import { message } from "@optique/core/message";
+import { optional } from "@optique/core/modifiers";
 import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
@@ -14,6 +15,7 @@ import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { Name } from "../protocol/mod.ts";
 import type { Output } from "./agent.ts";
 import { readLines } from "./lines.ts";
+import { type PaymentDetails, readPaymentFile } from "./payment.ts";
 import { ShopPeer } from "./peer.ts";
 
 /** The `shop peer` command line. */
@@ -43,6 +45,10 @@ export const peerCommand = command(
       description:
         message`Buy every FOUND at once instead of asking (set auto-buy on|off changes it).`,
     }).withDefault(false),
+    payment: optional(option("--payment", string({ metavar: "FILE" }), {
+      description:
+        message`JSON file with the payment details sent when a sale or purchase is settled: {"card": "4111…", "expiry": "MM/YY", "address": "…"}. Without it they are asked for when needed (card and expiry without echo on a terminal).`,
+    })),
     json: flag("--json", {
       description: message`Print one JSON object per line instead of readable text.`,
     }).withDefault(false),
@@ -77,6 +83,24 @@ export function printer(json: boolean): (output: Output) => void {
  * @returns The exit code.
  */
 export async function runPeer(options: PeerCommand): Promise<number> {
+  let payment: PaymentDetails | undefined;
+  if (options.payment !== undefined) {
+    // Read once; the details stay in memory and the file is never copied.
+    const read = await readPaymentFile(options.payment);
+    if (!read.ok) {
+      console.error(`Error: ${read.error}`);
+      return 2;
+    }
+    payment = read.details;
+  }
+  const terminal = Deno.stdin.isTerminal();
+  let raw = false;
+  const secretInput = (secret: boolean) => {
+    if (!terminal || secret === raw) return;
+    // Raw mode: the card and expiry are typed without echo.
+    Deno.stdin.setRaw(secret);
+    raw = secret;
+  };
   await Deno.mkdir(options.data, { recursive: true });
   await setupLogging({
     file: join(options.data, `${options.name}.log`),
@@ -94,6 +118,8 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       dataDir: options.data,
       print,
       autoBuy: options.autoBuy,
+      payment,
+      secretInput,
     });
     const { udp, tcp } = peer.ports;
     print({
@@ -103,13 +129,14 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       fields: { name: options.name, udpPort: udp, tcpPort: tcp },
     });
     log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
-    await peer.run(readLines(Deno.stdin.readable));
+    await peer.run(readLines(Deno.stdin.readable, { raw: () => raw }));
     log.debug("Peer {name} stopped", { name: options.name });
     return 0;
   } catch (error) {
     log.error("Peer failed: {error}", { error: String(error) });
     return 1;
   } finally {
+    secretInput(false);
     await shutdownLogging();
   }
 }

@@ -172,6 +172,11 @@ export const COMMANDS = {
     buyArgs,
   ),
   requests: spec("requests", "List this peer's searches and their state", none),
+  history: spec(
+    "history",
+    "List completed sales and purchases with the fee, and their totals",
+    none,
+  ),
   set: spec("set auto-buy on|off", "Buy every FOUND at once, or ask first (the default)", setArgs),
   status: spec("status", "Show registration, server, ports and counts", none),
   help: spec("help", "List the commands", none),

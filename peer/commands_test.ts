@@ -3,7 +3,16 @@ import { COMMANDS, helpText, parseCommand } from "./commands.ts";
 
 const NAMES = Object.keys(COMMANDS) as (keyof typeof COMMANDS)[];
 /** The commands that take no arguments. */
-const BARE = ["register", "deregister", "inventory", "requests", "status", "help", "quit"] as const;
+const BARE = [
+  "register",
+  "deregister",
+  "inventory",
+  "requests",
+  "history",
+  "status",
+  "help",
+  "quit",
+] as const;
 
 Deno.test("COMMANDS holds the peer's commands in help order", () => {
   assert.deepEqual(NAMES, [
@@ -14,6 +23,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "inventory",
     "buy",
     "requests",
+    "history",
     "set",
     "status",
     "help",

@@ -8,3 +8,4 @@ export * from "./commands.ts";
 export * from "./peer.ts";
 export * from "./store.ts";
 export * from "./cli.ts";
+export * from "./payment.ts";

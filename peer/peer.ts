@@ -2,6 +2,12 @@
  * The peer's shell: UDP and TCP sockets, the KV store, input lines and
  * printed output around the {@linkcode Agent} state machine.
  *
+ * The TCP port serves the server's transaction connections only (others
+ * are closed with a warning), at most {@linkcode MAX_TCP_CONNECTIONS} at
+ * once, each closed after {@linkcode TCP_TIMEOUT_MS} without a message.
+ * Messages are written newline-framed to our own server and bare, in one
+ * write, to a classic one.
+ *
  * @module
  */
 import {
@@ -14,7 +20,9 @@ import {
   type Message,
 } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
+import { MessageReader, writeMessage } from "../transport/tcp.ts";
 import { Agent, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
+import type { PaymentDetails } from "./payment.ts";
 import { PeerStore, type PeerWrite } from "./store.ts";
 
 /** Options for {@linkcode ShopPeer.start}. */
@@ -33,11 +41,24 @@ export interface PeerOptions {
   readonly print: (output: Output) => void;
   /** Buy every FOUND at once instead of asking (`--auto-buy`). */
   readonly autoBuy?: boolean;
+  /** Payment details for INFORM_Res (`--payment`); without them, they are asked for. */
+  readonly payment?: PaymentDetails;
+  /**
+   * Called with `true` when the next input line is a secret (a card number
+   * or its expiry) and with `false` after it: a terminal turns echo off.
+   */
+  readonly secretInput?: (secret: boolean) => void;
+  /** How long a TCP connection may stay silent before it is closed. */
+  readonly tcpTimeoutMs?: number;
 }
 
 /** How long `quit` waits for answers still due from the server. */
 const DRAIN_TIMEOUT_MS = 3_000;
 const RECEIVE_BUFFER_BYTES = 2048;
+/** The default of {@linkcode PeerOptions.tcpTimeoutMs}. */
+export const TCP_TIMEOUT_MS = 30_000;
+/** Most TCP connections served at once; more are closed at once. */
+export const MAX_TCP_CONNECTIONS = 16;
 const utf8 = new TextEncoder();
 const log = logger("peer");
 const wire = logger("peer", "wire");
@@ -56,6 +77,14 @@ export class ShopPeer implements AsyncDisposable {
   readonly #stopped: Promise<void>;
   /** Effects are performed one event at a time, in order. */
   #chain: Promise<void> = Promise.resolve();
+  /** Open TCP connections from the server, by the id the agent knows them by. */
+  readonly #conns = new Map<number, Deno.Conn>();
+  readonly #serving = new Set<Promise<void>>();
+  #lastConn = 0;
+  /** Whether input is a secret now (see {@linkcode PeerOptions.secretInput}). */
+  #secret = false;
+  /** The server's IP addresses, looked up once when it is named by host name. */
+  #serverIps: Promise<ReadonlySet<string>> | undefined;
 
   private constructor(
     options: PeerOptions,
@@ -114,7 +143,11 @@ export class ShopPeer implements AsyncDisposable {
           server: options.server,
         },
         await store.load(),
-        { newRq: () => `${prefix}-${++counter}`, autoBuy: options.autoBuy },
+        {
+          newRq: () => `${prefix}-${++counter}`,
+          autoBuy: options.autoBuy,
+          payment: options.payment,
+        },
       );
       return new ShopPeer(options, socket, listener, store, agent);
     } catch (error) {
@@ -144,7 +177,6 @@ export class ShopPeer implements AsyncDisposable {
     const input = (async () => {
       for await (const line of lines) {
         if (this.#closing) break;
-        if (line.trim() !== "") log.debug("input {line}", { line });
         await this.#feed({ kind: "line", text: line, at: Date.now() });
       }
     })();
@@ -154,14 +186,34 @@ export class ShopPeer implements AsyncDisposable {
 
   async #drain(): Promise<void> {
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while (this.#agent.pendingCount > 0 && Date.now() < deadline) {
+    // Answers still due, and transactions under way (a sale waiting for
+    // Shipping_Info), get a little time to end.
+    while (
+      (this.#agent.pendingCount > 0 || this.#agent.transactionCount > 0) &&
+      Date.now() < deadline
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await this.#chain;
   }
 
   #feed(event: PeerEvent): Promise<void> {
-    this.#chain = this.#chain.then(() => this.#perform(this.#agent.handle(event)));
+    this.#chain = this.#chain.then(() => {
+      if ((event.kind === "tcp" || event.kind === "tcp-invalid") && !this.#conns.has(event.conn)) {
+        // Read before the agent closed its connection: it is over.
+        log.debug("Dropped a TCP message from closed connection {conn}", { conn: event.conn });
+        return;
+      }
+      if (event.kind === "line" && event.text.trim() !== "") {
+        // Payment answers (a card number, its expiry) are never logged.
+        if (this.#agent.paymentPrompt) log.debug("input (a payment detail, not logged)");
+        else log.debug("input {line}", { line: event.text });
+      }
+      return this.#perform(this.#agent.handle(event));
+    }).catch((error) => {
+      // Nothing an event does may stop the ones after it.
+      log.error("Handling {kind} failed: {error}", { kind: event.kind, error: String(error) });
+    });
     return this.#chain;
   }
 
@@ -193,12 +245,27 @@ export class ShopPeer implements AsyncDisposable {
         case "send":
           await this.#send(effect.message);
           break;
+        case "tcp-send":
+          await this.#sendTcp(effect.conn, effect.message);
+          break;
+        case "tcp-close":
+          this.#closeConn(effect.conn);
+          break;
         case "print":
           this.#options.print(effect.output);
           break;
         case "stop":
           this.#stopRequested();
           break;
+      }
+    }
+    const secret = this.#agent.secretPrompt;
+    if (secret !== this.#secret) {
+      this.#secret = secret;
+      try {
+        this.#options.secretInput?.(secret);
+      } catch (error) {
+        log.warning("Cannot switch terminal echo: {error}", { error: String(error) });
       }
     }
   }
@@ -250,14 +317,134 @@ export class ShopPeer implements AsyncDisposable {
   }
 
   async #accept(): Promise<void> {
-    // The transaction leg comes with a later change; until then a
-    // connection is closed at once.
-    for await (const conn of this.#listener) {
-      log.info("Closed a TCP connection from {from}: no transaction is expected", {
-        from: formatAddress(conn.remoteAddr),
-      });
-      conn.close();
+    while (!this.#closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing || error instanceof Deno.errors.BadResource) break;
+        // Out of file descriptors and the like: try again a little later.
+        log.warning("Accepting a TCP connection failed: {error}", { error: String(error) });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const serving = this.#serve(conn).catch((error) => {
+        log.error("Serving a TCP connection failed: {error}", { error: String(error) });
+      }).finally(() => this.#serving.delete(serving));
+      this.#serving.add(serving);
     }
+  }
+
+  /** Reads one connection from the server until it closes, feeding the agent. */
+  async #serve(conn: Deno.Conn): Promise<void> {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const from = formatAddress(remote);
+    if (this.#closing) return closeQuietly(conn);
+    if (!(await this.#fromServer(remote.hostname))) {
+      log.warning("Closed a TCP connection from {from}: only the server may connect", { from });
+      return closeQuietly(conn);
+    }
+    if (this.#conns.size >= MAX_TCP_CONNECTIONS) {
+      log.warning("Closed a TCP connection from {from}: {count} are open already", {
+        from,
+        count: this.#conns.size,
+      });
+      return closeQuietly(conn);
+    }
+    const id = ++this.#lastConn;
+    this.#conns.set(id, conn);
+    log.debug("TCP connection {id} from {from}", { id, from });
+    const reader = new MessageReader(conn);
+    const timeoutMs = this.#options.tcpTimeoutMs ?? TCP_TIMEOUT_MS;
+    while (this.#conns.has(id)) {
+      let result;
+      // A timer of our own rather than AbortSignal.timeout: it is cleared
+      // as soon as the read ends, so none outlives the connection.
+      const timeout = new AbortController();
+      const timer = setTimeout(
+        () => timeout.abort(new DOMException("The read timed out", "TimeoutError")),
+        timeoutMs,
+      );
+      try {
+        result = await reader.read({ signal: timeout.signal });
+      } catch (error) {
+        if (!this.#conns.has(id)) return; // closed on our side
+        const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+        log.warning("TCP connection {id} from {from}: {problem}", {
+          id,
+          from,
+          problem: timedOut ? `nothing came for ${timeoutMs} ms` : String(error),
+        });
+        this.#closeConn(id);
+        this.#feed({
+          kind: "tcp-closed",
+          conn: id,
+          cause: timedOut ? "timeout" : "error",
+          at: Date.now(),
+        });
+        return;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (result === undefined) {
+        log.debug("TCP connection {id} from {from} closed by the server", { id, from });
+        this.#closeConn(id);
+        this.#feed({ kind: "tcp-closed", conn: id, cause: "remote", at: Date.now() });
+        return;
+      }
+      const at = Date.now();
+      if (result.ok) {
+        wire.debug("recv tcp {from} {text}", { from, text: describe(result.message) });
+        this.#feed({ kind: "tcp", conn: id, message: result.message, at });
+      } else {
+        this.#feed({ kind: "tcp-invalid", conn: id, error: result.error, at });
+      }
+    }
+  }
+
+  /**
+   * Whether a connection comes from the server's IP: the same address, any
+   * loopback address for a server on loopback, or one the server's host
+   * name resolves to.
+   */
+  async #fromServer(hostname: string): Promise<boolean> {
+    const server = this.#options.server.hostname;
+    const known = isServerIp(hostname, server);
+    if (known !== undefined) return known;
+    const ip = unmapped(hostname);
+    this.#serverIps ??= Promise.allSettled([
+      Deno.resolveDns(server, "A"),
+      Deno.resolveDns(server, "AAAA"),
+    ]).then((results) =>
+      new Set(results.flatMap((result) => result.status === "fulfilled" ? result.value : []))
+    );
+    return (await this.#serverIps).has(ip);
+  }
+
+  async #sendTcp(id: number, message: Message): Promise<void> {
+    const conn = this.#conns.get(id);
+    if (!conn) {
+      log.debug("Not sent on closed TCP connection {id}: {text}", { id, text: describe(message) });
+      return;
+    }
+    wire.debug("send tcp {id} {text}", { id, text: describe(message) });
+    try {
+      // Our server reads newline-framed messages; a classic one reads one
+      // recv, so it gets the bare message in one write.
+      await writeMessage(conn, message, this.#agent.serverKind === "ours");
+    } catch (error) {
+      log.warning("Cannot write to TCP connection {id}: {error}", { id, error: String(error) });
+      if (!this.#conns.has(id)) return;
+      this.#closeConn(id);
+      this.#feed({ kind: "tcp-closed", conn: id, cause: "error", at: Date.now() });
+    }
+  }
+
+  #closeConn(id: number): void {
+    const conn = this.#conns.get(id);
+    if (!conn) return;
+    this.#conns.delete(id);
+    closeQuietly(conn);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -265,9 +452,53 @@ export class ShopPeer implements AsyncDisposable {
     this.#closing = true;
     this.#socket.close();
     this.#listener.close();
-    await Promise.allSettled([this.#receiving, this.#accepting, this.#chain]);
+    for (const id of [...this.#conns.keys()]) this.#closeConn(id);
+    await Promise.allSettled([this.#receiving, this.#accepting, ...this.#serving]);
+    await Promise.allSettled([this.#chain]);
+    if (this.#secret) {
+      this.#secret = false;
+      try {
+        this.#options.secretInput?.(false);
+      } catch {
+        // The terminal is gone.
+      }
+    }
     await this.#store[Symbol.asyncDispose]();
   }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
+/** An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) as plain IPv4. */
+function unmapped(ip: string): string {
+  return ip.replace(/^::ffff:(?=\d+\.)/i, "");
+}
+
+/**
+ * Whether a connection from `remote` comes from the server at `server`: the
+ * same IP, or both on loopback. `undefined` when the server is given by a
+ * host name other than `localhost`, which must be looked up.
+ *
+ * @example
+ * ```ts
+ * isServerIp("10.0.0.5", "10.0.0.5"); // true
+ * isServerIp("127.0.0.1", "localhost"); // true
+ * isServerIp("10.0.0.6", "10.0.0.5"); // false
+ * isServerIp("10.0.0.6", "shop.example"); // undefined
+ * ```
+ */
+export function isServerIp(remote: string, server: string): boolean | undefined {
+  const ip = unmapped(remote);
+  const host = unmapped(server.replace(/^\[(.*)\]$/, "$1"));
+  if (ip === host || isLoopback(ip) && isLoopback(host)) return true;
+  const literal = /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(":");
+  return literal || isLoopback(host) ? false : undefined;
 }
 
 /**

@@ -1,14 +1,16 @@
 /**
  * The peer's durable state in Deno KV: `<data>/<name>.kv`, owned by one
  * peer process. Records (see {@linkcode PeerRecord}): `["registration"]`,
- * `["settings"]`, `["item", lowerCaseName]`, `["request", rq]` and
- * `["negotiation", rq]`.
+ * `["settings"]`, `["item", lowerCaseName]`, `["request", rq]`,
+ * `["negotiation", rq]` and `["history", tx]` (a completed sale or purchase,
+ * by the RQ# of its transaction). Payment details are never stored.
  *
  * @module
  */
 import { join } from "node:path";
 import type {
   BuyRequest,
+  HistoryEntry,
   InventoryItem,
   NegotiationRecord,
   PeerKey,
@@ -53,6 +55,7 @@ export class PeerStore implements AsyncDisposable {
       items: await this.#all<InventoryItem>("item"),
       requests: await this.#all<BuyRequest>("request"),
       negotiations: await this.#all<NegotiationRecord>("negotiation"),
+      history: await this.#all<HistoryEntry>("history"),
     };
   }
 
