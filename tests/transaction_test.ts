@@ -1,0 +1,206 @@
+/**
+ * Purchases settled over TCP between real `shop peer` processes through a
+ * real `shop server`: the sale, failures of every kind, a crash in the
+ * middle, and a search for card numbers in everything they left behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const BUYER_CARD = "4111111111111111";
+const SELLER_CARD = "5555555555554444";
+const BAD_CARD = "4111111111111112";
+const EXPIRY = "12/39";
+/** Every full card number and expiry used here, to search for afterwards. */
+const SECRETS = [BUYER_CARD, SELLER_CARD, BAD_CARD, EXPIRY];
+/** Where the processes of this file left files and output, scanned at the end. */
+const leftovers: { dirs: string[]; outputs: string[] } = { dirs: [], outputs: [] };
+
+async function paymentFile(
+  dir: string,
+  name: string,
+  card: string,
+  address: string,
+): Promise<string> {
+  const path = join(dir, `${name}-payment.json`);
+  await Deno.writeTextFile(path, JSON.stringify({ card, expiry: EXPIRY, address }));
+  return path;
+}
+
+async function ledger(dataDir: string) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "server", "ledger", "--data", dataDir, "--json"],
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    entries: {
+      item: string;
+      price: number;
+      fee: number;
+      sellerCredit: number;
+      outcome: string;
+      reason?: string;
+    }[];
+    totals: { sales: number; fees: number };
+  };
+}
+
+/** A server, a seller with a Lamp and a buyer, both with payment files. */
+async function market(
+  dir: string,
+  options: { server?: string[]; buyerCard?: string; buyerPays?: boolean } = {},
+) {
+  const server = await ServerProcess.start(
+    dir,
+    "--offer-window",
+    "300ms",
+    ...(options.server ?? []),
+  );
+  const seller = await PeerProcess.start(
+    "sam",
+    server.port,
+    dir,
+    "--payment",
+    await paymentFile(dir, "sam", SELLER_CARD, "1 Seller Road"),
+  );
+  const buyerArgs = options.buyerPays === false ? [] : [
+    "--payment",
+    await paymentFile(dir, "bea", options.buyerCard ?? BUYER_CARD, "42 Main Street, Springfield"),
+  ];
+  const buyer = await PeerProcess.start("bea", server.port, dir, "--auto-buy", ...buyerArgs);
+  for (const peer of [seller, buyer]) await peer.command("register", "REGISTERED");
+  await seller.command("sell Lamp 25 brass desk lamp", "sell");
+  return {
+    server,
+    seller,
+    buyer,
+    async [Symbol.asyncDispose]() {
+      for (const process of [buyer, seller, server]) {
+        await process[Symbol.asyncDispose]();
+        leftovers.outputs.push(...process.lines, ...process.stderr);
+      }
+      leftovers.dirs.push(dir);
+    },
+  };
+}
+
+Deno.test("a complete purchase: Shipping_Info with the buyer's address, the item sold, price and fee in the ledger", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shop-test-" });
+  {
+    await using m = await market(dir);
+    await m.buyer.send("buy Lamp 30");
+    const shipping = await m.seller.waitEvent("Shipping_Info");
+    assert.deepEqual(
+      [
+        shipping.role,
+        shipping.item,
+        shipping.price,
+        shipping.fee,
+        shipping.credit,
+        shipping.buyer,
+        shipping.address,
+      ],
+      ["seller", "Lamp", 25, 2.5, 22.5, "bea", "42 Main Street, Springfield"],
+    );
+    await m.buyer.waitFor((line) => /"event":"(Shipping_Info|bought)"/.test(line));
+    const inventory = await m.seller.command("inventory", "inventory");
+    assert.deepEqual(inventory.items, []);
+    const history = await m.buyer.command("history", "history");
+    assert.equal((history.entries as { item: string }[])[0]?.item, "Lamp");
+    const requests = await m.buyer.command("requests", "requests");
+    assert.equal((requests.requests as { state: string }[])[0]?.state, "bought");
+    await m.server.kill("SIGTERM");
+  }
+  const { entries, totals } = await ledger(dir);
+  assert.deepEqual(
+    entries.map((e) => [e.item, e.price, e.fee, e.sellerCredit, e.outcome]),
+    [["Lamp", 25, 2.5, 22.5, "completed"]],
+  );
+  assert.deepEqual([totals.sales, totals.fees], [25, 2.5]);
+});
+
+Deno.test("a declined card cancels the purchase on both sides and releases the item", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shop-test-" });
+  await using m = await market(dir, { server: ["--decline-cards"] });
+  await m.buyer.send("buy Lamp 30");
+  const [buyerCancel, sellerCancel] = await Promise.all([
+    m.buyer.waitEvent("CANCEL", { where: (e) => String(e.reason ?? "").includes("declined") }),
+    m.seller.waitEvent("CANCEL", { where: (e) => String(e.reason ?? "").includes("declined") }),
+  ]);
+  assert.equal(buyerCancel.role, "buyer");
+  assert.equal(sellerCancel.role, "seller");
+  const inventory = await m.seller.command("inventory", "inventory");
+  assert.equal((inventory.items as { state: string }[])[0]?.state, "available");
+});
+
+Deno.test("an invalid card number cancels the purchase with the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shop-test-" });
+  {
+    await using m = await market(dir, { buyerCard: BAD_CARD });
+    await m.buyer.send("buy Lamp 30");
+    const cancel = await m.buyer.waitEvent("CANCEL", { where: (e) => e.reason !== undefined });
+    assert.match(String(cancel.reason), /buyer's card number \*+1112 is invalid/);
+    await m.server.kill("SIGTERM");
+  }
+  const { entries } = await ledger(dir);
+  assert.deepEqual(entries.map((e) => e.outcome), ["cancelled"]);
+});
+
+Deno.test("a buyer that does not answer on TCP: the purchase is cancelled after the timeout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shop-test-" });
+  await using m = await market(dir, { server: ["--transaction-timeout", "1s"], buyerPays: false });
+  await m.buyer.send("buy Lamp 30");
+  // The buyer is asked for its card and never answers.
+  await m.buyer.waitEvent("prompt", { where: (e) => e.about === "CARD" });
+  const cancel = await m.seller.waitEvent("CANCEL", { where: (e) => e.reason !== undefined });
+  assert.match(String(cancel.reason), /buyer bea did not answer in time/);
+  const inventory = await m.seller.command("inventory", "inventory");
+  assert.equal((inventory.items as { state: string }[])[0]?.state, "available");
+});
+
+Deno.test("a server killed with SIGKILL during the transaction settles it exactly once after a restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shop-test-" });
+  {
+    await using m = await market(dir, { buyerPays: false });
+    await m.buyer.send("buy Lamp 30");
+    await m.buyer.waitEvent("prompt", { where: (e) => e.about === "CARD" });
+    await m.server.kill("SIGKILL");
+    const afterCrash = m.buyer.lines.length;
+    await using restarted = await ServerProcess.restart(m.server, dir, "--offer-window", "300ms");
+    // The restarted server runs the interrupted transaction again: the
+    // buyer is asked anew, on the new connection.
+    await m.buyer.waitEvent("prompt", { where: (e) => e.about === "CARD", from: afterCrash });
+    await m.buyer.send(BUYER_CARD, EXPIRY, "42 Main Street");
+    const shipping = await m.seller.waitEvent("Shipping_Info");
+    assert.equal(shipping.address, "42 Main Street");
+    await restarted.kill("SIGTERM");
+    leftovers.outputs.push(...restarted.lines, ...restarted.stderr);
+  }
+  const { entries } = await ledger(dir);
+  assert.deepEqual(
+    entries.map((e) => [e.item, e.outcome]),
+    [["Lamp", "completed"]],
+    "charged once",
+  );
+});
+
+Deno.test("no log, KV file or output of these purchases holds a full card number or an expiry date", async () => {
+  assert.ok(leftovers.dirs.length >= 4, "the purchases above ran");
+  const found: string[] = [];
+  for (const dir of leftovers.dirs) {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || entry.name.endsWith("-payment.json")) continue;
+      const bytes = await Deno.readFile(join(dir, entry.name));
+      const text = new TextDecoder("latin1").decode(bytes);
+      for (const secret of SECRETS) {
+        if (text.includes(secret)) found.push(`${secret} in ${entry.name}`);
+      }
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+  const output = leftovers.outputs.join("\n");
+  for (const secret of SECRETS) if (output.includes(secret)) found.push(`${secret} in the output`);
+  assert.deepEqual(found, []);
+});
