@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+import { PeerProcess, ServerProcess } from "./_process.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const BUYER_CARD = "4111111111111111";
