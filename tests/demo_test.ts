@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import denoJson from "../deno.json" with { type: "json" };
+
+Deno.test("deno task demo runs the scripted marketplace and ends with the ledger", async () => {
+  const task = denoJson.tasks.demo;
+  const args = task.replace(/^deno /, "").split(" ").map((word) =>
+    word === "demo/demo.ts" ? fileURLToPath(new URL("../demo/demo.ts", import.meta.url)) : word
+  );
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  assert.equal(output.code, 0, `${stdout}\n${new TextDecoder().decode(output.stderr)}`);
+  for (
+    const expected of [
+      /FOUND \S+ Lamp 25 from bob/,
+      /NEGOTIATE \S+ Laptop 850/,
+      /ACCEPT \S+ Laptop 850/,
+      /REFUSE \S+ Phone 400/,
+      /NOT_FOUND \S+ Phone 400/,
+      /NOT_AVAILABLE \S+ Unicorn 100/,
+      /server → carol +CANCEL \S+ Camera 300/,
+      /Shipping_Info/,
+      /2 completed, 0 cancelled; sales 875\.00, fees 87\.50, paid to sellers 787\.50/,
+    ]
+  ) {
+    assert.match(stdout, expected);
+  }
+  for (const card of ["4111111111111111", "5555555555554444", "378282246310005"]) {
+    assert.ok(!stdout.includes(card), "no card number in the transcript");
+  }
+});
