@@ -58,7 +58,7 @@ async function step(title: string, narrator: Narrator, action: () => Promise<voi
   narrator.flush();
 }
 
-async function say(peer: string, line: string): Promise<void> {
+function say(peer: string, line: string): void {
   console.log(`  ${bold(peer)}> ${line}`);
 }
 
@@ -108,7 +108,7 @@ async function main(): Promise<number> {
       for (const [name, peer] of Object.entries(peers)) {
         const ready = JSON.parse(peer.lines[0]!);
         narrator.know(name, ready);
-        await say(name, "register");
+        say(name, "register");
         await peer.command("register", "REGISTERED");
       }
     });
@@ -122,17 +122,17 @@ async function main(): Promise<number> {
           ["carol", "sell Camera 300 mirrorless camera"],
         ] as const
       ) {
-        await say(peer, line);
+        say(peer, line);
         await peers[peer]!.command(line, "sell");
       }
     });
 
     await step("3. A straight purchase: carol buys a lamp", narrator, async () => {
-      await say("carol", "buy Lamp 30");
+      say("carol", "buy Lamp 30");
       await carol.send("buy Lamp 30");
       const question = await carol.waitEvent("prompt");
       console.log(`  carol is asked: ${question.question}`);
-      await say("carol", "y");
+      say("carol", "y");
       await carol.send("y");
       const sold = await bob.waitEvent("Shipping_Info");
       console.log(
@@ -144,12 +144,12 @@ async function main(): Promise<number> {
       "4. A negotiation accepted: bob offers 850 for alice's laptop (her floor is 800)",
       narrator,
       async () => {
-        await say("bob", "buy Laptop 850");
+        say("bob", "buy Laptop 850");
         await bob.send("buy Laptop 850");
         const accept = await alice.waitEvent("ACCEPT");
         console.log(`  alice's floor accepts ${accept.maxPrice}`);
         await bob.waitEvent("prompt");
-        await say("bob", "y");
+        say("bob", "y");
         await bob.send("y");
         const sold = await alice.waitEvent("Shipping_Info");
         console.log(
@@ -162,7 +162,7 @@ async function main(): Promise<number> {
       "5. A negotiation refused: bob offers 400 for the phone (floor 450)",
       narrator,
       async () => {
-        await say("bob", "buy Phone 400");
+        say("bob", "buy Phone 400");
         await bob.send("buy Phone 400");
         await alice.waitEvent("REFUSE");
         const reply = await bob.waitEvent("NOT_FOUND");
@@ -171,7 +171,7 @@ async function main(): Promise<number> {
     );
 
     await step("6. Not available: alice looks for a unicorn", narrator, async () => {
-      await say("alice", "buy Unicorn 100");
+      say("alice", "buy Unicorn 100");
       await alice.send("buy Unicorn 100");
       await alice.waitEvent("NOT_AVAILABLE");
       console.log("  alice: nobody offers a unicorn");
@@ -181,13 +181,13 @@ async function main(): Promise<number> {
       "7. A cancelled purchase: alice is offered carol's camera and says no",
       narrator,
       async () => {
-        await say("alice", "buy Camera 350");
+        say("alice", "buy Camera 350");
         await alice.send("buy Camera 350");
         const question = await alice.waitEvent("prompt", {
           where: (event) => event.about === "FOUND",
         });
         console.log(`  alice is asked: ${question.question}`);
-        await say("alice", "n");
+        say("alice", "n");
         await alice.send("n");
         await carol.waitEvent("CANCEL");
         console.log("  carol's camera is for sale again");
