@@ -1387,7 +1387,12 @@ export class Market {
       );
       return;
     }
-    const to = { hostname: peer.source.hostname, port: peer.udpPort };
+    // Classic peers listen on the UDP port they announced; our peers send
+    // from the socket they listen on, so their source address is the one to
+    // use, and it also holds behind address translation.
+    const to = peer.extensions
+      ? peer.source
+      : { hostname: peer.source.hostname, port: peer.udpPort };
     effects.push({ kind: "send", to, message });
     if (
       RELIABLE_SENDS.has(message.type) && peer.extensions?.includes("ack") &&
