@@ -1180,21 +1180,16 @@ export class Market {
         conclusion: { ok: false, reason: outcome.reason },
       });
     }
-    // Over UDP too, in case a TCP connection never came up: the seller
-    // releases the item, the buyer learns the purchase is off.
-    this.#sendTo(request.seller!, {
-      type: "CANCEL",
-      rq: request.id,
-      item: request.item,
-      price: request.price!,
-    }, effects);
-    this.#sendTo(request.buyer, {
-      type: "CANCEL",
-      rq: request.buyerRq,
-      item: request.item,
-      price: request.price!,
-    }, effects);
+    // Over UDP too, in case a TCP connection never came up.
+    this.#cancelBothSides(request, effects);
     this.#end(open, "cancelled", event.at, `transaction failed: ${outcome.reason}`, effects);
+  }
+
+  /** Tells both sides a purchase is off: the seller releases the item, the buyer stops waiting. */
+  #cancelBothSides(request: RequestRecord, effects: Effect[]): void {
+    const deal = { type: "CANCEL" as const, item: request.item, price: request.price! };
+    this.#sendTo(request.seller!, { ...deal, rq: request.id }, effects);
+    this.#sendTo(request.buyer, { ...deal, rq: request.buyerRq }, effects);
   }
 
   // Time
@@ -1253,18 +1248,7 @@ export class Market {
           effects,
         );
       case "found":
-        this.#sendTo(request.seller!, {
-          type: "CANCEL",
-          rq: request.id,
-          item: request.item,
-          price: request.price!,
-        }, effects);
-        this.#sendTo(request.buyer, {
-          type: "CANCEL",
-          rq: request.buyerRq,
-          item: request.item,
-          price: request.price!,
-        }, effects);
+        this.#cancelBothSides(request, effects);
         return this.#end(open, "cancelled", at, "the buyer did not answer FOUND in time", effects);
       case "buying":
         return;

@@ -12,6 +12,7 @@
  */
 import { type Address, describe, encode, type Message } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
+import { datagrams } from "../transport/udp.ts";
 import {
   type Effect,
   Market,
@@ -47,8 +48,6 @@ export interface ServerOptions {
 
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
-/** Bytes read per datagram; anything longer is rejected by the codec. */
-const RECEIVE_BUFFER_BYTES = 2048;
 
 const utf8 = new TextEncoder();
 const log = logger("server");
@@ -147,21 +146,12 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #receive(): Promise<void> {
-    const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
-    while (!this.#closing) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await this.#socket.receive(buffer);
-      } catch (error) {
-        if (this.#closing) break;
-        // A reset from a peer that went away (ICMP unreachable) ends one
-        // receive, not the server.
-        log.warning("Receive failed: {error}", { error: String(error) });
-        continue;
-      }
-      const { hostname, port } = addr as Deno.NetAddr;
-      const from = { hostname, port };
+    const receiving = datagrams(this.#socket, {
+      closing: () => this.#closing,
+      onError: (error) => log.warning("Receive failed: {error}", { error: String(error) }),
+    });
+    for await (const { data, from } of receiving) {
+      const { hostname, port } = from;
       const at = Date.now();
       const admission = await this.#guard.admit(data, from, at);
       if (admission.kind === "message") {
