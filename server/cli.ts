@@ -4,6 +4,7 @@
  * @module
  */
 import { object, or } from "@optique/core/constructs";
+import { optional } from "@optique/core/modifiers";
 import { message } from "@optique/core/message";
 import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
@@ -28,12 +29,18 @@ const dataOption = option("--data", string({ metavar: "DIR" }), {
   description: message`Directory for server.kv and server.log.`,
 }).withDefault("./shop-data");
 
+const kvOption = optional(option("--kv", string({ metavar: "PATH|URL" }), {
+  description:
+    message`Keep the state in this KV file, or in a remote Deno KV (a KV Connect URL; the token from DENO_KV_ACCESS_TOKEN), instead of DIR/server.kv.`,
+}));
+
 /** `shop server ledger`: the ledger, read from the KV file. */
 const ledgerCommand = command(
   "ledger",
   object({
     command: constant("ledger"),
     data: dataOption,
+    kv: kvOption,
     json: flag("--json", {
       description: message`Print the entries and totals as one JSON object.`,
     }).withDefault(false),
@@ -46,6 +53,7 @@ const ledgerCommand = command(
 );
 
 const serverOptions = object({
+  kv: kvOption,
   command: constant("server"),
   port: option("--port", port(), {
     description: message`UDP port to serve on (0 picks a free one).`,
@@ -117,6 +125,7 @@ export async function runServer(
       hostname: options.host,
       port: options.port,
       dataDir: options.data,
+      ...(options.kv ? { kv: options.kv } : {}),
       timers: {
         offerWindow: options.offerWindow,
         searchTimeout: options.searchTimeout,
@@ -152,7 +161,7 @@ export async function runLedger(
 ): Promise<number> {
   let store: ServerStore;
   try {
-    store = await ServerStore.openExisting(options.data);
+    store = await ServerStore.openExisting(options.data, options.kv);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     console.error(`No server data in ${options.data}: pass the server's --data directory`);

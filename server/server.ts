@@ -34,6 +34,12 @@ export interface ServerOptions {
   readonly port: number;
   /** Directory that holds `server.kv` and `server.log`. */
   readonly dataDir: string;
+  /**
+   * Where the state lives instead of `dataDir/server.kv`: another file, or
+   * a remote Deno KV (KV Connect URL; the token comes from
+   * DENO_KV_ACCESS_TOKEN).
+   */
+  readonly kv?: string;
   /** Windows and timeouts of the market; the spec's defaults otherwise. */
   readonly timers?: Partial<MarketTimers>;
   /** Charges buyers; the built-in one approves every valid card. */
@@ -91,7 +97,7 @@ export class ShopServer implements AsyncDisposable {
    * @throws {Deno.errors.AddrInUse} If the port is taken.
    */
   static async start(options: ServerOptions): Promise<ShopServer> {
-    const store = await ServerStore.open(options.dataDir);
+    const store = await ServerStore.open(options.dataDir, options.kv);
     try {
       const market = new Market(await store.load(), {
         timers: options.timers,

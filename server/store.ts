@@ -26,6 +26,11 @@ export function serverKvPath(dataDir: string): string {
   return join(dataDir, "server.kv");
 }
 
+/** Whether a `--kv` value names a remote database (KV Connect) rather than a file. */
+export function isRemote(kv: string): boolean {
+  return /^https?:\/\//.test(kv);
+}
+
 /** The server's KV store. */
 export class ServerStore implements AsyncDisposable {
   readonly #kv: Deno.Kv;
@@ -39,9 +44,9 @@ export class ServerStore implements AsyncDisposable {
    *
    * @param dataDir The directory that holds `server.kv`.
    */
-  static async open(dataDir: string): Promise<ServerStore> {
+  static async open(dataDir: string, kv?: string): Promise<ServerStore> {
     await Deno.mkdir(dataDir, { recursive: true });
-    return new ServerStore(await Deno.openKv(serverKvPath(dataDir)));
+    return new ServerStore(await Deno.openKv(kv ?? serverKvPath(dataDir)));
   }
 
   /**
@@ -49,8 +54,9 @@ export class ServerStore implements AsyncDisposable {
    *
    * @throws {Deno.errors.NotFound} If the directory has no `server.kv`.
    */
-  static async openExisting(dataDir: string): Promise<ServerStore> {
-    const path = serverKvPath(dataDir);
+  static async openExisting(dataDir: string, kv?: string): Promise<ServerStore> {
+    if (kv && isRemote(kv)) return new ServerStore(await Deno.openKv(kv));
+    const path = kv ?? serverKvPath(dataDir);
     await Deno.stat(path);
     return new ServerStore(await Deno.openKv(path));
   }

@@ -30,3 +30,18 @@ Deno.test("a classic peer speaking raw wire text registers and de-registers", as
   assert.match(denial, /^REGISTER-DENIED 4 Invalid tcpPort/);
   assert.ok(denial.length <= request.length, `${denial.length} > ${request.length}`);
 });
+
+Deno.test("--kv keeps the server's state in the file it names, not in the data directory", async () => {
+  await using dir = await tempDir();
+  const kv = `${dir.path}/elsewhere/state.kv`;
+  await Deno.mkdir(`${dir.path}/elsewhere`);
+  {
+    await using server = await ServerProcess.start(`${dir.path}/data`, "--kv", kv);
+    using classic = new RawUdp(server.port);
+    assert.equal(await classic.ask(`REGISTER 1 dora 127.0.0.1 ${classic.port} 9`), "REGISTERED 1");
+    await server.kill("SIGTERM");
+  }
+  await assert.rejects(Deno.stat(`${dir.path}/data/server.kv`), Deno.errors.NotFound);
+  using state = await Deno.openKv(kv);
+  assert.equal((await state.get<{ name: string }>(["peer", "dora"])).value?.name, "dora");
+});
