@@ -123,6 +123,9 @@ export class ShopProcess implements AsyncDisposable {
     return this.#status;
   }
 
+  /** Called with every process once it has ended (the tests audit their output). */
+  static onEnded: ((process: ShopProcess) => void) | undefined;
+
   async [Symbol.asyncDispose](): Promise<void> {
     try {
       await this.#stdin?.close();
@@ -130,6 +133,7 @@ export class ShopProcess implements AsyncDisposable {
       // Already closed.
     }
     await this.kill("SIGKILL");
+    ShopProcess.onEnded?.(this);
   }
 }
 

@@ -5,9 +5,50 @@
  *
  * @module
  */
-import { ServerProcess as BaseServerProcess } from "../demo/processes.ts";
+import { join } from "node:path";
+import { ServerProcess as BaseServerProcess, ShopProcess } from "../demo/processes.ts";
 
 export { PeerProcess, ShopProcess } from "../demo/processes.ts";
+
+/**
+ * The card numbers and expiry dates the tests use. Whatever the tests leave
+ * behind (files in their temporary directories, the output of every
+ * process) is searched for them; tests/zz_no_card_data_test.ts, which runs
+ * last, fails if any was found.
+ */
+export const SECRETS = [
+  "4111111111111111",
+  "4111111111111112",
+  "5555555555554444",
+  "378282246310005",
+  "12/39",
+  "11/38",
+];
+
+/** What the audit found and how much it looked at. */
+export const audit = { files: 0, outputs: 0, found: [] as string[] };
+
+function search(text: string, where: string): void {
+  for (const secret of SECRETS) {
+    if (text.includes(secret)) audit.found.push(`${secret} in ${where}`);
+  }
+}
+
+ShopProcess.onEnded = (process) => {
+  audit.outputs++;
+  search([...process.lines, ...process.stderr].join("\n"), `the output of process ${process.pid}`);
+};
+
+/** Searches every file below a directory, but the payment files the tests wrote on purpose. */
+async function auditFiles(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) await auditFiles(path);
+    if (!entry.isFile || entry.name.endsWith(".json")) continue;
+    audit.files++;
+    search(new TextDecoder("latin1").decode(await Deno.readFile(path)), path);
+  }
+}
 
 /** A `shop server` on 127.0.0.1 with a free port that admits classic peers too. */
 export class ServerProcess extends BaseServerProcess {
@@ -26,12 +67,13 @@ export class ServerProcess extends BaseServerProcess {
   }
 }
 
-/** A fresh temporary directory, removed when disposed. */
+/** A fresh temporary directory, audited for card data and removed when disposed. */
 export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await Deno.makeTempDir({ prefix: "shop-test-" });
   return {
     path,
     async [Symbol.asyncDispose]() {
+      await auditFiles(path).catch(() => {});
       await Deno.remove(path, { recursive: true }).catch(() => {});
     },
   };

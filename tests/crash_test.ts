@@ -1,0 +1,128 @@
+/**
+ * Crashes at seeded random moments across a stream of purchases: the
+ * server, then a seller, then a buyer are killed with SIGKILL 20 times each
+ * and restarted on the same data. Nothing registered, listed or ledgered may
+ * be lost or doubled, and every flow must reach an end.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+import { Random } from "./_random.ts";
+import type { ShopProcess } from "../demo/processes.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const ITEMS = 24;
+const CRASHES = 20;
+const SERVER_FLAGS = [
+  "--offer-window",
+  "500ms",
+  "--search-timeout",
+  "3s",
+  "--transaction-timeout",
+  "5s",
+  "--reserve-timeout",
+  "30s",
+];
+
+type Role = "server" | "seller" | "buyer";
+
+async function ledger(dataDir: string): Promise<{ item: string; outcome: string }[]> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "server", "ledger", "--data", dataDir, "--json"],
+  }).output();
+  assert.equal(output.code, 0);
+  return JSON.parse(new TextDecoder().decode(output.stdout)).entries;
+}
+
+async function run(victim: Role, seed: number): Promise<void> {
+  await using dir = await tempDir();
+  const random = new Random(seed);
+  const pay = async (name: string) => {
+    const path = join(dir.path, `${name}.json`);
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ card: "4111111111111111", expiry: "12/39", address: `${name} lane` }),
+    );
+    return ["--payment", path];
+  };
+  let server = await ServerProcess.start(dir.path, ...SERVER_FLAGS);
+  const startSeller = async () =>
+    await PeerProcess.start("seller", server.port, dir.path, ...await pay("seller"));
+  const startBuyer = async () =>
+    await PeerProcess.start("buyer", server.port, dir.path, "--auto-buy", ...await pay("buyer"));
+  let seller = await startSeller();
+  let buyer = await startBuyer();
+  const all = (): ShopProcess[] => [server, seller, buyer];
+  try {
+    await seller.command("register", "REGISTERED");
+    await buyer.command("register", "REGISTERED");
+    for (let i = 0; i < ITEMS; i++) await seller.command(`sell Item${i} 10`, "sell");
+    // The stream of purchases, a few at a time, while the victim crashes.
+    let next = 0;
+    const buyMore = async () => {
+      for (let n = 0; n < 3 && next < ITEMS; n++) await buyer.send(`buy Item${next++} 12`);
+    };
+    await buyMore();
+    for (let crash = 0; crash < CRASHES; crash++) {
+      await new Promise((resolve) => setTimeout(resolve, random.int(100, 900)));
+      if (victim === "server") {
+        await server.kill("SIGKILL");
+        server = await ServerProcess.restart(server, dir.path, ...SERVER_FLAGS);
+      } else if (victim === "seller") {
+        await seller.kill("SIGKILL");
+        seller = await startSeller();
+      } else {
+        await buyer.kill("SIGKILL");
+        buyer = await startBuyer();
+      }
+      await buyMore();
+    }
+    while (next < ITEMS) await buyMore();
+    // Every flow ends: bought, or (when a crash broke its transaction) cancelled.
+    const deadline = Date.now() + 180_000;
+    let requests: { item: string; state: string }[] = [];
+    while (Date.now() < deadline) {
+      requests = (await buyer.command("requests", "requests")).requests as typeof requests;
+      const open = requests.filter((r) =>
+        !["bought", "cancelled", "not_available", "not_found"].includes(r.state)
+      );
+      if (requests.length >= ITEMS && open.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const bought = requests.filter((r) => r.state === "bought").map((r) => r.item).sort();
+    assert.ok(requests.length >= ITEMS, `${requests.length} searches`);
+    assert.deepEqual(
+      requests.filter((r) =>
+        !["bought", "cancelled", "not_available", "not_found"].includes(r.state)
+      ),
+      [],
+      "every flow finished",
+    );
+    // Registrations survive: both peers still registered.
+    for (const peer of [seller, buyer]) {
+      assert.equal((await peer.command("status", "status")).registered, true);
+    }
+    // Listings survive: what was not sold is still for sale, nothing twice.
+    const inventory = ((await seller.command("inventory", "inventory")).items as { item: string }[])
+      .map((i) => i.item).sort();
+    const unsold = Array.from({ length: ITEMS }, (_, i) => `Item${i}`).filter((item) =>
+      !bought.includes(item)
+    );
+    assert.deepEqual(inventory, unsold.sort());
+    await server.kill("SIGTERM");
+    // The ledger has each sale once, and exactly the sales the buyer saw.
+    const entries = await ledger(dir.path);
+    const completed = entries.filter((e) => e.outcome === "completed").map((e) => e.item).sort();
+    assert.equal(completed.length, new Set(completed).size, "no sale ledgered twice");
+    assert.deepEqual(completed, bought);
+    assert.ok(bought.length > 0);
+  } finally {
+    for (const process of all()) await process[Symbol.asyncDispose]();
+  }
+}
+
+for (const [victim, seed] of [["server", 1], ["seller", 2], ["buyer", 3]] as const) {
+  Deno.test(`${CRASHES} SIGKILLs of the ${victim} across a stream of purchases lose and double nothing`, () =>
+    run(victim, seed));
+}

@@ -1,0 +1,140 @@
+/**
+ * Our peers and server through a fault-injecting proxy: 30% of datagrams
+ * lost each way and 10% duplicated. A scripted run of 50 flows (purchases,
+ * purchases after a negotiation, cancellations) must end with every flow in
+ * its right final state and every sale in the ledger exactly once.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+import { FaultyProxy } from "./_proxy.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const LOSSY = { drop: 0.3, duplicate: 0.1 };
+const PURCHASES = 20;
+const NEGOTIATIONS = 15;
+const CANCELLATIONS = 15;
+const WAIT = { timeoutMs: 240_000 };
+
+async function payment(dir: string, name: string): Promise<string> {
+  const path = join(dir, `${name}.json`);
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ card: "4111111111111111", expiry: "12/39", address: `${name} lane` }),
+  );
+  return path;
+}
+
+function requestStates(event: Record<string, unknown>): Map<string, string> {
+  return new Map(
+    (event.requests as { item: string; state: string }[]).map((r) => [r.item, r.state]),
+  );
+}
+
+Deno.test({
+  name:
+    "50 flows through 30% loss and 10% duplication each way all end right, each sale ledgered once",
+  async fn() {
+    await using dir = await tempDir();
+    const server = await ServerProcess.start(
+      dir.path,
+      "--offer-window",
+      "3s",
+      "--negotiation-timeout",
+      "60s",
+      "--reserve-timeout",
+      "120s",
+      "--transaction-timeout",
+      "20s",
+    );
+    await using proxy = await FaultyProxy.start({
+      server: { hostname: "127.0.0.1", port: server.port },
+      seed: 20261125,
+      rewriteRegister: false,
+    });
+    const start = async (name: string, ...extra: string[]) =>
+      await PeerProcess.start(
+        name,
+        proxy.port,
+        dir.path,
+        "--payment",
+        await payment(dir.path, name),
+        ...extra,
+      );
+    const seller = await start("seller");
+    const buyer = await start("buyer", "--auto-buy");
+    const decider = await start("decider");
+    try {
+      // Registration and listings on a clean network, then the faults.
+      for (const peer of [seller, buyer, decider]) await peer.command("register", "REGISTERED");
+      for (let i = 0; i < PURCHASES; i++) await seller.command(`sell Item${i} 10`, "sell");
+      for (let i = 0; i < NEGOTIATIONS; i++) {
+        await seller.command(`sell Deal${i} 50 --floor 30`, "sell");
+      }
+      for (let i = 0; i < CANCELLATIONS; i++) await seller.command(`sell Keep${i} 10`, "sell");
+      proxy.setFaults("toServer", LOSSY);
+      proxy.setFaults("toPeer", LOSSY);
+
+      for (let i = 0; i < PURCHASES; i++) await buyer.send(`buy Item${i} 15`);
+      for (let i = 0; i < NEGOTIATIONS; i++) await buyer.send(`buy Deal${i} 40`);
+      for (let i = 0; i < CANCELLATIONS; i++) await decider.send(`buy Keep${i} 15`);
+
+      // The decider says no to every FOUND it is asked about.
+      let answered = 0;
+      for (let from = 0; answered < CANCELLATIONS; answered++) {
+        await decider.waitEvent("prompt", { ...WAIT, from });
+        from = decider.lines.length;
+        await decider.send("n");
+      }
+      // Every flow reaches its end.
+      const sold = new Set<string>();
+      for (let from = 0; sold.size < PURCHASES + NEGOTIATIONS;) {
+        const event = await seller.waitEvent("Shipping_Info", { ...WAIT, from });
+        from = seller.lines.indexOf(JSON.stringify(event)) + 1 || seller.lines.length;
+        sold.add(String(event.item));
+      }
+      const deadline = Date.now() + 120_000;
+      let states = requestStates(await buyer.command("requests", "requests"));
+      while ([...states.values()].some((s) => s !== "bought") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        states = requestStates(await buyer.command("requests", "requests"));
+      }
+      assert.equal(states.size, PURCHASES + NEGOTIATIONS);
+      assert.deepEqual([...states.entries()].filter(([, s]) => s !== "bought"), []);
+      let decided = requestStates(await decider.command("requests", "requests"));
+      while ([...decided.values()].some((s) => s !== "cancelled") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        decided = requestStates(await decider.command("requests", "requests"));
+      }
+      assert.deepEqual([...decided.entries()].filter(([, s]) => s !== "cancelled"), []);
+      const inventory = (await seller.command("inventory", "inventory")).items as {
+        item: string;
+        state: string;
+      }[];
+      assert.deepEqual(
+        inventory.map((i) => `${i.item} ${i.state}`).sort(),
+        Array.from({ length: CANCELLATIONS }, (_, i) => `Keep${i} available`).sort(),
+      );
+      const stats = proxy.stats;
+      assert.ok(stats.toServer.dropped > 50 && stats.toPeer.dropped > 50, JSON.stringify(stats));
+    } finally {
+      for (const peer of [seller, buyer, decider]) await peer[Symbol.asyncDispose]();
+      await server.kill("SIGTERM");
+    }
+    const ledger = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", MAIN, "server", "ledger", "--data", dir.path, "--json"],
+    }).output();
+    const { entries } = JSON.parse(new TextDecoder().decode(ledger.stdout)) as {
+      entries: { item: string; outcome: string; price: number; fee: number }[];
+    };
+    const items = entries.map((e) => e.item).sort();
+    assert.equal(items.length, new Set(items).size, "no sale twice");
+    assert.deepEqual(entries.filter((e) => e.outcome !== "completed"), []);
+    assert.equal(entries.length, PURCHASES + NEGOTIATIONS);
+    assert.deepEqual(
+      entries.filter((e) => e.item.startsWith("Deal")).map((e) => [e.price, e.fee]),
+      Array.from({ length: NEGOTIATIONS }, () => [40, 4]),
+    );
+  },
+});
