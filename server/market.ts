@@ -625,8 +625,10 @@ export class Market {
       effects.push(this.#reply(event, { type: "REGISTER-DENIED", rq: message.rq, reason }));
     };
     if (!registration && !this.#allowPlaintext) {
+      // Short first words: a reply to an unknown address is cut to the
+      // request's length, and "auth required" survives the cut.
       return deny(
-        "this server admits only authenticated peers (start it with --allow-plaintext for classic ones)",
+        "auth required: this server admits only authenticated peers (start it with --allow-plaintext for classic ones)",
       );
     }
     if (existing) {

@@ -370,6 +370,11 @@ function fit(message: Message, limit: number): Message | undefined {
   const overhead = size({ ...message, reason: "x" }) - 1;
   const room = limit - overhead;
   if (room < 1) return undefined;
-  const reason = message.reason.slice(0, room).trimEnd();
+  const cut = message.reason.slice(0, room);
+  // End at a word when a whole word fits.
+  const reason =
+    (message.reason.length > room && cut.lastIndexOf(" ") > 0
+      ? cut.slice(0, cut.lastIndexOf(" "))
+      : cut).replace(/[\s:;,]+$/, "");
   return reason && size({ ...message, reason }) <= limit ? { ...message, reason } : undefined;
 }
