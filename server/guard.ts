@@ -179,16 +179,18 @@ export class Guard {
 
   /**
    * The text to send: REGISTERED to a signed registration gets the server's
-   * key, its exchange key and signature; anything to a peer with a session
-   * gets a MAC.
+   * key, its exchange key and signature (which takes a promise); anything
+   * to a peer with a session gets a MAC, at once.
    */
-  async seal(to: Address, message: Message, text: string): Promise<string> {
+  sealNow(to: Address, message: Message, text: string): string | Promise<string> {
     const address = formatAddress(to);
     if (message.type === "REGISTERED") {
       const pending = this.#pending.get(`${address} ${message.rq}`);
       if (pending) {
         const body = `${text} key=${this.#identity.publicText} dh=${pending.ephemeral.publicText}`;
-        return `${body} sig=${await sign(this.#identity, replySigningText(body, pending.sig))}`;
+        return sign(this.#identity, replySigningText(body, pending.sig)).then((sig) =>
+          `${body} sig=${sig}`
+        );
       }
     }
     return this.#sessions.get(address)?.channel.seal(text) ?? text;

@@ -360,6 +360,9 @@ export class Market {
   readonly #bySource = new Map<string, string>();
   /** `host:port TYPE rq` → what was answered: repeats get it again. */
   readonly #recent = new Map<string, CachedReply>();
+  /** The cache's keys in the order they were stored, with when. */
+  readonly #recentOrder: [key: string, at: number][] = [];
+  #recentHead = 0;
   /** Messages to our peers awaiting ACK, keyed `name TYPE rq`. */
   readonly #unacked: Retransmitter<{ to: Address; message: Message }>;
   /** Open searches by buyer. */
@@ -522,13 +525,22 @@ export class Market {
   }
 
   #remember(key: string, entry: CachedReply): void {
-    this.#recent.delete(key);
     this.#recent.set(key, entry);
-    // Oldest first: drop what expired, and the oldest beyond the cap.
-    for (const [oldest, value] of this.#recent) {
-      const expired = entry.at - value.at > this.#limits.replyCacheTtl;
-      if (!expired && this.#recent.size <= this.#limits.replyCache) break;
-      this.#recent.delete(oldest);
+    this.#recentOrder.push([key, entry.at]);
+    // Oldest first (a queue, not a walk of the map): drop what expired, the
+    // oldest beyond the cap, and queue entries a newer one replaced.
+    const order = this.#recentOrder;
+    while (this.#recentHead < order.length) {
+      const [oldest, at] = order[this.#recentHead]!;
+      const current = this.#recent.get(oldest)?.at === at;
+      const expired = entry.at - at > this.#limits.replyCacheTtl;
+      if (current && !expired && this.#recent.size <= this.#limits.replyCache) break;
+      if (current) this.#recent.delete(oldest);
+      this.#recentHead++;
+    }
+    if (this.#recentHead > 4096 && this.#recentHead * 2 > order.length) {
+      order.splice(0, this.#recentHead);
+      this.#recentHead = 0;
     }
   }
 
@@ -1413,18 +1425,9 @@ export class Market {
       const request = open.record;
       const ack = (name: string) => this.#speaks(name, "ack");
       switch (request.state) {
-        case "searching":
-          for (const peer of this.#peers.values()) {
-            if (wasAsked(peer, request) && !open.answered.has(peer.name) && ack(peer.name)) {
-              this.#sendTo(peer.name, {
-                type: "SEARCH",
-                rq: request.id,
-                item: request.item,
-                description: request.description,
-              }, effects);
-            }
-          }
-          break;
+        // A search's SEARCHes are not sent again: resending to every asked
+        // peer of every open search would cost searches × peers; the offers
+        // are stored, so the window or the search timeout still decides it.
         case "negotiating":
           if (ack(request.seller!)) {
             this.#sendTo(request.seller!, {

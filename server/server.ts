@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Address, describe, encode, type Message } from "../protocol/mod.ts";
+import { type Address, describe, encode, formatAddress, type Message } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
 import { datagrams } from "../transport/udp.ts";
 import {
@@ -69,6 +69,7 @@ export class ShopServer implements AsyncDisposable {
   /** Transactions whose TCP leg is open, by their RQ#. */
   readonly #transactions = new Map<string, Transaction>();
   readonly #background = new Set<Promise<void>>();
+  readonly #encodings = new WeakMap<Message, string>();
   readonly #queue: ServerEvent[] = [];
   #wake: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -157,14 +158,12 @@ export class ShopServer implements AsyncDisposable {
       onError: (error) => log.warning("Receive failed: {error}", { error: String(error) }),
     });
     for await (const { data, from } of receiving) {
-      const { hostname, port } = from;
       const at = Date.now();
       const admission = await this.#guard.admit(data, from, at);
       if (admission.kind === "message") {
-        wire.debug("recv {from} {text}", {
-          from: `${hostname}:${port}`,
-          text: describe(admission.message),
-        });
+        // Tagged templates: no placeholders to parse, no fields to redact
+        // (the line itself still passes the card-number mask).
+        wire.debug`recv ${formatAddress(from)} ${describe(admission.message)}`;
         this.#enqueue({
           kind: "message",
           from,
@@ -177,7 +176,7 @@ export class ShopServer implements AsyncDisposable {
       } else if (admission.kind === "invalid") {
         this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
       } else {
-        wire.debug("drop {from}: {why}", { from: `${hostname}:${port}`, why: admission.why });
+        wire.debug`drop ${formatAddress(from)}: ${admission.why}`;
       }
     }
   }
@@ -254,7 +253,7 @@ export class ShopServer implements AsyncDisposable {
     }
     for (const effect of effects) {
       if (effect.kind === "send") this.#send(effect);
-      else if (effect.kind === "log") log[effect.level](effect.text);
+      else if (effect.kind === "log") log[effect.level]`${effect.text}`;
       else if (effect.kind === "transact") this.#transact(effect);
       else if (effect.kind === "conclude") this.#conclude(effect);
     }
@@ -325,24 +324,31 @@ export class ShopServer implements AsyncDisposable {
     const { to } = effect;
     const message = effect.limit === undefined ? effect.message : fit(effect.message, effect.limit);
     if (!message) {
-      wire.debug("withheld {type} to {to}: longer than the datagram it answers", {
-        type: effect.message.type,
-        to: `${to.hostname}:${to.port}`,
-      });
+      wire.debug`withheld ${effect.message.type} to ${
+        formatAddress(to)
+      }: longer than the datagram it answers`;
       return;
     }
-    wire.debug("send {to} {text}", {
-      to: `${to.hostname}:${to.port}`,
-      text: describe(message),
+    const text = this.#encoded(message);
+    wire.debug`send ${formatAddress(to)} ${
+      message.type === "INFORM_Res" ? describe(message) : text
+    }`;
+    const sealed = this.#guard.sealNow(to, message, text);
+    const sending = typeof sealed === "string"
+      ? this.#socket.send(utf8.encode(sealed), { transport: "udp", ...to })
+      : sealed.then((signed) =>
+        this.#socket.send(utf8.encode(signed), { transport: "udp", ...to })
+      );
+    sending.catch((error) => {
+      log.warning`Cannot send to ${formatAddress(to)}: ${String(error)}`;
     });
-    this.#guard.seal(to, message, encode(message))
-      .then((text) => this.#socket.send(utf8.encode(text), { transport: "udp", ...to }))
-      .catch((error) => {
-        log.warning("Cannot send to {to}: {error}", {
-          to: `${to.hostname}:${to.port}`,
-          error: String(error),
-        });
-      });
+  }
+
+  /** A message's wire text; one message sent to many (a SEARCH) is encoded once. */
+  #encoded(message: Message): string {
+    let text = this.#encodings.get(message);
+    if (text === undefined) this.#encodings.set(message, text = encode(message));
+    return text;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
