@@ -96,6 +96,8 @@ export interface RequestRecord {
   readonly shipTo?: { readonly name: string; readonly address: string };
   /** Whether the seller has been sent Shipping_Info. */
   readonly shipped?: boolean;
+  /** Whether our buyer has been sent its receipt (Shipping_Info too). */
+  readonly receipted?: boolean;
 }
 
 /** One settled or failed transaction, as the ledger keeps it. */
@@ -167,12 +169,17 @@ export type Effect =
   }
   /** Run the TCP leg of a purchase; answer with a `transacted` event. */
   | { readonly kind: "transact"; readonly request: string; readonly plan: TransactionPlan }
-  /** End a transaction's TCP leg; answer with `shipped` when it succeeded. */
+  /**
+   * End a transaction's TCP leg; answer with a `delivered` event for each
+   * party of `deliver` that was told of the sale.
+   */
   | {
     readonly kind: "conclude";
     readonly request: string;
     readonly plan: TransactionPlan;
     readonly conclusion: Conclusion;
+    /** Who still has to hear of a settled sale. */
+    readonly deliver: readonly ("seller" | "buyer")[];
   };
 
 /** What happens to the machine. */
@@ -209,8 +216,13 @@ export type ServerEvent =
     readonly outcome: TransactionOutcome;
     readonly at: number;
   }
-  /** The seller was sent Shipping_Info. */
-  | { readonly kind: "shipped"; readonly request: string; readonly at: number };
+  /** A party was told of a settled sale (Shipping_Info, or our buyer's receipt). */
+  | {
+    readonly kind: "delivered";
+    readonly request: string;
+    readonly to: "seller" | "buyer";
+    readonly at: number;
+  };
 
 /** The durable state a machine starts from. */
 export interface Snapshot {
@@ -401,8 +413,10 @@ export class Market {
       open?.answered.add(offer.seller);
     }
     for (const open of this.#requests.values()) {
-      const { state, shipped } = open.record;
-      if (state === "buying" || (state === "bought" && !shipped)) this.#resume.push(open.record.id);
+      const { state } = open.record;
+      if (state === "buying" || this.#undelivered(open.record).length > 0) {
+        this.#resume.push(open.record.id);
+      }
     }
   }
 
@@ -473,10 +487,11 @@ export class Market {
       case "transacted":
         this.#transacted(event, effects);
         break;
-      case "shipped": {
+      case "delivered": {
         const open = this.#requests.get(event.request);
         if (open?.record.state === "bought") {
-          this.#update(open, event.at, { shipped: true }, effects);
+          const change = event.to === "seller" ? { shipped: true } : { receipted: true };
+          this.#update(open, event.at, change, effects);
         }
         break;
       }
@@ -1168,6 +1183,7 @@ export class Market {
         state: "bought",
         shipTo,
         shipped: false,
+        receipted: false,
         deadline: event.at + this.#timers.retention,
       }, effects);
       log(
@@ -1181,6 +1197,7 @@ export class Market {
           request: request.id,
           plan,
           conclusion: { ok: true, buyerName: shipTo.name, address: shipTo.address },
+          deliver: this.#undelivered(open.record),
         });
       }
       return;
@@ -1192,11 +1209,22 @@ export class Market {
         request: request.id,
         plan,
         conclusion: { ok: false, reason: outcome.reason },
+        deliver: [],
       });
     }
     // Over UDP too, in case a TCP connection never came up.
     this.#cancelBothSides(request, effects);
     this.#end(open, "cancelled", event.at, `transaction failed: ${outcome.reason}`, effects);
+  }
+
+  /** Who has yet to hear of a settled sale: the seller, and our own buyer (its receipt). */
+  #undelivered(request: RequestRecord): ("seller" | "buyer")[] {
+    if (request.state !== "bought") return [];
+    const ours = this.#peers.get(request.buyer)?.extensions !== undefined;
+    return [
+      ...(request.shipped ? [] : ["seller" as const]),
+      ...(ours && !request.receipted ? ["buyer" as const] : []),
+    ];
   }
 
   /** Tells both sides a purchase is off: the seller releases the item, the buyer stops waiting. */
@@ -1232,6 +1260,7 @@ export class Market {
           request: id,
           plan,
           conclusion: { ok: true, buyerName: name, address },
+          deliver: this.#undelivered(open.record),
         });
       }
     }

@@ -457,11 +457,46 @@ Deno.test("BUY starts the transaction and its outcome settles the ledger once", 
     assert.deepEqual(effects.filter((e) => e.kind === "transact"), [], "never charged twice");
     const conclude = effects.find((e) => e.kind === "conclude");
     assert.ok(conclude && conclude.kind === "conclude" && conclude.conclusion.ok);
+    assert.deepEqual(conclude.deliver, ["seller"], "a classic buyer gets no receipt");
     // Once shipped, a further restart delivers nothing.
-    restored.feed(restored.market.handle({ kind: "shipped", request: "S1", at: T0 + 11_000 }));
+    restored.feed(
+      restored.market.handle({ kind: "delivered", request: "S1", to: "seller", at: T0 + 11_000 }),
+    );
     const again = new Harness(restored.stored());
     again.ports = h.ports;
     assert.equal(again.market.request("S1")?.shipped, true);
     assert.deepEqual(again.tick(T0 + 12_000).filter((e) => e.kind === "conclude"), []);
   });
+});
+
+Deno.test("our buyer's receipt is delivered until it arrives, across a restart too", () => {
+  const h = new Harness();
+  h.register("buyer", ["from", "ack"]);
+  h.register("s1");
+  h.register("idle");
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  h.from("s1", offer("S1", "s1", "Laptop", 400));
+  h.tick(T0 + TIMERS.offerWindow);
+  const bought = h.from("buyer", { type: "BUY", rq: "b1", item: "Laptop", price: 400 }, T0 + 2_000);
+  const transact = bought.find((e) => e.kind === "transact");
+  assert.ok(transact && transact.kind === "transact");
+  const party = (name: string) => ({ name, card: "************1111", address: `${name} street` });
+  const settled = h.feed(h.market.handle({
+    kind: "transacted",
+    request: "S1",
+    tx: transact.plan.id,
+    outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
+    at: T0 + 3_000,
+  }));
+  const conclude = settled.find((e) => e.kind === "conclude");
+  assert.ok(conclude && conclude.kind === "conclude");
+  assert.deepEqual(conclude.deliver, ["seller", "buyer"]);
+  // The seller heard; the buyer's connection had dropped. After a restart
+  // only the buyer is still owed its receipt.
+  h.feed(h.market.handle({ kind: "delivered", request: "S1", to: "seller", at: T0 + 3_100 }));
+  const restored = new Harness(h.stored());
+  restored.ports = h.ports;
+  const again = restored.tick(T0 + 10_000).find((e) => e.kind === "conclude");
+  assert.ok(again && again.kind === "conclude");
+  assert.deepEqual(again.deliver, ["buyer"]);
 });

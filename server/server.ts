@@ -298,18 +298,25 @@ export class ShopServer implements AsyncDisposable {
     this.#transactions.delete(effect.plan.id);
     const { conclusion } = effect;
     this.#inBackground((async () => {
-      let delivered = false;
-      if (transaction) {
-        await transaction.conclude(conclusion);
-        delivered = conclusion.ok;
-      } else if (conclusion.ok) {
-        // After a restart: the sale is settled but the seller was not told.
-        delivered = await deliverShipping(effect.plan, conclusion, {
-          timeoutMs: this.#options.transactionTimeout ?? 30_000,
-          seal: (name, text) => this.#guard.sealFor(name, text),
-        });
+      const told = transaction
+        ? await transaction.conclude(conclusion)
+        : { seller: false, buyer: false };
+      if (!conclusion.ok) return;
+      for (const role of effect.deliver) {
+        // Whoever the live connection did not reach gets it on a new one,
+        // a few times with growing pauses; a restart tries again.
+        let delivered = told[role];
+        for (let attempt = 0; !delivered && attempt < 6 && !this.#closing; attempt++) {
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
+          delivered = await deliverShipping(effect.plan, conclusion, {
+            timeoutMs: this.#options.transactionTimeout ?? 30_000,
+            seal: (name, text) => this.#guard.sealFor(name, text),
+          }, role);
+        }
+        if (delivered) {
+          this.#enqueue({ kind: "delivered", request: effect.request, to: role, at: Date.now() });
+        }
       }
-      if (delivered) this.#enqueue({ kind: "shipped", request: effect.request, at: Date.now() });
     })());
   }
 

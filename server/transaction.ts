@@ -185,7 +185,7 @@ export class Transaction implements AsyncDisposable {
    * a receipt), or CANCEL with the reason to both. Then closes the buyer's
    * connection and waits briefly for the seller to close its own.
    */
-  async conclude(conclusion: Conclusion): Promise<void> {
+  async conclude(conclusion: Conclusion): Promise<{ seller: boolean; buyer: boolean }> {
     const sends: [role: "buyer" | "seller", message: Message][] = conclusion.ok
       ? [["seller", {
         type: "Shipping_Info",
@@ -198,9 +198,12 @@ export class Transaction implements AsyncDisposable {
         ["seller", { type: "TX_CANCEL", rq: this.plan.id, reason: conclusion.reason }],
       ];
     if (conclusion.ok && this.plan.buyer.ours) sends.push(["buyer", sends[0]![1]]);
+    const delivered = { seller: false, buyer: false };
     await Promise.all(sends.map(async ([role, message]) => {
       try {
+        if (!this.#conns.has(role)) throw new Error("no connection");
         await this.#write(role, message);
+        delivered[role] = true;
       } catch (error) {
         log.warning("Cannot send {type} to the {role} of {id}: {error}", {
           type: message.type,
@@ -211,6 +214,7 @@ export class Transaction implements AsyncDisposable {
       }
     }));
     await this[Symbol.asyncDispose]();
+    return delivered;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -231,28 +235,31 @@ export class Transaction implements AsyncDisposable {
 }
 
 /**
- * Sends Shipping_Info to a seller on a new connection: after a restart, for
- * a sale that was settled but whose seller was not told yet.
+ * Sends Shipping_Info on a new connection to a party of a settled sale that
+ * was not told yet (its connection dropped, or the server restarted): the
+ * seller learns where to ship, our buyer gets its receipt.
  */
 export async function deliverShipping(
   plan: TransactionPlan,
   conclusion: Extract<Conclusion, { ok: true }>,
   options: Pick<TransactionOptions, "timeoutMs" | "seal">,
+  role: "seller" | "buyer" = "seller",
 ): Promise<boolean> {
+  const party = plan[role];
   try {
-    using conn = await connect(plan.seller, AbortSignal.timeout(options.timeoutMs));
+    using conn = await connect(party, AbortSignal.timeout(options.timeoutMs));
     const text = encode({
       type: "Shipping_Info",
       rq: plan.id,
       name: conclusion.buyerName,
       address: conclusion.address,
     });
-    await writeText(conn, options.seal?.(plan.seller.name, text) ?? text, plan.seller.ours);
+    await writeText(conn, options.seal?.(party.name, text) ?? text, party.ours);
     return true;
   } catch (error) {
-    log.warning("Cannot deliver Shipping_Info {id} to {seller}: {error}", {
+    log.warning("Cannot deliver Shipping_Info {id} to {name}: {error}", {
       id: plan.id,
-      seller: plan.seller.name,
+      name: party.name,
       error: String(error),
     });
     return false;
