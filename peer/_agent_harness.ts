@@ -105,14 +105,26 @@ export class Harness {
     return this.#run(this.agent.handle({ kind: "tcp-closed", conn, cause, at }));
   }
 
-  /** Registers with a server of ours, or a classic one. */
-  register(kind: "ours" | "classic" = "ours"): void {
+  /**
+   * Registers with a server of ours (by default agreeing `from` and `auth`:
+   * TLS on the transaction, without `ack`, so no ACK goes out), or a
+   * classic one.
+   */
+  register(
+    kind: "ours" | "classic" = "ours",
+    features: readonly string[] = ["from", "auth"],
+  ): void {
     const [send] = sent(this.line("register"));
     this.receive({
       type: "REGISTERED",
       rq: send!.rq,
-      ...(kind === "ours" ? { extensions: ["from"] } : {}),
+      ...(kind === "ours" ? { extensions: [...features] } : {}),
     });
+  }
+
+  /** Feeds a tick at `at`. */
+  tick(at: number): PeerEffect[] {
+    return this.#run(this.agent.handle({ kind: "tick", at }));
   }
 }
 

@@ -11,6 +11,13 @@
  * this object's memory: they leave it only in INFORM_Res, and are shown
  * only as the card's last four digits.
  *
+ * Requests to the server are sent again, with the same RQ#, until their
+ * answer comes: REGISTER and DE-REGISTER always, the others when our server
+ * agreed `ack` (a classic one would see duplicates). The shell feeds `tick`
+ * events at {@linkcode Agent.nextDeadline}. Crypto stays in the shell too:
+ * it signs the REGISTER this agent asks for, checks the server's signature
+ * and MACs, and tells the agent what it verified.
+ *
  * @module
  */
 import {
@@ -26,6 +33,7 @@ import {
   type Message,
   type MessageOf,
 } from "../protocol/mod.ts";
+import { type RetransmitOptions, Retransmitter } from "../transport/reliability.ts";
 import { type Command, type CommandOf, helpText, parseCommand } from "./commands.ts";
 import { Card, describeIssue, Expiry, type PaymentDetails, PostalAddress } from "./payment.ts";
 
@@ -39,8 +47,67 @@ export interface Identity {
   readonly server: Address;
 }
 
-/** The extensions this peer offers in REGISTER. */
-export const OFFERED_EXTENSIONS: readonly string[] = ["from"];
+/**
+ * The extensions this peer offers in REGISTER: `from` (FOUND names the
+ * seller), `ack` (acknowledgements and retransmission both ways) and
+ * `no-offer` (NO_OFFER answers a SEARCH it cannot serve). A peer with a key
+ * offers `auth` too: the shell signs that REGISTER.
+ */
+export const OFFERED_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer"];
+
+/** The extension word of a signed registration, MACs and TLS. */
+export const AUTH = "auth";
+
+/** A public key as the wire carries it, and its short fingerprint. */
+export interface KeyInfo {
+  /** base64url of the raw P-256 point. */
+  readonly key: string;
+  readonly fingerprint: string;
+}
+
+/** Reasons our server gives to refuse a signed REGISTER: no use retrying it unsigned. */
+const FINAL_DENIAL = /bound to another key|^Refused: |server is full/i;
+
+/**
+ * A reason our server gives an unsigned REGISTER (cut to the request's
+ * length for an unknown address): the signed one's reason matters more.
+ */
+const UNSIGNED_REFUSED = /^auth required|only authenticated peers/i;
+
+/** What a TCP message without the server's MAC is answered with. */
+export const UNAUTHENTICATED_REASON = "unauthenticated request";
+
+/** What INFORM_Req over plain TCP is answered with, without `--allow-plaintext`. */
+export const PLAINTEXT_REASON =
+  "this peer sends card data only over TLS (start it with --allow-plaintext)";
+
+/** Room left in a datagram for the MAC token the shell appends (` mac=SEQ.TAG`). */
+export const MAC_OVERHEAD = 48;
+
+/** How long after a restart answered negotiations and cancels are sent again. */
+const RESUME_WITHIN_MS = 10 * 60_000;
+
+/** Requests sent again until the server's ACK, when it agreed `ack`. */
+const ACKED_REQUESTS: ReadonlySet<string> = new Set([
+  "LOOKING_FOR",
+  "OFFER",
+  "NO_OFFER",
+  "ACCEPT",
+  "REFUSE",
+  "BUY",
+  "CANCEL",
+]);
+
+/** What the server sends again until this peer's ACK, when it agreed `ack`. */
+const RELIABLE_FROM_SERVER: ReadonlySet<string> = new Set([
+  "SEARCH",
+  "FOUND",
+  "RESERVE",
+  "NEGOTIATE",
+  "NOT_AVAILABLE",
+  "NOT_FOUND",
+  "CANCEL",
+]);
 
 /** What the server is: ours (it accepted extensions), classic, or not known yet. */
 export type ServerKind = "ours" | "classic" | "unknown";
@@ -121,7 +188,11 @@ export type RequestState =
   | "bought"
   | "cancelled"
   | "not_available"
-  | "not_found";
+  | "not_found"
+  /** The server did not answer LOOKING_FOR (or BUY) after every retry. */
+  | "failed"
+  /** The server refused the search with DENIED (e.g. too many open ones). */
+  | "denied";
 
 /** One of this peer's searches (a LOOKING_FOR it sent). */
 export interface BuyRequest {
@@ -140,7 +211,7 @@ export interface BuyRequest {
   readonly foundItem?: string;
   /** Who ended a cancelled request. */
   readonly cancelledBy?: "user" | "server";
-  /** Why the transaction was cancelled, when the server or the peer said. */
+  /** Why the transaction was cancelled or the search denied or failed. */
   readonly reason?: string;
   /** The transaction paying for it, once the server sent INFORM_Req. */
   readonly transaction?: TransactionLink;
@@ -200,8 +271,14 @@ export type PeerEffect =
 
 /** What happens to the agent. */
 export type PeerEvent =
-  /** The shell is ready: restored questions are asked (or bought with auto-buy). */
+  /**
+   * The shell is ready: restored questions are asked (or bought with
+   * auto-buy), and a peer registered with a server that agreed `auth`
+   * registers again (signed), which refreshes its address and session.
+   */
   | { readonly kind: "start"; readonly at: number }
+  /** The time has come for {@linkcode Agent.nextDeadline}. */
+  | { readonly kind: "tick"; readonly at: number }
   /** A line of input: the answer to a pending question, or a command. */
   | { readonly kind: "line"; readonly text: string; readonly at: number }
   | { readonly kind: "command"; readonly command: Command; readonly at: number }
@@ -210,7 +287,18 @@ export type PeerEvent =
     readonly from: Address;
     readonly message: Message;
     readonly at: number;
+    /**
+     * For a REGISTERED that agreed `auth`: the server key whose signature
+     * the shell verified (and pinned).
+     */
+    readonly serverKey?: KeyInfo;
   }
+  /**
+   * The shell refused the server's answer to REGISTER `rq`: signed by
+   * another key than the pinned one, or unsigned from a server whose key is
+   * pinned.
+   */
+  | { readonly kind: "refused"; readonly rq: string; readonly reason: string; readonly at: number }
   | {
     readonly kind: "invalid";
     readonly from: Address;
@@ -224,6 +312,18 @@ export type PeerEvent =
     readonly kind: "tcp-invalid";
     readonly conn: number;
     readonly error: DecodeError;
+    readonly at: number;
+  }
+  /**
+   * A message on connection `conn` without the server's valid MAC: it is
+   * not acted on, and no card data answers it.
+   */
+  | {
+    readonly kind: "tcp-unauthenticated";
+    readonly conn: number;
+    /** Its RQ#, when one could be read. */
+    readonly rq?: string;
+    readonly why: string;
     readonly at: number;
   }
   /**
@@ -255,6 +355,16 @@ export interface AgentOptions {
   readonly autoBuy?: boolean;
   /** Payment details for INFORM_Res (`--payment`); without them, they are asked for. */
   readonly payment?: PaymentDetails;
+  /** This peer's identity key: with it, REGISTER offers `auth` (the shell signs it). */
+  readonly key?: KeyInfo;
+  /** The server key pinned, or given with `--server-key`, for `status`. */
+  readonly serverKey?: KeyInfo;
+  /** Whether `serverKey` came from `--server-key` rather than a first registration. */
+  readonly serverKeyGiven?: boolean;
+  /** Send card data over plain TCP to a server without TLS (`--allow-plaintext`). */
+  readonly allowPlaintext?: boolean;
+  /** Retransmission timing of requests to the server. */
+  readonly retransmit?: Partial<RetransmitOptions>;
 }
 
 /** The payment details asked for, one line each, in this order. */
@@ -298,9 +408,15 @@ type Pending = {
   readonly at: number;
   /** A REGISTER that offered extensions (a denial is retried without them). */
   readonly extended?: boolean;
+  /** The automatic REGISTER of a restart: open flows are taken up after it. */
+  readonly auto?: boolean;
+  /** For the unsigned retry: why the REGISTER with extensions was denied. */
+  readonly firstDenial?: string;
 };
 
 const OPEN_STATES: ReadonlySet<RequestState> = new Set(["searching", "found", "buying"]);
+/** The words that answer a [y/N] question rather than run as a command. */
+const YES_OR_NO = /^\s*(y|yes|n|no)?\s*$/i;
 const PAYMENT_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY", "ADDRESS"]);
 const SECRET_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY"]);
 /** How many answered message ids are remembered to spot UDP duplicates. */
@@ -336,10 +452,23 @@ export class Agent {
   readonly #transactions = new Map<number, Transaction>();
   /** Completed sales and purchases by transaction RQ#. */
   readonly #history = new Map<string, HistoryEntry>();
+  /** Requests awaiting their answer or ACK, keyed `TYPE rq`. */
+  readonly #unacked: Retransmitter<Message>;
+  /** What each SEARCH was answered (OFFER or NO_OFFER), so a repeat gets the same. */
+  readonly #answers = new Map<string, Message>();
+  readonly #key: KeyInfo | undefined;
+  #serverKey: KeyInfo | undefined;
+  #serverKeyGiven: boolean;
+  readonly #allowPlaintext: boolean;
 
   constructor(identity: Identity, snapshot: PeerSnapshot, options: AgentOptions) {
     this.#identity = identity;
     this.#newRq = options.newRq;
+    this.#unacked = new Retransmitter(options.retransmit);
+    this.#key = options.key;
+    this.#serverKey = options.serverKey;
+    this.#serverKeyGiven = options.serverKeyGiven ?? false;
+    this.#allowPlaintext = options.allowPlaintext ?? false;
     const registration = snapshot.registration;
     const sameServer = registration?.server === formatAddress(identity.server);
     this.#registered = (registration?.registered ?? false) && sameServer;
@@ -371,9 +500,33 @@ export class Agent {
     return this.#registered;
   }
 
-  /** How many requests still wait for the server's answer. */
+  /** How many requests still wait for the server's answer or ACK. */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#unacked.size;
+  }
+
+  /** When the agent next needs a `tick` event (a retransmission is due), if ever. */
+  nextDeadline(): number | undefined {
+    return this.#unacked.nextDeadline();
+  }
+
+  /** Whether the server agreed `auth`: MACs on datagrams, TLS on the TCP port. */
+  get authenticated(): boolean {
+    return this.#registered && this.#features.includes(AUTH);
+  }
+
+  /**
+   * Whether a datagram answers a request of this peer that the server
+   * cannot seal: REGISTER-DENIED to a REGISTER, DE-REGISTERED or
+   * DE-REGISTER-DENIED to a DE-REGISTER (the server ends the session first).
+   */
+  awaits(message: Message): boolean {
+    const pending = this.#pending.get(message.rq);
+    if (message.type === "REGISTER-DENIED") return pending?.type === "REGISTER";
+    if (message.type === "DE-REGISTERED" || message.type === "DE-REGISTER-DENIED") {
+      return pending?.type === "DE-REGISTER";
+    }
+    return false;
   }
 
   /** Whether FOUND is bought without asking. */
@@ -441,6 +594,12 @@ export class Agent {
       case "start":
         this.#start(event.at, effects);
         break;
+      case "tick":
+        this.#tick(event.at, effects);
+        break;
+      case "refused":
+        this.#refused(event.rq, event.reason, event.at, effects);
+        break;
       case "line":
         this.#line(event.text, event.at, effects);
         break;
@@ -448,7 +607,7 @@ export class Agent {
         this.#command(event.command, event.at, effects);
         break;
       case "message":
-        if (!this.#fromServer(event.from)) {
+        if (!this.isServer(event.from)) {
           effects.push(
             warning(
               `Ignored ${event.message.type} from ${formatAddress(event.from)}: not the server`,
@@ -456,7 +615,8 @@ export class Agent {
           );
           break;
         }
-        this.#message(event.message, event.at, effects);
+        this.#acknowledge(event.message, effects);
+        this.#message(event.message, event.at, effects, event.serverKey);
         break;
       case "invalid":
         effects.push(
@@ -471,11 +631,17 @@ export class Agent {
       case "tcp-invalid":
         this.#tcpInvalid(event.conn, event.error, effects);
         break;
+      case "tcp-unauthenticated":
+        this.#tcpUnauthenticated(event.conn, event.rq, event.why, effects);
+        break;
       case "tcp-closed":
         this.#tcpClosed(event.conn, event.cause, event.at, effects);
         break;
     }
     this.#settleQuestions(event.at, effects);
+    for (const effect of effects) {
+      if (effect.kind === "send") this.#track(effect.message, event.at);
+    }
     // Stored state first: nothing is sent or shown that a crash could lose.
     const writes = effects.filter((effect) => effect.kind === "save" || effect.kind === "delete");
     return writes.length === 0 ? effects : [
@@ -484,7 +650,8 @@ export class Agent {
     ];
   }
 
-  #fromServer(from: Address): boolean {
+  /** Whether a datagram's source is the server's address (any loopback for a local one). */
+  isServer(from: Address): boolean {
     const server = this.#identity.server;
     return from.port === server.port &&
       (from.hostname === server.hostname ||
@@ -497,6 +664,12 @@ export class Agent {
     if (this.#questions.length > 0) {
       effects.push(log("info", `Restored ${this.#questions.length} question(s) to ask`));
     }
+    if (this.#registered && this.#features.includes(AUTH) && this.#key) {
+      // Proving the key again refreshes the server's record of this peer's
+      // address and the session; its open flows are taken up once answered.
+      effects.push(log("info", "Registering again after a restart (signed)"));
+      this.#sendRegister(true, at, effects, { auto: true });
+    }
     if (!this.#autoBuy) return;
     for (const question of this.#questions.filter((q) => q.about === "FOUND")) {
       const request = this.#requests.get(question.rq);
@@ -507,6 +680,12 @@ export class Agent {
   #line(text: string, at: number, effects: PeerEffect[]): void {
     const head = this.#questions[0];
     if (head && this.#asked === questionId(head)) {
+      if (!PAYMENT_QUESTIONS.has(head.about) && !YES_OR_NO.test(text)) {
+        // A command typed as the question popped up (a search can end at
+        // any moment) runs as a command; the question stays to answer.
+        const parsed = parseCommand(text);
+        if (parsed.ok && parsed.command) return this.#command(parsed.command, at, effects);
+      }
       this.#questions.shift();
       this.#asked = undefined;
       if (PAYMENT_QUESTIONS.has(head.about)) this.#paymentAnswer(head, text, at, effects);
@@ -642,9 +821,15 @@ export class Agent {
         this.#sendRegister(true, at, effects);
         break;
       case "deregister": {
+        if (!this.#registered) {
+          // Nothing to wait for: the server does not answer an address it
+          // does not know with a denial longer than the request.
+          effects.push(error("Not registered: nothing to de-register"));
+          break;
+        }
         const rq = this.#newRq();
         this.#pending.set(rq, { type: "DE-REGISTER", at });
-        effects.push({ kind: "send", message: { type: "DE-REGISTER", rq, name: id.name } });
+        this.#request({ type: "DE-REGISTER", rq, name: id.name }, effects);
         break;
       }
       case "sell":
@@ -681,13 +866,25 @@ export class Agent {
       case "status":
         effects.push(this.#status());
         break;
+      case "key":
+        effects.push(
+          this.#key
+            ? printOut(
+              "key",
+              `This peer's public key (fingerprint ${this.#key.fingerprint}):\n${this.#key.key}`,
+              { key: this.#key.key, fingerprint: this.#key.fingerprint },
+            )
+            : error("This peer has no key"),
+        );
+        break;
       case "help":
         effects.push({
           kind: "print",
           output: {
             event: "help",
             text: `Commands:\n${helpText()}\n` +
-              "When a question ends in [y/N], the next line answers it: y or yes, anything else is no.\n" +
+              "When a question ends in [y/N], the next line answers it: y or yes, anything else is no; " +
+              "a command typed then runs, and the question still waits for its answer.\n" +
               "When the server asks for payment details, the next lines give the card number, its " +
               "expiry (MM/YY) and the address; a terminal does not show the card and expiry.",
           },
@@ -699,22 +896,123 @@ export class Agent {
     }
   }
 
-  #sendRegister(extended: boolean, at: number, effects: PeerEffect[]): void {
+  #sendRegister(
+    extended: boolean,
+    at: number,
+    effects: PeerEffect[],
+    more: Pick<Pending, "auto" | "firstDenial"> = {},
+  ): void {
     const id = this.#identity;
     const rq = this.#newRq();
-    this.#pending.set(rq, { type: "REGISTER", at, extended });
+    this.#pending.set(rq, { type: "REGISTER", at, extended, ...more });
+    const offered = this.#key ? [...OFFERED_EXTENSIONS, AUTH] : [...OFFERED_EXTENSIONS];
+    this.#request({
+      type: "REGISTER",
+      rq,
+      name: id.name,
+      ip: id.ip,
+      udpPort: id.udpPort,
+      tcpPort: id.tcpPort,
+      ...(extended ? { extensions: offered } : {}),
+    }, effects);
+  }
+
+  /** Sends a request to the server (`handle` keeps it to send again). */
+  #request(message: Message, effects: PeerEffect[]): void {
+    effects.push({ kind: "send", message });
+  }
+
+  /**
+   * Keeps a request just sent to send again until its answer: REGISTER and
+   * DE-REGISTER always (their replies end them), the others only when the
+   * server agreed `ack`. One already awaited keeps its original timing.
+   */
+  #track(message: Message, at: number): void {
+    const tracked = message.type === "REGISTER" || message.type === "DE-REGISTER" ||
+      (ACKED_REQUESTS.has(message.type) && this.#features.includes("ack"));
+    if (tracked) this.#unacked.track(`${message.type} ${message.rq}`, message, "server", at);
+  }
+
+  /** Acknowledges what our server sends again until acknowledged, duplicates included. */
+  #acknowledge(message: Message, effects: PeerEffect[]): void {
+    if (!RELIABLE_FROM_SERVER.has(message.type) || !this.#features.includes("ack")) return;
     effects.push({
       kind: "send",
-      message: {
-        type: "REGISTER",
-        rq,
-        name: id.name,
-        ip: id.ip,
-        udpPort: id.udpPort,
-        tcpPort: id.tcpPort,
-        ...(extended ? { extensions: [...OFFERED_EXTENSIONS] } : {}),
-      },
+      message: { type: "ACK", rq: message.rq, of: message.type as MessageOf<"ACK">["of"] },
     });
+  }
+
+  /** Sends again what is due, and gives up on what got no answer after every try. */
+  #tick(at: number, effects: PeerEffect[]): void {
+    const { resend, expired } = this.#unacked.due(at);
+    for (const { payload, attempt } of resend) {
+      effects.push(
+        log(
+          "debug",
+          `No answer to ${payload.type} ${payload.rq} yet: sending it again (try ${attempt})`,
+        ),
+        { kind: "send", message: payload },
+      );
+    }
+    for (const { payload, attempt } of expired) this.#gaveUp(payload, attempt, at, effects);
+  }
+
+  /** Ends a request the server never answered, and says so. */
+  #gaveUp(message: Message, attempts: number, at: number, effects: PeerEffect[]): void {
+    const about = "item" in message ? ` for ${message.item}` : "";
+    const what = `${message.type}${about} got no reply after ${attempts} tries`;
+    let outcome = "";
+    switch (message.type) {
+      case "REGISTER":
+      case "DE-REGISTER":
+        this.#pending.delete(message.rq);
+        break;
+      case "LOOKING_FOR":
+      case "BUY": {
+        const request = this.#requests.get(message.rq);
+        const open = message.type === "LOOKING_FOR"
+          ? request?.state === "searching"
+          : request?.state === "buying" && request.transaction === undefined;
+        if (request && open) {
+          this.#update(request, { state: "failed", reason: `server not answering` }, at, effects);
+          outcome = message.type === "LOOKING_FOR"
+            ? "; the search failed"
+            : "; the purchase failed";
+        }
+        break;
+      }
+      case "ACCEPT": {
+        // The server never heard the ACCEPT: hold the item no longer.
+        const key = message.item.toLowerCase();
+        const item = this.#items.get(key);
+        if (item?.reservedFor === message.rq && item.transaction === undefined) {
+          const free = released(item);
+          this.#items.set(key, free);
+          effects.push({ kind: "save", key: ["item", key], value: free });
+          outcome = `; ${item.item} is for sale again`;
+        }
+        break;
+      }
+    }
+    const text = `Server not answering: ${what}${outcome}`;
+    effects.push(printOut("timeout", text, {
+      rq: message.rq,
+      type: message.type,
+      message: `server not answering: ${what}${outcome}`,
+      attempts,
+    }));
+  }
+
+  /** The shell refused the server's answer to a REGISTER: end it with the reason. */
+  #refused(rq: string, reason: string, at: number, effects: PeerEffect[]): void {
+    const pending = this.#pending.get(rq);
+    if (pending?.type !== "REGISTER") {
+      effects.push(log("warning", `Refused an answer to REGISTER ${rq}: ${reason}`));
+      return;
+    }
+    this.#pending.delete(rq);
+    this.#unacked.ack(`REGISTER ${rq}`, at);
+    effects.push(printOut("refused", `Registration refused: ${reason}`, { rq, reason }));
   }
 
   #sell(args: CommandOf<"sell">["args"], at: number, effects: PeerEffect[]): void {
@@ -813,7 +1111,9 @@ export class Agent {
       description: args.description,
       maxPrice: args.maxPrice,
     };
-    const bytes = utf8.encode(encode(message)).length;
+    // Our server's MAC takes room in the datagram too.
+    const bytes = utf8.encode(encode(message)).length +
+      (this.#features.includes(AUTH) ? MAC_OVERHEAD : 0);
     if (bytes > MAX_MESSAGE_BYTES) {
       effects.push(error(
         `The search would take ${bytes} bytes, over the limit of ${MAX_MESSAGE_BYTES}: shorten the description`,
@@ -872,13 +1172,28 @@ export class Agent {
       : this.#serverKind === "classic"
       ? "a classic server"
       : "server kind unknown until registered";
+    const authenticated = this.authenticated;
+    const serverKey = this.#serverKey
+      ? `server key ${this.#serverKey.fingerprint} (${
+        this.#serverKeyGiven ? "given with --server-key" : "pinned at the first registration"
+      })`
+      : "no server key pinned yet (the first signed registration pins it)";
+    const session = authenticated
+      ? "session authenticated: MAC on every datagram, TLS on the TCP port"
+      : this.#registered
+      ? `session not authenticated: plain datagrams and TCP${
+        this.#allowPlaintext ? "" : "; card data refused (no --allow-plaintext)"
+      }`
+      : "no session until registered";
     return printOut(
       "status",
       [
         `${id.name}: ${this.#registered ? "registered" : "not registered"} with ${server}`,
         `  announced IP ${id.ip}, UDP port ${id.udpPort}, TCP port ${id.tcpPort}`,
-        `  ${this.#pending.size} request(s) waiting for an answer`,
+        `  ${this.#unacked.size} request(s) waiting for an answer`,
         `  ${kind}`,
+        `  key ${this.#key?.fingerprint ?? "none"}; ${serverKey}`,
+        `  ${session}`,
         `  ${this.#items.size} item(s) for sale (${reserved} reserved), ${open} open search(es), ` +
         `${this.#questions.length} question(s) to answer, auto-buy ${this.#autoBuy ? "on" : "off"}`,
       ].join("\n"),
@@ -889,9 +1204,14 @@ export class Agent {
         ip: id.ip,
         udpPort: id.udpPort,
         tcpPort: id.tcpPort,
-        pending: this.#pending.size,
+        pending: this.#unacked.size,
         serverKind: this.#serverKind,
         features: this.#features,
+        keyFingerprint: this.#key?.fingerprint,
+        serverKeyFingerprint: this.#serverKey?.fingerprint,
+        serverKeyGiven: this.#serverKeyGiven,
+        authenticated,
+        allowPlaintext: this.#allowPlaintext,
         items: this.#items.size,
         reserved,
         openRequests: open,
@@ -903,15 +1223,21 @@ export class Agent {
 
   // ------------------------------------------------------- server messages
 
-  #message(message: Message, at: number, effects: PeerEffect[]): void {
+  #message(
+    message: Message,
+    at: number,
+    effects: PeerEffect[],
+    serverKey?: KeyInfo,
+  ): void {
     switch (message.type) {
       case "REGISTERED":
       case "REGISTER-DENIED": {
         const pending = this.#pending.get(message.rq);
         if (pending?.type !== "REGISTER") return this.#unexpected(message, effects);
         this.#pending.delete(message.rq);
+        this.#unacked.ack(`REGISTER ${message.rq}`, at);
         this.#remember(message);
-        this.#registrationAnswer(message, pending, at, effects);
+        this.#registrationAnswer(message, pending, at, effects, serverKey);
         break;
       }
       case "DE-REGISTERED":
@@ -919,15 +1245,24 @@ export class Agent {
         const pending = this.#pending.get(message.rq);
         if (pending?.type !== "DE-REGISTER") return this.#unexpected(message, effects);
         this.#pending.delete(message.rq);
+        this.#unacked.ack(`DE-REGISTER ${message.rq}`, at);
         this.#remember(message);
         this.#deregistrationAnswer(message, at, effects);
         break;
       }
+      case "ACK":
+        if (this.#unacked.ack(`${message.of} ${message.rq}`, at) === undefined) {
+          effects.push(log("debug", `ACK ${message.rq} ${message.of}: nothing awaited it`));
+        }
+        break;
+      case "DENIED":
+        this.#denied(message, at, effects);
+        break;
       case "SEARCH":
         this.#search(message, effects);
         break;
       case "RESERVE":
-        this.#reserve(message, effects);
+        this.#reserve(message, at, effects);
         break;
       case "CANCEL":
         this.#cancel(message, at, effects);
@@ -952,34 +1287,118 @@ export class Agent {
     pending: Pending,
     at: number,
     effects: PeerEffect[],
+    serverKey: KeyInfo | undefined,
   ): void {
     const server = formatAddress(this.#identity.server);
     if (message.type === "REGISTER-DENIED") {
-      if (pending.extended) {
-        // A strict classic server rejects the extension words; a name in
-        // use is denied again, and that second answer is the one reported.
+      // A strict classic server rejects the extension words: ask again
+      // without them. Not a server whose key is known (it is ours), nor
+      // after a denial only our server gives.
+      if (pending.extended && !this.#serverKey && !FINAL_DENIAL.test(message.reason)) {
         effects.push(log(
           "info",
           `REGISTER with extensions denied (${message.reason}); retrying without them`,
         ));
-        this.#sendRegister(false, at, effects);
+        this.#sendRegister(false, at, effects, { firstDenial: message.reason });
         return;
       }
-      effects.push(printOut("REGISTER-DENIED", `Registration denied: ${message.reason}`, {
+      // Our server refuses the unsigned retry for want of a key: the first
+      // denial is the one that says what is wrong.
+      const reason = pending.firstDenial !== undefined && UNSIGNED_REFUSED.test(message.reason)
+        ? pending.firstDenial
+        : message.reason;
+      effects.push(printOut("REGISTER-DENIED", `Registration denied: ${reason}`, {
         rq: message.rq,
-        reason: message.reason,
+        reason,
       }));
       return;
     }
     this.#serverKind = message.extensions === undefined ? "classic" : "ours";
-    this.#features = message.extensions ?? [];
+    // Only the feature words: `key=`, `dh=` and `sig=` were for the shell.
+    this.#features = (message.extensions ?? []).filter((word) => !word.includes("="));
+    if (serverKey && this.#features.includes(AUTH)) {
+      if (this.#serverKey?.key !== serverKey.key) this.#serverKeyGiven = false;
+      this.#serverKey = serverKey;
+    }
     this.#setRegistered(true, at, effects);
-    effects.push(printOut("REGISTERED", `Registered as ${this.#identity.name} with ${server}`, {
+    const again = pending.auto ? " again" : "";
+    effects.push(printOut(
+      "REGISTERED",
+      `Registered${again} as ${this.#identity.name} with ${server}${
+        this.authenticated ? ` (authenticated, server key ${serverKey?.fingerprint ?? "?"})` : ""
+      }`,
+      {
+        rq: message.rq,
+        name: this.#identity.name,
+        server,
+        serverKind: this.#serverKind,
+        features: this.#features,
+        authenticated: this.authenticated,
+        ...(this.authenticated ? { serverKeyFingerprint: this.#serverKey?.fingerprint } : {}),
+        ...(pending.auto ? { again: true } : {}),
+      },
+    ));
+    if (pending.auto) this.#resume(at, effects);
+  }
+
+  /**
+   * After a restart's registration: what may have been lost with the
+   * process is sent again. Our server answers a repeat from the flow's
+   * state, so a duplicate does no harm.
+   */
+  #resume(at: number, effects: PeerEffect[]): void {
+    if (!this.#features.includes("ack")) return;
+    let count = 0;
+    for (const request of this.#requests.values()) {
+      if (request.state === "searching") {
+        this.#request({
+          type: "LOOKING_FOR",
+          rq: request.rq,
+          name: this.#identity.name,
+          item: request.item,
+          description: request.description,
+          maxPrice: request.maxPrice,
+        }, effects);
+      } else if (request.state === "buying" && request.transaction === undefined) {
+        this.#request(buyerAnswer("BUY", request), effects);
+      } else if (
+        request.state === "cancelled" && request.cancelledBy === "user" &&
+        request.transaction === undefined && at - request.updatedAt <= RESUME_WITHIN_MS
+      ) {
+        this.#request(buyerAnswer("CANCEL", request), effects);
+      } else continue;
+      count++;
+    }
+    const holding = new Set([...this.#items.values()].map((item) => item.reservedFor));
+    for (const negotiation of this.#negotiations.values()) {
+      if (negotiation.state === "asking") continue;
+      if (at - (negotiation.answeredAt ?? 0) > RESUME_WITHIN_MS) continue;
+      // An ACCEPT only while the item is still held for it.
+      if (negotiation.state === "accepted" && !holding.has(negotiation.rq)) continue;
+      this.#request(negotiationAnswer(negotiation), effects);
+      count++;
+    }
+    if (count > 0) {
+      effects.push(log("info", `Sent ${count} open request(s) again after the restart`));
+    }
+  }
+
+  /** The server refused a request (DENIED): a search ends as denied. */
+  #denied(message: MessageOf<"DENIED">, at: number, effects: PeerEffect[]): void {
+    const request = this.#requests.get(message.rq);
+    for (const type of ACKED_REQUESTS) this.#unacked.forget(`${type} ${message.rq}`);
+    if (request?.state === "denied") {
+      effects.push(log("debug", `Repeated DENIED ${message.rq}`));
+      return;
+    }
+    if (request?.state === "searching") {
+      this.#update(request, { state: "denied", reason: message.reason }, at, effects);
+    }
+    const what = request ? ` search for ${request.item}` : ` request ${message.rq}`;
+    effects.push(printOut("DENIED", `The server denied the${what}: ${message.reason}`, {
       rq: message.rq,
-      name: this.#identity.name,
-      server,
-      serverKind: this.#serverKind,
-      features: this.#features,
+      reason: message.reason,
+      ...(request ? { item: request.item } : {}),
     }));
   }
 
@@ -1018,25 +1437,43 @@ export class Agent {
   }
 
   #search(message: MessageOf<"SEARCH">, effects: PeerEffect[]): void {
+    // A repeated SEARCH gets the same answer again (the server keeps one),
+    // whatever happened to the item since.
+    const answered = this.#answers.get(message.rq);
+    if (answered) {
+      effects.push(
+        send(answered),
+        log("debug", `Repeated SEARCH ${message.rq}: answered ${answered.type} again`),
+      );
+      return;
+    }
     const item = this.#items.get(message.item.toLowerCase());
     if (!item || item.reservedFor !== undefined) {
       effects.push(log(
         "debug",
         `SEARCH ${message.rq} for ${message.item}: ${item ? "reserved" : "not in the inventory"}`,
       ));
-      return;
-    }
-    effects.push({
-      kind: "send",
-      message: {
-        type: "OFFER",
+      if (!this.#features.includes("no-offer")) return;
+      // Our server then decides as soon as every seller answered.
+      const none: Message = {
+        type: "NO_OFFER",
         rq: message.rq,
         name: this.#identity.name,
-        item: item.item,
-        price: item.price,
-      },
-    });
-    // A repeated SEARCH gets the same OFFER again (the server keeps one).
+        item: message.item,
+      };
+      this.#keepAnswer(none);
+      effects.push(send(none));
+      return;
+    }
+    const offer: Message = {
+      type: "OFFER",
+      rq: message.rq,
+      name: this.#identity.name,
+      item: item.item,
+      price: item.price,
+    };
+    this.#keepAnswer(offer);
+    effects.push(send(offer));
     if (this.#remember(message)) {
       effects.push(log("debug", `Repeated SEARCH ${message.rq}: offered again`));
       return;
@@ -1048,9 +1485,19 @@ export class Agent {
     ));
   }
 
-  #reserve(message: MessageOf<"RESERVE">, effects: PeerEffect[]): void {
+  #reserve(message: MessageOf<"RESERVE">, at: number, effects: PeerEffect[]): void {
     const key = message.item.toLowerCase();
     const item = this.#items.get(key);
+    if (this.#recent.has(`CANCEL ${message.rq}`)) {
+      // The server's CANCEL overtook this RESERVE: nothing to hold.
+      effects.push(log("debug", `RESERVE ${message.rq} came after its CANCEL: not held`));
+      return;
+    }
+    if (!item && this.#soldLately(message.item, at)) {
+      // A RESERVE sent again after the sale it led to.
+      effects.push(log("debug", `RESERVE ${message.rq} for ${message.item}, sold already`));
+      return;
+    }
     if (!item) {
       effects.push(warning(
         `Cannot hold ${message.item} for RESERVE ${message.rq}: it is not in the inventory`,
@@ -1064,6 +1511,17 @@ export class Agent {
       if (this.#remember(message)) {
         effects.push(log("debug", `Repeated RESERVE ${message.rq}: ${item.item} is held already`));
       } else effects.push(reserveOutput(item, message));
+      return;
+    }
+    if (item.reservedFor !== undefined && item.reservedFor === item.transaction?.tx) {
+      // Held when the transaction came before this RESERVE: it names the search.
+      const named: InventoryItem = { ...item, reservedFor: message.rq };
+      this.#items.set(key, named);
+      this.#remember(message);
+      effects.push(
+        { kind: "save", key: ["item", key], value: named },
+        log("debug", `RESERVE ${message.rq} came after its transaction ${item.transaction.tx}`),
+      );
       return;
     }
     if (item.reservedFor !== undefined) {
@@ -1111,7 +1569,13 @@ export class Agent {
     }
     // As a buyer: the server withdrew a FOUND (timeout, seller gone).
     const request = this.#requests.get(message.rq);
-    if (!request) return this.#unexpected(message, effects);
+    if (!request) {
+      // Perhaps it overtook its RESERVE: that must not hold the item then.
+      const repeated = this.#recent.has(`CANCEL ${message.rq}`);
+      this.#unexpected(message, effects);
+      if (!repeated) this.#remember(message);
+      return;
+    }
     if (request.state === "cancelled") {
       effects.push(log("debug", `Repeated CANCEL ${message.rq}: already cancelled`));
       return;
@@ -1141,7 +1605,7 @@ export class Agent {
     const known = this.#negotiations.get(message.rq);
     if (known) {
       // A repeated NEGOTIATE: the same answer again, or still asking.
-      if (known.state !== "asking") effects.push(answerNegotiation(known));
+      if (known.state !== "asking") effects.push(send(negotiationAnswer(known)));
       effects.push(log("debug", `Repeated NEGOTIATE ${message.rq} (${known.state})`));
       return;
     }
@@ -1196,7 +1660,7 @@ export class Agent {
     effects.push(
       { kind: "save", key: ["item", key], value: reserved },
       { kind: "save", key: ["negotiation", negotiation.rq], value: answered },
-      answerNegotiation(answered),
+      send(negotiationAnswer(answered)),
       printOut(
         "ACCEPT",
         `Accepted ${formatPrice(negotiation.maxPrice)} for ${item.item}${floor}; ` +
@@ -1224,7 +1688,7 @@ export class Agent {
     this.#negotiations.set(negotiation.rq, answered);
     effects.push(
       { kind: "save", key: ["negotiation", negotiation.rq], value: answered },
-      answerNegotiation(answered),
+      send(negotiationAnswer(answered)),
       printOut(
         "REFUSE",
         `Refused ${formatPrice(negotiation.maxPrice)} for ${negotiation.item}: ${reason}`,
@@ -1234,6 +1698,8 @@ export class Agent {
   }
 
   #found(message: MessageOf<"FOUND">, at: number, effects: PeerEffect[]): void {
+    // An outcome means the server has the search, whatever became of its ACK.
+    this.#unacked.forget(`LOOKING_FOR ${message.rq}`);
     const request = this.#requests.get(message.rq);
     if (!request) return this.#unexpected(message, effects);
     switch (request.state) {
@@ -1242,11 +1708,19 @@ export class Agent {
       case "found":
         effects.push(log("debug", `Repeated FOUND ${message.rq}: still asking`));
         return;
+      // A classic server repeats FOUND when the answer was lost: answer
+      // again. Ours repeats FOUND for want of an ACK (sent already), and
+      // this peer resends its own answer until acknowledged; answering each
+      // FOUND would echo forever with a server that repeats FOUND for a
+      // purchase it has concluded.
       case "buying":
-        effects.push(sendAnswer("BUY", request), log("debug", `Repeated FOUND ${message.rq}`));
+        if (!this.#features.includes("ack")) effects.push(send(buyerAnswer("BUY", request)));
+        effects.push(log("debug", `Repeated FOUND ${message.rq}`));
         return;
       case "cancelled":
-        if (request.cancelledBy === "user") effects.push(sendAnswer("CANCEL", request));
+        if (request.cancelledBy === "user" && !this.#features.includes("ack")) {
+          effects.push(send(buyerAnswer("CANCEL", request)));
+        }
         effects.push(log("debug", `Repeated FOUND ${message.rq}: already cancelled`));
         return;
       default:
@@ -1282,7 +1756,7 @@ export class Agent {
     const item = buying.foundItem ?? buying.item;
     const from = buying.seller === undefined ? "" : ` from ${buying.seller}`;
     effects.push(
-      sendAnswer("BUY", buying),
+      send(buyerAnswer("BUY", buying)),
       printOut(
         "BUY",
         `Buying ${item} for ${formatPrice(buying.price ?? 0)}${from}${auto ? " (auto-buy)" : ""}`,
@@ -1300,7 +1774,7 @@ export class Agent {
     );
     const item = cancelled.foundItem ?? cancelled.item;
     effects.push(
-      sendAnswer("CANCEL", cancelled),
+      send(buyerAnswer("CANCEL", cancelled)),
       printOut("CANCEL", `Declined ${item} for ${formatPrice(cancelled.price ?? 0)}`, {
         rq: cancelled.rq,
         item,
@@ -1316,6 +1790,7 @@ export class Agent {
     at: number,
     effects: PeerEffect[],
   ): void {
+    this.#unacked.forget(`LOOKING_FOR ${message.rq}`);
     const request = this.#requests.get(message.rq);
     if (!request) return this.#unexpected(message, effects);
     const state = message.type === "NOT_AVAILABLE" ? "not_available" : "not_found";
@@ -1346,7 +1821,7 @@ export class Agent {
   #tcp(conn: number, message: Message, at: number, effects: PeerEffect[]): void {
     switch (message.type) {
       case "INFORM_Req":
-        this.#informReq(conn, message, effects);
+        this.#informReq(conn, message, at, effects);
         break;
       case "Shipping_Info":
         this.#shippingInfo(conn, message, at, effects);
@@ -1364,7 +1839,12 @@ export class Agent {
     }
   }
 
-  #informReq(conn: number, message: MessageOf<"INFORM_Req">, effects: PeerEffect[]): void {
+  #informReq(
+    conn: number,
+    message: MessageOf<"INFORM_Req">,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
     const current = this.#transactions.get(conn);
     if (current) {
       if (current.rq === message.rq) {
@@ -1399,10 +1879,50 @@ export class Agent {
       price: message.price,
       answered: false,
     };
+    if (transaction.role === "buyer") this.#unacked.forget(`BUY ${transaction.ref}`);
+    if (!this.#features.includes(AUTH) && !this.#allowPlaintext) {
+      return this.#refusePlaintext(conn, transaction, at, effects);
+    }
     this.#transactions.set(conn, transaction);
     this.#link(transaction, effects);
     if (this.#payment) this.#pay(conn, transaction, this.#payment, effects);
     else this.#askDetails(conn, transaction);
+  }
+
+  /**
+   * A server without TLS (a classic one) asks for card data over plain TCP:
+   * declined, unless the peer runs with `--allow-plaintext`. The purchase
+   * or the reservation ends as the server will end it.
+   */
+  #refusePlaintext(
+    conn: number,
+    transaction: Transaction,
+    at: number,
+    effects: PeerEffect[],
+  ): void {
+    effects.push(
+      {
+        kind: "tcp-send",
+        conn,
+        message: { type: "TX_CANCEL", rq: transaction.rq, reason: PLAINTEXT_REASON },
+      },
+      { kind: "tcp-close", conn },
+    );
+    this.#cancelled(transaction, PLAINTEXT_REASON, "you", at, effects, false);
+    const what = transaction.role === "buyer" ? "purchase" : "sale";
+    effects.push(printOut(
+      "plaintext-refused",
+      `Declined the ${what} of ${transaction.item} (${formatPrice(transaction.price)}): ` +
+        `the server offers no TLS, and this peer sends card data only over TLS ` +
+        `(start it with --allow-plaintext to allow plain TCP)`,
+      {
+        rq: transaction.rq,
+        item: transaction.item,
+        price: transaction.price,
+        role: transaction.role,
+        reason: PLAINTEXT_REASON,
+      },
+    ));
   }
 
   /**
@@ -1440,7 +1960,17 @@ export class Agent {
     if (atPrice) return asBuyer(atPrice);
     if (selling?.reservedPrice === message.price) return asSeller(selling);
     if (buying[0]) return asBuyer(buying[0]);
-    return selling && asSeller(selling);
+    if (selling) return asSeller(selling);
+    // Our server retransmits RESERVE, but the buyer's BUY may start the
+    // transaction before a lost RESERVE comes again: an item for sale at
+    // that price (or its floor) is held now.
+    const unreserved = item && item.reservedFor === undefined && item.transaction === undefined &&
+      !busy.has(`seller ${key}`);
+    if (
+      unreserved && this.#features.includes("ack") &&
+      message.price >= (item.floor ?? item.price)
+    ) return asSeller(item);
+    return undefined;
   }
 
   /** Stores which transaction a purchase or a reserved item is in. */
@@ -1456,7 +1986,14 @@ export class Agent {
     }
     const item = this.#items.get(transaction.ref);
     if (!item) return;
-    const updated: InventoryItem = { ...item, transaction: link };
+    const updated: InventoryItem = {
+      ...item,
+      // Not reserved yet (its RESERVE is late): held for this transaction.
+      ...(item.reservedFor === undefined
+        ? { reservedFor: transaction.rq, reservedPrice: transaction.price }
+        : {}),
+      transaction: link,
+    };
     this.#items.set(transaction.ref, updated);
     effects.push({ kind: "save", key: ["item", transaction.ref], value: updated });
   }
@@ -1773,6 +2310,7 @@ export class Agent {
     by: "server" | "you",
     at: number,
     effects: PeerEffect[],
+    show = true,
   ): void {
     if (transaction.role === "seller") {
       const item = this.#items.get(transaction.ref);
@@ -1801,6 +2339,7 @@ export class Agent {
         );
       }
     }
+    if (!show) return;
     const what = transaction.role === "seller" ? "Sale" : "Purchase";
     effects.push(printOut(
       "CANCEL",
@@ -1825,6 +2364,28 @@ export class Agent {
           rq,
           reason: reasonText(`cannot read the server's message: ${error.message}`),
         },
+      });
+    }
+    this.#forget(conn, effects);
+  }
+
+  /** A TCP message without the server's MAC: no card data answers it. */
+  #tcpUnauthenticated(
+    conn: number,
+    rq: string | undefined,
+    why: string,
+    effects: PeerEffect[],
+  ): void {
+    const id = rq ?? this.#transactions.get(conn)?.rq;
+    effects.push(warning(
+      `Closed a TCP connection: a message without the server's valid MAC (${why}); no card data sent`,
+      { rq: id, why },
+    ));
+    if (id !== undefined) {
+      effects.push({
+        kind: "tcp-send",
+        conn,
+        message: { type: "TX_CANCEL", rq: id, reason: UNAUTHENTICATED_REASON },
       });
     }
     this.#forget(conn, effects);
@@ -1928,6 +2489,26 @@ export class Agent {
     return updated;
   }
 
+  /** Whether an item of this name was sold in the last few minutes. */
+  #soldLately(item: string, at: number): boolean {
+    const name = item.toLowerCase();
+    for (const entry of this.#history.values()) {
+      if (
+        entry.role === "seller" && entry.item.toLowerCase() === name &&
+        at - entry.at <= RESUME_WITHIN_MS
+      ) return true;
+    }
+    return false;
+  }
+
+  /** Keeps a SEARCH's answer for its repeats, a bounded number of them. */
+  #keepAnswer(answer: Message): void {
+    this.#answers.set(answer.rq, answer);
+    if (this.#answers.size > RECENT_LIMIT) {
+      this.#answers.delete(this.#answers.keys().next().value!);
+    }
+  }
+
   /** Notes a message as acted on; returns whether it was already. */
   #remember(message: Message): boolean {
     const id = `${message.type} ${message.rq}`;
@@ -1992,28 +2573,26 @@ function questionId(question: Question): string {
   return `${question.about} ${question.rq}`;
 }
 
-function answerNegotiation(negotiation: NegotiationRecord): PeerEffect {
+function negotiationAnswer(negotiation: NegotiationRecord): Message {
   return {
-    kind: "send",
-    message: {
-      type: negotiation.state === "accepted" ? "ACCEPT" : "REFUSE",
-      rq: negotiation.rq,
-      item: negotiation.item,
-      maxPrice: negotiation.maxPrice,
-    },
+    type: negotiation.state === "accepted" ? "ACCEPT" : "REFUSE",
+    rq: negotiation.rq,
+    item: negotiation.item,
+    maxPrice: negotiation.maxPrice,
   };
 }
 
-function sendAnswer(type: "BUY" | "CANCEL", request: BuyRequest): PeerEffect {
+function buyerAnswer(type: "BUY" | "CANCEL", request: BuyRequest): Message {
   return {
-    kind: "send",
-    message: {
-      type,
-      rq: request.rq,
-      item: request.foundItem ?? request.item,
-      price: request.price ?? 0,
-    },
+    type,
+    rq: request.rq,
+    item: request.foundItem ?? request.item,
+    price: request.price ?? 0,
   };
+}
+
+function send(message: Message): PeerEffect {
+  return { kind: "send", message };
 }
 
 function printOut(event: string, text: string, fields: Record<string, unknown>): PeerEffect {

@@ -12,7 +12,7 @@ import {
   writes,
 } from "./_agent_harness.ts";
 
-Deno.test("register offers the from extension and learns that the server is ours", () => {
+Deno.test("register offers our extensions and learns that the server is ours", () => {
   const peer = new Harness();
   const register = only(sent(peer.line("register")));
   assert.deepEqual(register, {
@@ -22,7 +22,7 @@ Deno.test("register offers the from extension and learns that the server is ours
     ip: "127.0.0.1",
     udpPort: 6001,
     tcpPort: 7001,
-    extensions: ["from"],
+    extensions: ["from", "ack", "no-offer"],
   });
   const effects = peer.receive({ type: "REGISTERED", rq: "alice-a-1", extensions: ["from"] });
   assert.deepEqual(only(printed(effects)).fields, {
@@ -31,6 +31,7 @@ Deno.test("register offers the from extension and learns that the server is ours
     server: "127.0.0.1:5000",
     serverKind: "ours",
     features: ["from"],
+    authenticated: false,
   });
   assert.deepEqual(peer.store.snapshot().registration, {
     registered: true,
@@ -339,7 +340,24 @@ Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t)
     assert.deepEqual(peer.agent.questions, []);
   });
 
-  for (const answer of ["n", "", "maybe", "status"]) {
+  await t.step(
+    "a command typed while the question shows runs, and the question still waits",
+    () => {
+      const peer = new Harness();
+      peer.register();
+      peer.line("sell Laptop 500");
+      peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 450 });
+      const command = peer.line("buy Desk 30");
+      assert.deepEqual(events(command), ["LOOKING_FOR"], "no second prompt");
+      assert.deepEqual(sent(command).map((m) => m.type), ["LOOKING_FOR"]);
+      assert.deepEqual(peer.agent.questions.map((q) => q.rq), ["S1"]);
+      assert.deepEqual(sent(peer.line("y")), [
+        { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 450 },
+      ]);
+    },
+  );
+
+  for (const answer of ["n", "", "maybe", "NO"]) {
     await t.step(`${JSON.stringify(answer)} refuses, and is not run as a command`, () => {
       const peer = new Harness();
       peer.line("sell Laptop 500");

@@ -31,9 +31,17 @@ function assertNoSecrets(effects: PeerEffect[]): void {
 
 /** A registered buyer whose FOUND for Laptop at 480 (from bob) it is buying. */
 function buyer(
-  options: { payment?: PaymentDetails; server?: "ours" | "classic"; store?: MemoryStore } = {},
+  options: {
+    payment?: PaymentDetails;
+    server?: "ours" | "classic";
+    store?: MemoryStore;
+    allowPlaintext?: boolean;
+  } = {},
 ): { peer: Harness; rq: string } {
-  const peer = new Harness({ autoBuy: true, payment: options.payment }, options.store);
+  const peer = new Harness(
+    { autoBuy: true, payment: options.payment, allowPlaintext: options.allowPlaintext },
+    options.store,
+  );
   peer.register(options.server);
   const rq = only(sent(peer.line("buy Laptop 500"))).rq;
   peer.receive({ type: "FOUND", rq, item: "Laptop", price: 480, seller: "bob" });
@@ -472,7 +480,7 @@ Deno.test("our server's receipt completes a purchase", () => {
 
 Deno.test("with a classic server the close of the buyer's connection completes the purchase", async (t) => {
   await t.step("closed by the server after INFORM_Res, without CANCEL: bought", () => {
-    const { peer } = buyer({ payment: PAYMENT, server: "classic" });
+    const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
     peer.tcp(1, informReq());
     const effects = peer.tcpClosed(1, "remote");
     const output = only(printed(effects));
@@ -484,7 +492,7 @@ Deno.test("with a classic server the close of the buyer's connection completes t
   });
 
   await t.step("a read timeout is no completion", () => {
-    const { peer } = buyer({ payment: PAYMENT, server: "classic" });
+    const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
     peer.tcp(1, informReq());
     const effects = peer.tcpClosed(1, "timeout");
     assert.deepEqual(events(effects), ["warning"]);
@@ -492,7 +500,7 @@ Deno.test("with a classic server the close of the buyer's connection completes t
   });
 
   await t.step("closed before INFORM_Res went out: no completion", () => {
-    const { peer } = buyer({ server: "classic" });
+    const { peer } = buyer({ server: "classic", allowPlaintext: true });
     peer.tcp(1, informReq());
     peer.tcpClosed(1, "remote");
     assert.equal(peer.agent.requests[0]?.state, "buying");

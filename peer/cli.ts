@@ -10,13 +10,25 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
+import { z } from "zod";
 import { fromZod, hostPort, logLevel, port } from "../cli/value_parsers.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { Name } from "../protocol/mod.ts";
 import type { Output } from "./agent.ts";
 import { readLines } from "./lines.ts";
 import { type PaymentDetails, readPaymentFile } from "./payment.ts";
+import { parseServerKey } from "./guard.ts";
 import { ShopPeer } from "./peer.ts";
+
+/** A `--server-key` value: the base64url of the server's raw P-256 public key. */
+const ServerKey = z.string().refine((text) => {
+  try {
+    parseServerKey(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, "expected the server's public key, 87 base64url characters");
 
 /** The `shop peer` command line. */
 export const peerCommand = command(
@@ -49,6 +61,16 @@ export const peerCommand = command(
       description:
         message`JSON file with the payment details sent when a sale or purchase is settled: {"card": "4111…", "expiry": "MM/YY", "address": "…"}. Without it they are asked for when needed (card and expiry without echo on a terminal).`,
     })),
+    serverKey: optional(
+      option("--server-key", fromZod(ServerKey, { metavar: "KEY", placeholder: "" }), {
+        description:
+          message`The server's public key: a server that signs with another key is refused. Without it, the key of the first server this peer registers with is pinned (trust on first use).`,
+      }),
+    ),
+    allowPlaintext: flag("--allow-plaintext", {
+      description:
+        message`Send card data to a server that offers no TLS (a classic server) over plain TCP. Without it, such a purchase or sale is declined.`,
+    }).withDefault(false),
     json: flag("--json", {
       description: message`Print one JSON object per line instead of readable text.`,
     }).withDefault(false),
@@ -120,13 +142,20 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       autoBuy: options.autoBuy,
       payment,
       secretInput,
+      serverKey: options.serverKey,
+      allowPlaintext: options.allowPlaintext,
     });
     const { udp, tcp } = peer.ports;
     print({
       event: "ready",
       text:
-        `${options.name} ready on UDP ${udp} and TCP ${tcp}; server ${options.server.hostname}:${options.server.port}. Type help for commands.`,
-      fields: { name: options.name, udpPort: udp, tcpPort: tcp },
+        `${options.name} ready on UDP ${udp} and TCP ${tcp}; server ${options.server.hostname}:${options.server.port}; key ${peer.key.fingerprint}. Type help for commands.`,
+      fields: {
+        name: options.name,
+        udpPort: udp,
+        tcpPort: tcp,
+        keyFingerprint: peer.key.fingerprint,
+      },
     });
     log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
     await peer.run(readLines(Deno.stdin.readable, { raw: () => raw }));

@@ -178,7 +178,12 @@ export const COMMANDS = {
     none,
   ),
   set: spec("set auto-buy on|off", "Buy every FOUND at once, or ask first (the default)", setArgs),
-  status: spec("status", "Show registration, server, ports and counts", none),
+  status: spec(
+    "status",
+    "Show registration, server, ports, keys, whether the session is authenticated, and counts",
+    none,
+  ),
+  key: spec("key", "Print this peer's public key (for the server's operator)", none),
   help: spec("help", "List the commands", none),
   quit: spec("quit", "Stop the peer (end of input does the same)", none),
 } as const;
@@ -195,6 +200,9 @@ export type Command = {
 
 /** The parsed command of one name. */
 export type CommandOf<K extends Command["name"]> = Extract<Command, { name: K }>;
+
+/** Input made of digits (and separators) only: perhaps card data, never echoed or logged. */
+export const LOOKS_SECRET = /^[0-9][0-9 /-]*$/;
 
 /** The outcome of {@linkcode parseCommand}. */
 export type ParsedLine =
@@ -223,7 +231,10 @@ export function parseCommand(line: string): ParsedLine {
   if (!Object.hasOwn(COMMANDS, name)) {
     return {
       ok: false,
-      error: `Unknown command ${JSON.stringify(name)}: type help for the list`,
+      // A card number or expiry typed at the wrong moment is not echoed.
+      error: `Unknown command ${
+        LOOKS_SECRET.test(name) ? "(digits, not shown)" : JSON.stringify(name)
+      }: type help for the list`,
     };
   }
   const key = name as keyof Commands;

@@ -10,6 +10,7 @@ const BARE = [
   "requests",
   "history",
   "status",
+  "key",
   "help",
   "quit",
 ] as const;
@@ -26,6 +27,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "history",
     "set",
     "status",
+    "key",
     "help",
     "quit",
   ]);
@@ -208,4 +210,13 @@ Deno.test("parseCommand reads set auto-buy on and off", () => {
     `Cannot run set: auto-buy takes on or off, not "yes"${usage}`,
   );
   assert.equal(error("set auto-buy on now"), `Cannot run set: takes one value only${usage}`);
+});
+
+Deno.test("parseCommand does not echo a card number or expiry typed as a command", () => {
+  for (const line of ["4111111111111111", "4111 1111 1111 1111", "12/39"]) {
+    const parsed = parseCommand(line);
+    assert.equal(parsed.ok, false);
+    assert.ok(!parsed.ok && !parsed.error.includes(line.split(" ")[0]!), line);
+    assert.match(!parsed.ok ? parsed.error : "", /^Unknown command \(digits, not shown\)/);
+  }
 });

@@ -7,5 +7,6 @@ export * from "./agent.ts";
 export * from "./commands.ts";
 export * from "./peer.ts";
 export * from "./store.ts";
+export * from "./guard.ts";
 export * from "./cli.ts";
 export * from "./payment.ts";

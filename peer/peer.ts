@@ -1,12 +1,22 @@
 /**
- * The peer's shell: UDP and TCP sockets, the KV store, input lines and
- * printed output around the {@linkcode Agent} state machine.
+ * The peer's shell: UDP and TCP sockets, the KV store, the clock, input
+ * lines and printed output around the {@linkcode Agent} state machine, and
+ * the {@linkcode PeerGuard} that does its crypto.
+ *
+ * Datagrams to the server go through the guard (a REGISTER offering `auth`
+ * is signed, everything else sealed once a session exists); datagrams from
+ * the server's address must pass it before the agent sees them. One timer
+ * at {@linkcode Agent.nextDeadline} feeds the agent `tick` events, for its
+ * retransmissions.
  *
  * The TCP port serves the server's transaction connections only (others
  * are closed with a warning), at most {@linkcode MAX_TCP_CONNECTIONS} at
  * once, each closed after {@linkcode TCP_TIMEOUT_MS} without a message.
- * Messages are written newline-framed to our own server and bare, in one
- * write, to a classic one.
+ * Registered with a server that agreed `auth`, the port serves TLS with
+ * this peer's certificate, and every message on it must carry the
+ * session's MAC; otherwise it serves plain TCP. Messages are written
+ * newline-framed to our own server and bare, in one write, to a classic
+ * one.
  *
  * @module
  */
@@ -14,14 +24,17 @@ import {
   type Address,
   decode,
   describe,
-  encode,
   formatAddress,
   isLoopback,
   type Message,
 } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
-import { MessageReader, writeMessage } from "../transport/tcp.ts";
-import { Agent, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
+import type { RetransmitOptions } from "../transport/reliability.ts";
+import { writeMessage } from "../transport/tcp.ts";
+import { Agent, type KeyInfo, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
+import { FrameReader } from "./_frames.ts";
+import { LOOKS_SECRET } from "./commands.ts";
+import { PeerGuard, rqOf, type TcpSession } from "./guard.ts";
 import type { PaymentDetails } from "./payment.ts";
 import { PeerStore, type PeerWrite } from "./store.ts";
 
@@ -50,6 +63,12 @@ export interface PeerOptions {
   readonly secretInput?: (secret: boolean) => void;
   /** How long a TCP connection may stay silent before it is closed. */
   readonly tcpTimeoutMs?: number;
+  /** The server's key (`--server-key`): a server signing with another is refused. */
+  readonly serverKey?: string;
+  /** Send card data over plain TCP to a server without TLS (`--allow-plaintext`). */
+  readonly allowPlaintext?: boolean;
+  /** Retransmission timing of requests to the server. */
+  readonly retransmit?: Partial<RetransmitOptions>;
 }
 
 /** How long `quit` waits for answers still due from the server. */
@@ -60,18 +79,29 @@ export const TCP_TIMEOUT_MS = 30_000;
 /** Most TCP connections served at once; more are closed at once. */
 export const MAX_TCP_CONNECTIONS = 16;
 const utf8 = new TextEncoder();
+const utf8Text = new TextDecoder("utf-8", { fatal: true });
+/** Most warnings a second about dropped datagrams; the rest go to the debug log. */
+const DROP_WARNINGS_PER_SECOND = 1;
 const log = logger("peer");
 const wire = logger("peer", "wire");
+
+/** The TCP listener and whether it serves TLS. */
+interface Listening {
+  readonly listener: Deno.Listener;
+  readonly secure: boolean;
+  readonly accepting: Promise<void>;
+}
 
 /** A running peer. */
 export class ShopPeer implements AsyncDisposable {
   readonly #options: PeerOptions;
   readonly #socket: Deno.DatagramConn;
-  readonly #listener: Deno.TcpListener;
+  readonly #tcpPort: number;
+  #listening: Listening | undefined;
   readonly #store: PeerStore;
+  readonly #guard: PeerGuard;
   readonly #agent: Agent;
   readonly #receiving: Promise<void>;
-  readonly #accepting: Promise<void>;
   #closing = false;
   #stopRequested: () => void = () => {};
   readonly #stopped: Promise<void>;
@@ -79,31 +109,47 @@ export class ShopPeer implements AsyncDisposable {
   #chain: Promise<void> = Promise.resolve();
   /** Open TCP connections from the server, by the id the agent knows them by. */
   readonly #conns = new Map<number, Deno.Conn>();
+  /**
+   * Connections the agent closed while their reader still runs: what was
+   * read from them after that is dropped. (One the server closed still has
+   * its last messages delivered, in order, before its close.)
+   */
+  readonly #forgotten = new Set<number>();
   readonly #serving = new Set<Promise<void>>();
   #lastConn = 0;
   /** Whether input is a secret now (see {@linkcode PeerOptions.secretInput}). */
   #secret = false;
   /** The server's IP addresses, looked up once when it is named by host name. */
   #serverIps: Promise<ReadonlySet<string>> | undefined;
+  /** The retransmission timer, and the deadline it is set for. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt: number | undefined;
+  /** Rate limit of the warnings about dropped datagrams. */
+  #dropWarnings = { second: 0, count: 0 };
 
   private constructor(
     options: PeerOptions,
     socket: Deno.DatagramConn,
-    listener: Deno.TcpListener,
+    listener: Deno.Listener,
     store: PeerStore,
+    guard: PeerGuard,
     agent: Agent,
   ) {
     this.#options = options;
     this.#socket = socket;
-    this.#listener = listener;
+    this.#tcpPort = (listener.addr as Deno.NetAddr).port;
     this.#store = store;
+    this.#guard = guard;
     this.#agent = agent;
     this.#stopped = new Promise((resolve) => (this.#stopRequested = resolve));
+    this.#listening = { listener, secure: false, accepting: this.#accept(listener, false) };
     this.#receiving = this.#receive();
-    this.#accepting = this.#accept();
   }
 
-  /** Binds the sockets, opens the store and restores the peer's state. */
+  /**
+   * Binds the sockets, opens the store, loads (or makes) the peer's key and
+   * certificates, and restores the peer's state.
+   */
   static async start(options: PeerOptions): Promise<ShopPeer> {
     const store = await PeerStore.open(options.dataDir, options.name);
     const cleanup: (() => void)[] = [];
@@ -129,27 +175,38 @@ export class ShopPeer implements AsyncDisposable {
       });
       const udpPort = (socket.addr as Deno.NetAddr).port;
       const tcpPort = listener.addr.port;
+      const ip = announcedIp(options.hostname, options.server.hostname);
+      const wildcard = options.hostname === "0.0.0.0" || options.hostname === "::";
+      const guard = await PeerGuard.open(store, {
+        name: options.name,
+        server: options.server,
+        ips: [ip, "127.0.0.1", ...(wildcard ? [] : [options.hostname])],
+        serverKey: options.serverKey,
+      });
       const session = crypto.getRandomValues(new Uint8Array(4));
       const prefix = `${options.name}-${
         [...session].map((b) => b.toString(16).padStart(2, "0")).join("")
       }`;
       let counter = 0;
       const agent = new Agent(
-        {
-          name: options.name,
-          ip: announcedIp(options.hostname, options.server.hostname),
-          udpPort,
-          tcpPort,
-          server: options.server,
-        },
+        { name: options.name, ip, udpPort, tcpPort, server: options.server },
         await store.load(),
         {
           newRq: () => `${prefix}-${++counter}`,
           autoBuy: options.autoBuy,
           payment: options.payment,
+          key: guard.key,
+          serverKey: guard.serverKey,
+          serverKeyGiven: guard.serverKeyGiven,
+          allowPlaintext: options.allowPlaintext,
+          retransmit: options.retransmit,
         },
       );
-      return new ShopPeer(options, socket, listener, store, agent);
+      const peer = new ShopPeer(options, socket, listener, store, guard, agent);
+      cleanup.length = 0;
+      // A peer registered with TLS keeps serving TLS across its restart.
+      await peer.#syncListener();
+      return peer;
     } catch (error) {
       cleanup.forEach((close) => close());
       await store[Symbol.asyncDispose]();
@@ -159,12 +216,22 @@ export class ShopPeer implements AsyncDisposable {
 
   /** The bound UDP and TCP ports. */
   get ports(): { udp: number; tcp: number } {
-    return { udp: (this.#socket.addr as Deno.NetAddr).port, tcp: this.#listener.addr.port };
+    return { udp: (this.#socket.addr as Deno.NetAddr).port, tcp: this.#tcpPort };
+  }
+
+  /** This peer's public key and its fingerprint. */
+  get key(): KeyInfo {
+    return this.#guard.key;
   }
 
   /** The state machine, for inspection. */
   get agent(): Agent {
     return this.#agent;
+  }
+
+  /** Whether the TCP port serves TLS now. */
+  get tls(): boolean {
+    return this.#listening?.secure ?? false;
   }
 
   /**
@@ -190,7 +257,7 @@ export class ShopPeer implements AsyncDisposable {
     // Shipping_Info), get a little time to end.
     while (
       (this.#agent.pendingCount > 0 || this.#agent.transactionCount > 0) &&
-      Date.now() < deadline
+      Date.now() < deadline && !this.#closing
     ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -198,23 +265,48 @@ export class ShopPeer implements AsyncDisposable {
   }
 
   #feed(event: PeerEvent): Promise<void> {
-    this.#chain = this.#chain.then(() => {
-      if ((event.kind === "tcp" || event.kind === "tcp-invalid") && !this.#conns.has(event.conn)) {
+    this.#chain = this.#chain.then(async () => {
+      if (this.#closing && event.kind === "tick") return;
+      if (
+        (event.kind === "tcp" || event.kind === "tcp-invalid" ||
+          event.kind === "tcp-unauthenticated") && this.#forgotten.has(event.conn)
+      ) {
         // Read before the agent closed its connection: it is over.
         log.debug("Dropped a TCP message from closed connection {conn}", { conn: event.conn });
         return;
       }
       if (event.kind === "line" && event.text.trim() !== "") {
         // Payment answers (a card number, its expiry) are never logged.
-        if (this.#agent.paymentPrompt) log.debug("input (a payment detail, not logged)");
-        else log.debug("input {line}", { line: event.text });
+        if (this.#agent.paymentPrompt || LOOKS_SECRET.test(event.text.trim())) {
+          log.debug("input (perhaps a payment detail, not logged)");
+        } else log.debug("input {line}", { line: event.text });
       }
-      return this.#perform(this.#agent.handle(event));
+      const effects = this.#agent.handle(event);
+      // TLS (or plain TCP) is served before the registration is announced.
+      await this.#syncListener();
+      await this.#perform(effects);
+      this.#armTimer();
     }).catch((error) => {
       // Nothing an event does may stop the ones after it.
       log.error("Handling {kind} failed: {error}", { kind: event.kind, error: String(error) });
     });
     return this.#chain;
+  }
+
+  /** Sets the one timer for the agent's next retransmission. */
+  #armTimer(): void {
+    const next = this.#closing ? undefined : this.#agent.nextDeadline();
+    if (next === this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = next;
+    if (next === undefined) return;
+    const delay = Math.min(Math.max(next - Date.now(), 0), 2 ** 31 - 1);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = undefined;
+      this.#feed({ kind: "tick", at: Date.now() });
+    }, delay);
   }
 
   async #perform(effects: PeerEffect[]): Promise<void> {
@@ -249,6 +341,7 @@ export class ShopPeer implements AsyncDisposable {
           await this.#sendTcp(effect.conn, effect.message);
           break;
         case "tcp-close":
+          if (this.#conns.has(effect.conn)) this.#forgotten.add(effect.conn);
           this.#closeConn(effect.conn);
           break;
         case "print":
@@ -272,14 +365,27 @@ export class ShopPeer implements AsyncDisposable {
 
   async #send(message: Message): Promise<void> {
     const server = this.#options.server;
+    if (this.#closing) return;
     wire.debug("send {to} {text}", { to: formatAddress(server), text: describe(message) });
+    let text: string;
     try {
-      await this.#socket.send(utf8.encode(encode(message)), {
+      text = await this.#guard.outgoing(message);
+    } catch (error) {
+      this.#options.print({
+        event: "error",
+        text: `Error: cannot send ${message.type}: ${(error as Error).message}`,
+        fields: { message: (error as Error).message },
+      });
+      return;
+    }
+    try {
+      await this.#socket.send(utf8.encode(text), {
         transport: "udp",
         hostname: server.hostname,
         port: server.port,
       });
     } catch (error) {
+      if (this.#closing) return;
       this.#options.print({
         event: "error",
         text: `Error: cannot reach the server at ${formatAddress(server)}: ${String(error)}`,
@@ -302,33 +408,123 @@ export class ShopPeer implements AsyncDisposable {
       }
       const { hostname, port } = addr as Deno.NetAddr;
       const from = { hostname, port };
-      const result = decode(data);
-      const at = Date.now();
-      if (result.ok) {
-        wire.debug("recv {from} {text}", {
+      try {
+        await this.#datagram(data.slice(), from);
+      } catch (error) {
+        log.error("Handling a datagram from {from} failed: {error}", {
           from: formatAddress(from),
-          text: describe(result.message),
+          error: String(error),
         });
-        this.#feed({ kind: "message", from, message: result.message, at });
-      } else {
-        this.#feed({ kind: "invalid", from, error: result.error, at });
       }
     }
   }
 
-  async #accept(): Promise<void> {
+  /** Checks one datagram (the server's must pass the guard) and feeds the agent. */
+  async #datagram(data: Uint8Array, from: Address): Promise<void> {
+    if (!this.#agent.isServer(from)) {
+      // The agent warns about strangers; nothing of theirs is acted on.
+      const result = decode(data);
+      const at = Date.now();
+      this.#feed(
+        result.ok
+          ? { kind: "message", from, message: result.message, at }
+          : { kind: "invalid", from, error: result.error, at },
+      );
+      return;
+    }
+    const incoming = await this.#guard.incoming(data, (message) => this.#agent.awaits(message));
+    const at = Date.now();
+    switch (incoming.kind) {
+      case "message":
+        wire.debug("recv {from} {text}", {
+          from: formatAddress(from),
+          text: describe(incoming.message),
+        });
+        this.#feed({
+          kind: "message",
+          from,
+          message: incoming.message,
+          at,
+          ...(incoming.serverKey ? { serverKey: incoming.serverKey } : {}),
+        });
+        break;
+      case "invalid":
+        this.#feed({ kind: "invalid", from, error: incoming.error, at });
+        break;
+      case "refused":
+        log.warning("Refused the answer to REGISTER {rq}: {reason}", {
+          rq: incoming.rq,
+          reason: incoming.reason,
+        });
+        this.#feed({ kind: "refused", rq: incoming.rq, reason: incoming.reason, at });
+        break;
+      case "dropped":
+        this.#dropped(`Dropped a datagram from the server's address: ${incoming.why}`);
+        break;
+    }
+  }
+
+  /** Logs a dropped datagram: a warning, unless a flood of them is coming. */
+  #dropped(text: string): void {
+    const second = Math.floor(Date.now() / 1000);
+    if (this.#dropWarnings.second !== second) this.#dropWarnings = { second, count: 0 };
+    if (++this.#dropWarnings.count <= DROP_WARNINGS_PER_SECOND) log.warning("{text}", { text });
+    else log.debug("{text}", { text });
+  }
+
+  /**
+   * Serves TLS on the TCP port while registered with a server that agreed
+   * `auth`, plain TCP otherwise: the listener is swapped on the same port.
+   */
+  async #syncListener(): Promise<void> {
+    const secure = this.#agent.authenticated;
+    if (this.#closing || this.#listening?.secure === secure) return;
+    const hostname = this.#options.hostname;
+    const port = this.#tcpPort;
+    const previous = this.#listening;
+    this.#listening = undefined;
+    if (previous) {
+      try {
+        previous.listener.close();
+      } catch {
+        // Closed already.
+      }
+      // The port is free once the pending accept has ended.
+      await previous.accepting;
+    }
+    if (this.#closing) return;
+    try {
+      const { chainPem, keyPem } = this.#guard.certificates;
+      const listener: Deno.Listener = secure
+        ? Deno.listenTls({ transport: "tcp", hostname, port, cert: chainPem, key: keyPem })
+        : Deno.listen({ transport: "tcp", hostname, port });
+      this.#listening = { listener, secure, accepting: this.#accept(listener, secure) };
+      log.debug("TCP port {port} serves {kind}", { port, kind: secure ? "TLS" : "plain TCP" });
+    } catch (error) {
+      log.error("Cannot listen on TCP port {port}: {error}", { port, error: String(error) });
+      this.#options.print({
+        event: "error",
+        text: `Error: cannot listen on TCP port ${port}: ${String(error)}`,
+        fields: { message: String(error) },
+      });
+    }
+  }
+
+  async #accept(listener: Deno.Listener, secure: boolean): Promise<void> {
     while (!this.#closing) {
       let conn: Deno.Conn;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
       } catch (error) {
-        if (this.#closing || error instanceof Deno.errors.BadResource) break;
+        // Closed: the peer stops, or the listener was swapped.
+        if (this.#closing || this.#listening?.listener !== listener) break;
+        if (error instanceof Deno.errors.BadResource) break;
         // Out of file descriptors and the like: try again a little later.
         log.warning("Accepting a TCP connection failed: {error}", { error: String(error) });
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      const serving = this.#serve(conn).catch((error) => {
+      const serving = this.#serve(conn, secure).catch((error) => {
         log.error("Serving a TCP connection failed: {error}", { error: String(error) });
       }).finally(() => this.#serving.delete(serving));
       this.#serving.add(serving);
@@ -336,7 +532,7 @@ export class ShopPeer implements AsyncDisposable {
   }
 
   /** Reads one connection from the server until it closes, feeding the agent. */
-  async #serve(conn: Deno.Conn): Promise<void> {
+  async #serve(conn: Deno.Conn, secure: boolean): Promise<void> {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const from = formatAddress(remote);
     if (this.#closing) return closeQuietly(conn);
@@ -353,11 +549,21 @@ export class ShopPeer implements AsyncDisposable {
     }
     const id = ++this.#lastConn;
     this.#conns.set(id, conn);
-    log.debug("TCP connection {id} from {from}", { id, from });
-    const reader = new MessageReader(conn);
+    log.debug("TCP connection {id} from {from}{tls}", { id, from, tls: secure ? " (TLS)" : "" });
+    try {
+      await this.#read(id, conn, from, secure);
+    } finally {
+      // After the events read from it, nothing more can come.
+      this.#chain = this.#chain.then(() => void this.#forgotten.delete(id));
+    }
+  }
+
+  async #read(id: number, conn: Deno.Conn, from: string, secure: boolean): Promise<void> {
+    const reader = new FrameReader(conn);
+    const session = secure ? this.#guard.tcpSession() : undefined;
     const timeoutMs = this.#options.tcpTimeoutMs ?? TCP_TIMEOUT_MS;
     while (this.#conns.has(id)) {
-      let result;
+      let frame;
       // A timer of our own rather than AbortSignal.timeout: it is cleared
       // as soon as the read ends, so none outlives the connection.
       const timeout = new AbortController();
@@ -366,7 +572,7 @@ export class ShopPeer implements AsyncDisposable {
         timeoutMs,
       );
       try {
-        result = await reader.read({ signal: timeout.signal });
+        frame = await reader.read({ signal: timeout.signal });
       } catch (error) {
         if (!this.#conns.has(id)) return; // closed on our side
         const timedOut = error instanceof DOMException && error.name === "TimeoutError";
@@ -386,20 +592,57 @@ export class ShopPeer implements AsyncDisposable {
       } finally {
         clearTimeout(timer);
       }
-      if (result === undefined) {
+      if (frame === undefined) {
         log.debug("TCP connection {id} from {from} closed by the server", { id, from });
         this.#closeConn(id);
         this.#feed({ kind: "tcp-closed", conn: id, cause: "remote", at: Date.now() });
         return;
       }
-      const at = Date.now();
-      if (result.ok) {
-        wire.debug("recv tcp {from} {text}", { from, text: describe(result.message) });
-        this.#feed({ kind: "tcp", conn: id, message: result.message, at });
-      } else {
-        this.#feed({ kind: "tcp-invalid", conn: id, error: result.error, at });
-      }
+      this.#feed(this.#tcpEvent(id, from, frame, session));
     }
+  }
+
+  /**
+   * What one frame on a connection is to the agent. Over TLS (our server)
+   * it must carry the session's MAC: without it, it is never acted on.
+   */
+  #tcpEvent(
+    id: number,
+    from: string,
+    frame: Uint8Array,
+    session: TcpSession | undefined,
+  ): PeerEvent {
+    const at = Date.now();
+    let body: Uint8Array | string = frame;
+    if (session) {
+      let text: string;
+      try {
+        text = utf8Text.decode(frame);
+      } catch {
+        return { kind: "tcp-unauthenticated", conn: id, why: "not UTF-8", at };
+      }
+      const opened = session.open(text);
+      if (!opened.ok) {
+        log.warning("TCP connection {id} from {from}: a message without a valid MAC ({why})", {
+          id,
+          from,
+          why: opened.why,
+        });
+        const rq = rqOf(text);
+        return {
+          kind: "tcp-unauthenticated",
+          conn: id,
+          why: opened.why,
+          at,
+          ...(rq ? { rq } : {}),
+        };
+      }
+      body = opened.text;
+    }
+    const result = decode(body, { channel: "tcp" });
+    if (!result.ok) return { kind: "tcp-invalid", conn: id, error: result.error, at };
+    wire.debug("recv tcp {from} {text}", { from, text: describe(result.message) });
+    return { kind: "tcp", conn: id, message: result.message, at };
   }
 
   /**
@@ -450,10 +693,16 @@ export class ShopPeer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    clearTimeout(this.#timer);
     this.#socket.close();
-    this.#listener.close();
+    const listening = this.#listening;
+    try {
+      listening?.listener.close();
+    } catch {
+      // Closed already.
+    }
     for (const id of [...this.#conns.keys()]) this.#closeConn(id);
-    await Promise.allSettled([this.#receiving, this.#accepting, ...this.#serving]);
+    await Promise.allSettled([this.#receiving, listening?.accepting, ...this.#serving]);
     await Promise.allSettled([this.#chain]);
     if (this.#secret) {
       this.#secret = false;

@@ -3,15 +3,22 @@
  * peer process. Records (see {@linkcode PeerRecord}): `["registration"]`,
  * `["settings"]`, `["item", lowerCaseName]`, `["request", rq]`,
  * `["negotiation", rq]` and `["history", tx]` (a completed sale or purchase,
- * by the RQ# of its transaction). Payment details are never stored.
+ * by the RQ# of its transaction). The shell keeps `["ports"]`, and the
+ * security material: `["identity"]` (this peer's key pair), `["server-key",
+ * server]` (the key pinned for a server address) and `["session"]` (the MAC
+ * keys of the last authenticated registration). Payment details are never
+ * stored.
  *
  * @module
  */
 import { join } from "node:path";
+import type { SessionKeys } from "../security/channel.ts";
+import type { StoredIdentity } from "../security/identity.ts";
 import type {
   BuyRequest,
   HistoryEntry,
   InventoryItem,
+  KeyInfo,
   NegotiationRecord,
   PeerKey,
   PeerRecord,
@@ -23,6 +30,20 @@ import type {
 /** The KV file of a peer. */
 export function peerKvPath(dataDir: string, name: string): string {
   return join(dataDir, `${name}.kv`);
+}
+
+/** A server key pinned on the first authenticated registration with it. */
+export interface PinnedKey extends KeyInfo {
+  readonly pinnedAt: number;
+}
+
+/** The MAC keys of an authenticated registration, so a restart keeps talking. */
+export interface StoredSession {
+  /** The server's address, `host:port`. */
+  readonly server: string;
+  /** The server key that signed the registration. */
+  readonly serverKey: string;
+  readonly keys: SessionKeys;
 }
 
 /** One write of {@linkcode PeerStore.apply}: a record to set, or a key to delete. */
@@ -75,6 +96,43 @@ export class PeerStore implements AsyncDisposable {
   /** Remembers the ports this peer listens on. */
   async savePorts(ports: { udp: number; tcp: number }): Promise<void> {
     await this.#kv.set(["ports"], ports);
+  }
+
+  /** This peer's key pair, if made already. */
+  async identity(): Promise<StoredIdentity | undefined> {
+    return (await this.#kv.get<StoredIdentity>(["identity"])).value ?? undefined;
+  }
+
+  /**
+   * Keeps a new key pair, unless one is stored already.
+   *
+   * @returns Whether it was stored (false: another is, and stays).
+   */
+  async saveIdentity(stored: StoredIdentity): Promise<boolean> {
+    const result = await this.#kv.atomic().check({ key: ["identity"], versionstamp: null })
+      .set(["identity"], stored).commit();
+    return result.ok;
+  }
+
+  /** The key pinned for a server address. */
+  async pinnedKey(server: string): Promise<PinnedKey | undefined> {
+    return (await this.#kv.get<PinnedKey>(["server-key", server])).value ?? undefined;
+  }
+
+  /** The session of the last authenticated registration, if any. */
+  async session(): Promise<StoredSession | undefined> {
+    return (await this.#kv.get<StoredSession>(["session"])).value ?? undefined;
+  }
+
+  /**
+   * Stores a new session, and pins its server key when given, in one
+   * commit.
+   */
+  async saveSession(session: StoredSession, pin?: PinnedKey): Promise<void> {
+    const op = this.#kv.atomic().set(["session"], session);
+    if (pin) op.set(["server-key", session.server], pin);
+    const result = await op.commit();
+    if (!result.ok) throw new Error("The peer's KV commit failed");
   }
 
   /** Stores one record. */
