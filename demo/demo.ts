@@ -47,7 +47,10 @@ class Narrator {
 
 /** Long key and signature tokens, shortened for reading. */
 function shorten(text: string): string {
-  return text.replace(/\b(key|dh|ca|sig)=([A-Za-z0-9_-]{10})[A-Za-z0-9_-]+/g, "$1=$2…");
+  return text.replace(/\b(key|dh|ca|sig)=([A-Za-z0-9_-]{10})[A-Za-z0-9_-]+/g, "$1=$2…").replace(
+    / ts=\S+/,
+    " ts=…",
+  );
 }
 
 async function step(title: string, narrator: Narrator, action: () => Promise<void>): Promise<void> {
@@ -75,7 +78,6 @@ async function main(): Promise<number> {
     console.log(dim(`data and logs in ${dir}`));
     const server = await ServerProcess.start(
       dir,
-      "--allow-plaintext",
       "--log-level",
       "debug",
       "--offer-window",

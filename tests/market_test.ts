@@ -266,3 +266,35 @@ Deno.test("a classic peer on a raw UDP socket sells to and buys from a shop peer
     await disposeAll(p);
   }
 });
+
+Deno.test("with only our peers a search is decided as soon as every seller answered, long before the window", async () => {
+  await using dir = await tempDir();
+  // A 30 s window and a 60 s search timeout; the waits below give up after 15 s.
+  await using server = await ServerProcess.start(
+    dir.path,
+    "--offer-window",
+    "30s",
+    "--search-timeout",
+    "60s",
+  );
+  const p = await peers(server.port, dir.path, {
+    s1: ["sell Lamp 20"],
+    s2: ["sell Vase 5"],
+    buyer: [],
+  });
+  try {
+    const asked = Date.now();
+    await p.buyer!.send("buy Lamp 25");
+    const found = await p.buyer!.waitEvent("FOUND", { timeoutMs: 15_000 });
+    assert.deepEqual([found.price, found.seller], [20, "s1"]);
+    await p.buyer!.waitEvent("prompt");
+    await p.buyer!.send("n");
+    await p.buyer!.send("buy Unicorn 25");
+    await p.buyer!.waitEvent("NOT_AVAILABLE", { timeoutMs: 15_000 });
+    console.log(
+      `FOUND and NOT_AVAILABLE after ${Date.now() - asked} ms (window 30 s, search timeout 60 s)`,
+    );
+  } finally {
+    await disposeAll(p);
+  }
+});

@@ -15,7 +15,7 @@ Deno.test("peers register, are denied a name in use, de-register and register ag
   await t.step("a second peer with the same name is denied", async () => {
     await using other = await PeerProcess.start("alice", server.port, `${dir.path}/other`);
     const reply = await other.command("register", "REGISTER-DENIED");
-    assert.match(String(reply.reason), /alice in use/);
+    assert.match(String(reply.reason), /name alice is bound to another key/);
   });
 
   await t.step("de-registering frees the name", async () => {
@@ -42,7 +42,7 @@ Deno.test("a server killed with SIGKILL still knows its peers after a restart", 
   await using second = await ServerProcess.restart(first, dir.path);
   await using impostor = await PeerProcess.start("alice", second.port, `${dir.path}/impostor`);
   const denied = await impostor.command("register", "REGISTER-DENIED");
-  assert.match(String(denied.reason), /alice in use/);
+  assert.match(String(denied.reason), /name alice is bound to another key/);
   await using alice = await PeerProcess.start("alice", second.port, dir.path);
   await alice.command("deregister", "DE-REGISTERED");
 });

@@ -1,0 +1,209 @@
+/**
+ * Security end to end: our peers against a server that admits only them
+ * (no --allow-plaintext), spoofers and impostors on raw sockets.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PeerProcess, ServerProcess as LenientServer, tempDir } from "./_process.ts";
+import { ServerProcess } from "../demo/processes.ts";
+import { RawUdp } from "./_udp.ts";
+import { createIdentity } from "../security/identity.ts";
+import { peerCertificates } from "../security/certificates.ts";
+
+async function payment(dir: string, name: string): Promise<string> {
+  const path = join(dir, `${name}.json`);
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ card: "4111111111111111", expiry: "12/39", address: `${name} lane` }),
+  );
+  return path;
+}
+
+Deno.test("classic peers are refused by default and admitted with --allow-plaintext", async () => {
+  await using dir = await tempDir();
+  {
+    await using strict = await ServerProcess.start(dir.path);
+    using classic = new RawUdp(strict.port);
+    const reply = await classic.ask(`REGISTER 1 carol 127.0.0.1 ${classic.port} 9`);
+    assert.match(reply, /^REGISTER-DENIED 1 auth required/);
+  }
+  await using lenient = await LenientServer.start(`${dir.path}/lenient`);
+  using classic = new RawUdp(lenient.port);
+  assert.equal(await classic.ask(`REGISTER 1 carol 127.0.0.1 ${classic.port} 9`), "REGISTERED 1");
+});
+
+Deno.test("a name is bound to its key: another key cannot take it, the holder comes back from a new port", async (t) => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(dir.path);
+  {
+    await using alice = await PeerProcess.start("alice", server.port, dir.path, "--udp-port", "0");
+    const reply = await alice.command("register", "REGISTERED");
+    assert.equal(reply.serverKind, "ours");
+  }
+  await t.step("someone else (another key) cannot take the name", async () => {
+    await using impostor = await PeerProcess.start("alice", server.port, `${dir.path}/impostor`);
+    const denied = await impostor.command("register", "REGISTER-DENIED");
+    assert.match(String(denied.reason), /bound to another key/);
+  });
+  await t.step("the holder re-registers from a new port", async () => {
+    // Take its old UDP port so it must move.
+    const kv = await Deno.openKv(join(dir.path, "alice.kv"));
+    const ports = (await kv.get<{ udp: number }>(["ports"])).value!;
+    kv.close();
+    const squatter = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: ports.udp,
+    });
+    try {
+      await using alice = await PeerProcess.start("alice", server.port, dir.path);
+      await alice.waitEvent("REGISTERED");
+      const status = await alice.command("status", "status");
+      assert.equal(status.registered, true);
+      assert.notEqual(status.udpPort, ports.udp);
+    } finally {
+      squatter.close();
+    }
+  });
+});
+
+Deno.test("spoofed DE-REGISTER, OFFER, BUY and ACCEPT from another socket change nothing", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(dir.path, "--offer-window", "300ms");
+  await using seller = await PeerProcess.start("sam", server.port, dir.path);
+  await using buyer = await PeerProcess.start("bea", server.port, dir.path);
+  await seller.command("register", "REGISTERED");
+  await buyer.command("register", "REGISTERED");
+  await seller.command("sell Lamp 50", "sell");
+  await buyer.send("buy Lamp 40");
+  const negotiate = await seller.waitEvent("prompt");
+  const search = String(negotiate.rq);
+  using spoofer = new RawUdp(server.port);
+  await spoofer.send("DE-REGISTER x1 sam");
+  await spoofer.send(`OFFER ${search} sam Lamp 1`);
+  await spoofer.send(`ACCEPT ${search} Lamp 40`);
+  const found = buyer.lines.length;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(
+    buyer.lines.slice(found).filter((line) => line.includes('"event":"FOUND"')).length,
+    0,
+  );
+  // The real seller refuses; the buyer hears NOT_FOUND, not a spoofed FOUND.
+  await seller.send("n");
+  await buyer.waitEvent("NOT_FOUND");
+  // The spoofed DE-REGISTER changed nothing either.
+  assert.equal((await seller.command("status", "status")).registered, true);
+  const requests = await buyer.command("requests", "requests");
+  const rq = (requests.requests as { rq: string }[])[0]!.rq;
+  await spoofer.send(`BUY ${rq} Lamp 40`);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(
+    ((await buyer.command("requests", "requests")).requests as { state: string }[])[0]?.state,
+    "not_found",
+  );
+});
+
+Deno.test("a peer whose TLS certificate is wrong gets no card data: the purchase is cancelled", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(
+    dir.path,
+    "--offer-window",
+    "300ms",
+    "--transaction-timeout",
+    "5s",
+  );
+  const sellerProcess = await PeerProcess.start(
+    "sam",
+    server.port,
+    dir.path,
+    "--payment",
+    await payment(dir.path, "sam"),
+  );
+  await using buyer = await PeerProcess.start(
+    "bea",
+    server.port,
+    dir.path,
+    "--payment",
+    await payment(dir.path, "bea"),
+  );
+  await sellerProcess.command("register", "REGISTERED");
+  await buyer.command("register", "REGISTERED");
+  await sellerProcess.command("sell Lamp 20", "sell");
+  await buyer.send("buy Lamp 30");
+  await sellerProcess.waitEvent("RESERVE");
+  const ready = JSON.parse(sellerProcess.lines[0]!) as { tcpPort: number };
+  // The seller goes away; an impostor with another certificate takes its port.
+  await sellerProcess[Symbol.asyncDispose]();
+  const { identity } = await createIdentity();
+  const wrong = await peerCertificates(identity, "sam", ["127.0.0.1"]);
+  using impostor = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: ready.tcpPort,
+    cert: wrong.chainPem,
+    key: wrong.keyPem,
+  });
+  const received: string[] = [];
+  const serving = (async () => {
+    for await (const conn of impostor) {
+      try {
+        const buffer = new Uint8Array(2048);
+        const n = await conn.read(buffer);
+        if (n) received.push(new TextDecoder().decode(buffer.subarray(0, n)));
+      } catch {
+        // The server abandoned the handshake: the certificate is not the pinned one.
+      } finally {
+        conn.close();
+      }
+    }
+  })();
+  await buyer.waitEvent("prompt");
+  await buyer.send("y");
+  const cancel = await buyer.waitEvent("CANCEL", { where: (e) => e.reason !== undefined });
+  assert.match(String(cancel.reason), /seller sam could not be reached/);
+  assert.deepEqual(received, [], "nothing was sent to the impostor");
+  impostor.close();
+  await serving;
+});
+
+Deno.test("a flood from one address leaves another peer's purchase completing", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(dir.path, "--offer-window", "300ms");
+  await using seller = await PeerProcess.start(
+    "sam",
+    server.port,
+    dir.path,
+    "--payment",
+    await payment(dir.path, "sam"),
+  );
+  await using buyer = await PeerProcess.start(
+    "bea",
+    server.port,
+    dir.path,
+    "--auto-buy",
+    "--payment",
+    await payment(dir.path, "bea"),
+  );
+  await seller.command("register", "REGISTERED");
+  await buyer.command("register", "REGISTERED");
+  await seller.command("sell Lamp 20", "sell");
+  using flooder = new RawUdp(server.port);
+  let flooding = true;
+  let sent = 0;
+  const flood = (async () => {
+    const junk = new TextEncoder().encode(`LOOKING_FOR f sam Lamp ${"x ".repeat(200)}1`);
+    while (flooding && sent < 500_000) {
+      await flooder.send(junk);
+      sent++;
+      if (sent % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  })();
+  try {
+    await buyer.send("buy Lamp 30");
+    const sold = await seller.waitEvent("Shipping_Info", { timeoutMs: 60_000 });
+    assert.equal(sold.item, "Lamp");
+  } finally {
+    flooding = false;
+    await flood;
+  }
+  assert.ok(sent > 1_000, `only ${sent} datagrams flooded`);
+});
