@@ -14,7 +14,13 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { fromBase64Url, toBase64Url } from "./encoding.ts";
 
 const ECDH = { name: "ECDH", namedCurve: "P-256" } as const;
-const WINDOW = 64n;
+/**
+ * How far back (in sequence units: microseconds of the sender's clock) a
+ * datagram may arrive after a later one: 30 s of reordering or delay.
+ */
+const WINDOW = 30_000_000n;
+/** Most sequence numbers remembered inside the window. */
+const MAX_SEEN = 8192;
 const TAG_BYTES = 16;
 
 /** An ephemeral key-exchange key pair and its public half for the wire. */
@@ -90,7 +96,9 @@ export class Channel {
   readonly #receive: Uint8Array;
   #sent = 0;
   #highest = 0n;
-  #seen = 0n;
+  /** Numbers accepted above `#floor`; anything at or below it is refused. */
+  readonly #seen = new Set<bigint>();
+  #floor = 0n;
   readonly #clock: () => number;
 
   constructor(keys: SessionKeys, clock: () => number = Date.now) {
@@ -125,21 +133,29 @@ export class Channel {
     return { ok: true, text: body };
   }
 
-  /** Sliding-window replay check; records the number when new. */
+  /**
+   * Replay check over a sliding window: a number is accepted once, if it is
+   * above the floor (the highest seen less the window, raised further when
+   * too many numbers are remembered).
+   */
   #accept(seq: bigint): boolean {
-    if (seq === 0n) return false;
+    if (seq <= this.#floor || this.#seen.has(seq)) return false;
+    this.#seen.add(seq);
     if (seq > this.#highest) {
-      const shift = seq - this.#highest;
-      this.#seen = shift >= WINDOW ? 0n : (this.#seen << shift) & ((1n << WINDOW) - 1n);
-      this.#seen |= 1n;
       this.#highest = seq;
-      return true;
+      if (seq - WINDOW > this.#floor) this.#floor = seq - WINDOW;
     }
-    const age = this.#highest - seq;
-    if (age >= WINDOW) return false;
-    const bit = 1n << age;
-    if (this.#seen & bit) return false;
-    this.#seen |= bit;
+    if (this.#seen.size > MAX_SEEN) {
+      // Keep the newest half; the floor rises to the newest number dropped.
+      const sorted = [...this.#seen].filter((n) => n > this.#floor).sort((
+        a,
+        b,
+      ) => (a < b ? -1 : 1));
+      const keep = sorted.slice(-MAX_SEEN / 2);
+      if (sorted.length > keep.length) this.#floor = sorted[sorted.length - keep.length - 1]!;
+      this.#seen.clear();
+      for (const n of keep) this.#seen.add(n);
+    }
     return true;
   }
 }

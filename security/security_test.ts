@@ -113,3 +113,22 @@ Deno.test("a TLS listener with the peer's chain is accepted only against its pin
   listener.close();
   await served;
 });
+
+Deno.test("a channel accepts datagrams delayed behind later ones, and still no replays", async () => {
+  const [a, b] = await Promise.all([ephemeral(), ephemeral()]);
+  let clock = 1_000;
+  const peer = new Channel(await deriveSession(a, b.publicText, "s", "peer"), () => clock);
+  const server = new Channel(await deriveSession(b, a.publicText, "s", "server"), () => clock);
+  const early = peer.seal("OFFER s1 bob Lamp 25");
+  clock += 2_000; // two seconds later
+  const late = peer.seal("OFFER s2 bob Lamp 25");
+  assert.equal(server.open(late).ok, true);
+  assert.equal(server.open(early).ok, true, "two seconds of reordering is fine");
+  assert.deepEqual(server.open(early), { ok: false, why: "replayed" });
+  // Thousands of datagrams later the early one is still refused.
+  for (let i = 0; i < 20_000; i++) {
+    assert.equal(server.open(peer.seal(`ACK s${i} SEARCH`)).ok, true);
+  }
+  assert.deepEqual(server.open(early), { ok: false, why: "replayed" });
+  assert.deepEqual(server.open(late), { ok: false, why: "replayed" });
+});
