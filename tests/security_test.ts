@@ -8,6 +8,7 @@ import { PeerProcess, ServerProcess as LenientServer, tempDir } from "./_process
 import { ServerProcess } from "../demo/processes.ts";
 import { RawUdp } from "./_udp.ts";
 import { createIdentity } from "../security/identity.ts";
+import { FaultyProxy } from "./_proxy.ts";
 import { peerCertificates } from "../security/certificates.ts";
 
 async function payment(dir: string, name: string): Promise<string> {
@@ -206,4 +207,35 @@ Deno.test("a flood from one address leaves another peer's purchase completing", 
     await flood;
   }
   assert.ok(sent > 1_000, `only ${sent} datagrams flooded`);
+});
+
+Deno.test("replayed authenticated datagrams are dropped and change nothing", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(
+    dir.path,
+    "--offer-window",
+    "300ms",
+    "--log-level",
+    "debug",
+  );
+  // Every datagram toward the server arrives twice: the second copy is a
+  // replay from the very same address, with the very same MAC.
+  await using proxy = await FaultyProxy.start({
+    server: { hostname: "127.0.0.1", port: server.port },
+    seed: 7,
+    rewriteRegister: false,
+    toServer: { duplicate: 1 },
+  });
+  await using seller = await PeerProcess.start("sam", proxy.port, dir.path);
+  await using buyer = await PeerProcess.start("bea", proxy.port, dir.path);
+  await seller.command("register", "REGISTERED");
+  await buyer.command("register", "REGISTERED");
+  await seller.command("sell Lamp 20", "sell");
+  await buyer.send("buy Lamp 30");
+  await buyer.waitEvent("FOUND");
+  await server.waitFor(/drop .*replayed/, { stderr: true });
+  // One search, one offer: the replayed LOOKING_FOR and OFFER did nothing.
+  assert.equal(server.stderr.filter((line) => /looks for Lamp/.test(line)).length, 1);
+  assert.equal(server.stderr.filter((line) => /sam offers Lamp/.test(line)).length, 1);
+  assert.ok(proxy.stats.toServer.duplicated > 5);
 });
