@@ -21,6 +21,7 @@
  * @module
  */
 import {
+  ACKED_REQUESTS,
   type Address,
   type DecodeError,
   encode,
@@ -32,6 +33,7 @@ import {
   MAX_TEXT_LENGTH,
   type Message,
   type MessageOf,
+  RELIABLE_SENDS,
 } from "../protocol/mod.ts";
 import { type RetransmitOptions, Retransmitter } from "../transport/reliability.ts";
 import { type Command, type CommandOf, helpText, parseCommand } from "./commands.ts";
@@ -86,28 +88,6 @@ export const MAC_OVERHEAD = 48;
 
 /** How long after a restart answered negotiations and cancels are sent again. */
 const RESUME_WITHIN_MS = 10 * 60_000;
-
-/** Requests sent again until the server's ACK, when it agreed `ack`. */
-const ACKED_REQUESTS: ReadonlySet<string> = new Set([
-  "LOOKING_FOR",
-  "OFFER",
-  "NO_OFFER",
-  "ACCEPT",
-  "REFUSE",
-  "BUY",
-  "CANCEL",
-]);
-
-/** What the server sends again until this peer's ACK, when it agreed `ack`. */
-const RELIABLE_FROM_SERVER: ReadonlySet<string> = new Set([
-  "SEARCH",
-  "FOUND",
-  "RESERVE",
-  "NEGOTIATE",
-  "NOT_AVAILABLE",
-  "NOT_FOUND",
-  "CANCEL",
-]);
 
 /** What the server is: ours (it accepted extensions), classic, or not known yet. */
 export type ServerKind = "ours" | "classic" | "unknown";
@@ -935,7 +915,7 @@ export class Agent {
 
   /** Acknowledges what our server sends again until acknowledged, duplicates included. */
   #acknowledge(message: Message, effects: PeerEffect[]): void {
-    if (!RELIABLE_FROM_SERVER.has(message.type) || !this.#features.includes("ack")) return;
+    if (!RELIABLE_SENDS.has(message.type) || !this.#features.includes("ack")) return;
     effects.push({
       kind: "send",
       message: { type: "ACK", rq: message.rq, of: message.type as MessageOf<"ACK">["of"] },

@@ -30,9 +30,8 @@ import {
 } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
 import type { RetransmitOptions } from "../transport/reliability.ts";
-import { writeMessage } from "../transport/tcp.ts";
+import { FrameReader, writeMessage } from "../transport/tcp.ts";
 import { Agent, type KeyInfo, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
-import { FrameReader } from "./_frames.ts";
 import { LOOKS_SECRET } from "./commands.ts";
 import { PeerGuard, rqOf, type TcpSession } from "./guard.ts";
 import type { PaymentDetails } from "./payment.ts";

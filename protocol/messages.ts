@@ -157,6 +157,28 @@ const ACKABLE = [
   "NOT_FOUND",
 ] as const;
 
+/** Requests our peers send again until the server acknowledges them (extension `ack`). */
+export const ACKED_REQUESTS: ReadonlySet<string> = new Set([
+  "LOOKING_FOR",
+  "OFFER",
+  "NO_OFFER",
+  "ACCEPT",
+  "REFUSE",
+  "BUY",
+  "CANCEL",
+]);
+
+/** What the server sends our peers again until they acknowledge it (extension `ack`). */
+export const RELIABLE_SENDS: ReadonlySet<string> = new Set([
+  "SEARCH",
+  "FOUND",
+  "RESERVE",
+  "NEGOTIATE",
+  "NOT_AVAILABLE",
+  "NOT_FOUND",
+  "CANCEL",
+]);
+
 /** Acknowledges a datagram, naming its RQ# and type, so it is not sent again. */
 export const Ack = message("ACK", {
   rq: Rq,

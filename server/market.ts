@@ -15,11 +15,13 @@
  * @module
  */
 import {
+  ACKED_REQUESTS,
   type Address,
   type DecodeError,
   formatAddress,
   type Message,
   type MessageOf,
+  RELIABLE_SENDS,
 } from "../protocol/mod.ts";
 import { DeadlineQueue } from "../transport/deadlines.ts";
 import { type RetransmitOptions, Retransmitter } from "../transport/reliability.ts";
@@ -295,28 +297,6 @@ export interface MarketOptions {
  * `no-offer` (NO_OFFER lets a search end as soon as every seller answered).
  */
 export const SERVER_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer", "auth"];
-
-/** Requests our peers retransmit until acknowledged. */
-const ACKED_REQUESTS: ReadonlySet<string> = new Set([
-  "LOOKING_FOR",
-  "OFFER",
-  "NO_OFFER",
-  "ACCEPT",
-  "REFUSE",
-  "BUY",
-  "CANCEL",
-]);
-
-/** What the server retransmits to our peers until acknowledged. */
-const RELIABLE_SENDS: ReadonlySet<string> = new Set([
-  "SEARCH",
-  "FOUND",
-  "RESERVE",
-  "NEGOTIATE",
-  "NOT_AVAILABLE",
-  "NOT_FOUND",
-  "CANCEL",
-]);
 
 /** Requests whose repeats are answered from the search's state, not the cache. */
 const STATE_ANSWERED: ReadonlySet<string> = new Set(["LOOKING_FOR", "BUY", "CANCEL"]);

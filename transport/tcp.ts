@@ -19,8 +19,8 @@ export const PIECE_GAP_MS = 60;
 
 const utf8 = new TextEncoder();
 
-/** Reads messages from one TCP connection. */
-export class MessageReader {
+/** Reads frames from one TCP (or TLS) connection. */
+export class FrameReader {
   readonly #conn: Deno.Conn;
   #buffer = new Uint8Array(0);
   #pending: Promise<number | null> | undefined;
@@ -31,13 +31,12 @@ export class MessageReader {
   }
 
   /**
-   * Reads the next message.
+   * Reads the next frame, without its newline.
    *
-   * @returns The decoded message or its decode error, or `undefined` when
-   *   the connection closed first.
+   * @returns Its bytes, or `undefined` when the connection closed first.
    * @throws {DOMException} `TimeoutError`/`AbortError` when `signal` fires.
    */
-  async read(options: { signal?: AbortSignal } = {}): Promise<DecodeResult | undefined> {
+  async read(options: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
     while (true) {
       const newline = this.#buffer.indexOf(10);
       if (newline >= 0) return this.#take(newline, newline + 1);
@@ -52,10 +51,11 @@ export class MessageReader {
     }
   }
 
-  #take(end: number, skip = end): DecodeResult {
-    const bytes = this.#buffer.slice(0, end);
+  #take(end: number, skip = end): Uint8Array {
+    const frame = this.#buffer.slice(0, end);
     this.#buffer = this.#buffer.slice(skip);
-    return decode(bytes, { channel: "tcp" });
+    // A CR before the newline belongs to the framing too.
+    return frame.at(-1) === 13 ? frame.subarray(0, -1) : frame;
   }
 
   async #readSome(
@@ -93,6 +93,27 @@ export class MessageReader {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
+  }
+}
+
+/** Reads messages from one TCP connection, decoded for the TCP leg. */
+export class MessageReader {
+  readonly #frames: FrameReader;
+
+  constructor(conn: Deno.Conn) {
+    this.#frames = new FrameReader(conn);
+  }
+
+  /**
+   * Reads the next message.
+   *
+   * @returns The decoded message or its decode error, or `undefined` when
+   *   the connection closed first.
+   * @throws {DOMException} `TimeoutError`/`AbortError` when `signal` fires.
+   */
+  async read(options: { signal?: AbortSignal } = {}): Promise<DecodeResult | undefined> {
+    const frame = await this.#frames.read(options);
+    return frame === undefined ? undefined : decode(frame, { channel: "tcp" });
   }
 }
 
