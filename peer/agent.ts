@@ -2118,20 +2118,34 @@ export class Agent {
     effects: PeerEffect[],
   ): void {
     const transaction = this.#transactionOf(conn, message.rq);
-    this.#forget(conn, effects);
     if (!transaction) {
       if (this.#history.has(message.rq)) {
         effects.push(log("debug", `Repeated Shipping_Info ${message.rq}: recorded already`));
-        return;
+        this.#acknowledgeShipping(conn, message.rq, effects);
+      } else {
+        effects.push(warning(
+          `Ignored Shipping_Info ${message.rq}: it settles no transaction of this peer`,
+          { rq: message.rq },
+        ));
       }
-      effects.push(warning(
-        `Ignored Shipping_Info ${message.rq}: it settles no transaction of this peer`,
-        { rq: message.rq },
-      ));
+      this.#forget(conn, effects);
       return;
     }
+    this.#transactions.delete(conn);
     if (transaction.role === "seller") this.#sold(transaction, message, at, effects);
     else this.#bought(transaction, message.address, true, at, effects);
+    this.#acknowledgeShipping(conn, message.rq, effects);
+    this.#forget(conn, effects);
+  }
+
+  /**
+   * Tells our server a Shipping_Info is stored (the shell sends effects only
+   * after the event's writes are committed), so it stops delivering it; a
+   * peer killed before the commit gets it again.
+   */
+  #acknowledgeShipping(conn: number, rq: string, effects: PeerEffect[]): void {
+    if (!this.#features.includes("ack")) return;
+    effects.push({ kind: "tcp-send", conn, message: { type: "TX_ACK", rq, of: "Shipping_Info" } });
   }
 
   /**

@@ -404,6 +404,41 @@ Deno.test("Shipping_Info to the seller sells the item, records the sale and clos
   });
 });
 
+Deno.test("with the ack extension, a stored Shipping_Info is acknowledged before the close", async (t) => {
+  const peer = new Harness({ payment: PAYMENT });
+  peer.register("ours", ["from", "ack", "auth"]);
+  peer.line("sell Laptop 500");
+  peer.receive({ type: "RESERVE", rq: "S1", item: "laptop", price: 500 });
+  peer.tcp(3, informReq("T1", "Laptop", 500));
+  const shipping = { type: "Shipping_Info", rq: "T1", name: "bob", address: "7 Elm" } as const;
+  const ack = { type: "TX_ACK", rq: "T1", of: "Shipping_Info" };
+
+  await t.step("the sale is written, then acknowledged, then the connection closed", () => {
+    const effects = peer.tcp(3, shipping);
+    const kinds = effects.map((effect) => effect.kind).filter((kind) => kind !== "print");
+    assert.deepEqual(kinds.filter((kind) => kind !== "log"), [
+      "delete",
+      "save",
+      "tcp-send",
+      "tcp-close",
+    ]);
+    assert.deepEqual(tcpSent(effects), [[3, ack]]);
+  });
+
+  await t.step("a repeat (the first ACK was lost) is acknowledged again, not recorded", () => {
+    const effects = peer.tcp(4, shipping);
+    assert.deepEqual(writes(effects), []);
+    assert.deepEqual(tcpSent(effects), [[4, ack]]);
+    assert.deepEqual(closed(effects), [4]);
+  });
+
+  await t.step("one that settles nothing here is not acknowledged", () => {
+    const effects = peer.tcp(5, { ...shipping, rq: "T9" });
+    assert.deepEqual(tcpSent(effects), []);
+    assert.deepEqual(closed(effects), [5]);
+  });
+});
+
 Deno.test("a Shipping_Info on a new connection after restarts still settles the sale", () => {
   const store = new MemoryStore();
   const before = seller({ payment: PAYMENT, store });

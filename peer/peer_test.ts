@@ -451,7 +451,7 @@ Deno.test("with our secure server: signed registration, sealed datagrams, TLS tr
       await write(conn, sealedLine(server, "INFORM_Req T2 Phone 90"));
       assert.equal(await readChunk(conn), `INFORM_Res T2 alice ${CARD} ${EXPIRY} 42 Main St\n`);
       await write(conn, sealedLine(server, "Shipping_Info T2 alice 42 Main St"));
-      assert.equal(await readToClose(conn), "");
+      assert.equal(await readToClose(conn), "ACK T2 Shipping_Info\n");
       const bought = await fixture.waitFor("Shipping_Info", (o) => o.fields?.role === "buyer");
       assert.equal(bought.text, "Bought Phone from carol for 90; it ships to 42 Main St");
     },
@@ -464,7 +464,7 @@ Deno.test("with our secure server: signed registration, sealed datagrams, TLS tr
     await write(conn, sealedLine(server, "INFORM_Req T3 Laptop 500"));
     assert.equal(await readChunk(conn), `INFORM_Res T3 alice ${CARD} ${EXPIRY} 42 Main St\n`);
     await write(conn, sealedLine(server, "Shipping_Info T3 bob 7 Elm Road"));
-    assert.equal(await readToClose(conn), "");
+    assert.equal(await readToClose(conn), "ACK T3 Shipping_Info\n");
     const sold = await fixture.waitFor("Shipping_Info", (o) => o.fields?.role === "seller");
     assert.match(sold.text, /^Sold Laptop to bob for 500/);
   });

@@ -257,12 +257,17 @@ const CANONICAL: readonly WireCase[] = [
     channel: "udp",
     message: { type: "NO_OFFER", rq: "s9", name: "carol", item: "Lamp" },
   },
+  {
+    wire: "ACK t1 Shipping_Info",
+    channel: "tcp",
+    message: { type: "TX_ACK", rq: "t1", of: "Shipping_Info" },
+  },
 ];
 
 Deno.test("the canonical cases cover every message type in SPECS", () => {
   const covered = new Set(CANONICAL.map((entry) => entry.message.type));
   assert.deepEqual([...covered].sort(), Object.keys(SPECS).sort());
-  assert.equal(covered.size, 25);
+  assert.equal(covered.size, 26);
 });
 
 Deno.test("decode reads every message type from its wire text", async (t) => {
@@ -813,7 +818,15 @@ Deno.test("decode keeps the udp and tcp message sets apart", async (t) => {
   await t.step("REGISTER is unknown on tcp", () => {
     const error = rejected("REGISTER r1 alice 127.0.0.1 5001 5002", { channel: "tcp" });
     assert.equal(error.code, "unknown_type");
-    assert.match(error.message, /expected one of INFORM_Req, INFORM_Res, Shipping_Info, CANCEL$/);
+    assert.match(
+      error.message,
+      /expected one of INFORM_Req, INFORM_Res, Shipping_Info, CANCEL, ACK$/,
+    );
+  });
+  await t.step("ACK acknowledges datagrams on udp and only Shipping_Info on tcp", () => {
+    assert.equal(rejected("ACK t1 Shipping_Info").code, "invalid_field");
+    assert.equal(rejected("ACK t1 SEARCH", { channel: "tcp" }).code, "invalid_field");
+    assert.equal(decoded("ACK t1 SEARCH").type, "ACK");
   });
   await t.step("udp is the default channel", () => {
     assert.equal(decoded("CANCEL r3 Laptop 450").type, "CANCEL");
@@ -1091,6 +1104,13 @@ Deno.test("maskCard keeps only the last four digits", () => {
 
 Deno.test("SPECS puts exactly the transaction messages on tcp", () => {
   const tcp = (Object.keys(SPECS) as MessageType[]).filter((type) => SPECS[type].channel === "tcp");
-  assert.deepEqual(tcp.sort(), ["INFORM_Req", "INFORM_Res", "Shipping_Info", "TX_CANCEL"]);
+  assert.deepEqual(tcp.sort(), [
+    "INFORM_Req",
+    "INFORM_Res",
+    "Shipping_Info",
+    "TX_ACK",
+    "TX_CANCEL",
+  ]);
   assert.equal(SPECS.TX_CANCEL.keyword, "CANCEL");
+  assert.equal(SPECS.TX_ACK.keyword, "ACK");
 });

@@ -184,6 +184,12 @@ export const Ack = message("ACK", {
   rq: Rq,
   of: z.enum(ACKABLE, { error: `expected one of ${ACKABLE.join(", ")}` }),
 });
+/**
+ * ACK on the TCP leg: our peer stored the Shipping_Info of this RQ# (the
+ * sale, or the buyer's receipt), so the server counts it as delivered.
+ * Its wire keyword is `ACK` like the datagram one.
+ */
+export const TxAck = message("TX_ACK", { rq: Rq, of: z.literal("Shipping_Info") });
 /** A seller's explicit "I do not have it", so a search can end early. */
 export const NoOffer = message("NO_OFFER", { rq: Rq, name: Name, item: Item });
 /** The server refuses a request of our peer, saying why (e.g. a cap reached). */
@@ -214,6 +220,7 @@ export const Message = z.discriminatedUnion("type", [
   ShippingInfo,
   TxCancel,
   Ack,
+  TxAck,
   NoOffer,
   Denied,
 ]);
@@ -272,6 +279,7 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "Shipping_Info": spec(ShippingInfo, "tcp", "rq name address..."),
   "TX_CANCEL": spec(TxCancel, "tcp", "rq reason...", "CANCEL"),
   "ACK": spec(Ack, "udp", "rq of"),
+  "TX_ACK": spec(TxAck, "tcp", "rq of", "ACK"),
   "NO_OFFER": spec(NoOffer, "udp", "rq name item"),
   "DENIED": spec(Denied, "udp", "rq reason..."),
 };

@@ -373,6 +373,8 @@ export class Market {
   readonly #deadlines = new DeadlineQueue();
   /** Work a restart left half done, taken up at the first tick. */
   #resume: string[] = [];
+  /** Settled sales a party has yet to hear of (see {@linkcode Market.#undelivered}). */
+  readonly #undeliveredSales = new Set<string>();
 
   constructor(snapshot: Snapshot = { peers: [] }, options: MarketOptions = {}) {
     this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
@@ -672,6 +674,7 @@ export class Market {
     };
     if (existing) this.#removePeer(existing);
     this.#addPeer(peer);
+    if (existing) this.#redeliverTo(peer.name, effects);
     const where = `${peer.source.hostname} (UDP ${peer.udpPort}, TCP ${peer.tcpPort})`;
     effects.push(
       { kind: "write", op: "set", key: ["peer", peer.name], value: peer },
@@ -1111,6 +1114,7 @@ export class Market {
       name: peer.name,
       address: { hostname: peer.source.hostname, port: peer.tcpPort },
       ours: peer.extensions !== undefined,
+      ...(peer.extensions?.includes("ack") ? { acks: true } : {}),
       ...(peer.auth ? { ca: peer.auth.ca } : {}),
     });
     return {
@@ -1195,6 +1199,28 @@ export class Market {
     // Over UDP too, in case a TCP connection never came up.
     this.#cancelBothSides(request, effects);
     this.#end(open, "cancelled", event.at, `transaction failed: ${outcome.reason}`, effects);
+  }
+
+  /**
+   * A party came back (restarted, perhaps at a new address): the sales it
+   * has yet to hear of go to it again, at the address it has now.
+   */
+  #redeliverTo(name: string, effects: Effect[]): void {
+    for (const id of this.#undeliveredSales) {
+      const open = this.#requests.get(id);
+      const plan = open && this.#plan(open.record);
+      const shipTo = open?.record.shipTo;
+      if (!open || !plan || !shipTo) continue;
+      const deliver = this.#undelivered(open.record).filter((role) => plan[role].name === name);
+      if (deliver.length === 0) continue;
+      effects.push({
+        kind: "conclude",
+        request: id,
+        plan,
+        conclusion: { ok: true, buyerName: shipTo.name, address: shipTo.address },
+        deliver,
+      });
+    }
   }
 
   /** Who has yet to hear of a settled sale: the seller, and our own buyer (its receipt). */
@@ -1302,6 +1328,12 @@ export class Market {
       this.#reservations.set(reservationKey(record.seller, record.item), record.id);
     }
     if (record.deadline !== NEVER) this.#deadlines.push({ at: record.deadline, key: record.id });
+    this.#trackDelivery(record);
+  }
+
+  #trackDelivery(record: RequestRecord): void {
+    if (this.#undelivered(record).length > 0) this.#undeliveredSales.add(record.id);
+    else this.#undeliveredSales.delete(record.id);
   }
 
   #update(
@@ -1328,6 +1360,7 @@ export class Market {
     if (record.deadline !== before.deadline && record.deadline !== NEVER) {
       this.#deadlines.push({ at: record.deadline, key: record.id });
     }
+    if (record.state === "bought" || before.state === "bought") this.#trackDelivery(record);
     effects.push({ kind: "write", op: "set", key: ["request", record.id], value: record });
   }
 
@@ -1345,6 +1378,7 @@ export class Market {
   #forget(open: OpenRequest, effects: Effect[]): void {
     const record = open.record;
     this.#requests.delete(record.id);
+    this.#undeliveredSales.delete(record.id);
     this.#byBuyerRq.delete(`${record.buyer}\0${record.buyerRq}`);
     const ids = this.#byRq.get(record.buyerRq);
     ids?.delete(record.id);

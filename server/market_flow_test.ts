@@ -500,3 +500,61 @@ Deno.test("our buyer's receipt is delivered until it arrives, across a restart t
   assert.ok(again && again.kind === "conclude");
   assert.deepEqual(again.deliver, ["buyer"]);
 });
+
+Deno.test("a seller that comes back at a new address is sent its undelivered sale there", () => {
+  const h = new Harness();
+  const KEYS = { send: "c2VuZA", receive: "cmVjZWl2ZQ" };
+  const signedRegister = (rq: string, port: number) =>
+    h.feed(h.market.handle({
+      kind: "message",
+      from: { hostname: "127.0.0.1", port },
+      message: {
+        type: "REGISTER",
+        rq,
+        name: "s1",
+        ip: "127.0.0.1",
+        udpPort: port,
+        tcpPort: port + 1000,
+        extensions: ["from", "ack", "auth", "key=K", "dh=D", "ca=C", "ts=1", "sig=S"],
+      },
+      bytes: 800,
+      at: T0 - 500,
+      registration: { proof: { key: "key-s1", ca: "ca-s1" }, keys: KEYS },
+    }));
+  h.register("buyer");
+  signedRegister("r1", 6900);
+  h.ports.set("s1", 6900);
+  h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+  h.feed(h.market.handle({
+    kind: "message",
+    from: h.address("s1"),
+    message: offer("S1", "s1", "Laptop", 400),
+    bytes: 60,
+    at: T0,
+    authenticated: "s1",
+  }));
+  h.tick(T0 + TIMERS.offerWindow);
+  const bought = h.from("buyer", { type: "BUY", rq: "b1", item: "Laptop", price: 400 }, T0 + 2_000);
+  const transact = bought.find((e) => e.kind === "transact");
+  assert.ok(transact && transact.kind === "transact");
+  const party = (name: string) => ({ name, card: "************1111", address: `${name} street` });
+  h.feed(h.market.handle({
+    kind: "transacted",
+    request: "S1",
+    tx: transact.plan.id,
+    outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
+    at: T0 + 3_000,
+  }));
+  // The seller was killed before it stored the sale, and restarted elsewhere.
+  const back = signedRegister("r2", 6950).filter((e) => e.kind === "conclude");
+  assert.equal(back.length, 1);
+  const conclude = back[0]!;
+  assert.ok(conclude.kind === "conclude" && conclude.conclusion.ok);
+  assert.deepEqual(conclude.deliver, ["seller"]);
+  assert.equal(conclude.plan.id, transact.plan.id);
+  assert.deepEqual(conclude.plan.seller.address, { hostname: "127.0.0.1", port: 7950 });
+  assert.equal(conclude.plan.seller.acks, true);
+  // Once it acknowledged, coming back again owes it nothing.
+  h.feed(h.market.handle({ kind: "delivered", request: "S1", to: "seller", at: T0 + 4_000 }));
+  assert.deepEqual(signedRegister("r3", 6960).filter((e) => e.kind === "conclude"), []);
+});

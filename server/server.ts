@@ -24,7 +24,12 @@ import {
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
-import { deliverShipping, Transaction } from "./transaction.ts";
+import {
+  type Conclusion,
+  deliverShipping,
+  Transaction,
+  type TransactionPlan,
+} from "./transaction.ts";
 
 /** Options for {@linkcode ShopServer.start}. */
 export interface ServerOptions {
@@ -54,6 +59,13 @@ export interface ServerOptions {
 
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
+/**
+ * Tries at delivering a settled sale's Shipping_Info on new connections,
+ * the pauses between them doubling from 1 s up to 30 s (about 7 minutes in
+ * all). The party registering again, or a restart, starts them afresh.
+ */
+const DELIVERY_ATTEMPTS = 20;
+const DELIVERY_MAX_PAUSE_MS = 30_000;
 
 const utf8 = new TextEncoder();
 const log = logger("server");
@@ -69,6 +81,10 @@ export class ShopServer implements AsyncDisposable {
   /** Transactions whose TCP leg is open, by their RQ#. */
   readonly #transactions = new Map<string, Transaction>();
   readonly #background = new Set<Promise<void>>();
+  /** The delivery under way for each `request\0role`; a newer one replaces it. */
+  readonly #deliveries = new Map<string, AbortController>();
+  /** Aborts the background work's waits at close. */
+  readonly #stopping = new AbortController();
   readonly #encodings = new WeakMap<Message, string>();
   readonly #queue: ServerEvent[] = [];
   #wake: (() => void) | undefined;
@@ -302,22 +318,44 @@ export class ShopServer implements AsyncDisposable {
         ? await transaction.conclude(conclusion)
         : { seller: false, buyer: false };
       if (!conclusion.ok) return;
-      for (const role of effect.deliver) {
-        // Whoever the live connection did not reach gets it on a new one,
-        // a few times with growing pauses; a restart tries again.
-        let delivered = told[role];
-        for (let attempt = 0; !delivered && attempt < 6 && !this.#closing; attempt++) {
-          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
-          delivered = await deliverShipping(effect.plan, conclusion, {
-            timeoutMs: this.#options.transactionTimeout ?? 30_000,
-            seal: (name, text) => this.#guard.sealFor(name, text),
-          }, role);
-        }
-        if (delivered) {
+      await Promise.all(effect.deliver.map(async (role) => {
+        // Whoever the live connection did not reach gets it on a new one.
+        if (told[role] || await this.#deliver(effect.request, effect.plan, conclusion, role)) {
           this.#enqueue({ kind: "delivered", request: effect.request, to: role, at: Date.now() });
         }
-      }
+      }));
     })());
+  }
+
+  /** Delivers Shipping_Info on new connections until it arrives, or the tries run out. */
+  async #deliver(
+    request: string,
+    plan: TransactionPlan,
+    conclusion: Extract<Conclusion, { ok: true }>,
+    role: "seller" | "buyer",
+  ): Promise<boolean> {
+    const key = `${request}\0${role}`;
+    this.#deliveries.get(key)?.abort();
+    const replaced = new AbortController();
+    this.#deliveries.set(key, replaced);
+    const signal = AbortSignal.any([replaced.signal, this.#stopping.signal]);
+    try {
+      for (let attempt = 0; attempt < DELIVERY_ATTEMPTS && !signal.aborted; attempt++) {
+        if (attempt > 0) {
+          await pause(Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS), signal);
+          if (signal.aborted) break;
+        }
+        const delivered = await deliverShipping(plan, conclusion, {
+          timeoutMs: this.#options.transactionTimeout ?? 30_000,
+          seal: (name, text) => this.#guard.sealFor(name, text),
+          signal,
+        }, role);
+        if (delivered) return true;
+      }
+      return false;
+    } finally {
+      if (this.#deliveries.get(key) === replaced) this.#deliveries.delete(key);
+    }
   }
 
   #inBackground(work: Promise<void>): void {
@@ -361,6 +399,7 @@ export class ShopServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return this.#done;
     this.#closing = true;
+    this.#stopping.abort();
     clearTimeout(this.#timer);
     this.#socket.close();
     this.#wake?.();
@@ -390,4 +429,17 @@ function fit(message: Message, limit: number): Message | undefined {
       ? cut.slice(0, cut.lastIndexOf(" "))
       : cut).replace(/[\s:;,]+$/, "");
   return reason && size({ ...message, reason }) <= limit ? { ...message, reason } : undefined;
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

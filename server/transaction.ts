@@ -8,7 +8,14 @@
  *
  * @module
  */
-import { type Address, encode, formatAddress, maskCard, type Message } from "../protocol/mod.ts";
+import {
+  type Address,
+  describe,
+  encode,
+  formatAddress,
+  maskCard,
+  type Message,
+} from "../protocol/mod.ts";
 import { authorityPem } from "../security/certificates.ts";
 import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
@@ -21,6 +28,8 @@ export interface Party {
   readonly address: Address;
   /** Our own peer: newline-framed messages and a receipt for the buyer. */
   readonly ours: boolean;
+  /** It acknowledges Shipping_Info once stored (extension `ack`); others are told by writing it. */
+  readonly acks?: boolean;
   /** The peer's pinned TLS authority (base64url DER); absent: plain TCP, a classic peer. */
   readonly ca?: string;
 }
@@ -184,6 +193,9 @@ export class Transaction implements AsyncDisposable {
    * Ends the exchange: Shipping_Info to the seller (and to our own buyer as
    * a receipt), or CANCEL with the reason to both. Then closes the buyer's
    * connection and waits briefly for the seller to close its own.
+   *
+   * @returns Who was told of the sale: for a peer that acknowledges
+   *   Shipping_Info, only once its ACK came back.
    */
   async conclude(conclusion: Conclusion): Promise<{ seller: boolean; buyer: boolean }> {
     const sends: [role: "buyer" | "seller", message: Message][] = conclusion.ok
@@ -199,11 +211,14 @@ export class Transaction implements AsyncDisposable {
       ];
     if (conclusion.ok && this.plan.buyer.ours) sends.push(["buyer", sends[0]![1]]);
     const delivered = { seller: false, buyer: false };
+    const signal = AbortSignal.timeout(this.#options.timeoutMs);
     await Promise.all(sends.map(async ([role, message]) => {
       try {
-        if (!this.#conns.has(role)) throw new Error("no connection");
+        const conn = this.#conns.get(role);
+        if (!conn) throw new Error("no connection");
         await this.#write(role, message);
-        delivered[role] = true;
+        delivered[role] = message.type !== "Shipping_Info" ||
+          await acknowledged(conn, this.plan[role], role, this.plan.id, signal);
       } catch (error) {
         log.warning("Cannot send {type} to the {role} of {id}: {error}", {
           type: message.type,
@@ -242,12 +257,14 @@ export class Transaction implements AsyncDisposable {
 export async function deliverShipping(
   plan: TransactionPlan,
   conclusion: Extract<Conclusion, { ok: true }>,
-  options: Pick<TransactionOptions, "timeoutMs" | "seal">,
+  options: Pick<TransactionOptions, "timeoutMs" | "seal"> & { signal?: AbortSignal },
   role: "seller" | "buyer" = "seller",
 ): Promise<boolean> {
   const party = plan[role];
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   try {
-    using conn = await connect(party, AbortSignal.timeout(options.timeoutMs));
+    using conn = await connect(party, signal);
     const text = encode({
       type: "Shipping_Info",
       rq: plan.id,
@@ -255,7 +272,9 @@ export async function deliverShipping(
       address: conclusion.address,
     });
     await writeText(conn, options.seal?.(party.name, text) ?? text, party.ours);
-    return true;
+    if (await acknowledged(conn, party, role, plan.id, signal)) return true;
+    log.warning("{name} did not acknowledge Shipping_Info {id}", { name: party.name, id: plan.id });
+    return false;
   } catch (error) {
     log.warning("Cannot deliver Shipping_Info {id} to {name}: {error}", {
       id: plan.id,
@@ -264,6 +283,49 @@ export async function deliverShipping(
     });
     return false;
   }
+}
+
+/**
+ * Whether a party that was just sent Shipping_Info has it: a peer with the
+ * `ack` extension answers `ACK <rq> Shipping_Info` once the sale is stored
+ * (a peer killed before that never does); for others, the write is all
+ * there is to go by.
+ */
+async function acknowledged(
+  conn: Deno.Conn,
+  party: Party,
+  role: "buyer" | "seller",
+  rq: string,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (!party.acks) return true;
+  try {
+    const result = await new MessageReader(conn).read({ signal });
+    if (result?.ok) {
+      wire.debug("recv tcp {role} {from} {text}", {
+        role,
+        from: formatAddress(party.address),
+        text: describe(result.message),
+      });
+    }
+    if (result?.ok && result.message.type === "TX_ACK" && result.message.rq === rq) return true;
+    log.warning("{name} answered Shipping_Info {id} with {answer}", {
+      name: party.name,
+      id: rq,
+      answer: result === undefined
+        ? "a close"
+        : result.ok
+        ? `${result.message.type} ${result.message.rq}`
+        : result.error.message,
+    });
+  } catch (error) {
+    log.warning("No acknowledgement of Shipping_Info {id} from {name}: {error}", {
+      id: rq,
+      name: party.name,
+      error: String(error),
+    });
+  }
+  return false;
 }
 
 /**

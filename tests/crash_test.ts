@@ -126,11 +126,6 @@ for (const [victim, seed] of [["server", 1], ["seller", 2], ["buyer", 3]] as con
   Deno.test({
     name:
       `${CRASHES} SIGKILLs of the ${victim} across a stream of purchases lose and double nothing`,
-    // Known gap (issue 5 stays open): a peer killed after Shipping_Info
-    // reached its socket but before it stored the sale loses it; the fix is
-    // an acknowledgement of Shipping_Info before the server counts it as
-    // delivered. The server crash case passes.
-    ignore: victim !== "server",
     fn: () => run(victim, seed),
   });
 }
