@@ -8,7 +8,7 @@ import { or } from "@optique/core/constructs";
 import { commandLine, message } from "@optique/core/message";
 import { run } from "@optique/run";
 import { peerCommand, runPeer } from "./peer/cli.ts";
-import { runLedger, runServer, serverCommand } from "./server/cli.ts";
+import { runKey, runLedger, runServer, serverCommand } from "./server/cli.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The program's version, from deno.json. */
@@ -33,6 +33,8 @@ if (import.meta.main) {
     ? await runServer(options)
     : options.command === "ledger"
     ? await runLedger(options)
+    : options.command === "key"
+    ? await runKey(options)
     : await runPeer(options);
   Deno.exit(code);
 }

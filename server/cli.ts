@@ -5,7 +5,7 @@
  */
 import { object, or } from "@optique/core/constructs";
 import { optional } from "@optique/core/modifiers";
-import { message } from "@optique/core/message";
+import { commandLine, message } from "@optique/core/message";
 import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
@@ -13,11 +13,12 @@ import { join } from "node:path";
 import { duration, fromZod, logLevel, port } from "../cli/value_parsers.ts";
 import { z } from "zod";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
+import { fingerprint, type Identity } from "../security/identity.ts";
 import { formatLedger, totals } from "./ledger.ts";
 import { DEFAULT_TIMERS } from "./market.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
-import { ServerStore } from "./store.ts";
+import { serverKvPath, ServerStore } from "./store.ts";
 
 const PerSecond = z.string().regex(
   /^[0-9]{1,7}$/,
@@ -49,6 +50,25 @@ const ledgerCommand = command(
     brief: message`Print the transaction ledger with totals.`,
     description:
       message`Print every transaction in DIR/server.kv with its price, fee and outcome, and the totals of sales and fees. Needs no running server (but stop the server first for a consistent view).`,
+  },
+);
+
+/** `shop server key`: the server's public key, for peers' `--server-key`. */
+const keyCommand = command(
+  "key",
+  object({
+    command: constant("key"),
+    data: dataOption,
+    kv: kvOption,
+    json: flag("--json", {
+      description: message`Print the key and its fingerprint as one JSON object.`,
+    }).withDefault(false),
+  }),
+  {
+    brief: message`Print the server's public key, for peers' --server-key.`,
+    description: message`Print the server's public key as ${
+      commandLine("shop peer --server-key KEY")
+    } takes it, and its fingerprint (what peers show as "server key ..."). If the server has no key yet, one is made and stored in DIR/server.kv, where the server will find it at its first start, so the key can be handed out before then. Needs no running server.`,
   },
 );
 
@@ -95,7 +115,7 @@ const serverOptions = object({
 /** The `shop server` command line. */
 export const serverCommand = command(
   "server",
-  or(ledgerCommand, serverOptions),
+  or(ledgerCommand, keyCommand, serverOptions),
   {
     brief: message`Run the marketplace server.`,
     description:
@@ -171,6 +191,41 @@ export async function runLedger(
   const entries = (await store.ledger()).sort((a, b) => a.at - b.at);
   console.log(
     options.json ? JSON.stringify({ entries, totals: totals(entries) }) : formatLedger(entries),
+  );
+  return 0;
+}
+
+/**
+ * Prints the server's public key and its fingerprint, making and storing
+ * the key if there is none yet.
+ *
+ * @returns The exit code: 1 when the store cannot be opened or written.
+ */
+export async function runKey(
+  options: Extract<ServerCommand, { command: "key" }>,
+): Promise<number> {
+  const where = options.kv ?? serverKvPath(options.data);
+  let identity: Identity;
+  let created: boolean;
+  try {
+    await using store = await ServerStore.open(options.data, options.kv);
+    ({ identity, created } = await store.identity());
+  } catch (error) {
+    console.error(`Cannot read the server key in ${where}: ${(error as Error).message}`);
+    return 1;
+  }
+  const key = identity.publicText;
+  const keyFingerprint = await fingerprint(key);
+  if (created) {
+    // On standard error, so that scripts reading the key are not disturbed.
+    console.error(
+      `There was no server key in ${where}: made a new one, which the server will use`,
+    );
+  }
+  console.log(
+    options.json
+      ? JSON.stringify({ key, fingerprint: keyFingerprint })
+      : `server key ${key}\nfingerprint ${keyFingerprint}`,
   );
   return 0;
 }

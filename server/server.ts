@@ -12,6 +12,7 @@
  */
 import { type Address, describe, encode, formatAddress, type Message } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
+import { fingerprint } from "../security/identity.ts";
 import { datagrams } from "../transport/udp.ts";
 import {
   type Effect,
@@ -120,7 +121,8 @@ export class ShopServer implements AsyncDisposable {
         timers: options.timers,
         allowPlaintext: options.allowPlaintext,
       });
-      const guard = new Guard(await store.identity(), {
+      const { identity } = await store.identity();
+      const guard = new Guard(identity, {
         ratePerSecond: options.ratePerSecond ?? 1000,
       });
       for (const peer of market.peers()) guard.update(peer.name, peer);
@@ -132,7 +134,7 @@ export class ShopServer implements AsyncDisposable {
       const server = new ShopServer(options, socket, store, market, guard);
       const { hostname, port } = server.address;
       log.info(
-        "Serving on UDP {hostname}:{port} with {peers} registered peers and {open} open searches",
+        "Serving on UDP {hostname}:{port} with {peers} registered peers and {open} open searches; server key {fingerprint}",
         {
           hostname,
           port,
@@ -141,6 +143,7 @@ export class ShopServer implements AsyncDisposable {
             request.state !== "not_available" &&
             request.state !== "not_found" && request.state !== "cancelled"
           ).length,
+          fingerprint: await fingerprint(identity.publicText),
         },
       );
       // Deadlines that passed while the server was down fire now.

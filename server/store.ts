@@ -21,6 +21,8 @@ import type {
   Snapshot,
 } from "./market.ts";
 
+const IDENTITY = ["identity"];
+
 /** The KV file of a server's data directory. */
 export function serverKvPath(dataDir: string): string {
   return join(dataDir, "server.kv");
@@ -71,15 +73,25 @@ export class ServerStore implements AsyncDisposable {
   }
 
   /**
-   * The server's identity key pair, made on first start and kept in KV
-   * (the private half never leaves this file).
+   * The server's identity key pair, made on first use (the first start, or
+   * `shop server key` before it) and kept in KV; the private half never
+   * leaves this store. A new pair is stored only if none is, in one atomic
+   * commit, so a server and `shop server key` that race on a new store end
+   * up with the same key.
+   *
+   * @returns The identity, and whether this call made it.
    */
-  async identity(): Promise<Identity> {
-    const stored = await this.#kv.get<StoredIdentity>(["identity"]);
-    if (stored.value) return await loadIdentity(stored.value);
-    const created = await createIdentity();
-    await this.#kv.set(["identity"], created.stored);
-    return created.identity;
+  async identity(): Promise<{ identity: Identity; created: boolean }> {
+    const stored = await this.#kv.get<StoredIdentity>(IDENTITY);
+    if (stored.value) return { identity: await loadIdentity(stored.value), created: false };
+    const made = await createIdentity();
+    const result = await this.#kv.atomic().check({ key: IDENTITY, versionstamp: null })
+      .set(IDENTITY, made.stored).commit();
+    if (result.ok) return { identity: made.identity, created: true };
+    // Another process stored one meanwhile: the stored one wins.
+    const winner = await this.#kv.get<StoredIdentity>(IDENTITY);
+    if (!winner.value) throw new Error("The server key changed while it was being read");
+    return { identity: await loadIdentity(winner.value), created: false };
   }
 
   /** Every ledger entry. */
