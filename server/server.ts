@@ -22,6 +22,7 @@ import {
   type PeerRecord,
   type ServerEvent,
 } from "./market.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
@@ -84,6 +85,8 @@ export class ShopServer implements AsyncDisposable {
   readonly #background = new Set<Promise<void>>();
   /** The delivery under way for each `request\0role`; a newer one replaces it. */
   readonly #deliveries = new Map<string, AbortController>();
+  /** Bounds the TCP connections open to each peer (transactions and deliveries). */
+  readonly #slots = new ConnectionSlots();
   /** Aborts the background work's waits at close. */
   readonly #stopping = new AbortController();
   readonly #encodings = new WeakMap<Message, string>();
@@ -292,23 +295,35 @@ export class ShopServer implements AsyncDisposable {
         );
       }
     }
+    const timeoutMs = this.#options.transactionTimeout ?? 30_000;
     const transaction = new Transaction(effect.plan, {
       processor: this.#options.processor ?? approveAll,
-      timeoutMs: this.#options.transactionTimeout ?? 30_000,
+      timeoutMs,
       seal: (name, text) => this.#guard.sealFor(name, text),
+      slots: this.#slots,
+      signal: this.#stopping.signal,
     });
-    this.#transactions.set(effect.plan.id, transaction);
-    this.#inBackground(
-      transaction.run().then((outcome) => {
-        this.#enqueue({
-          kind: "transacted",
-          request: effect.request,
-          tx: effect.plan.id,
-          outcome,
-          at: Date.now(),
-        });
-      }),
-    );
+    const id = effect.plan.id;
+    this.#transactions.get(id)?.[Symbol.asyncDispose]();
+    this.#transactions.set(id, transaction);
+    this.#inBackground((async () => {
+      const outcome = await transaction.run();
+      this.#enqueue({
+        kind: "transacted",
+        request: effect.request,
+        tx: id,
+        outcome,
+        at: Date.now(),
+      });
+      // The market concludes it in a coming batch; one whose outcome it
+      // ignored (its purchase ended meanwhile) is closed here, so its
+      // connections and slots are not held for ever.
+      await pause(timeoutMs, this.#stopping.signal);
+      if (this.#transactions.get(id) === transaction) {
+        this.#transactions.delete(id);
+        await transaction[Symbol.asyncDispose]();
+      }
+    })());
   }
 
   /** Ends a transaction on the wire, after its outcome is stored. */
@@ -351,6 +366,7 @@ export class ShopServer implements AsyncDisposable {
         const delivered = await deliverShipping(plan, conclusion, {
           timeoutMs: this.#options.transactionTimeout ?? 30_000,
           seal: (name, text) => this.#guard.sealFor(name, text),
+          slots: this.#slots,
           signal,
         }, role);
         if (delivered) return true;

@@ -19,6 +19,7 @@ import {
 import { authorityPem } from "../security/certificates.ts";
 import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
+import type { ConnectionSlots } from "./connection_slots.ts";
 import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
 
 /** One side of a transaction as the server knows it. */
@@ -70,6 +71,10 @@ export interface TransactionOptions {
   readonly now?: () => Date;
   /** Authenticates a message for a peer (our peers check INFORM_Req came from the server). */
   readonly seal?: (name: string, text: string) => string;
+  /** Bounds the connections open to each peer at once; a transaction waits for its turn. */
+  readonly slots?: ConnectionSlots;
+  /** Ends a wait for a slot (the server is stopping). */
+  readonly signal?: AbortSignal;
 }
 
 const log = logger("server", "transaction");
@@ -80,6 +85,8 @@ export class Transaction implements AsyncDisposable {
   readonly plan: TransactionPlan;
   readonly #options: TransactionOptions;
   readonly #conns = new Map<"buyer" | "seller", Deno.Conn>();
+  /** Gives back the connection slots with both parties. */
+  #release?: () => void;
 
   constructor(plan: TransactionPlan, options: TransactionOptions) {
     this.plan = plan;
@@ -88,6 +95,15 @@ export class Transaction implements AsyncDisposable {
 
   /** Collects both parties' details and charges the buyer. Never throws. */
   async run(): Promise<TransactionOutcome> {
+    try {
+      this.#release = await this.#options.slots?.take(
+        [this.plan.buyer.name, this.plan.seller.name],
+        this.#options.signal,
+      );
+    } catch {
+      return { ok: false, reason: "the server stopped before it could reach the parties" };
+    }
+    // The parties' time to answer starts once there are slots to reach them.
     const signal = AbortSignal.timeout(this.#options.timeoutMs);
     const [buyer, seller] = await Promise.all([
       this.#collect("buyer", signal),
@@ -246,6 +262,7 @@ export class Transaction implements AsyncDisposable {
         // Already closed.
       }
     }
+    this.#release?.();
   }
 }
 
@@ -257,13 +274,15 @@ export class Transaction implements AsyncDisposable {
 export async function deliverShipping(
   plan: TransactionPlan,
   conclusion: Extract<Conclusion, { ok: true }>,
-  options: Pick<TransactionOptions, "timeoutMs" | "seal"> & { signal?: AbortSignal },
+  options: Pick<TransactionOptions, "timeoutMs" | "seal" | "slots" | "signal">,
   role: "seller" | "buyer" = "seller",
 ): Promise<boolean> {
   const party = plan[role];
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  let release: (() => void) | undefined;
   try {
+    release = await options.slots?.take([party.name], options.signal);
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     using conn = await connect(party, signal);
     const text = encode({
       type: "Shipping_Info",
@@ -282,6 +301,8 @@ export async function deliverShipping(
       error: String(error),
     });
     return false;
+  } finally {
+    release?.();
   }
 }
 

@@ -67,13 +67,20 @@ export class ServerProcess extends BaseServerProcess {
   }
 }
 
-/** A fresh temporary directory, audited for card data and removed when disposed. */
+/**
+ * A fresh temporary directory, audited for card data and removed when
+ * disposed (kept, for reading its logs, when `SHOP_KEEP_TEST_DATA` is set).
+ */
 export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await Deno.makeTempDir({ prefix: "shop-test-" });
   return {
     path,
     async [Symbol.asyncDispose]() {
       await auditFiles(path).catch(() => {});
+      if (Deno.env.get("SHOP_KEEP_TEST_DATA")) {
+        console.error(`test data kept in ${path}`);
+        return;
+      }
       await Deno.remove(path, { recursive: true }).catch(() => {});
     },
   };

@@ -187,3 +187,31 @@ Deno.test("the suite's audit searches for every card number and expiry used here
     assert.ok(SECRETS.includes(secret), secret);
   }
 });
+
+Deno.test("30 purchases from one seller at once all complete: the server keeps within the peer's connection limit", async () => {
+  const COUNT = 30;
+  await using temp = await tempDir();
+  const dir = temp.path;
+  {
+    await using m = await market(dir);
+    for (let i = 0; i < COUNT; i++) await m.seller.command(`sell Item${i} 10`, "sell");
+    for (let i = 0; i < COUNT; i++) await m.buyer.send(`buy Item${i} 12`);
+    const sold = new Set<string>();
+    for (let from = 0; sold.size < COUNT;) {
+      const event = await m.seller.waitEvent("Shipping_Info", { from, timeoutMs: 60_000 });
+      from = m.seller.lines.indexOf(JSON.stringify(event)) + 1;
+      sold.add(String(event.item));
+    }
+    assert.equal(
+      m.seller.lines.filter((line) => line.includes("are open already")).length,
+      0,
+      "no connection of the server was turned away",
+    );
+    await m.server.kill("SIGTERM");
+  }
+  const { entries } = await ledger(dir);
+  assert.deepEqual(
+    entries.map((e) => e.outcome),
+    Array.from({ length: COUNT }, () => "completed"),
+  );
+});
