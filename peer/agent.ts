@@ -497,15 +497,15 @@ export class Agent {
 
   /**
    * Whether a datagram answers a request of this peer that the server
-   * cannot seal: REGISTER-DENIED to a REGISTER, DE-REGISTERED or
-   * DE-REGISTER-DENIED to a DE-REGISTER (the server ends the session first).
+   * cannot seal: REGISTER-DENIED to a REGISTER, DE-REGISTER-DENIED to a
+   * DE-REGISTER (the server has no session for a name it does not know
+   * there). DE-REGISTERED comes sealed: the server keeps the session a
+   * while after the peer leaves.
    */
   awaits(message: Message): boolean {
     const pending = this.#pending.get(message.rq);
     if (message.type === "REGISTER-DENIED") return pending?.type === "REGISTER";
-    if (message.type === "DE-REGISTERED" || message.type === "DE-REGISTER-DENIED") {
-      return pending?.type === "DE-REGISTER";
-    }
+    if (message.type === "DE-REGISTER-DENIED") return pending?.type === "DE-REGISTER";
     return false;
   }
 

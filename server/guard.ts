@@ -63,6 +63,15 @@ interface Pending {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * How long a departed peer's session stays, so that the DE-REGISTERED to it
+ * (and to its retransmitted DE-REGISTER, from the reply cache) is sealed
+ * and its sealed repeats still open: as long as the reply cache keeps it.
+ */
+export const LINGER_MS = 60_000;
+/** Most departed sessions kept at once (the oldest go first). */
+const MAX_LINGERING = 10_000;
+
 /** The server's datagram gate. */
 export class Guard {
   readonly #identity: Identity;
@@ -72,6 +81,8 @@ export class Guard {
   readonly #sessions = new Map<string, { name: string; channel: Channel }>();
   /** The addresses each session is filed under, by peer name. */
   readonly #addresses = new Map<string, string[]>();
+  /** Departed peers' sessions by address, oldest first, with when they end. */
+  readonly #lingering = new Map<string, { name: string; channel: Channel; until: number }>();
   /** Key exchanges waiting for their REGISTERED, by `host:port rq`. */
   readonly #pending = new Map<string, Pending>();
 
@@ -85,12 +96,22 @@ export class Guard {
     return this.#identity.publicText;
   }
 
-  /** Takes a peer record's session (or its removal) into account. */
-  update(name: string, peer: PeerRecord | undefined): void {
+  /**
+   * Takes a peer record's session (or its removal) into account. A removed
+   * peer's session lingers at its addresses for {@linkcode LINGER_MS}.
+   */
+  update(name: string, peer: PeerRecord | undefined, now = Date.now()): void {
     for (const address of this.#addresses.get(name) ?? []) {
-      if (this.#sessions.get(address)?.name === name) this.#sessions.delete(address);
+      const session = this.#sessions.get(address);
+      if (session?.name !== name) continue;
+      this.#sessions.delete(address);
+      if (!peer) {
+        this.#lingering.delete(address);
+        this.#lingering.set(address, { ...session, until: now + LINGER_MS });
+      }
     }
     this.#addresses.delete(name);
+    this.#pruneLingering(now);
     if (!peer?.auth) return;
     const session = { name, channel: new Channel(peer.auth.keys) };
     const addresses = [
@@ -105,7 +126,7 @@ export class Guard {
   async admit(data: Uint8Array, from: Address, now: number): Promise<Admission> {
     const source = formatAddress(from);
     if (!this.#withinRate(source, now)) return { kind: "dropped", why: "over the flood limit" };
-    const session = this.#sessions.get(source);
+    const session = this.#sessions.get(source) ?? this.#lingered(source, now);
     if (session) {
       let text: string;
       try {
@@ -193,7 +214,25 @@ export class Guard {
         );
       }
     }
-    return this.#sessions.get(address)?.channel.seal(text) ?? text;
+    const session = this.#sessions.get(address) ?? this.#lingered(address, Date.now());
+    return session?.channel.seal(text) ?? text;
+  }
+
+  /** A departed peer's session at this address, while it lingers. */
+  #lingered(address: string, now: number): { name: string; channel: Channel } | undefined {
+    if (this.#lingering.size === 0) return undefined;
+    const lingering = this.#lingering.get(address);
+    if (!lingering) return undefined;
+    if (lingering.until > now) return lingering;
+    this.#lingering.delete(address);
+    return undefined;
+  }
+
+  #pruneLingering(now: number): void {
+    for (const [address, lingering] of this.#lingering) {
+      if (lingering.until > now && this.#lingering.size <= MAX_LINGERING) break;
+      this.#lingering.delete(address);
+    }
   }
 
   /** Seals text for a named peer's session (TCP messages); classic peers get it as is. */

@@ -239,3 +239,29 @@ Deno.test("replayed authenticated datagrams are dropped and change nothing", asy
   assert.equal(server.stderr.filter((line) => /sam offers Lamp/.test(line)).length, 1);
   assert.ok(proxy.stats.toServer.duplicated > 5);
 });
+
+Deno.test("DE-REGISTERED comes sealed, also from the reply cache to a resent DE-REGISTER", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(dir.path, "--log-level", "debug");
+  await using proxy = await FaultyProxy.start({
+    server: { hostname: "127.0.0.1", port: server.port },
+    seed: 11,
+    rewriteRegister: false,
+  });
+  await using bea = await PeerProcess.start("bea", proxy.port, dir.path);
+  await bea.command("register", "REGISTERED");
+  // The first DE-REGISTERED is lost; the peer sends DE-REGISTER again, sealed
+  // with the session the server has ended, and must still be answered.
+  proxy.setFaults("toPeer", { drop: 1 });
+  await bea.send("deregister");
+  for (let i = 0; i < 200 && proxy.stats.toPeer.dropped === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  proxy.setFaults("toPeer", {});
+  // Our peer takes DE-REGISTERED only with the server's MAC.
+  await bea.waitEvent("DE-REGISTERED");
+  assert.equal((await bea.command("status", "status")).registered, false);
+  assert.ok(proxy.stats.toPeer.dropped >= 1);
+  assert.equal(server.stderr.filter((line) => /De-registered bea/.test(line)).length, 1);
+  assert.deepEqual(server.stderr.filter((line) => /drop .*bea's address/.test(line)), []);
+});
