@@ -199,8 +199,12 @@ class RawPeer implements AsyncDisposable {
       this.tcpInbox.push({ text: line, at });
       if (type === "INFORM_Req") {
         await conn.write(utf8.encode(`INFORM_Res ${rq} ${this.name} ${CARD} 1 Bench Road\n`));
-      } else if (type === "Shipping_Info" || type === "TX_CANCEL" || type === "CANCEL") {
-        return; // the seller closes its own connection after reading
+      } else if (type === "Shipping_Info") {
+        // As our peers do (extension `ack`): the sale is stored, say so.
+        await conn.write(utf8.encode(`ACK ${rq} Shipping_Info\n`));
+        return; // then close the connection
+      } else if (type === "TX_CANCEL" || type === "CANCEL") {
+        return; // the peer closes its own connection after reading
       }
     }
   }
