@@ -64,9 +64,12 @@ interface Pending {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * How long a departed peer's session stays, so that the DE-REGISTERED to it
- * (and to its retransmitted DE-REGISTER, from the reply cache) is sealed
- * and its sealed repeats still open: as long as the reply cache keeps it.
+ * How long a departed peer's session stays at its address, as long as the
+ * reply cache keeps the answer: the DE-REGISTERED to it is sealed, and a
+ * sealed DE-REGISTER it sends again (its reply was lost) still opens. That
+ * is all a lingering session does: it proves no name (the name is free for
+ * others at once), and anything else from the address is read as from a
+ * stranger.
  */
 export const LINGER_MS = 60_000;
 /** Most departed sessions kept at once (the oldest go first). */
@@ -98,7 +101,8 @@ export class Guard {
 
   /**
    * Takes a peer record's session (or its removal) into account. A removed
-   * peer's session lingers at its addresses for {@linkcode LINGER_MS}.
+   * peer's session lingers at its addresses for {@linkcode LINGER_MS},
+   * unless another peer registers there.
    */
   update(name: string, peer: PeerRecord | undefined, now = Date.now()): void {
     for (const address of this.#addresses.get(name) ?? []) {
@@ -112,12 +116,14 @@ export class Guard {
     }
     this.#addresses.delete(name);
     this.#pruneLingering(now);
-    if (!peer?.auth) return;
-    const session = { name, channel: new Channel(peer.auth.keys) };
+    if (!peer) return;
     const addresses = [
       formatAddress(peer.source),
       formatAddress({ hostname: peer.source.hostname, port: peer.udpPort }),
     ];
+    for (const address of addresses) this.#lingering.delete(address);
+    if (!peer.auth) return;
+    const session = { name, channel: new Channel(peer.auth.keys) };
     for (const address of addresses) this.#sessions.set(address, session);
     this.#addresses.set(name, addresses);
   }
@@ -126,7 +132,12 @@ export class Guard {
   async admit(data: Uint8Array, from: Address, now: number): Promise<Admission> {
     const source = formatAddress(from);
     if (!this.#withinRate(source, now)) return { kind: "dropped", why: "over the flood limit" };
-    const session = this.#sessions.get(source) ?? this.#lingered(source, now);
+    const session = this.#sessions.get(source);
+    const lingering = session ? undefined : this.#lingered(source, now);
+    if (lingering) {
+      const departed = this.#departed(data, lingering);
+      if (departed) return departed;
+    }
     if (session) {
       let text: string;
       try {
@@ -156,6 +167,40 @@ export class Guard {
       return await this.#registration(utf8.decode(data), from, now);
     }
     return { kind: "message", message: result.message };
+  }
+
+  /**
+   * A datagram from where a peer left: its sealed DE-REGISTER, sent again, is
+   * admitted (for the reply cache to answer; it proves no name); anything
+   * else sealed is dropped; `undefined`: not sealed, a stranger's to read.
+   */
+  #departed(
+    data: Uint8Array,
+    lingering: { name: string; channel: Channel },
+  ): Admission | undefined {
+    let text: string;
+    try {
+      text = utf8.decode(data);
+    } catch {
+      return undefined;
+    }
+    const opened = lingering.channel.open(text);
+    if (!opened.ok) {
+      return opened.why === "no mac" ? undefined : {
+        kind: "dropped",
+        why: `${opened.why} on a datagram from where ${lingering.name} left`,
+      };
+    }
+    const result = decode(opened.text);
+    if (result.ok && result.message.type === "DE-REGISTER") {
+      return { kind: "message", message: result.message };
+    }
+    return {
+      kind: "dropped",
+      why: `${
+        result.ok ? result.message.type : "a bad message"
+      } from ${lingering.name}, which left`,
+    };
   }
 
   async #registration(text: string, from: Address, now: number): Promise<Admission> {
@@ -214,7 +259,8 @@ export class Guard {
         );
       }
     }
-    const session = this.#sessions.get(address) ?? this.#lingered(address, Date.now());
+    const session = this.#sessions.get(address) ??
+      (message.type === "DE-REGISTERED" ? this.#lingered(address, Date.now()) : undefined);
     return session?.channel.seal(text) ?? text;
   }
 

@@ -227,7 +227,10 @@ export class Transaction implements AsyncDisposable {
       ];
     if (conclusion.ok && this.plan.buyer.ours) sends.push(["buyer", sends[0]![1]]);
     const delivered = { seller: false, buyer: false };
-    const signal = AbortSignal.timeout(this.#options.timeoutMs);
+    const timeout = AbortSignal.timeout(this.#options.timeoutMs);
+    const signal = this.#options.signal
+      ? AbortSignal.any([timeout, this.#options.signal])
+      : timeout;
     await Promise.all(sends.map(async ([role, message]) => {
       try {
         const conn = this.#conns.get(role);
@@ -355,8 +358,20 @@ async function acknowledged(
  */
 async function connect(party: Party, signal: AbortSignal): Promise<Deno.Conn> {
   const target = { hostname: party.address.hostname, port: party.address.port };
-  if (!party.ca) return await Deno.connect({ transport: "tcp", ...target, signal });
-  const conn = await Deno.connectTls({ ...target, caCerts: [authorityPem(party.ca)] });
+  // Connect with the signal (a blackholed address must not hold a slot for
+  // the kernel's minutes), then start TLS on the connection.
+  const tcp = await Deno.connect({ transport: "tcp", ...target, signal });
+  if (!party.ca) return tcp;
+  let conn: Deno.TlsConn;
+  try {
+    conn = await Deno.startTls(tcp, {
+      hostname: target.hostname,
+      caCerts: [authorityPem(party.ca)],
+    });
+  } catch (error) {
+    tcp.close();
+    throw error;
+  }
   try {
     // Fail here, before anything is written, if the certificate is wrong.
     await abortable(conn.handshake(), signal);

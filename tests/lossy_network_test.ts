@@ -37,7 +37,7 @@ Deno.test({
     "50 flows through 30% loss and 10% duplication each way all end right, each sale ledgered once",
   async fn() {
     await using dir = await tempDir();
-    const server = await ServerProcess.start(
+    await using server = await ServerProcess.start(
       dir.path,
       "--offer-window",
       "3s",
@@ -64,10 +64,10 @@ Deno.test({
       );
     // Three buyers, so that none has more open searches than the server's
     // cap per buyer (32; more are DENIED, rightly).
-    const seller = await start("seller");
-    const buyer = await start("buyer", "--auto-buy");
-    const haggler = await start("haggler", "--auto-buy");
-    const decider = await start("decider");
+    await using seller = await start("seller");
+    await using buyer = await start("buyer", "--auto-buy");
+    await using haggler = await start("haggler", "--auto-buy");
+    await using decider = await start("decider");
     const peers = [seller, buyer, haggler, decider];
     try {
       // Registration and listings on a clean network, then the faults.

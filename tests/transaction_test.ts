@@ -203,7 +203,7 @@ Deno.test("30 purchases from one seller at once all complete: the server keeps w
       sold.add(String(event.item));
     }
     assert.equal(
-      m.seller.lines.filter((line) => line.includes("are open already")).length,
+      m.seller.stderr.filter((line) => line.includes("are open already")).length,
       0,
       "no connection of the server was turned away",
     );
