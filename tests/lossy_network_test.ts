@@ -1,8 +1,9 @@
 /**
  * Our peers and server through a fault-injecting proxy: 30% of datagrams
- * lost each way and 10% duplicated. A scripted run of 50 flows (purchases,
- * purchases after a negotiation, cancellations) must end with every flow in
- * its right final state and every sale in the ledger exactly once.
+ * lost each way, 10% duplicated, 10% reordered, each delayed 0-20 ms. A
+ * scripted run of 50 flows (purchases, purchases after a negotiation,
+ * cancellations) must end with every flow in its right final state and
+ * every sale in the ledger exactly once.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -11,7 +12,7 @@ import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 import { FaultyProxy } from "./_proxy.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const LOSSY = { drop: 0.3, duplicate: 0.1 };
+const LOSSY = { drop: 0.3, duplicate: 0.1, reorder: 0.1, delayMs: [0, 20] as const };
 const PURCHASES = 20;
 const NEGOTIATIONS = 15;
 const CANCELLATIONS = 15;
@@ -34,7 +35,7 @@ function requestStates(event: Record<string, unknown>): Map<string, string> {
 
 Deno.test({
   name:
-    "50 flows through 30% loss and 10% duplication each way all end right, each sale ledgered once",
+    "50 flows through 30% loss, 10% duplication and 10% reordering each way all end right, each sale ledgered once",
   async fn() {
     await using dir = await tempDir();
     await using server = await ServerProcess.start(
@@ -128,7 +129,12 @@ Deno.test({
       }
       assert.deepEqual(listed, unsold);
       const stats = proxy.stats;
-      assert.ok(stats.toServer.dropped > 50 && stats.toPeer.dropped > 50, JSON.stringify(stats));
+      for (const direction of [stats.toServer, stats.toPeer]) {
+        assert.ok(
+          direction.dropped > 50 && direction.duplicated > 10 && direction.reordered > 5,
+          JSON.stringify(stats),
+        );
+      }
     } finally {
       for (const peer of peers) await peer[Symbol.asyncDispose]();
       await server.kill("SIGTERM");
