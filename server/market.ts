@@ -1208,9 +1208,10 @@ export class Market {
   #redeliverTo(name: string, effects: Effect[]): void {
     for (const id of this.#undeliveredSales) {
       const open = this.#requests.get(id);
-      const plan = open && this.#plan(open.record);
-      const shipTo = open?.record.shipTo;
-      if (!open || !plan || !shipTo) continue;
+      if (!open || (open.record.seller !== name && open.record.buyer !== name)) continue;
+      const plan = this.#plan(open.record);
+      const shipTo = open.record.shipTo;
+      if (!plan || !shipTo) continue;
       const deliver = this.#undelivered(open.record).filter((role) => plan[role].name === name);
       if (deliver.length === 0) continue;
       effects.push({
