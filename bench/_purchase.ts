@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { RELIABLE_SENDS } from "../protocol/messages.ts";
 import { ServerProcess, tempDir } from "./_server.ts";
 import { BenchError, progress, round, summary, within } from "./_stats.ts";
 import { head } from "./_udp.ts";
@@ -46,16 +47,6 @@ export interface PurchaseResult {
 }
 
 const EXTENSIONS = "shop/1 from ack no-offer";
-/** What the server sends our peers reliably: each is acknowledged. */
-const ACKED = new Set([
-  "SEARCH",
-  "FOUND",
-  "RESERVE",
-  "NEGOTIATE",
-  "NOT_AVAILABLE",
-  "NOT_FOUND",
-  "CANCEL",
-]);
 const CARD = "4111111111111111 12/39";
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
@@ -156,7 +147,7 @@ class RawPeer implements AsyncDisposable {
       const at = performance.now();
       const [type, rq] = head(message);
       if (type === "ACK") continue;
-      if (ACKED.has(type)) this.send(`ACK ${rq} ${type}`).catch(() => {});
+      if (RELIABLE_SENDS.has(type)) this.send(`ACK ${rq} ${type}`).catch(() => {});
       if (type === "SEARCH" && this.price !== undefined) {
         const item = message.split(" ")[2]!;
         this.send(

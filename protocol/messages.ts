@@ -140,8 +140,8 @@ export const TxCancel = message("TX_CANCEL", { rq: Rq, reason: RequiredText });
 // Extensions between our own peers and server (README, "Protocol"); a
 // classic peer or server never receives them.
 
-/** The datagram keywords an ACK may acknowledge. */
-const ACKABLE = [
+/** Requests our peers send again until the server acknowledges them (extension `ack`). */
+const ACKED_REQUEST_TYPES = [
   "LOOKING_FOR",
   "OFFER",
   "NO_OFFER",
@@ -149,27 +149,10 @@ const ACKABLE = [
   "REFUSE",
   "BUY",
   "CANCEL",
-  "SEARCH",
-  "FOUND",
-  "NOT_AVAILABLE",
-  "RESERVE",
-  "NEGOTIATE",
-  "NOT_FOUND",
 ] as const;
 
-/** Requests our peers send again until the server acknowledges them (extension `ack`). */
-export const ACKED_REQUESTS: ReadonlySet<string> = new Set([
-  "LOOKING_FOR",
-  "OFFER",
-  "NO_OFFER",
-  "ACCEPT",
-  "REFUSE",
-  "BUY",
-  "CANCEL",
-]);
-
 /** What the server sends our peers again until they acknowledge it (extension `ack`). */
-export const RELIABLE_SENDS: ReadonlySet<string> = new Set([
+const RELIABLE_SEND_TYPES = [
   "SEARCH",
   "FOUND",
   "RESERVE",
@@ -177,7 +160,16 @@ export const RELIABLE_SENDS: ReadonlySet<string> = new Set([
   "NOT_AVAILABLE",
   "NOT_FOUND",
   "CANCEL",
-]);
+] as const;
+
+/** The datagram keywords an ACK may acknowledge: either list, CANCEL once. */
+const ACKABLE = [...new Set([...ACKED_REQUEST_TYPES, ...RELIABLE_SEND_TYPES])];
+
+/** Requests our peers send again until the server acknowledges them (extension `ack`). */
+export const ACKED_REQUESTS: ReadonlySet<string> = new Set(ACKED_REQUEST_TYPES);
+
+/** What the server sends our peers again until they acknowledge it (extension `ack`). */
+export const RELIABLE_SENDS: ReadonlySet<string> = new Set(RELIABLE_SEND_TYPES);
 
 /** Acknowledges a datagram, naming its RQ# and type, so it is not sent again. */
 export const Ack = message("ACK", {

@@ -726,12 +726,7 @@ export class Market {
       if (!OPEN_STATES.has(request.state)) continue;
       if (request.buyer === name) {
         if (request.state === "found" || request.state === "buying") {
-          this.#sendTo(request.seller!, {
-            type: "CANCEL",
-            rq: request.id,
-            item: request.item,
-            price: request.price!,
-          }, effects);
+          this.#cancelToSeller(request, effects);
         }
         this.#end(open, "cancelled", at, "the buyer left the marketplace", effects);
       } else if (request.seller === name && request.state !== "searching") {
@@ -1071,12 +1066,7 @@ export class Market {
         );
         this.#transact(open, effects);
       } else {
-        this.#sendTo(request.seller!, {
-          type: "CANCEL",
-          rq: request.id,
-          item: request.item,
-          price: request.price!,
-        }, effects);
+        this.#cancelToSeller(request, effects);
         this.#end(open, "cancelled", event.at, `${request.buyer} cancelled`, effects);
       }
       return;
@@ -1236,9 +1226,23 @@ export class Market {
 
   /** Tells both sides a purchase is off: the seller releases the item, the buyer stops waiting. */
   #cancelBothSides(request: RequestRecord, effects: Effect[]): void {
-    const deal = { type: "CANCEL" as const, item: request.item, price: request.price! };
-    this.#sendTo(request.seller!, { ...deal, rq: request.id }, effects);
-    this.#sendTo(request.buyer, { ...deal, rq: request.buyerRq }, effects);
+    this.#cancelToSeller(request, effects);
+    this.#sendTo(request.buyer, {
+      type: "CANCEL",
+      rq: request.buyerRq,
+      item: request.item,
+      price: request.price!,
+    }, effects);
+  }
+
+  /** Tells the seller its reservation is off (the server's RQ#): it releases the item. */
+  #cancelToSeller(request: RequestRecord, effects: Effect[]): void {
+    this.#sendTo(request.seller!, {
+      type: "CANCEL",
+      rq: request.id,
+      item: request.item,
+      price: request.price!,
+    }, effects);
   }
 
   // Time
