@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import denoJson from "../deno.json" with { type: "json" };
+import denoJson from "../../deno.json" with { type: "json" };
 
 Deno.test("deno task demo runs the scripted marketplace and ends with the ledger", async () => {
   const task = denoJson.tasks.demo;
   const args = task.replace(/^deno /, "").split(" ").map((word) =>
-    word === "demo/demo.ts" ? fileURLToPath(new URL("../demo/demo.ts", import.meta.url)) : word
+    word === "demo/demo.ts" ? fileURLToPath(new URL("../../demo/demo.ts", import.meta.url)) : word
   );
   const output = await new Deno.Command(Deno.execPath(), {
     args,

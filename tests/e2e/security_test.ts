@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PeerProcess, ServerProcess as LenientServer, tempDir } from "./_process.ts";
-import { ServerProcess } from "../demo/processes.ts";
+import { ServerProcess } from "../../demo/processes.ts";
 import { RawUdp } from "./_udp.ts";
-import { createIdentity } from "../security/identity.ts";
+import { createIdentity } from "../../security/identity.ts";
 import { FaultyProxy } from "./_proxy.ts";
-import { peerCertificates } from "../security/certificates.ts";
+import { peerCertificates } from "../../security/certificates.ts";
 
 async function payment(dir: string, name: string): Promise<string> {
   const path = join(dir, `${name}.json`);

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { ClassicPeer } from "./_classic.ts";
 import { ServerProcess, tempDir } from "./_process.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const CARD = "4111111111111111";
 const SELLER_CARD = "5555555555554444";
 

@@ -6,9 +6,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PeerProcess, SECRETS, ServerProcess, tempDir } from "./_process.ts";
+import {
+  assertNoCardData,
+  audit,
+  disposeAll,
+  PeerProcess,
+  SECRETS,
+  ServerProcess,
+  tempDir,
+} from "./_process.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const BUYER_CARD = "4111111111111111";
 const SELLER_CARD = "5555555555554444";
 const BAD_CARD = "4111111111111112";
@@ -30,7 +38,9 @@ async function ledger(dataDir: string) {
     args: ["run", "--allow-all", MAIN, "server", "ledger", "--data", dataDir, "--json"],
   }).output();
   assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  return JSON.parse(new TextDecoder().decode(output.stdout)) as {
+  const stdout = new TextDecoder().decode(output.stdout);
+  assertNoCardData(stdout, "the ledger");
+  return JSON.parse(stdout) as {
     entries: {
       item: string;
       price: number;
@@ -73,45 +83,53 @@ async function market(
     seller,
     buyer,
     async [Symbol.asyncDispose]() {
-      for (const process of [buyer, seller, server]) await process[Symbol.asyncDispose]();
+      await disposeAll([buyer, seller, server]);
     },
   };
 }
 
 Deno.test("a complete purchase: Shipping_Info with the buyer's address, the item sold, price and fee in the ledger", async () => {
-  await using temp = await tempDir();
-  const dir = temp.path;
+  const before = { ...audit };
   {
-    await using m = await market(dir);
-    await m.buyer.send("buy Lamp 30");
-    const shipping = await m.seller.waitEvent("Shipping_Info");
+    await using temp = await tempDir();
+    const dir = temp.path;
+    {
+      await using m = await market(dir);
+      await m.buyer.send("buy Lamp 30");
+      const shipping = await m.seller.waitEvent("Shipping_Info");
+      assert.deepEqual(
+        [
+          shipping.role,
+          shipping.item,
+          shipping.price,
+          shipping.fee,
+          shipping.credit,
+          shipping.buyer,
+          shipping.address,
+        ],
+        ["seller", "Lamp", 25, 2.5, 22.5, "bea", "42 Main Street, Springfield"],
+      );
+      await m.buyer.waitFor((line) => /"event":"(Shipping_Info|bought)"/.test(line));
+      const inventory = await m.seller.command("inventory", "inventory");
+      assert.deepEqual(inventory.items, []);
+      const history = await m.buyer.command("history", "history");
+      assert.equal((history.entries as { item: string }[])[0]?.item, "Lamp");
+      const requests = await m.buyer.command("requests", "requests");
+      assert.equal((requests.requests as { state: string }[])[0]?.state, "bought");
+      await m.server.kill("SIGTERM");
+    }
+    const { entries, totals } = await ledger(dir);
     assert.deepEqual(
-      [
-        shipping.role,
-        shipping.item,
-        shipping.price,
-        shipping.fee,
-        shipping.credit,
-        shipping.buyer,
-        shipping.address,
-      ],
-      ["seller", "Lamp", 25, 2.5, 22.5, "bea", "42 Main Street, Springfield"],
+      entries.map((e) => [e.item, e.price, e.fee, e.sellerCredit, e.outcome]),
+      [["Lamp", 25, 2.5, 22.5, "completed"]],
     );
-    await m.buyer.waitFor((line) => /"event":"(Shipping_Info|bought)"/.test(line));
-    const inventory = await m.seller.command("inventory", "inventory");
-    assert.deepEqual(inventory.items, []);
-    const history = await m.buyer.command("history", "history");
-    assert.equal((history.entries as { item: string }[])[0]?.item, "Lamp");
-    const requests = await m.buyer.command("requests", "requests");
-    assert.equal((requests.requests as { state: string }[])[0]?.state, "bought");
-    await m.server.kill("SIGTERM");
+    assert.deepEqual([totals.sales, totals.fees], [25, 2.5]);
+    // The card-data audit looked at what this purchase left behind: the
+    // output of the three processes and of the ledger command.
+    assert.ok(audit.outputs - before.outputs >= 4, `${audit.outputs - before.outputs} outputs`);
   }
-  const { entries, totals } = await ledger(dir);
-  assert.deepEqual(
-    entries.map((e) => [e.item, e.price, e.fee, e.sellerCredit, e.outcome]),
-    [["Lamp", 25, 2.5, 22.5, "completed"]],
-  );
-  assert.deepEqual([totals.sales, totals.fees], [25, 2.5]);
+  // On disposal it searched the files: KV files and logs.
+  assert.ok(audit.files - before.files >= 5, `only ${audit.files - before.files} files audited`);
 });
 
 Deno.test("a declined card cancels the purchase on both sides and releases the item", async () => {
@@ -182,7 +200,7 @@ Deno.test("a server killed with SIGKILL during the transaction settles it exactl
   );
 });
 
-Deno.test("the suite's audit searches for every card number and expiry used here", () => {
+Deno.test("the card-data audit searches for every card number and expiry used here", () => {
   for (const secret of [BUYER_CARD, SELLER_CARD, BAD_CARD, EXPIRY]) {
     assert.ok(SECRETS.includes(secret), secret);
   }

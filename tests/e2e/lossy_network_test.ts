@@ -8,10 +8,10 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+import { disposeAll, PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 import { FaultyProxy } from "./_proxy.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const LOSSY = { drop: 0.3, duplicate: 0.1, reorder: 0.1, delayMs: [0, 20] as const };
 const PURCHASES = 20;
 const NEGOTIATIONS = 15;
@@ -136,8 +136,11 @@ Deno.test({
         );
       }
     } finally {
-      for (const peer of peers) await peer[Symbol.asyncDispose]();
-      await server.kill("SIGTERM");
+      try {
+        await disposeAll(peers);
+      } finally {
+        await server.kill("SIGTERM");
+      }
     }
     const ledger = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", MAIN, "server", "ledger", "--data", dir.path, "--json"],

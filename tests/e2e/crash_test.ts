@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+import { disposeAll, PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 import { Random } from "./_random.ts";
-import type { ShopProcess } from "../demo/processes.ts";
+import type { ShopProcess } from "../../demo/processes.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const ITEMS = 24;
 const CRASHES = 20;
 const SERVER_FLAGS = [
@@ -118,7 +118,7 @@ async function run(victim: Role, seed: number): Promise<void> {
     assert.deepEqual(completed, bought);
     assert.ok(bought.length > 0);
   } finally {
-    for (const process of all()) await process[Symbol.asyncDispose]();
+    await disposeAll(all());
   }
 }
 

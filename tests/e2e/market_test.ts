@@ -3,7 +3,7 @@
  * processes on 127.0.0.1, windows shortened with the server's flags.
  */
 import assert from "node:assert/strict";
-import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
+import { disposeAll as disposeEach, PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 import { RawUdp } from "./_udp.ts";
 
 /** Starts and registers peers, each with its own commands run first. */
@@ -24,7 +24,7 @@ async function peers(
 }
 
 async function disposeAll(processes: Record<string, PeerProcess>): Promise<void> {
-  await Promise.all(Object.values(processes).map((p) => p[Symbol.asyncDispose]()));
+  await disposeEach(Object.values(processes));
 }
 
 /** A classic peer that registers and then stays silent. */
