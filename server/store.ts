@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import { prepareDataDir } from "../shell/data_dir.ts";
 import {
   createIdentity,
   type Identity,
@@ -47,7 +48,8 @@ export class ServerStore implements AsyncDisposable {
    * @param dataDir The directory that holds `server.kv`.
    */
   static async open(dataDir: string, kv?: string): Promise<ServerStore> {
-    await Deno.mkdir(dataDir, { recursive: true });
+    // The KV file holds the private key: private whatever the caller's umask.
+    await prepareDataDir(dataDir);
     return new ServerStore(await Deno.openKv(kv ?? serverKvPath(dataDir)));
   }
 
