@@ -43,7 +43,7 @@ Deno.test("a server finding its key file readable by others says so and makes it
   await using dir = await tempDir();
   const data = join(dir.path, "shop-data");
   {
-    await using first = await ServerProcess.start(data);
+    await using _first = await ServerProcess.start(data);
   }
   const kv = join(data, "server.kv");
   await Deno.chmod(data, 0o755);
