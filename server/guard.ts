@@ -1,8 +1,16 @@
 /**
- * The server's gate for datagrams: a flood limit per source, the signed
- * registration of our peers, and the MAC on every datagram to and from
- * them. What passes reaches the state machine marked with the name it
- * proved; what fails is logged and dropped.
+ * The server's gate for datagrams: flood limits, the signed registration
+ * of our peers, and the MAC on every datagram to and from them. What passes
+ * reaches the state machine marked with the name it proved; what fails is
+ * logged and dropped.
+ *
+ * Flood limits are token buckets. A datagram from an address with a
+ * session is counted against that session (it proves itself with its MAC,
+ * so peers behind one address each get their own budget); everything else
+ * (strangers, classic peers, registrations) shares one bucket per host,
+ * however many sockets the host opens. Signature checks, the expensive
+ * part of a registration, have their own smaller bucket per host and are
+ * counted before they are done.
  *
  * @module
  */
@@ -43,11 +51,19 @@ export type Admission =
 
 /** Options for {@linkcode Guard}. */
 export interface GuardOptions {
-  /** Datagrams per second one source address may send (twice that in a burst). */
+  /**
+   * Datagrams per second one host may send without a session, and one
+   * session may send (twice that in a burst).
+   */
   readonly ratePerSecond: number;
-  /** Most sources tracked by the flood limit. */
+  /** Signed registrations one host may have checked per second (twice that in a burst). */
+  readonly signaturesPerSecond?: number;
+  /** Most hosts and sessions tracked by the flood limits. */
   readonly maxSources?: number;
 }
+
+/** The default of {@linkcode GuardOptions.signaturesPerSecond}. */
+export const SIGNATURES_PER_SECOND = 50;
 
 interface Bucket {
   tokens: number;
@@ -58,6 +74,9 @@ interface Pending {
   readonly ephemeral: Ephemeral;
   readonly keys: SessionKeys;
   readonly sig: string;
+  /** The peer's key and the registration's timestamp, kept as accepted once answered. */
+  readonly key: string;
+  readonly ts: number;
   readonly at: number;
 }
 
@@ -79,8 +98,17 @@ const MAX_LINGERING = 10_000;
 export class Guard {
   readonly #identity: Identity;
   readonly #options: Required<GuardOptions>;
+  /** Flood buckets: `host` for datagrams without a session, `host:port` for sessions. */
   readonly #buckets = new Map<string, Bucket>();
-  /** Sessions by the peer's `host:port` (both its source and UDP port). */
+  /** Signature-check buckets by host. */
+  readonly #signatureBuckets = new Map<string, Bucket>();
+  /**
+   * The newest registration timestamp accepted for each key, and its
+   * signature: a REGISTER must be newer, or be that one again while its
+   * key exchange is pending (a retransmission).
+   */
+  readonly #accepted = new Map<string, { ts: number; sig: string }>();
+  /** Sessions by the peer's proven source `host:port`, never by an announced port. */
   readonly #sessions = new Map<string, { name: string; channel: Channel }>();
   /** The addresses each session is filed under, by peer name. */
   readonly #addresses = new Map<string, string[]>();
@@ -91,7 +119,11 @@ export class Guard {
 
   constructor(identity: Identity, options: GuardOptions) {
     this.#identity = identity;
-    this.#options = { maxSources: 100_000, ...options };
+    this.#options = {
+      maxSources: 100_000,
+      signaturesPerSecond: SIGNATURES_PER_SECOND,
+      ...options,
+    };
   }
 
   /** The server's public key, as peers pin it. */
@@ -117,12 +149,15 @@ export class Guard {
     this.#addresses.delete(name);
     this.#pruneLingering(now);
     if (!peer) return;
-    const addresses = [
-      formatAddress(peer.source),
-      formatAddress({ hostname: peer.source.hostname, port: peer.udpPort }),
-    ];
+    // Filed only under where its datagrams came from: an announced port
+    // proves nothing, and a stranger could announce someone else's.
+    const addresses = [formatAddress(peer.source)];
     for (const address of addresses) this.#lingering.delete(address);
     if (!peer.auth) return;
+    const ts = (peer.auth as { ts?: number }).ts;
+    if (ts !== undefined && (this.#accepted.get(peer.auth.key)?.ts ?? -Infinity) < ts) {
+      this.#accepted.set(peer.auth.key, { ts, sig: "" });
+    }
     const session = { name, channel: new Channel(peer.auth.keys) };
     for (const address of addresses) this.#sessions.set(address, session);
     this.#addresses.set(name, addresses);
@@ -131,8 +166,10 @@ export class Guard {
   /** Checks one datagram. */
   async admit(data: Uint8Array, from: Address, now: number): Promise<Admission> {
     const source = formatAddress(from);
-    if (!this.#withinRate(source, now)) return { kind: "dropped", why: "over the flood limit" };
     const session = this.#sessions.get(source);
+    if (!this.#withinRate(this.#buckets, session ? source : from.hostname, now)) {
+      return { kind: "dropped", why: "over the flood limit" };
+    }
     const lingering = session ? undefined : this.#lingered(source, now);
     if (lingering) {
       const departed = this.#departed(data, lingering);
@@ -206,23 +243,41 @@ export class Guard {
   async #registration(text: string, from: Address, now: number): Promise<Admission> {
     const result = decode(text);
     if (!result.ok) return { kind: "invalid", error: result.error };
-    const checked = await verifyRegistration(text, now);
-    if (!checked.ok) {
-      return {
-        kind: "invalid",
-        error: {
-          code: "invalid_field",
-          message: `Refused: ${checked.why}`,
-          keyword: "REGISTER",
-          rq: result.message.rq,
-        },
-      };
+    const refused = (why: string): Admission => ({
+      kind: "invalid",
+      error: {
+        code: "invalid_field",
+        message: `Refused: ${why}`,
+        keyword: "REGISTER",
+        rq: result.message.rq,
+      },
+    });
+    // Counted before the check: a host cannot make the server verify
+    // signatures faster than this, however many sockets it uses.
+    if (
+      !this.#withinRate(
+        this.#signatureBuckets,
+        from.hostname,
+        now,
+        this.#options.signaturesPerSecond,
+      )
+    ) {
+      return { kind: "dropped", why: "over the signature-check limit" };
     }
+    const checked = await verifyRegistration(text, now);
+    if (!checked.ok) return refused(checked.why);
     // A retransmitted REGISTER gets the same exchange key, so that whichever
     // REGISTERED reaches the peer, both sides hold the same session keys.
     const handshake = `${formatAddress(from)} ${result.message.rq}`;
     const previous = this.#pending.get(handshake);
     const reuse = previous?.sig === checked.proof.sig ? previous : undefined;
+    // Freshness: only a newer registration than the last one accepted for
+    // this key, or that one again from where it is pending. A captured
+    // REGISTER replayed later, from anywhere, is refused.
+    const last = this.#accepted.get(checked.proof.key);
+    if (!reuse && last && checked.proof.ts <= last.ts) {
+      return refused("the registration is not newer than the last one accepted for this key");
+    }
     const own = reuse?.ephemeral ?? await ephemeral();
     const keys = reuse?.keys ??
       await deriveSession(
@@ -231,7 +286,14 @@ export class Guard {
         `${result.message.rq} ${checked.proof.ts}`,
         "server",
       );
-    this.#pending.set(handshake, { ephemeral: own, keys, sig: checked.proof.sig, at: now });
+    this.#pending.set(handshake, {
+      ephemeral: own,
+      keys,
+      sig: checked.proof.sig,
+      key: checked.proof.key,
+      ts: checked.proof.ts,
+      at: now,
+    });
     for (const [key, pending] of this.#pending) {
       if (now - pending.at < 60_000 && this.#pending.size <= 10_000) break;
       this.#pending.delete(key);
@@ -253,6 +315,12 @@ export class Guard {
     if (message.type === "REGISTERED") {
       const pending = this.#pending.get(`${address} ${message.rq}`);
       if (pending) {
+        if ((this.#accepted.get(pending.key)?.ts ?? -Infinity) < pending.ts) {
+          this.#accepted.set(pending.key, { ts: pending.ts, sig: pending.sig });
+          if (this.#accepted.size > this.#options.maxSources) {
+            this.#accepted.delete(this.#accepted.keys().next().value!);
+          }
+        }
         const body = `${text} key=${this.#identity.publicText} dh=${pending.ephemeral.publicText}`;
         return sign(this.#identity, replySigningText(body, pending.sig)).then((sig) =>
           `${body} sig=${sig}`
@@ -293,18 +361,26 @@ export class Guard {
     return this.#sessions.has(formatAddress(address));
   }
 
-  #withinRate(source: string, now: number): boolean {
-    const rate = this.#options.ratePerSecond;
-    let bucket = this.#buckets.get(source);
+  /** Takes a token from `key`'s bucket, if it has one. */
+  #withinRate(
+    buckets: Map<string, Bucket>,
+    key: string,
+    now: number,
+    rate = this.#options.ratePerSecond,
+  ): boolean {
+    let bucket = buckets.get(key);
     if (!bucket) {
-      if (this.#buckets.size >= this.#options.maxSources) {
-        this.#buckets.delete(this.#buckets.keys().next().value!);
+      if (buckets.size >= this.#options.maxSources) {
+        buckets.delete(buckets.keys().next().value!);
       }
       bucket = { tokens: 2 * rate, at: now };
-      this.#buckets.set(source, bucket);
+      buckets.set(key, bucket);
     }
-    bucket.tokens = Math.min(2 * rate, bucket.tokens + ((now - bucket.at) * rate) / 1000);
-    bucket.at = now;
+    bucket.tokens = Math.min(
+      2 * rate,
+      bucket.tokens + (Math.max(0, now - bucket.at) * rate) / 1000,
+    );
+    bucket.at = Math.max(bucket.at, now);
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;
