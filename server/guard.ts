@@ -28,9 +28,11 @@ import {
   ephemeral,
   type SessionKeys,
 } from "../security/channel.ts";
+import { Cookies } from "../security/cookie.ts";
 import {
   type RegistrationProof,
   replySigningText,
+  tokens,
   verifyRegistration,
 } from "../security/handshake.ts";
 import { type Identity, sign } from "../security/identity.ts";
@@ -47,6 +49,11 @@ export type Admission =
     readonly registration?: { readonly proof: RegistrationProof; readonly keys: SessionKeys };
   }
   | { readonly kind: "invalid"; readonly error: DecodeError }
+  /**
+   * A signed REGISTER without a valid cookie for its source: send back
+   * `text` (a RETRY, never longer than what came) and keep nothing.
+   */
+  | { readonly kind: "challenge"; readonly text: string }
   | { readonly kind: "dropped"; readonly why: string };
 
 /** Options for {@linkcode Guard}. */
@@ -60,6 +67,11 @@ export interface GuardOptions {
   readonly signaturesPerSecond?: number;
   /** Most hosts and sessions tracked by the flood limits. */
   readonly maxSources?: number;
+  /**
+   * Ask a signed REGISTER for an address cookie (RETRY) before any state
+   * or signature check.
+   */
+  readonly validateAddresses?: boolean;
 }
 
 /** The default of {@linkcode GuardOptions.signaturesPerSecond}. */
@@ -114,6 +126,8 @@ export class Guard {
   readonly #addresses = new Map<string, string[]>();
   /** Departed peers' sessions by address, oldest first, with when they end. */
   readonly #lingering = new Map<string, { name: string; channel: Channel; until: number }>();
+  /** Address cookies, when registrations must prove their source. */
+  readonly #cookies: Cookies | undefined;
   /** Key exchanges waiting for their REGISTERED, by `host:port rq`. */
   readonly #pending = new Map<string, Pending>();
 
@@ -122,8 +136,10 @@ export class Guard {
     this.#options = {
       maxSources: 100_000,
       signaturesPerSecond: SIGNATURES_PER_SECOND,
+      validateAddresses: false,
       ...options,
     };
+    this.#cookies = this.#options.validateAddresses ? new Cookies() : undefined;
   }
 
   /** The server's public key, as peers pin it. */
@@ -252,6 +268,17 @@ export class Guard {
         rq: result.message.rq,
       },
     });
+    if (this.#cookies) {
+      // Before any state or signature check: prove the source receives.
+      const address = formatAddress(from);
+      const extensions = result.message.type === "REGISTER" ? result.message.extensions : [];
+      if (!this.#cookies.valid(address, tokens(extensions).get("cookie"), now)) {
+        const retry = `RETRY ${result.message.rq} ${this.#cookies.issue(address, now)}`;
+        return retry.length <= text.length
+          ? { kind: "challenge", text: retry }
+          : { kind: "dropped", why: "a REGISTER too short to answer with a cookie" };
+      }
+    }
     // Counted before the check: a host cannot make the server verify
     // signatures faster than this, however many sockets it uses.
     if (

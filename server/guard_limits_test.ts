@@ -14,20 +14,22 @@ const utf8 = new TextEncoder();
 const KEYS = { send: "c2VydmVyLXRvLXBlZXI", receive: "cGVlci10by1zZXJ2ZXI" };
 const at = (port: number) => ({ hostname: "127.0.0.1", port });
 
-async function serverGuard(options: { ratePerSecond: number; signaturesPerSecond?: number }) {
+async function serverGuard(
+  options: { ratePerSecond: number; signaturesPerSecond?: number; validateAddresses?: boolean },
+) {
   const { identity } = await createIdentity();
   return new Guard(identity, options);
 }
 
 /** A real peer guard for alice, and a signed REGISTER text of hers for each RQ# asked. */
 async function alice(): Promise<
-  AsyncDisposable & { register: (rq: string) => Promise<string> }
+  AsyncDisposable & { register: (rq: string, cookie?: string) => Promise<string> }
 > {
   const dir = await Deno.makeTempDir({ prefix: "shop-guard-limits-" });
   const store = await PeerStore.open(dir, "alice");
   const guard = await PeerGuard.open(store, { name: "alice", server: at(5000), ips: [] });
   return {
-    register: (rq) => {
+    register: (rq, cookie) => {
       const message: Message = {
         type: "REGISTER",
         rq,
@@ -35,7 +37,7 @@ async function alice(): Promise<
         ip: "127.0.0.1",
         udpPort: 6000,
         tcpPort: 6001,
-        extensions: ["from", "ack", "no-offer", "auth"],
+        extensions: ["from", "ack", "no-offer", "auth", ...(cookie ? [`cookie=${cookie}`] : [])],
       };
       return guard.outgoing(message);
     },
@@ -128,4 +130,28 @@ Deno.test("a captured signed REGISTER replayed from another socket is refused on
   // A newer registration of hers is taken.
   const newer = await guard.admit(utf8.encode(await peer.register("alice-2")), at(7001), now);
   assert.equal(newer.kind, "message");
+});
+
+Deno.test("a signed REGISTER without its address's cookie gets a small RETRY and leaves no state", async () => {
+  const guard = await serverGuard({ ratePerSecond: 1000, validateAddresses: true });
+  await using peer = await alice();
+  const now = Date.now();
+  const text = await peer.register("alice-1");
+  const first = await guard.admit(utf8.encode(text), at(7001), now);
+  assert.equal(first.kind, "challenge");
+  const retry = first.kind === "challenge" ? first.text : "";
+  assert.match(retry, /^RETRY alice-1 [0-9a-z]+[A-Za-z0-9_-]{22}$/);
+  assert.ok(retry.length * 3 <= text.length, `${retry.length} bytes for ${text.length}`);
+  const cookie = retry.split(" ")[2]!;
+
+  // The cookie signed in, from the address it was given to: admitted.
+  const signed = await peer.register("alice-2", cookie);
+  const admitted = await guard.admit(utf8.encode(signed), at(7001), now);
+  assert.equal(admitted.kind, "message");
+  // The same REGISTER from any other address is only asked for a cookie again.
+  const elsewhere = await guard.admit(utf8.encode(signed), at(7999), now);
+  assert.equal(elsewhere.kind, "challenge");
+  // So is a cookie that came from an earlier epoch than the one before.
+  const late = await guard.admit(utf8.encode(signed), at(7001), now + 90_000);
+  assert.equal(late.kind, "challenge");
 });

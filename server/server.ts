@@ -197,6 +197,11 @@ export class ShopServer implements AsyncDisposable {
         });
       } else if (admission.kind === "invalid") {
         this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
+      } else if (admission.kind === "challenge") {
+        // Stateless: the cookie is the only answer, and no longer than the request.
+        wire.debug`retry ${formatAddress(from)}`;
+        this.#socket.send(utf8.encode(admission.text), { ...from, transport: "udp" })
+          .catch((error) => log.debug("Send failed: {error}", { error: String(error) }));
       } else {
         wire.debug`drop ${formatAddress(from)}: ${admission.why}`;
       }
