@@ -77,6 +77,21 @@ export interface GuardOptions {
 /** The default of {@linkcode GuardOptions.signaturesPerSecond}. */
 export const SIGNATURES_PER_SECOND = 50;
 
+/**
+ * The replay high-water mark of one session, stored with the server's
+ * state: `session` names the session's keys (a prefix of the receive key),
+ * so a mark never applies to a later session.
+ */
+export interface SessionMark {
+  readonly seq: string;
+  readonly session: string;
+}
+
+/** Which session a mark belongs to. */
+function sessionId(keys: SessionKeys): string {
+  return keys.receive.slice(0, 16);
+}
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -121,13 +136,21 @@ export class Guard {
    */
   readonly #accepted = new Map<string, { ts: number; sig: string }>();
   /** Sessions by the peer's proven source `host:port`, never by an announced port. */
-  readonly #sessions = new Map<string, { name: string; channel: Channel }>();
+  readonly #sessions = new Map<string, { name: string; id: string; channel: Channel }>();
   /** The addresses each session is filed under, by peer name. */
   readonly #addresses = new Map<string, string[]>();
   /** Departed peers' sessions by address, oldest first, with when they end. */
   readonly #lingering = new Map<string, { name: string; channel: Channel; until: number }>();
   /** Address cookies, when registrations must prove their source. */
   readonly #cookies: Cookies | undefined;
+  /**
+   * The highest sequence number each session accepted before a restart,
+   * by name, with the session it belongs to: applied when that session is
+   * set up again, so nothing it opened before opens again.
+   */
+  readonly #floors = new Map<string, SessionMark>();
+  /** Sessions that accepted a datagram since {@linkcode Guard.takeMarks}. */
+  readonly #marked = new Set<string>();
   /** Key exchanges waiting for their REGISTERED, by `host:port rq`. */
   readonly #pending = new Map<string, Pending>();
 
@@ -170,11 +193,18 @@ export class Guard {
     const addresses = [formatAddress(peer.source)];
     for (const address of addresses) this.#lingering.delete(address);
     if (!peer.auth) return;
+    const mark = this.#floors.get(name);
+    this.#floors.delete(name);
+    const floor = mark?.session === sessionId(peer.auth.keys) ? BigInt(mark.seq) : undefined;
     const ts = (peer.auth as { ts?: number }).ts;
     if (ts !== undefined && (this.#accepted.get(peer.auth.key)?.ts ?? -Infinity) < ts) {
       this.#accepted.set(peer.auth.key, { ts, sig: "" });
     }
-    const session = { name, channel: new Channel(peer.auth.keys) };
+    const session = {
+      name,
+      id: sessionId(peer.auth.keys),
+      channel: new Channel(peer.auth.keys, Date.now, floor === undefined ? {} : { floor }),
+    };
     for (const address of addresses) this.#sessions.set(address, session);
     this.#addresses.set(name, addresses);
   }
@@ -209,6 +239,7 @@ export class Guard {
           why: `${opened.why} on a datagram from ${session.name}'s address`,
         };
       }
+      this.#marked.add(session.name);
       const result = decode(opened.text);
       return result.ok
         ? { kind: "message", message: result.message, authenticated: session.name }
@@ -374,6 +405,30 @@ export class Guard {
       if (lingering.until > now && this.#lingering.size <= MAX_LINGERING) break;
       this.#lingering.delete(address);
     }
+  }
+
+  /**
+   * Restores the marks stored before a restart; call before the first
+   * {@linkcode Guard.update} of each peer.
+   */
+  restoreMarks(marks: Iterable<readonly [name: string, mark: SessionMark]>): void {
+    for (const [name, mark] of marks) this.#floors.set(name, mark);
+  }
+
+  /**
+   * The marks of the sessions that accepted datagrams since the last call,
+   * to be stored in the same commit as what those datagrams did.
+   */
+  takeMarks(): [name: string, mark: SessionMark][] {
+    const marks: [string, SessionMark][] = [];
+    for (const name of this.#marked) {
+      const address = this.#addresses.get(name)?.[0];
+      const session = address === undefined ? undefined : this.#sessions.get(address);
+      if (session?.name !== name) continue;
+      marks.push([name, { seq: session.channel.highest.toString(), session: session.id }]);
+    }
+    this.#marked.clear();
+    return marks;
   }
 
   /** Seals text for a named peer's session (TCP messages); classic peers get it as is. */

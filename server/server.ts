@@ -128,6 +128,7 @@ export class ShopServer implements AsyncDisposable {
       const guard = new Guard(identity, {
         ratePerSecond: options.ratePerSecond ?? 1000,
       });
+      guard.restoreMarks(await store.marks());
       for (const peer of market.peers()) guard.update(peer.name, peer);
       const socket = Deno.listenDatagram({
         transport: "udp",
@@ -267,8 +268,12 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
+    // The replay marks of the sessions these events came on go in the first
+    // commit: a restart refuses whatever was acted on before it.
+    let marks = this.#guard.takeMarks();
     for (const mutations of commits) {
-      await this.#store.apply(mutations);
+      await this.#store.apply(mutations, marks);
+      marks = [];
       for (const mutation of mutations) {
         if (mutation.key[0] === "peer") {
           this.#guard.update(
