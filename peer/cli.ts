@@ -124,14 +124,15 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     Deno.stdin.setRaw(secret);
     raw = secret;
   };
-  const prepared = await openDataDir(options.data);
-  if (!prepared) return 2;
+  const opened = await openDataDir(options.data, { name: options.name, what: options.name });
+  if (typeof opened === "number") return opened;
+  using _held = opened;
   await setupLogging({
     file: join(options.data, `${options.name}.log`),
     consoleLevel: options.logLevel,
   });
   const log = logger("peer");
-  warnFixedModes(log, prepared);
+  warnFixedModes(log, opened.prepared);
   const print = printer(options.json);
   try {
     await using peer = await ShopPeer.start({

@@ -135,14 +135,15 @@ export type ServerCommand = InferValue<typeof serverCommand>;
 export async function runServer(
   options: Extract<ServerCommand, { command: "server" }>,
 ): Promise<number> {
-  const prepared = await openDataDir(options.data);
-  if (!prepared) return 2;
+  const opened = await openDataDir(options.data, { name: "server", what: "shop server" });
+  if (typeof opened === "number") return opened;
+  using _held = opened;
   await setupLogging({
     file: join(options.data, "server.log"),
     consoleLevel: options.logLevel,
   });
   const log = logger("server");
-  warnFixedModes(log, prepared);
+  warnFixedModes(log, opened.prepared);
   try {
     await using server = await ShopServer.start({
       hostname: options.host,

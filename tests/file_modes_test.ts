@@ -55,3 +55,39 @@ Deno.test("a server finding its key file readable by others says so and makes it
   const said = server.stderr.join("\n");
   assert.match(said, /server\.kv was open to other users \(mode 0644\); it is now private/);
 });
+
+Deno.test("a second peer or server on the same data refuses to start, says who runs, and touches nothing", async () => {
+  await using dir = await tempDir();
+  const data = join(dir.path, "shop-data");
+  await using server = await ServerProcess.start(data);
+  await using alice = await PeerProcess.start("alice", server.port, data);
+  await alice.command("register", "REGISTERED");
+  for (
+    const [args, who] of [
+      [
+        ["peer", "--name", "alice", "--server", `127.0.0.1:${server.port}`, "--data", data],
+        "alice",
+      ],
+      [["server", "--port", "0", "--data", data, "--allow-plaintext"], "shop server"],
+    ] as const
+  ) {
+    const second = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../main.ts", import.meta.url).pathname, ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const said = new TextDecoder().decode(second.stderr);
+    assert.equal(second.code, 1, said);
+    assert.match(said, new RegExp(`${who} is already running \\(pid \\d+\\)`));
+  }
+  // The running alice is still the registered one, and the only alice that
+  // ever started on this data (the second one never reached its log).
+  const status = await alice.command("status", "status");
+  assert.equal(status.registered, true);
+  await alice.closeInput();
+  await alice.finished();
+  const log = await Deno.readTextFile(join(data, "alice.log"));
+  assert.equal(log.match(/Peer alice started/g)?.length, 1, log);
+});
