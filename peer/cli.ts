@@ -10,6 +10,7 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
+import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import { z } from "zod";
 import { fromZod, hostPort, logLevel, port } from "../cli/value_parsers.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
@@ -123,12 +124,15 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     Deno.stdin.setRaw(secret);
     raw = secret;
   };
-  await Deno.mkdir(options.data, { recursive: true });
+  const opened = await openDataDir(options.data, { name: options.name, what: options.name });
+  if (typeof opened === "number") return opened;
+  using _held = opened;
   await setupLogging({
     file: join(options.data, `${options.name}.log`),
     consoleLevel: options.logLevel,
   });
   const log = logger("peer");
+  warnFixedModes(log, opened.prepared);
   const print = printer(options.json);
   try {
     await using peer = await ShopPeer.start({

@@ -12,6 +12,7 @@
  * @module
  */
 import { join } from "node:path";
+import { prepareDataDir } from "../shell/data_dir.ts";
 import type { SessionKeys } from "../security/channel.ts";
 import type { StoredIdentity } from "../security/identity.ts";
 import type {
@@ -61,7 +62,8 @@ export class PeerStore implements AsyncDisposable {
 
   /** Opens (creating if needed) the store of peer `name` in `dataDir`. */
   static async open(dataDir: string, name: string): Promise<PeerStore> {
-    await Deno.mkdir(dataDir, { recursive: true });
+    // The KV file holds the private key: private whatever the caller's umask.
+    await prepareDataDir(dataDir);
     return new PeerStore(await Deno.openKv(peerKvPath(dataDir, name)));
   }
 

@@ -1114,3 +1114,22 @@ Deno.test("SPECS puts exactly the transaction messages on tcp", () => {
   assert.equal(SPECS.TX_CANCEL.keyword, "CANCEL");
   assert.equal(SPECS.TX_ACK.keyword, "ACK");
 });
+
+Deno.test("describe cuts a registration's keys and signature short, so no log holds one whole", () => {
+  const sig = "S".repeat(86);
+  const message: Message = {
+    type: "REGISTER",
+    rq: "r1",
+    name: "alice",
+    ip: "127.0.0.1",
+    udpPort: 6000,
+    tcpPort: 6001,
+    extensions: ["from", "auth", `key=${"K".repeat(87)}`, "ts=1700000000000", `sig=${sig}`],
+  };
+  const text = describe(message);
+  assert.equal(
+    text,
+    "REGISTER r1 alice 127.0.0.1 6000 6001 shop/1 from auth key=KKKKKKKK… ts=1700000000000 sig=SSSSSSSS…",
+  );
+  assert.ok(!text.includes(sig));
+});

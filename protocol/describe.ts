@@ -13,7 +13,8 @@ export function maskCard(card: string): string {
 
 /**
  * The message as wire text, except that an INFORM_Res shows only the last
- * four digits of the card and no expiry date.
+ * four digits of the card and no expiry date, and a registration's long
+ * tokens (keys, signature, cookie) only their start.
  */
 export function describe(message: Message): string {
   if (message.type === "INFORM_Res") {
@@ -21,5 +22,16 @@ export function describe(message: Message): string {
       maskCard(message.card)
     } **/** ${message.address}`;
   }
+  if ((message.type === "REGISTER" || message.type === "REGISTERED") && message.extensions) {
+    // Keys, signatures and cookies cut short: a log must not hold a
+    // registration that could be sent again.
+    return encode(message).replace(
+      LONG_TOKEN,
+      (_, name: string, value: string) => ` ${name}${value.slice(0, 8)}…`,
+    );
+  }
   return encode(message);
 }
+
+/** A `name=value` token whose value is longer than 16 characters. */
+const LONG_TOKEN = / ([a-z]+=)([^ ]{17,})/g;

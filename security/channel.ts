@@ -101,10 +101,27 @@ export class Channel {
   #floor = 0n;
   readonly #clock: () => number;
 
-  constructor(keys: SessionKeys, clock: () => number = Date.now) {
+  /**
+   * @param keys The session's two keys.
+   * @param clock The sender clock for sequence numbers.
+   * @param options.floor Refuse every incoming number at or below this one:
+   *   the highest accepted before a restart, so that nothing opened before
+   *   it opens again.
+   */
+  constructor(
+    keys: SessionKeys,
+    clock: () => number = Date.now,
+    options: { floor?: bigint } = {},
+  ) {
     this.#send = fromBase64Url(keys.send);
     this.#receive = fromBase64Url(keys.receive);
     this.#clock = clock;
+    this.#floor = this.#highest = options.floor ?? 0n;
+  }
+
+  /** The highest incoming sequence number accepted so far (the floor before any). */
+  get highest(): bigint {
+    return this.#highest;
   }
 
   /** Appends the MAC token to an outgoing message. */

@@ -132,3 +132,20 @@ Deno.test("a channel accepts datagrams delayed behind later ones, and still no r
   assert.deepEqual(server.open(early), { ok: false, why: "replayed" });
   assert.deepEqual(server.open(late), { ok: false, why: "replayed" });
 });
+
+Deno.test("a channel given the highest number accepted before a restart refuses everything up to it", () => {
+  const keys = { send: "c2VydmVyLXRvLXBlZXI", receive: "cGVlci10by1zZXJ2ZXI" };
+  let now = 1_700_000_000_000;
+  const peer = new Channel({ send: keys.receive, receive: keys.send }, () => now);
+  const before = new Channel(keys);
+  const old = peer.seal("LOOKING_FOR l1 alice Lamp 5");
+  now += 1000;
+  const last = peer.seal("LOOKING_FOR l2 alice Lamp 5");
+  assert.equal(before.open(old).ok, true);
+  assert.equal(before.open(last).ok, true);
+  const after = new Channel(keys, Date.now, { floor: before.highest });
+  assert.deepEqual(after.open(old), { ok: false, why: "replayed" });
+  assert.deepEqual(after.open(last), { ok: false, why: "replayed" });
+  now += 1000;
+  assert.equal(after.open(peer.seal("LOOKING_FOR l3 alice Lamp 5")).ok, true);
+});

@@ -10,6 +10,7 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
+import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import { duration, fromZod, logLevel, port } from "../cli/value_parsers.ts";
 import { z } from "zod";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
@@ -134,12 +135,15 @@ export type ServerCommand = InferValue<typeof serverCommand>;
 export async function runServer(
   options: Extract<ServerCommand, { command: "server" }>,
 ): Promise<number> {
-  await Deno.mkdir(options.data, { recursive: true });
+  const opened = await openDataDir(options.data, { name: "server", what: "shop server" });
+  if (typeof opened === "number") return opened;
+  using _held = opened;
   await setupLogging({
     file: join(options.data, "server.log"),
     consoleLevel: options.logLevel,
   });
   const log = logger("server");
+  warnFixedModes(log, opened.prepared);
   try {
     await using server = await ShopServer.start({
       hostname: options.host,

@@ -1,8 +1,16 @@
 /**
- * The server's gate for datagrams: a flood limit per source, the signed
- * registration of our peers, and the MAC on every datagram to and from
- * them. What passes reaches the state machine marked with the name it
- * proved; what fails is logged and dropped.
+ * The server's gate for datagrams: flood limits, the signed registration
+ * of our peers, and the MAC on every datagram to and from them. What passes
+ * reaches the state machine marked with the name it proved; what fails is
+ * logged and dropped.
+ *
+ * Flood limits are token buckets. A datagram from an address with a
+ * session is counted against that session (it proves itself with its MAC,
+ * so peers behind one address each get their own budget); everything else
+ * (strangers, classic peers, registrations) shares one bucket per host,
+ * however many sockets the host opens. Signature checks, the expensive
+ * part of a registration, have their own smaller bucket per host and are
+ * counted before they are done.
  *
  * @module
  */
@@ -20,9 +28,11 @@ import {
   ephemeral,
   type SessionKeys,
 } from "../security/channel.ts";
+import { Cookies } from "../security/cookie.ts";
 import {
   type RegistrationProof,
   replySigningText,
+  tokens,
   verifyRegistration,
 } from "../security/handshake.ts";
 import { type Identity, sign } from "../security/identity.ts";
@@ -39,14 +49,47 @@ export type Admission =
     readonly registration?: { readonly proof: RegistrationProof; readonly keys: SessionKeys };
   }
   | { readonly kind: "invalid"; readonly error: DecodeError }
+  /**
+   * A signed REGISTER without a valid cookie for its source: send back
+   * `text` (a RETRY, never longer than what came) and keep nothing.
+   */
+  | { readonly kind: "challenge"; readonly text: string }
   | { readonly kind: "dropped"; readonly why: string };
 
 /** Options for {@linkcode Guard}. */
 export interface GuardOptions {
-  /** Datagrams per second one source address may send (twice that in a burst). */
+  /**
+   * Datagrams per second one host may send without a session, and one
+   * session may send (twice that in a burst).
+   */
   readonly ratePerSecond: number;
-  /** Most sources tracked by the flood limit. */
+  /** Signed registrations one host may have checked per second (twice that in a burst). */
+  readonly signaturesPerSecond?: number;
+  /** Most hosts and sessions tracked by the flood limits. */
   readonly maxSources?: number;
+  /**
+   * Ask a signed REGISTER for an address cookie (RETRY) before any state
+   * or signature check.
+   */
+  readonly validateAddresses?: boolean;
+}
+
+/** The default of {@linkcode GuardOptions.signaturesPerSecond}. */
+export const SIGNATURES_PER_SECOND = 50;
+
+/**
+ * The replay high-water mark of one session, stored with the server's
+ * state: `session` names the session's keys (a prefix of the receive key),
+ * so a mark never applies to a later session.
+ */
+export interface SessionMark {
+  readonly seq: string;
+  readonly session: string;
+}
+
+/** Which session a mark belongs to. */
+function sessionId(keys: SessionKeys): string {
+  return keys.receive.slice(0, 16);
 }
 
 interface Bucket {
@@ -58,6 +101,9 @@ interface Pending {
   readonly ephemeral: Ephemeral;
   readonly keys: SessionKeys;
   readonly sig: string;
+  /** The peer's key and the registration's timestamp, kept as accepted once answered. */
+  readonly key: string;
+  readonly ts: number;
   readonly at: number;
 }
 
@@ -79,19 +125,44 @@ const MAX_LINGERING = 10_000;
 export class Guard {
   readonly #identity: Identity;
   readonly #options: Required<GuardOptions>;
+  /** Flood buckets: `host` for datagrams without a session, `host:port` for sessions. */
   readonly #buckets = new Map<string, Bucket>();
-  /** Sessions by the peer's `host:port` (both its source and UDP port). */
-  readonly #sessions = new Map<string, { name: string; channel: Channel }>();
+  /** Signature-check buckets by host. */
+  readonly #signatureBuckets = new Map<string, Bucket>();
+  /**
+   * The newest registration timestamp accepted for each key, and its
+   * signature: a REGISTER must be newer, or be that one again while its
+   * key exchange is pending (a retransmission).
+   */
+  readonly #accepted = new Map<string, { ts: number; sig: string }>();
+  /** Sessions by the peer's proven source `host:port`, never by an announced port. */
+  readonly #sessions = new Map<string, { name: string; id: string; channel: Channel }>();
   /** The addresses each session is filed under, by peer name. */
   readonly #addresses = new Map<string, string[]>();
   /** Departed peers' sessions by address, oldest first, with when they end. */
   readonly #lingering = new Map<string, { name: string; channel: Channel; until: number }>();
+  /** Address cookies, when registrations must prove their source. */
+  readonly #cookies: Cookies | undefined;
+  /**
+   * The highest sequence number each session accepted before a restart,
+   * by name, with the session it belongs to: applied when that session is
+   * set up again, so nothing it opened before opens again.
+   */
+  readonly #floors = new Map<string, SessionMark>();
+  /** Sessions that accepted a datagram since {@linkcode Guard.takeMarks}. */
+  readonly #marked = new Set<string>();
   /** Key exchanges waiting for their REGISTERED, by `host:port rq`. */
   readonly #pending = new Map<string, Pending>();
 
   constructor(identity: Identity, options: GuardOptions) {
     this.#identity = identity;
-    this.#options = { maxSources: 100_000, ...options };
+    this.#options = {
+      maxSources: 100_000,
+      signaturesPerSecond: SIGNATURES_PER_SECOND,
+      validateAddresses: false,
+      ...options,
+    };
+    this.#cookies = this.#options.validateAddresses ? new Cookies() : undefined;
   }
 
   /** The server's public key, as peers pin it. */
@@ -117,13 +188,23 @@ export class Guard {
     this.#addresses.delete(name);
     this.#pruneLingering(now);
     if (!peer) return;
-    const addresses = [
-      formatAddress(peer.source),
-      formatAddress({ hostname: peer.source.hostname, port: peer.udpPort }),
-    ];
+    // Filed only under where its datagrams came from: an announced port
+    // proves nothing, and a stranger could announce someone else's.
+    const addresses = [formatAddress(peer.source)];
     for (const address of addresses) this.#lingering.delete(address);
     if (!peer.auth) return;
-    const session = { name, channel: new Channel(peer.auth.keys) };
+    const mark = this.#floors.get(name);
+    this.#floors.delete(name);
+    const floor = mark?.session === sessionId(peer.auth.keys) ? BigInt(mark.seq) : undefined;
+    const ts = (peer.auth as { ts?: number }).ts;
+    if (ts !== undefined && (this.#accepted.get(peer.auth.key)?.ts ?? -Infinity) < ts) {
+      this.#accepted.set(peer.auth.key, { ts, sig: "" });
+    }
+    const session = {
+      name,
+      id: sessionId(peer.auth.keys),
+      channel: new Channel(peer.auth.keys, Date.now, floor === undefined ? {} : { floor }),
+    };
     for (const address of addresses) this.#sessions.set(address, session);
     this.#addresses.set(name, addresses);
   }
@@ -131,8 +212,10 @@ export class Guard {
   /** Checks one datagram. */
   async admit(data: Uint8Array, from: Address, now: number): Promise<Admission> {
     const source = formatAddress(from);
-    if (!this.#withinRate(source, now)) return { kind: "dropped", why: "over the flood limit" };
     const session = this.#sessions.get(source);
+    if (!this.#withinRate(this.#buckets, session ? source : from.hostname, now)) {
+      return { kind: "dropped", why: "over the flood limit" };
+    }
     const lingering = session ? undefined : this.#lingered(source, now);
     if (lingering) {
       const departed = this.#departed(data, lingering);
@@ -156,6 +239,7 @@ export class Guard {
           why: `${opened.why} on a datagram from ${session.name}'s address`,
         };
       }
+      this.#marked.add(session.name);
       const result = decode(opened.text);
       return result.ok
         ? { kind: "message", message: result.message, authenticated: session.name }
@@ -206,23 +290,52 @@ export class Guard {
   async #registration(text: string, from: Address, now: number): Promise<Admission> {
     const result = decode(text);
     if (!result.ok) return { kind: "invalid", error: result.error };
-    const checked = await verifyRegistration(text, now);
-    if (!checked.ok) {
-      return {
-        kind: "invalid",
-        error: {
-          code: "invalid_field",
-          message: `Refused: ${checked.why}`,
-          keyword: "REGISTER",
-          rq: result.message.rq,
-        },
-      };
+    const refused = (why: string): Admission => ({
+      kind: "invalid",
+      error: {
+        code: "invalid_field",
+        message: `Refused: ${why}`,
+        keyword: "REGISTER",
+        rq: result.message.rq,
+      },
+    });
+    if (this.#cookies) {
+      // Before any state or signature check: prove the source receives.
+      const address = formatAddress(from);
+      const extensions = result.message.type === "REGISTER" ? result.message.extensions : [];
+      if (!this.#cookies.valid(address, tokens(extensions).get("cookie"), now)) {
+        const retry = `RETRY ${result.message.rq} ${this.#cookies.issue(address, now)}`;
+        return retry.length <= text.length
+          ? { kind: "challenge", text: retry }
+          : { kind: "dropped", why: "a REGISTER too short to answer with a cookie" };
+      }
     }
+    // Counted before the check: a host cannot make the server verify
+    // signatures faster than this, however many sockets it uses.
+    if (
+      !this.#withinRate(
+        this.#signatureBuckets,
+        from.hostname,
+        now,
+        this.#options.signaturesPerSecond,
+      )
+    ) {
+      return { kind: "dropped", why: "over the signature-check limit" };
+    }
+    const checked = await verifyRegistration(text, now);
+    if (!checked.ok) return refused(checked.why);
     // A retransmitted REGISTER gets the same exchange key, so that whichever
     // REGISTERED reaches the peer, both sides hold the same session keys.
     const handshake = `${formatAddress(from)} ${result.message.rq}`;
     const previous = this.#pending.get(handshake);
     const reuse = previous?.sig === checked.proof.sig ? previous : undefined;
+    // Freshness: only a newer registration than the last one accepted for
+    // this key, or that one again from where it is pending. A captured
+    // REGISTER replayed later, from anywhere, is refused.
+    const last = this.#accepted.get(checked.proof.key);
+    if (!reuse && last && checked.proof.ts <= last.ts) {
+      return refused("the registration is not newer than the last one accepted for this key");
+    }
     const own = reuse?.ephemeral ?? await ephemeral();
     const keys = reuse?.keys ??
       await deriveSession(
@@ -231,7 +344,14 @@ export class Guard {
         `${result.message.rq} ${checked.proof.ts}`,
         "server",
       );
-    this.#pending.set(handshake, { ephemeral: own, keys, sig: checked.proof.sig, at: now });
+    this.#pending.set(handshake, {
+      ephemeral: own,
+      keys,
+      sig: checked.proof.sig,
+      key: checked.proof.key,
+      ts: checked.proof.ts,
+      at: now,
+    });
     for (const [key, pending] of this.#pending) {
       if (now - pending.at < 60_000 && this.#pending.size <= 10_000) break;
       this.#pending.delete(key);
@@ -253,6 +373,12 @@ export class Guard {
     if (message.type === "REGISTERED") {
       const pending = this.#pending.get(`${address} ${message.rq}`);
       if (pending) {
+        if ((this.#accepted.get(pending.key)?.ts ?? -Infinity) < pending.ts) {
+          this.#accepted.set(pending.key, { ts: pending.ts, sig: pending.sig });
+          if (this.#accepted.size > this.#options.maxSources) {
+            this.#accepted.delete(this.#accepted.keys().next().value!);
+          }
+        }
         const body = `${text} key=${this.#identity.publicText} dh=${pending.ephemeral.publicText}`;
         return sign(this.#identity, replySigningText(body, pending.sig)).then((sig) =>
           `${body} sig=${sig}`
@@ -281,6 +407,30 @@ export class Guard {
     }
   }
 
+  /**
+   * Restores the marks stored before a restart; call before the first
+   * {@linkcode Guard.update} of each peer.
+   */
+  restoreMarks(marks: Iterable<readonly [name: string, mark: SessionMark]>): void {
+    for (const [name, mark] of marks) this.#floors.set(name, mark);
+  }
+
+  /**
+   * The marks of the sessions that accepted datagrams since the last call,
+   * to be stored in the same commit as what those datagrams did.
+   */
+  takeMarks(): [name: string, mark: SessionMark][] {
+    const marks: [string, SessionMark][] = [];
+    for (const name of this.#marked) {
+      const address = this.#addresses.get(name)?.[0];
+      const session = address === undefined ? undefined : this.#sessions.get(address);
+      if (session?.name !== name) continue;
+      marks.push([name, { seq: session.channel.highest.toString(), session: session.id }]);
+    }
+    this.#marked.clear();
+    return marks;
+  }
+
   /** Seals text for a named peer's session (TCP messages); classic peers get it as is. */
   sealFor(name: string, text: string): string {
     const address = this.#addresses.get(name)?.[0];
@@ -293,18 +443,26 @@ export class Guard {
     return this.#sessions.has(formatAddress(address));
   }
 
-  #withinRate(source: string, now: number): boolean {
-    const rate = this.#options.ratePerSecond;
-    let bucket = this.#buckets.get(source);
+  /** Takes a token from `key`'s bucket, if it has one. */
+  #withinRate(
+    buckets: Map<string, Bucket>,
+    key: string,
+    now: number,
+    rate = this.#options.ratePerSecond,
+  ): boolean {
+    let bucket = buckets.get(key);
     if (!bucket) {
-      if (this.#buckets.size >= this.#options.maxSources) {
-        this.#buckets.delete(this.#buckets.keys().next().value!);
+      if (buckets.size >= this.#options.maxSources) {
+        buckets.delete(buckets.keys().next().value!);
       }
       bucket = { tokens: 2 * rate, at: now };
-      this.#buckets.set(source, bucket);
+      buckets.set(key, bucket);
     }
-    bucket.tokens = Math.min(2 * rate, bucket.tokens + ((now - bucket.at) * rate) / 1000);
-    bucket.at = now;
+    bucket.tokens = Math.min(
+      2 * rate,
+      bucket.tokens + (Math.max(0, now - bucket.at) * rate) / 1000,
+    );
+    bucket.at = Math.max(bucket.at, now);
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;

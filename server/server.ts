@@ -128,6 +128,7 @@ export class ShopServer implements AsyncDisposable {
       const guard = new Guard(identity, {
         ratePerSecond: options.ratePerSecond ?? 1000,
       });
+      guard.restoreMarks(await store.marks());
       for (const peer of market.peers()) guard.update(peer.name, peer);
       const socket = Deno.listenDatagram({
         transport: "udp",
@@ -197,6 +198,11 @@ export class ShopServer implements AsyncDisposable {
         });
       } else if (admission.kind === "invalid") {
         this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
+      } else if (admission.kind === "challenge") {
+        // Stateless: the cookie is the only answer, and no longer than the request.
+        wire.debug`retry ${formatAddress(from)}`;
+        this.#socket.send(utf8.encode(admission.text), { ...from, transport: "udp" })
+          .catch((error) => log.debug("Send failed: {error}", { error: String(error) }));
       } else {
         wire.debug`drop ${formatAddress(from)}: ${admission.why}`;
       }
@@ -262,8 +268,12 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
+    // The replay marks of the sessions these events came on go in the first
+    // commit: a restart refuses whatever was acted on before it.
+    let marks = this.#guard.takeMarks();
     for (const mutations of commits) {
-      await this.#store.apply(mutations);
+      await this.#store.apply(mutations, marks);
+      marks = [];
       for (const mutation of mutations) {
         if (mutation.key[0] === "peer") {
           this.#guard.update(

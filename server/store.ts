@@ -6,12 +6,14 @@
  * @module
  */
 import { join } from "node:path";
+import { prepareDataDir } from "../shell/data_dir.ts";
 import {
   createIdentity,
   type Identity,
   loadIdentity,
   type StoredIdentity,
 } from "../security/identity.ts";
+import type { SessionMark } from "./guard.ts";
 import type {
   LedgerEntry,
   Mutation,
@@ -22,6 +24,8 @@ import type {
 } from "./market.ts";
 
 const IDENTITY = ["identity"];
+/** The key prefix of the sessions' replay marks (see {@linkcode Guard.takeMarks}). */
+const MARK = "mark";
 
 /** The KV file of a server's data directory. */
 export function serverKvPath(dataDir: string): string {
@@ -47,7 +51,8 @@ export class ServerStore implements AsyncDisposable {
    * @param dataDir The directory that holds `server.kv`.
    */
   static async open(dataDir: string, kv?: string): Promise<ServerStore> {
-    await Deno.mkdir(dataDir, { recursive: true });
+    // The KV file holds the private key: private whatever the caller's umask.
+    await prepareDataDir(dataDir);
     return new ServerStore(await Deno.openKv(kv ?? serverKvPath(dataDir)));
   }
 
@@ -94,6 +99,15 @@ export class ServerStore implements AsyncDisposable {
     return { identity: await loadIdentity(winner.value), created: false };
   }
 
+  /** The sessions' replay marks stored before this start, by peer name. */
+  async marks(): Promise<[string, SessionMark][]> {
+    const marks: [string, SessionMark][] = [];
+    for await (const entry of this.#kv.list<SessionMark>({ prefix: [MARK] })) {
+      marks.push([String(entry.key[1]), entry.value]);
+    }
+    return marks;
+  }
+
   /** Every ledger entry. */
   ledger(): Promise<LedgerEntry[]> {
     return this.#all<LedgerEntry>("ledger");
@@ -112,9 +126,19 @@ export class ServerStore implements AsyncDisposable {
    *
    * @throws {Error} If the commit fails; nothing was written then.
    */
-  async apply(mutations: readonly Mutation[]): Promise<void> {
-    if (mutations.length === 0) return;
+  async apply(
+    mutations: readonly Mutation[],
+    marks: readonly (readonly [name: string, mark: SessionMark])[] = [],
+  ): Promise<void> {
+    if (mutations.length === 0 && marks.length === 0) return;
     const op = this.#kv.atomic();
+    for (const [name, mark] of marks) op.set([MARK, name], mark);
+    for (const mutation of mutations) {
+      // A departed peer's mark goes with it.
+      if (mutation.op === "delete" && mutation.key[0] === "peer") {
+        op.delete([MARK, mutation.key[1]]);
+      }
+    }
     for (const mutation of mutations) {
       if (mutation.op === "set") op.set(mutation.key, mutation.value);
       else op.delete(mutation.key);

@@ -221,10 +221,14 @@ export function rewriteRegister(data: Uint8Array, from: number, to: number): Uin
   return out;
 }
 
+/** Most datagrams {@linkcode FaultyProxy.sentToServer} keeps. */
+const MAX_CAPTURED = 10_000;
+
 /**
  * A UDP proxy between peers and a server that injects seeded faults in both
  * directions. Hold it with `await using`.
  */
+
 export class FaultyProxy implements AsyncDisposable {
   readonly #front: Deno.DatagramConn;
   readonly #frontOutbox: Outbox;
@@ -244,6 +248,12 @@ export class FaultyProxy implements AsyncDisposable {
   #pending = 0;
   #closed = false;
   #frontLoop: Promise<void> | undefined;
+  /**
+   * The last datagrams forwarded to the server, oldest first, with the
+   * peer's port: a capture an attacker on the path could make, for
+   * {@linkcode FaultyProxy.replayToServer}.
+   */
+  readonly sentToServer: { readonly data: Uint8Array; readonly peerPort: number }[] = [];
 
   private constructor(options: FaultyProxyOptions) {
     if (!Number.isInteger(options.seed)) {
@@ -454,8 +464,22 @@ export class FaultyProxy implements AsyncDisposable {
     if (this.#closed || !this.#reserve(stats)) return;
     stats.forwarded++;
     const done = () => this.#pending--;
-    if (direction === "toServer") route.outbox.push(data, this.#server, done);
-    else this.#frontOutbox.push(data, route.peer, done);
+    if (direction === "toServer") {
+      this.sentToServer.push({ data, peerPort: route.peer.port });
+      if (this.sentToServer.length > MAX_CAPTURED) this.sentToServer.shift();
+      route.outbox.push(data, this.#server, done);
+    } else this.#frontOutbox.push(data, route.peer, done);
+  }
+
+  /**
+   * Sends a captured datagram to the server again, from the same back
+   * socket it first came from: a replay from the very same address.
+   */
+  replayToServer(captured: { readonly data: Uint8Array; readonly peerPort: number }): void {
+    const route = this.#routes.get(`${this.#hostname}:${captured.peerPort}`);
+    if (!route) throw new RangeError(`No route for peer port ${captured.peerPort}`);
+    this.#pending++;
+    route.outbox.push(captured.data, this.#server, () => this.#pending--);
   }
 
   /** Counts one more pending datagram, or the overflow if at the bound. */

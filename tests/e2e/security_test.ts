@@ -265,3 +265,29 @@ Deno.test("DE-REGISTERED comes sealed, also from the reply cache to a resent DE-
   assert.equal(server.stderr.filter((line) => /De-registered bea/.test(line)).length, 1);
   assert.deepEqual(server.stderr.filter((line) => /drop .*bea's address/.test(line)), []);
 });
+
+Deno.test("a sealed datagram accepted before a server restart is refused after it", async () => {
+  await using dir = await tempDir();
+  const first = await ServerProcess.start(dir.path, "--log-level", "debug");
+  await using proxy = await FaultyProxy.start({
+    server: { hostname: "127.0.0.1", port: first.port },
+    seed: 5,
+    rewriteRegister: false,
+  });
+  await using bea = await PeerProcess.start("bea", proxy.port, dir.path);
+  await bea.command("register", "REGISTERED");
+  await bea.send("buy Lamp 30");
+  await first.waitFor(/looks for Lamp/, { stderr: true });
+  const captured = proxy.sentToServer.findLast((sent) =>
+    new TextDecoder().decode(sent.data).startsWith("LOOKING_FOR ")
+  );
+  assert.ok(captured, "the sealed LOOKING_FOR went through the proxy");
+  await first.kill("SIGKILL");
+  await using second = await ServerProcess.restart(first, dir.path, "--log-level", "debug");
+  proxy.replayToServer(captured);
+  await second.waitFor(/drop .*replayed on a datagram from bea's address/, { stderr: true });
+  assert.deepEqual(second.stderr.filter((line) => /recv .*LOOKING_FOR/.test(line)), []);
+  // Her session goes on: a new search after the restart is taken.
+  await bea.send("buy Mug 10");
+  await second.waitFor(/looks for Mug/, { stderr: true });
+});
