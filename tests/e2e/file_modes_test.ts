@@ -72,7 +72,7 @@ Deno.test("a second peer or server on the same data refuses to start, says who r
     ] as const
   ) {
     const second = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../main.ts", import.meta.url).pathname, ...args],
+      args: ["run", "-A", new URL("../../main.ts", import.meta.url).pathname, ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
