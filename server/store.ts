@@ -1,7 +1,7 @@
 /**
  * The server's durable state in Deno KV: one file, `<data>/server.kv`,
- * owned by one server process. The machine's mutations are applied in
- * atomic commits; on start the records are read back into a snapshot.
+ * owned by one server process. The machine's writes are applied in
+ * atomic commits (`shell/kv_apply.ts`); on start the records are read back into a snapshot.
  *
  * @module
  */
@@ -12,11 +12,12 @@ import {
   loadIdentity,
   type StoredIdentity,
 } from "../security/identity.ts";
+import { applyWrites } from "../shell/kv_apply.ts";
 import type {
   LedgerEntry,
   Mutation,
   OfferRecord,
-  PeerRecord,
+  RegisteredPeer,
   RequestRecord,
   Snapshot,
 } from "./market.ts";
@@ -66,7 +67,7 @@ export class ServerStore implements AsyncDisposable {
   /** Reads every stored record into a snapshot for a new machine. */
   async load(): Promise<Snapshot> {
     return {
-      peers: await this.#all<PeerRecord>("peer"),
+      peers: await this.#all<RegisteredPeer>("peer"),
       requests: await this.#all<RequestRecord>("request"),
       offers: await this.#all<OfferRecord>("offer"),
     };
@@ -112,15 +113,8 @@ export class ServerStore implements AsyncDisposable {
    *
    * @throws {Error} If the commit fails; nothing was written then.
    */
-  async apply(mutations: readonly Mutation[]): Promise<void> {
-    if (mutations.length === 0) return;
-    const op = this.#kv.atomic();
-    for (const mutation of mutations) {
-      if (mutation.op === "set") op.set(mutation.key, mutation.value);
-      else op.delete(mutation.key);
-    }
-    const result = await op.commit();
-    if (!result.ok) throw new Error("KV commit was rejected");
+  apply(mutations: readonly Mutation[]): Promise<void> {
+    return applyWrites(this.#kv, mutations);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
