@@ -28,10 +28,16 @@ import {
   type MessageOf,
   RELIABLE_SENDS,
 } from "../protocol/mod.ts";
-import { ExtensionSet, KNOWN_EXTENSIONS } from "../protocol/extensions.ts";
+import { ExtensionSet } from "../protocol/extensions.ts";
 import { splitPrice } from "../protocol/fee.ts";
-import { type RetransmitOptions, Retransmitter } from "../transport/reliability.ts";
-import { type Effect, MarketTurn, type SendEffect, type ServerEvent } from "./market_turn.ts";
+import { Retransmitter } from "../transport/reliability.ts";
+import {
+  type Effect,
+  MarketTurn,
+  type MessageEvent,
+  type SendEffect,
+  type ServerEvent,
+} from "./market_turn.ts";
 import type {
   LedgerEntry,
   OfferRecord,
@@ -39,8 +45,18 @@ import type {
   RequestRecord,
   Snapshot,
 } from "./records.ts";
-import { addressOf, isFrom, isOurs, Registry, sameRegistration } from "./registry.ts";
+import { addressOf, isFrom, isOurs, Registry } from "./registry.ts";
+import { admit, describeAdmission } from "./registration.ts";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_TIMERS,
+  type MarketLimits,
+  type MarketOptions,
+  type MarketTimers,
+  SERVER_EXTENSIONS,
+} from "./market_options.ts";
 import { ReplyCache } from "./reply_cache.ts";
+import { buyerView, cancel, negotiate, noDeal, reserve } from "./search_messages.ts";
 import { isOpen, type RequestState } from "./request_states.ts";
 import { NEVER, RequestTable, type TrackedRequest } from "./request_table.ts";
 import type { TransactionPlan } from "./transaction.ts";
@@ -57,74 +73,9 @@ export type {
 } from "./records.ts";
 export type { RequestState } from "./request_states.ts";
 export { type Effect, MarketTurn, type ServerEvent } from "./market_turn.ts";
+export * from "./market_options.ts";
 
-/** Timing of the market, in milliseconds. */
-export interface MarketTimers {
-  /** How long offers are collected, counted from the first one. */
-  readonly offerWindow: number;
-  /** How long a search waits for a first offer before NOT_AVAILABLE. */
-  readonly searchTimeout: number;
-  /** How long a seller has to answer NEGOTIATE. */
-  readonly negotiationTimeout: number;
-  /** How long a buyer has to answer FOUND before the reservation lapses. */
-  readonly reserveTimeout: number;
-  /** How long an ended search is remembered (to answer retransmissions). */
-  readonly retention: number;
-}
-
-/** The defaults: the original spec's windows. */
-export const DEFAULT_TIMERS: MarketTimers = {
-  offerWindow: 10_000,
-  searchTimeout: 5 * 60_000,
-  negotiationTimeout: 60_000,
-  reserveTimeout: 5 * 60_000,
-  retention: 60 * 60_000,
-};
-
-/** Caps that keep memory bounded under any load. */
-export interface MarketLimits {
-  /** Open searches one buyer may have at once. */
-  readonly openRequestsPerPeer: number;
-  /** Registered peers in all. */
-  readonly peers: number;
-  /** Replies kept to answer repeated datagrams. */
-  readonly replyCache: number;
-  /** How long a reply is kept: longer than any retransmission goes on. */
-  readonly replyCacheTtl: number;
-  /** Messages awaiting acknowledgement, in all. */
-  readonly unacked: number;
-}
-
-/** The default caps. */
-export const DEFAULT_LIMITS: MarketLimits = {
-  openRequestsPerPeer: 32,
-  peers: 1_000_000,
-  replyCache: 20_000,
-  replyCacheTtl: 60_000,
-  unacked: 200_000,
-};
-
-/** Options for {@linkcode Market}. */
-export interface MarketOptions {
-  readonly timers?: Partial<MarketTimers>;
-  readonly limits?: Partial<MarketLimits>;
-  /** Retransmission timing toward our own peers. */
-  readonly retransmit?: Partial<RetransmitOptions>;
-  /** Makes the server's RQ#s; each call must return a new, unique token. */
-  readonly newId?: () => string;
-  /** Admit classic peers (no keys, no TLS); refused by default. */
-  readonly allowPlaintext?: boolean;
-}
-
-/**
- * The extensions this server accepts from our own peers: every one this
- * implementation knows (see `protocol/extensions.ts`); `auth` only with a
- * signed registration.
- */
-export const SERVER_EXTENSIONS: readonly string[] = KNOWN_EXTENSIONS;
-
-const SIGNED_OFFER = ExtensionSet.from(SERVER_EXTENSIONS);
-const UNSIGNED_OFFER = ExtensionSet.from(SERVER_EXTENSIONS.filter((word) => word !== "auth"));
+const SERVER_SET = ExtensionSet.from(SERVER_EXTENSIONS);
 
 /** Requests whose repeats are answered from the search's state, not the cache. */
 const STATE_ANSWERED: ReadonlySet<string> = new Set(["LOOKING_FOR", "BUY", "CANCEL"]);
@@ -138,7 +89,6 @@ const DENIALS: Partial<Record<string, "REGISTER-DENIED" | "DE-REGISTER-DENIED">>
   "DE-REGISTER": "DE-REGISTER-DENIED",
 };
 
-type MessageEvent = Extract<ServerEvent, { kind: "message" }>;
 type InvalidEvent = Extract<ServerEvent, { kind: "invalid" }>;
 
 /**
@@ -353,71 +303,22 @@ export class Market {
   // Registration
 
   #onRegister(event: MessageEvent, message: MessageOf<"REGISTER">, turn: MarketTurn): void {
-    const existing = this.#registry.get(message.name);
-    const { registration } = event;
-    // Absent for a classic peer; our peers get what both sides speak.
-    const extensions = message.extensions &&
-      ExtensionSet.from(message.extensions).intersect(registration ? SIGNED_OFFER : UNSIGNED_OFFER)
-        .toArray();
-    const registered: Message = {
-      type: "REGISTERED",
-      rq: message.rq,
-      ...(extensions ? { extensions } : {}),
-    };
-    const deny = (reason: string): void => {
-      this.#reply(event, { type: "REGISTER-DENIED", rq: message.rq, reason }, turn);
-    };
-    if (!registration && !this.#allowPlaintext) {
-      // Short first words: a reply to an unknown address is cut to the
-      // request's length, and "auth required" survives the cut.
-      return deny(
-        "auth required: this server admits only authenticated peers (start it with --allow-plaintext for classic ones)",
-      );
+    const { admission, registered } = admit(this.#registry, event, message, {
+      extensions: SERVER_SET,
+      allowPlaintext: this.#allowPlaintext,
+      maxPeers: this.#limits.peers,
+    });
+    if (admission.kind === "deny") {
+      const denial: Message = { type: "REGISTER-DENIED", rq: message.rq, reason: admission.reason };
+      return this.#reply(event, denial, turn);
     }
-    if (existing) {
-      if (registration && existing.auth?.key !== registration.proof.key) {
-        return deny(`name ${message.name} is bound to another key`);
-      }
-      if (!registration) {
-        if (existing.auth || !sameRegistration(existing, message, event.from)) {
-          return deny(`name ${message.name} in use`);
-        }
-        // A repeated REGISTER (a lost reply, a retransmission) is not a
-        // second peer: confirm it again and change nothing.
-        return this.#reply(event, registered, turn);
-      }
-    } else if (this.#registry.size >= this.#limits.peers) {
-      return deny(`the server is full (${this.#limits.peers} peers)`);
-    }
-    const peer: RegisteredPeer = {
-      name: message.name,
-      ip: message.ip,
-      udpPort: message.udpPort,
-      tcpPort: message.tcpPort,
-      source: event.from,
-      // The holder of the key coming back (restarted, or from a new
-      // address) keeps its place in the searches it was asked in.
-      registeredAt: existing?.registeredAt ?? event.at,
-      ...(extensions ? { extensions } : {}),
-      ...(registration
-        ? {
-          auth: { key: registration.proof.key, ca: registration.proof.ca, keys: registration.keys },
-        }
-        : {}),
-    };
-    if (existing) this.#registry.remove(existing);
+    if (admission.kind === "confirm") return this.#reply(event, registered, turn);
+    const { peer, replaces } = admission;
+    if (replaces) this.#registry.remove(replaces);
     this.#registry.add(peer);
-    if (existing) this.#redeliverTo(peer.name, turn);
-    const where = `${peer.source.hostname} (UDP ${peer.udpPort}, TCP ${peer.tcpPort})`;
+    if (replaces) this.#redeliverTo(peer.name, turn);
     turn.save({ key: ["peer", peer.name], value: peer });
-    turn.log(
-      "info",
-      existing
-        ? `${peer.name} proved its key and is now at ${where}`
-        : `Registered ${peer.name} at ${where}${
-          extensions ? `, extensions: shop/1 ${extensions.join(" ")}` : ", classic"
-        }`,
-    );
+    turn.log("info", describeAdmission(peer, replaces !== undefined));
     this.#reply(event, registered, turn);
   }
 
@@ -924,27 +825,7 @@ export class Market {
 
   /** What the buyer has been told of a search, to repeat after a retransmission. */
   #buyerView(request: RequestRecord): Message | undefined {
-    switch (request.state) {
-      case "found":
-      case "buying":
-      case "bought": {
-        const from = this.#registry.speaks(request.buyer, "from")
-          ? { seller: request.seller! }
-          : {};
-        const { buyerRq: rq, item, price } = request;
-        return { type: "FOUND", rq, item, price: price!, ...from };
-      }
-      case "not_available":
-        return noDeal("NOT_AVAILABLE", request);
-      case "not_found":
-        return noDeal("NOT_FOUND", request);
-      case "cancelled":
-        return request.price === undefined
-          ? noDeal("NOT_AVAILABLE", request)
-          : cancel(request, "buyer");
-      default:
-        return undefined;
-    }
+    return buyerView(request, this.#registry.speaks(request.buyer, "from"));
   }
 
   #sendTo(name: string, message: Message, turn: MarketTurn): void {
@@ -1012,38 +893,6 @@ export class Market {
     if (error.rq === undefined || denial === undefined) return;
     this.#reply(event, { type: denial, rq: error.rq, reason: error.message }, turn);
   }
-}
-
-/** What a buyer asked for, as NOT_FOUND and NOT_AVAILABLE echo it. */
-interface Ask {
-  readonly buyerRq: string;
-  readonly item: string;
-  readonly maxPrice: number;
-}
-
-/** NOT_FOUND (no seller came down to the price) or NOT_AVAILABLE (nobody offered) to a buyer. */
-function noDeal(type: "NOT_FOUND" | "NOT_AVAILABLE", ask: Ask): Message {
-  return { type, rq: ask.buyerRq, item: ask.item, maxPrice: ask.maxPrice };
-}
-
-/**
- * CANCEL of a purchase: to the seller under the server's RQ# (it releases
- * the item), to the buyer under its own RQ#. The price is the agreed one
- * unless given.
- */
-function cancel(request: RequestRecord, to: "seller" | "buyer", price = request.price!): Message {
-  const rq = to === "seller" ? request.id : request.buyerRq;
-  return { type: "CANCEL", rq, item: request.item, price };
-}
-
-/** NEGOTIATE: asks the chosen seller to come down to the buyer's max. */
-function negotiate(request: RequestRecord): Message {
-  return { type: "NEGOTIATE", rq: request.id, item: request.item, maxPrice: request.maxPrice };
-}
-
-/** RESERVE: tells the seller to hold the item for the buyer at the agreed price. */
-function reserve(request: RequestRecord): Message {
-  return { type: "RESERVE", rq: request.id, item: request.item, price: request.price! };
 }
 
 /** Whether a peer was sent a search's SEARCH: it was registered then, and is not the buyer. */

@@ -171,3 +171,6 @@ export class MarketTurn extends Turn<Effect> {
     return this.#parent ?? this;
   }
 }
+
+/** A decoded datagram, as the market is fed it. */
+export type MessageEvent = Extract<ServerEvent, { kind: "message" }>;

@@ -64,7 +64,10 @@ Deno.test("a datagram is from a classic peer by address, from an authenticated o
   assert.ok(isFrom(classic, { hostname: "127.0.0.1", port: 6000 }, undefined));
   assert.ok(isFrom(classic, { hostname: "127.0.0.1", port: 6100 }, undefined));
   assert.ok(!isFrom(classic, { hostname: "127.0.0.1", port: 6001 }, undefined));
-  const keyed = { ...peer("keyed", 6000, ["auth"]), auth: { key: "k", ca: "c", keys: {} as never } };
+  const keyed = {
+    ...peer("keyed", 6000, ["auth"]),
+    auth: { key: "k", ca: "c", keys: {} as never },
+  };
   assert.ok(!isFrom(keyed, { hostname: "127.0.0.1", port: 6100 }, undefined));
   assert.ok(isFrom(keyed, { hostname: "10.1.1.1", port: 1 }, "keyed"));
   assert.ok(!isFrom(keyed, { hostname: "127.0.0.1", port: 6100 }, "other"));
