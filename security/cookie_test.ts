@@ -17,7 +17,9 @@ Deno.test("a cookie is refused at another address, from another server, or alter
   assert.equal(cookies.valid("127.0.0.1:7002", cookie, now), false);
   assert.equal(cookies.valid("127.0.0.2:7001", cookie, now), false);
   assert.equal(new Cookies().valid("127.0.0.1:7001", cookie, now), false);
-  const altered = cookie.slice(0, -1) + (cookie.endsWith("A") ? "B" : "A");
+  // A character in the middle of the tag (the last one carries padding bits).
+  const at = cookie.length - 10;
+  const altered = cookie.slice(0, at) + (cookie[at] === "A" ? "B" : "A") + cookie.slice(at + 1);
   assert.equal(cookies.valid("127.0.0.1:7001", altered, now), false);
   for (const bad of [undefined, "", "x", "zz.short", `${cookie}x`]) {
     assert.equal(cookies.valid("127.0.0.1:7001", bad, now), false, String(bad));

@@ -3,10 +3,16 @@
  * messages it sent to each, and the records it wrote. No sockets, no KV, no
  * clock: time is the `at` of each event.
  *
+ * Every request record it is fed is checked against the transition table
+ * (`request_states.ts`): the stored state before → the written one must be
+ * allowed, so every market test checks the lifecycle too.
+ *
  * @module
  */
 import assert from "node:assert/strict";
 import type { Address, Message } from "../protocol/mod.ts";
+import { isWrite } from "../protocol/effects.ts";
+import { canTransition, type RequestState } from "./request_states.ts";
 import {
   type Effect,
   Market,
@@ -42,13 +48,17 @@ export class Harness {
     });
     // What a restarted store holds is what it started from plus new writes.
     for (const peer of snapshot?.peers ?? []) {
-      this.writes.push({ op: "set", key: ["peer", peer.name], value: peer });
+      this.writes.push({ kind: "save", key: ["peer", peer.name], value: peer });
     }
     for (const request of snapshot?.requests ?? []) {
-      this.writes.push({ op: "set", key: ["request", request.id], value: request });
+      this.writes.push({ kind: "save", key: ["request", request.id], value: request });
     }
     for (const offer of snapshot?.offers ?? []) {
-      this.writes.push({ op: "set", key: ["offer", offer.request, offer.seller], value: offer });
+      this.writes.push({
+        kind: "save",
+        key: ["offer", offer.request, offer.seller],
+        value: offer,
+      });
     }
   }
 
@@ -61,9 +71,32 @@ export class Harness {
       if (effect.kind === "send") {
         const to = [...this.ports].find(([, port]) => port === effect.to.port)?.[0] ?? "?";
         this.outbox.push({ to, message: effect.message });
-      } else if (effect.kind === "write") this.writes.push(effect);
+      } else if (isWrite(effect)) {
+        this.#checkTransition(effect);
+        this.writes.push(effect);
+      }
     }
     return effects;
+  }
+
+  /** Fails the test when a written request changes state in a way the table does not allow. */
+  #checkTransition(write: Mutation): void {
+    if (write.kind !== "save" || write.key[0] !== "request") return;
+    const id = write.key[1];
+    let before: RequestState | undefined;
+    for (let i = this.writes.length - 1; i >= 0; i--) {
+      const earlier = this.writes[i]!;
+      if (earlier.key[0] !== "request" || earlier.key[1] !== id) continue;
+      if (earlier.kind === "save") before = (earlier.value as { state: RequestState }).state;
+      break;
+    }
+    const after = (write.value as { state: RequestState }).state;
+    assert.ok(
+      canTransition(before, after),
+      `Request ${id} changed from ${
+        before ?? "nothing"
+      } to ${after}, which request_states.ts does not allow`,
+    );
   }
 
   from(name: string, message: Message, at = T0): Effect[] {
@@ -106,7 +139,7 @@ export class Harness {
   stored(): Snapshot {
     const records = new Map<string, Mutation>();
     for (const write of this.writes) records.set(JSON.stringify(write.key), write);
-    const values = [...records.values()].filter((write) => write.op === "set");
+    const values = [...records.values()].filter((write) => write.kind === "save");
     const of = (kind: string) =>
       values.filter((write) => write.key[0] === kind).map((write) =>
         (write as { value: unknown }).value

@@ -36,7 +36,7 @@ import {
   verifyRegistration,
 } from "../security/handshake.ts";
 import { type Identity, sign } from "../security/identity.ts";
-import type { PeerRecord } from "./market.ts";
+import type { RegisteredPeer } from "./market.ts";
 
 /** What came of one datagram. */
 export type Admission =
@@ -175,7 +175,7 @@ export class Guard {
    * peer's session lingers at its addresses for {@linkcode LINGER_MS},
    * unless another peer registers there.
    */
-  update(name: string, peer: PeerRecord | undefined, now = Date.now()): void {
+  update(name: string, peer: RegisteredPeer | undefined, now = Date.now()): void {
     for (const address of this.#addresses.get(name) ?? []) {
       const session = this.#sessions.get(address);
       if (session?.name !== name) continue;

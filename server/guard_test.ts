@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Channel } from "../security/channel.ts";
 import { createIdentity } from "../security/identity.ts";
 import { Guard } from "./guard.ts";
-import type { PeerRecord } from "./market.ts";
+import type { RegisteredPeer } from "./market.ts";
 
 // Any bytes make an HMAC key; the handshake that derives real ones is
 // covered end to end (tests/security_test.ts).
@@ -14,7 +14,7 @@ const KEYS = { send: "c2VydmVyLXRvLXBlZXI", receive: "cGVlci10by1zZXJ2ZXI" };
 const X = { hostname: "127.0.0.1", port: 7001 };
 const utf8 = new TextEncoder();
 
-function record(name: string, port: number, auth = true): PeerRecord {
+function record(name: string, port: number, auth = true): RegisteredPeer {
   return {
     name,
     ip: "127.0.0.1",

@@ -3,6 +3,7 @@
  * KV, no sleeping. Time is the `at` of each event.
  */
 import assert from "node:assert/strict";
+import { isWrite } from "../protocol/effects.ts";
 import { Harness, lookingFor, offer, T0, TIMERS } from "./_market_harness.ts";
 
 Deno.test("the cheapest of three offers within the max wins when the window closes", () => {
@@ -338,7 +339,7 @@ Deno.test("ended searches are forgotten after the retention time", () => {
   assert.ok(h.market.request("S1"));
   h.tick(T0 + TIMERS.retention);
   assert.equal(h.market.request("S1"), undefined);
-  assert.deepEqual(h.writes.at(-1), { kind: "write", op: "delete", key: ["request", "S1"] });
+  assert.deepEqual(h.writes.at(-1), { kind: "delete", key: ["request", "S1"] });
 });
 
 Deno.test("BUY starts the transaction and its outcome settles the ledger once", async (t) => {
@@ -372,8 +373,8 @@ Deno.test("BUY starts the transaction and its outcome settles the ledger once", 
       outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
       at: T0 + 3_000,
     }));
-    const ledger = effects.find((e) => e.kind === "write" && e.key[0] === "ledger");
-    assert.ok(ledger && ledger.kind === "write" && ledger.op === "set");
+    const ledger = effects.find((e) => isWrite(e) && e.key[0] === "ledger");
+    assert.ok(ledger && ledger.kind === "save");
     assert.deepEqual(ledger.value, {
       tx,
       request: "S1",
@@ -405,7 +406,7 @@ Deno.test("BUY starts the transaction and its outcome settles the ledger once", 
       outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
       at: T0 + 4_000,
     });
-    assert.deepEqual(again.filter((e) => e.kind === "write"), []);
+    assert.deepEqual(again.filter((e) => isWrite(e)), []);
   });
 
   await t.step("failure: a cancelled entry, CANCEL to both, the item free again", () => {
@@ -427,7 +428,7 @@ Deno.test("BUY starts the transaction and its outcome settles the ledger once", 
     assert.equal(h.market.request("S1")?.state, "cancelled");
     const ledger = h.writes.find((w) => w.key[0] === "ledger");
     assert.equal(
-      ledger?.op === "set" && (ledger.value as { outcome: string }).outcome,
+      ledger?.kind === "save" && (ledger.value as { outcome: string }).outcome,
       "cancelled",
     );
   });
@@ -450,7 +451,7 @@ Deno.test("BUY starts the transaction and its outcome settles the ledger once", 
       tx,
       outcome: { ok: true, buyer: party("buyer"), seller: party("s1") },
       at: T0 + 3_000,
-    }).forEach((effect) => effect.kind === "write" && h.writes.push(effect));
+    }).forEach((effect) => isWrite(effect) && h.writes.push(effect));
     const restored = new Harness(h.stored());
     restored.ports = h.ports;
     const effects = restored.tick(T0 + 10_000);

@@ -37,7 +37,7 @@ Deno.test("a repeated DE-REGISTER gets the same reply and is processed once", ()
     { type: "DE-REGISTERED", rq: "d1" },
     { type: "DE-REGISTERED", rq: "d1" },
   ]);
-  assert.equal(h.writes.filter((w) => w.op === "delete").length, 1);
+  assert.equal(h.writes.filter((w) => w.kind === "delete").length, 1);
   // Long after, the cache has forgotten: the name is simply not registered.
   h.from("alice", { type: "DE-REGISTER", rq: "d1", name: "alice" }, T0 + 120_000);
   assert.equal(h.take("alice")[0]?.type, "DE-REGISTER-DENIED");

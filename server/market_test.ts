@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { isWrite } from "../protocol/effects.ts";
 import type { Address, Message } from "../protocol/mod.ts";
-import { type Effect, Market, type PeerRecord } from "./market.ts";
+import { type Effect, Market, type RegisteredPeer } from "./market.ts";
 
 const ALICE: Address = { hostname: "127.0.0.1", port: 6001 };
 const ELSEWHERE: Address = { hostname: "10.9.9.9", port: 6001 };
@@ -15,7 +16,7 @@ function sent(effects: Effect[]): Message[] {
 }
 
 function writes(effects: Effect[]) {
-  return effects.filter((effect) => effect.kind === "write");
+  return effects.filter((effect) => isWrite(effect));
 }
 
 const register = (rq: string, udpPort = 6001): Message => ({
@@ -31,7 +32,7 @@ Deno.test("market registers a new name, stores it and replies REGISTERED", () =>
   const market = new Market(undefined, { allowPlaintext: true });
   const effects = message(market, ALICE, register("r1"));
   assert.deepEqual(sent(effects), [{ type: "REGISTERED", rq: "r1" }]);
-  const expected: PeerRecord = {
+  const expected: RegisteredPeer = {
     name: "alice",
     ip: "127.0.0.1",
     udpPort: 6001,
@@ -40,15 +41,14 @@ Deno.test("market registers a new name, stores it and replies REGISTERED", () =>
     registeredAt: T0,
   };
   assert.deepEqual(writes(effects), [{
-    kind: "write",
-    op: "set",
+    kind: "save",
     key: ["peer", "alice"],
     value: expected,
   }]);
   assert.deepEqual(market.peer("alice"), expected);
   // The write comes before the reply, so a shell never confirms unstored state.
   assert.ok(
-    effects.findIndex((e) => e.kind === "write") < effects.findIndex((e) => e.kind === "send"),
+    effects.findIndex((e) => isWrite(e)) < effects.findIndex((e) => e.kind === "send"),
   );
 });
 
@@ -88,7 +88,7 @@ Deno.test("market de-registers only from the registered address", async (t) => {
   await t.step("the peer itself is de-registered and the record deleted", () => {
     const effects = message(market, ALICE, { type: "DE-REGISTER", rq: "d2", name: "alice" });
     assert.deepEqual(sent(effects), [{ type: "DE-REGISTERED", rq: "d2" }]);
-    assert.deepEqual(writes(effects), [{ kind: "write", op: "delete", key: ["peer", "alice"] }]);
+    assert.deepEqual(writes(effects), [{ kind: "delete", key: ["peer", "alice"] }]);
     assert.equal(market.peer("alice"), undefined);
   });
 
@@ -106,7 +106,7 @@ Deno.test("market restored from a snapshot knows the stored peers", () => {
   const first = new Market(undefined, { allowPlaintext: true });
   const effects = message(first, ALICE, register("r1"));
   const stored = writes(effects).flatMap((effect) =>
-    effect.op === "set" && effect.key[0] === "peer" ? [effect.value as PeerRecord] : []
+    effect.kind === "save" && effect.key[0] === "peer" ? [effect.value as RegisteredPeer] : []
   );
   const restored = new Market({ peers: stored }, { allowPlaintext: true });
   assert.deepEqual(restored.peer("alice"), first.peer("alice"));

@@ -11,7 +11,10 @@
  * @module
  */
 import { type Address, describe, encode, formatAddress, type Message } from "../protocol/mod.ts";
+import { isWrite } from "../protocol/effects.ts";
 import { logger } from "../log/setup.ts";
+import { type Clock, systemClock } from "../shell/clock.ts";
+import { Wakeup } from "../shell/wakeup.ts";
 import { fingerprint } from "../security/identity.ts";
 import { datagrams } from "../transport/udp.ts";
 import {
@@ -19,7 +22,7 @@ import {
   Market,
   type MarketTimers,
   type Mutation,
-  type PeerRecord,
+  type RegisteredPeer,
   type ServerEvent,
 } from "./market.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
@@ -57,6 +60,8 @@ export interface ServerOptions {
   readonly allowPlaintext?: boolean;
   /** Datagrams per second one source address may send (default 1000). */
   readonly ratePerSecond?: number;
+  /** The clock events are stamped with and timers set on (the system's by default). */
+  readonly clock?: Clock;
 }
 
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
@@ -92,8 +97,9 @@ export class ShopServer implements AsyncDisposable {
   readonly #encodings = new WeakMap<Message, string>();
   readonly #queue: ServerEvent[] = [];
   #wake: (() => void) | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt: number | undefined;
+  readonly #clock: Clock;
+  /** Ticks the market at its next deadline. */
+  readonly #wakeup: Wakeup;
   #closing = false;
   readonly #done: Promise<void>;
 
@@ -105,6 +111,8 @@ export class ShopServer implements AsyncDisposable {
     guard: Guard,
   ) {
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#wakeup = new Wakeup((at) => this.#enqueue({ kind: "tick", at }), { clock: this.#clock });
     this.#guard = guard;
     this.#socket = socket;
     this.#store = store;
@@ -128,8 +136,9 @@ export class ShopServer implements AsyncDisposable {
       const guard = new Guard(identity, {
         ratePerSecond: options.ratePerSecond ?? 1000,
       });
+      const clock = options.clock ?? systemClock;
       guard.restoreMarks(await store.marks());
-      for (const peer of market.peers()) guard.update(peer.name, peer);
+      for (const peer of market.peers()) guard.update(peer.name, peer, clock.now());
       const socket = Deno.listenDatagram({
         transport: "udp",
         hostname: options.hostname,
@@ -151,7 +160,7 @@ export class ShopServer implements AsyncDisposable {
         },
       );
       // Deadlines that passed while the server was down fire now.
-      server.#enqueue({ kind: "tick", at: Date.now() });
+      server.#enqueue({ kind: "tick", at: clock.now() });
       return server;
     } catch (error) {
       await store[Symbol.asyncDispose]();
@@ -181,7 +190,7 @@ export class ShopServer implements AsyncDisposable {
       onError: (error) => log.warning("Receive failed: {error}", { error: String(error) }),
     });
     for await (const { data, from } of receiving) {
-      const at = Date.now();
+      const at = this.#clock.now();
       const admission = await this.#guard.admit(data, from, at);
       if (admission.kind === "message") {
         // Tagged templates: no placeholders to parse, no fields to redact
@@ -228,7 +237,7 @@ export class ShopServer implements AsyncDisposable {
       const commits: Mutation[][] = [[]];
       for (const event of events) {
         const produced = this.#market.handle(event);
-        const writes = produced.filter((effect) => effect.kind === "write");
+        const writes = produced.filter(isWrite);
         let current = commits.at(-1)!;
         if (current.length > 0 && current.length + writes.length > MAX_MUTATIONS_PER_COMMIT) {
           commits.push(current = []);
@@ -249,22 +258,8 @@ export class ShopServer implements AsyncDisposable {
           error: String(error),
         });
       }
-      this.#armTimer();
+      if (!this.#closing) this.#wakeup.arm(this.#market.nextDeadline());
     }
-  }
-
-  /** Schedules a tick for the machine's next deadline. */
-  #armTimer(): void {
-    const next = this.#market.nextDeadline();
-    if (next === this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timerAt = next;
-    if (next === undefined || this.#closing) return;
-    const delay = Math.min(Math.max(next - Date.now(), 0), 2 ** 31 - 1);
-    this.#timer = setTimeout(() => {
-      this.#timerAt = undefined;
-      this.#enqueue({ kind: "tick", at: Date.now() });
-    }, delay);
   }
 
   async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
@@ -278,7 +273,8 @@ export class ShopServer implements AsyncDisposable {
         if (mutation.key[0] === "peer") {
           this.#guard.update(
             mutation.key[1],
-            mutation.op === "set" ? mutation.value as PeerRecord : undefined,
+            mutation.kind === "save" ? mutation.value as RegisteredPeer : undefined,
+            this.#clock.now(),
           );
         }
       }
@@ -323,12 +319,12 @@ export class ShopServer implements AsyncDisposable {
         request: effect.request,
         tx: id,
         outcome,
-        at: Date.now(),
+        at: this.#clock.now(),
       });
       // The market concludes it in a coming batch; one whose outcome it
       // ignored (its purchase ended meanwhile) is closed here, so its
       // connections and slots are not held for ever.
-      await pause(timeoutMs, this.#stopping.signal);
+      await pause(timeoutMs, this.#stopping.signal, this.#clock);
       if (this.#transactions.get(id) === transaction) {
         this.#transactions.delete(id);
         await transaction[Symbol.asyncDispose]();
@@ -349,7 +345,12 @@ export class ShopServer implements AsyncDisposable {
       await Promise.all(effect.deliver.map(async (role) => {
         // Whoever the live connection did not reach gets it on a new one.
         if (told[role] || await this.#deliver(effect.request, effect.plan, conclusion, role)) {
-          this.#enqueue({ kind: "delivered", request: effect.request, to: role, at: Date.now() });
+          this.#enqueue({
+            kind: "delivered",
+            request: effect.request,
+            to: role,
+            at: this.#clock.now(),
+          });
         }
       }));
     })());
@@ -370,7 +371,11 @@ export class ShopServer implements AsyncDisposable {
     try {
       for (let attempt = 0; attempt < DELIVERY_ATTEMPTS && !signal.aborted; attempt++) {
         if (attempt > 0) {
-          await pause(Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS), signal);
+          await pause(
+            Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS),
+            signal,
+            this.#clock,
+          );
           if (signal.aborted) break;
         }
         const delivered = await deliverShipping(plan, conclusion, {
@@ -429,7 +434,7 @@ export class ShopServer implements AsyncDisposable {
     if (this.#closing) return this.#done;
     this.#closing = true;
     this.#stopping.abort();
-    clearTimeout(this.#timer);
+    this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     this.#wake?.();
     await this.#done;
@@ -460,15 +465,15 @@ function fit(message: Message, limit: number): Message | undefined {
   return reason && size({ ...message, reason }) <= limit ? { ...message, reason } : undefined;
 }
 
-/** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms` on the clock, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal, clock: Clock): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      clearTimeout(timer);
+      clock.clear(timer);
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = clock.set(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
 }

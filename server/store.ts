@@ -1,7 +1,7 @@
 /**
  * The server's durable state in Deno KV: one file, `<data>/server.kv`,
- * owned by one server process. The machine's mutations are applied in
- * atomic commits; on start the records are read back into a snapshot.
+ * owned by one server process. The machine's writes are applied in
+ * atomic commits (`shell/kv_apply.ts`); on start the records are read back into a snapshot.
  *
  * @module
  */
@@ -14,11 +14,13 @@ import {
   type StoredIdentity,
 } from "../security/identity.ts";
 import type { SessionMark } from "./guard.ts";
+import { applyWrites } from "../shell/kv_apply.ts";
+import type { KeyedRecord, Write } from "../protocol/effects.ts";
 import type {
   LedgerEntry,
   Mutation,
   OfferRecord,
-  PeerRecord,
+  RegisteredPeer,
   RequestRecord,
   Snapshot,
 } from "./market.ts";
@@ -71,7 +73,7 @@ export class ServerStore implements AsyncDisposable {
   /** Reads every stored record into a snapshot for a new machine. */
   async load(): Promise<Snapshot> {
     return {
-      peers: await this.#all<PeerRecord>("peer"),
+      peers: await this.#all<RegisteredPeer>("peer"),
       requests: await this.#all<RequestRecord>("request"),
       offers: await this.#all<OfferRecord>("offer"),
     };
@@ -126,25 +128,20 @@ export class ServerStore implements AsyncDisposable {
    *
    * @throws {Error} If the commit fails; nothing was written then.
    */
-  async apply(
+  apply(
     mutations: readonly Mutation[],
     marks: readonly (readonly [name: string, mark: SessionMark])[] = [],
   ): Promise<void> {
-    if (mutations.length === 0 && marks.length === 0) return;
-    const op = this.#kv.atomic();
-    for (const [name, mark] of marks) op.set([MARK, name], mark);
+    const writes: Write<KeyedRecord>[] = [];
+    for (const [name, mark] of marks) writes.push({ kind: "save", key: [MARK, name], value: mark });
     for (const mutation of mutations) {
+      writes.push(mutation);
       // A departed peer's mark goes with it.
-      if (mutation.op === "delete" && mutation.key[0] === "peer") {
-        op.delete([MARK, mutation.key[1]]);
+      if (mutation.kind === "delete" && mutation.key[0] === "peer") {
+        writes.push({ kind: "delete", key: [MARK, mutation.key[1]] });
       }
     }
-    for (const mutation of mutations) {
-      if (mutation.op === "set") op.set(mutation.key, mutation.value);
-      else op.delete(mutation.key);
-    }
-    const result = await op.commit();
-    if (!result.ok) throw new Error("KV commit was rejected");
+    return applyWrites(this.#kv, writes);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,0 +1,72 @@
+/**
+ * The market's timing, caps and options, with their defaults.
+ *
+ * @module
+ */
+import { KNOWN_EXTENSIONS } from "../protocol/extensions.ts";
+import type { RetransmitOptions } from "../transport/reliability.ts";
+
+/** Timing of the market, in milliseconds. */
+export interface MarketTimers {
+  /** How long offers are collected, counted from the first one. */
+  readonly offerWindow: number;
+  /** How long a search waits for a first offer before NOT_AVAILABLE. */
+  readonly searchTimeout: number;
+  /** How long a seller has to answer NEGOTIATE. */
+  readonly negotiationTimeout: number;
+  /** How long a buyer has to answer FOUND before the reservation lapses. */
+  readonly reserveTimeout: number;
+  /** How long an ended search is remembered (to answer retransmissions). */
+  readonly retention: number;
+}
+
+/** The defaults: the original spec's windows. */
+export const DEFAULT_TIMERS: MarketTimers = {
+  offerWindow: 10_000,
+  searchTimeout: 5 * 60_000,
+  negotiationTimeout: 60_000,
+  reserveTimeout: 5 * 60_000,
+  retention: 60 * 60_000,
+};
+
+/** Caps that keep memory bounded under any load. */
+export interface MarketLimits {
+  /** Open searches one buyer may have at once. */
+  readonly openRequestsPerPeer: number;
+  /** Registered peers in all. */
+  readonly peers: number;
+  /** Replies kept to answer repeated datagrams. */
+  readonly replyCache: number;
+  /** How long a reply is kept: longer than any retransmission goes on. */
+  readonly replyCacheTtl: number;
+  /** Messages awaiting acknowledgement, in all. */
+  readonly unacked: number;
+}
+
+/** The default caps. */
+export const DEFAULT_LIMITS: MarketLimits = {
+  openRequestsPerPeer: 32,
+  peers: 1_000_000,
+  replyCache: 20_000,
+  replyCacheTtl: 60_000,
+  unacked: 200_000,
+};
+
+/** Options for {@linkcode Market}. */
+export interface MarketOptions {
+  readonly timers?: Partial<MarketTimers>;
+  readonly limits?: Partial<MarketLimits>;
+  /** Retransmission timing toward our own peers. */
+  readonly retransmit?: Partial<RetransmitOptions>;
+  /** Makes the server's RQ#s; each call must return a new, unique token. */
+  readonly newId?: () => string;
+  /** Admit classic peers (no keys, no TLS); refused by default. */
+  readonly allowPlaintext?: boolean;
+}
+
+/**
+ * The extensions this server accepts from our own peers: every one this
+ * implementation knows (see `protocol/extensions.ts`); `auth` only with a
+ * signed registration.
+ */
+export const SERVER_EXTENSIONS: readonly string[] = KNOWN_EXTENSIONS;

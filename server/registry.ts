@@ -1,0 +1,137 @@
+/**
+ * The registered peers and how to reach them: by name, by the address
+ * their datagrams come from, where to send to, and which extensions each
+ * speaks.
+ *
+ * A stored {@linkcode RegisteredPeer} keeps its extensions as words; the
+ * registry turns them into an {@linkcode ExtensionSet} once, at
+ * registration, and shares one set among the peers that agreed the same
+ * words, so a check per datagram costs a map lookup and nothing else.
+ *
+ * @module
+ */
+import { type Address, formatAddress, type MessageOf } from "../protocol/mod.ts";
+import { type Extension, ExtensionSet } from "../protocol/extensions.ts";
+import type { RegisteredPeer } from "./records.ts";
+
+/** The registered peers, indexed. */
+export class Registry {
+  readonly #byName = new Map<string, RegisteredPeer>();
+  /** `host:port` of a peer's socket and of its announced UDP port → its name. */
+  readonly #bySource = new Map<string, string>();
+  /** The extensions of peers that agreed some; absent means none. */
+  readonly #extensions = new Map<string, ExtensionSet>();
+  /** One set per distinct list of words. */
+  readonly #sets = new Map<string, ExtensionSet>();
+
+  /** How many peers are registered. */
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  /** The peer registered under `name`. */
+  get(name: string): RegisteredPeer | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** Whether `name` is registered. */
+  has(name: string): boolean {
+    return this.#byName.has(name);
+  }
+
+  /** Every registered peer, in the order they registered. */
+  values(): IterableIterator<RegisteredPeer> {
+    return this.#byName.values();
+  }
+
+  /** The name of the peer whose datagrams come from `from`, if any. */
+  nameAt(from: Address): string | undefined {
+    return this.#bySource.get(formatAddress(from));
+  }
+
+  /** Whether `from` is a registered peer's address. */
+  knows(from: Address): boolean {
+    return this.#bySource.has(formatAddress(from));
+  }
+
+  /** Adds (or, under the same name, replaces the index entries of) a peer. */
+  add(peer: RegisteredPeer): void {
+    this.#byName.set(peer.name, peer);
+    this.#bySource.set(formatAddress(peer.source), peer.name);
+    this.#bySource.set(
+      formatAddress({ hostname: peer.source.hostname, port: peer.udpPort }),
+      peer.name,
+    );
+    const words = peer.extensions;
+    if (words && words.length > 0) this.#extensions.set(peer.name, this.#intern(words));
+    else this.#extensions.delete(peer.name);
+  }
+
+  /** Removes a peer; addresses another peer took over since stay with that one. */
+  remove(peer: RegisteredPeer): void {
+    this.#byName.delete(peer.name);
+    this.#extensions.delete(peer.name);
+    for (const port of [peer.source.port, peer.udpPort]) {
+      const key = formatAddress({ hostname: peer.source.hostname, port });
+      if (this.#bySource.get(key) === peer.name) this.#bySource.delete(key);
+    }
+  }
+
+  /** The extensions `name` agreed at registration (none for classic peers and strangers). */
+  extensions(name: string): ExtensionSet {
+    return this.#extensions.get(name) ?? ExtensionSet.NONE;
+  }
+
+  /** Whether the peer registered as `name` speaks `extension`. */
+  speaks(name: string, extension: Extension): boolean {
+    return this.#extensions.get(name)?.has(extension) ?? false;
+  }
+
+  #intern(words: readonly string[]): ExtensionSet {
+    const key = words.join(" ");
+    let set = this.#sets.get(key);
+    if (!set) this.#sets.set(key, set = ExtensionSet.from(words));
+    return set;
+  }
+}
+
+/** Whether a peer is one of ours (it offered extensions), not a classic one. */
+export function isOurs(peer: RegisteredPeer): boolean {
+  return peer.extensions !== undefined;
+}
+
+/**
+ * Where to send a peer's datagrams. Classic peers listen on the UDP port
+ * they announced; our peers send from the socket they listen on, so their
+ * source address is the one to use, and it also holds behind address
+ * translation.
+ */
+export function addressOf(peer: RegisteredPeer): Address {
+  return isOurs(peer) ? peer.source : { hostname: peer.source.hostname, port: peer.udpPort };
+}
+
+/**
+ * Whether a datagram comes from a registered peer: for our authenticated
+ * peers, its session key vouched for it; for classic ones, its IP and
+ * either the port it registered from or its announced UDP port.
+ */
+export function isFrom(
+  peer: RegisteredPeer,
+  from: Address,
+  authenticated: string | undefined,
+): boolean {
+  if (peer.auth) return authenticated === peer.name;
+  return peer.source.hostname === from.hostname &&
+    (peer.source.port === from.port || peer.udpPort === from.port);
+}
+
+/** Whether a REGISTER repeats the one a peer registered with, from the same address. */
+export function sameRegistration(
+  peer: RegisteredPeer,
+  message: MessageOf<"REGISTER">,
+  from: Address,
+): boolean {
+  return peer.ip === message.ip && peer.udpPort === message.udpPort &&
+    peer.tcpPort === message.tcpPort &&
+    peer.source.hostname === from.hostname && peer.source.port === from.port;
+}

@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import type { RegisteredPeer } from "./records.ts";
+import { addressOf, isFrom, Registry } from "./registry.ts";
+
+function peer(name: string, port: number, extensions?: string[]): RegisteredPeer {
+  return {
+    name,
+    ip: "127.0.0.1",
+    udpPort: port,
+    tcpPort: port + 1,
+    source: { hostname: "127.0.0.1", port: port + 100 },
+    registeredAt: 0,
+    ...(extensions ? { extensions } : {}),
+  };
+}
+
+Deno.test("registry finds a peer by name and by both of its addresses", () => {
+  const registry = new Registry();
+  registry.add(peer("alice", 6000));
+  assert.equal(registry.size, 1);
+  assert.equal(registry.get("alice")?.udpPort, 6000);
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6100 }), "alice");
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6000 }), "alice");
+  assert.equal(registry.nameAt({ hostname: "10.0.0.1", port: 6000 }), undefined);
+  assert.ok(registry.knows({ hostname: "127.0.0.1", port: 6100 }));
+  assert.deepEqual([...registry.values()].map((p) => p.name), ["alice"]);
+});
+
+Deno.test("registry removal keeps an address another peer took over", () => {
+  const registry = new Registry();
+  const old = peer("alice", 6000);
+  registry.add(old);
+  // bob now listens where alice's announced port was.
+  registry.add({ ...peer("bob", 7000), udpPort: 6000 });
+  registry.remove(old);
+  assert.equal(registry.get("alice"), undefined);
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6000 }), "bob");
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6100 }), undefined);
+});
+
+Deno.test("registry knows which extensions each peer speaks, none for classic peers", () => {
+  const registry = new Registry();
+  registry.add(peer("ours", 6000, ["from", "ack"]));
+  registry.add(peer("also", 6200, ["from", "ack"]));
+  registry.add(peer("classic", 6400));
+  assert.ok(registry.speaks("ours", "ack"));
+  assert.ok(!registry.speaks("ours", "no-offer"));
+  assert.ok(!registry.speaks("classic", "ack"));
+  assert.ok(!registry.speaks("stranger", "ack"));
+  assert.equal(registry.extensions("classic").size, 0);
+  // Peers that agreed the same words share one set.
+  assert.equal(registry.extensions("ours"), registry.extensions("also"));
+  registry.remove(registry.get("ours")!);
+  assert.ok(!registry.speaks("ours", "ack"));
+});
+
+Deno.test("our peers are sent datagrams at their source, classic ones at their announced port", () => {
+  assert.deepEqual(addressOf(peer("ours", 6000, [])), { hostname: "127.0.0.1", port: 6100 });
+  assert.deepEqual(addressOf(peer("classic", 6000)), { hostname: "127.0.0.1", port: 6000 });
+});
+
+Deno.test("a datagram is from a classic peer by address, from an authenticated one by its session", () => {
+  const classic = peer("classic", 6000);
+  assert.ok(isFrom(classic, { hostname: "127.0.0.1", port: 6000 }, undefined));
+  assert.ok(isFrom(classic, { hostname: "127.0.0.1", port: 6100 }, undefined));
+  assert.ok(!isFrom(classic, { hostname: "127.0.0.1", port: 6001 }, undefined));
+  const keyed = {
+    ...peer("keyed", 6000, ["auth"]),
+    auth: { key: "k", ca: "c", keys: {} as never },
+  };
+  assert.ok(!isFrom(keyed, { hostname: "127.0.0.1", port: 6100 }, undefined));
+  assert.ok(isFrom(keyed, { hostname: "10.1.1.1", port: 1 }, "keyed"));
+  assert.ok(!isFrom(keyed, { hostname: "127.0.0.1", port: 6100 }, "other"));
+});
