@@ -11,11 +11,11 @@ import {
   type AgentOptions,
   type BuyRequest,
   type HistoryEntry,
-  type Identity,
   type InventoryItem,
   type NegotiationRecord,
   type Output,
   type PeerEffect,
+  type PeerProfile,
   type PeerSnapshot,
   type RegistrationRecord,
   type SettingsRecord,
@@ -23,7 +23,7 @@ import {
 
 export const SERVER: Address = { hostname: "127.0.0.1", port: 5000 };
 export const STRANGER: Address = { hostname: "127.0.0.1", port: 5999 };
-export const ALICE: Identity = {
+export const ALICE: PeerProfile = {
   name: "alice",
   ip: "127.0.0.1",
   udpPort: 6001,

@@ -331,7 +331,7 @@ export class ShopPeer implements AsyncDisposable {
         case "delete":
           break;
         case "log":
-          log[effect.level]("{message}", { message: effect.message });
+          log[effect.level]("{message}", { message: effect.text });
           break;
         case "send":
           await this.#send(effect.message);

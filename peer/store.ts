@@ -1,6 +1,6 @@
 /**
  * The peer's durable state in Deno KV: `<data>/<name>.kv`, owned by one
- * peer process. Records (see {@linkcode PeerRecord}): `["registration"]`,
+ * peer process. Records (see {@linkcode AgentRecord}): `["registration"]`,
  * `["settings"]`, `["item", lowerCaseName]`, `["request", rq]`,
  * `["negotiation", rq]` and `["history", tx]` (a completed sale or purchase,
  * by the RQ# of its transaction). The shell keeps `["ports"]`, and the
@@ -15,13 +15,13 @@ import { join } from "node:path";
 import type { SessionKeys } from "../security/channel.ts";
 import type { StoredIdentity } from "../security/identity.ts";
 import type {
+  AgentKey,
+  AgentRecord,
   BuyRequest,
   HistoryEntry,
   InventoryItem,
   KeyInfo,
   NegotiationRecord,
-  PeerKey,
-  PeerRecord,
   PeerSnapshot,
   RegistrationRecord,
   SettingsRecord,
@@ -48,8 +48,8 @@ export interface StoredSession {
 
 /** One write of {@linkcode PeerStore.apply}: a record to set, or a key to delete. */
 export type PeerWrite =
-  | ({ readonly kind: "save" } & PeerRecord)
-  | { readonly kind: "delete"; readonly key: PeerKey };
+  | ({ readonly kind: "save" } & AgentRecord)
+  | { readonly kind: "delete"; readonly key: AgentKey };
 
 /** A peer's KV store. */
 export class PeerStore implements AsyncDisposable {
@@ -136,7 +136,7 @@ export class PeerStore implements AsyncDisposable {
   }
 
   /** Stores one record. */
-  async save(key: PeerKey, value: PeerRecord["value"]): Promise<void> {
+  async save(key: AgentKey, value: AgentRecord["value"]): Promise<void> {
     await this.#kv.set(key, value);
   }
 
