@@ -27,13 +27,7 @@ import {
   type SessionKeys,
 } from "../security/channel.ts";
 import { fromBase64Url } from "../security/encoding.ts";
-import {
-  features,
-  MAX_CLOCK_SKEW_MS,
-  replySigningText,
-  splitSigned,
-  tokens,
-} from "../security/handshake.ts";
+import { MAX_CLOCK_SKEW_MS, replySigningText, splitSigned, tokens } from "../security/handshake.ts";
 import {
   createIdentity,
   fingerprint,
@@ -42,7 +36,8 @@ import {
   sign,
   verify,
 } from "../security/identity.ts";
-import { AUTH, type KeyInfo } from "./agent.ts";
+import { ExtensionSet } from "../protocol/extensions.ts";
+import type { KeyInfo } from "./agent.ts";
 import type { PeerStore } from "./store.ts";
 
 /** What came of one datagram from the server's address. */
@@ -208,7 +203,9 @@ export class PeerGuard {
    */
   async outgoing(message: Message): Promise<string> {
     if (message.type === "REGISTER") {
-      if (!message.extensions?.includes(AUTH)) return encode(message);
+      if (!message.extensions || !ExtensionSet.from(message.extensions).has("auth")) {
+        return encode(message);
+      }
       const known = this.#handshakes.get(message.rq);
       if (known) return known.text;
       const own = await ephemeral();
@@ -298,7 +295,7 @@ export class PeerGuard {
     const server = this.#server;
     const expected = this.#expected;
     const whose = this.#given ? "the key given with --server-key" : "the key pinned for it";
-    if (!features(message.extensions).includes(AUTH)) {
+    if (!ExtensionSet.from(message.extensions).has("auth")) {
       if (!expected) return { kind: "message", message };
       return {
         kind: "refused",

@@ -12,6 +12,8 @@
  * @module
  */
 import { join } from "node:path";
+import type { Write } from "../protocol/effects.ts";
+import { applyWrites } from "../shell/kv_apply.ts";
 import type { SessionKeys } from "../security/channel.ts";
 import type { StoredIdentity } from "../security/identity.ts";
 import type {
@@ -47,9 +49,7 @@ export interface StoredSession {
 }
 
 /** One write of {@linkcode PeerStore.apply}: a record to set, or a key to delete. */
-export type PeerWrite =
-  | ({ readonly kind: "save" } & AgentRecord)
-  | { readonly kind: "delete"; readonly key: AgentKey };
+export type PeerWrite = Write<AgentRecord>;
 
 /** A peer's KV store. */
 export class PeerStore implements AsyncDisposable {
@@ -146,14 +146,7 @@ export class PeerStore implements AsyncDisposable {
    * @throws {Error} If the commit fails; nothing was written then.
    */
   async apply(writes: readonly PeerWrite[]): Promise<void> {
-    if (writes.length === 0) return;
-    const op = this.#kv.atomic();
-    for (const write of writes) {
-      if (write.kind === "save") op.set(write.key, write.value);
-      else op.delete(write.key);
-    }
-    const result = await op.commit();
-    if (!result.ok) throw new Error("The peer's KV commit failed");
+    await applyWrites(this.#kv, writes);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
