@@ -8,7 +8,7 @@
  * @module
  */
 import { formatPrice, maskCard } from "../../protocol/mod.ts";
-import { Card, describeIssue, Expiry, type PaymentDetails, PostalAddress } from "../payment.ts";
+import { parseDetail, type PaymentDetails } from "../payment.ts";
 import type { AgentTurn } from "./effects.ts";
 import { type PaymentQuestion, questionId } from "./questions.ts";
 import type { AgentState, Transaction } from "./state.ts";
@@ -81,58 +81,32 @@ export function onPaymentAnswer(
   if (ABORT_INPUT.has(text)) {
     return abortDetails(state, turn, "the payment details were not given");
   }
-  const next = (about: PaymentQuestion) => state.questions.unshift({ about, rq: question.rq });
-  switch (question.about) {
-    case "CARD": {
-      const card = Card.safeParse(text);
-      if (!card.success) {
-        return abortDetails(
-          state,
-          turn,
-          `the card number is not valid: ${describeIssue(card.error)}`,
-        );
-      }
-      interview.card = card.data;
-      next("EXPIRY");
-      return;
-    }
-    case "EXPIRY": {
-      const expiry = Expiry.safeParse(text);
-      if (!expiry.success) {
-        return abortDetails(
-          state,
-          turn,
-          `the card expiry is not valid: ${describeIssue(expiry.error)}`,
-        );
-      }
-      interview.expiry = expiry.data;
-      next("ADDRESS");
-      return;
-    }
-    default: {
-      const address = PostalAddress.safeParse(text);
-      if (!address.success) {
-        return abortDetails(
-          state,
-          turn,
-          `the address is not valid: ${describeIssue(address.error)}`,
-        );
-      }
-      const details: PaymentDetails = {
-        card: interview.card!,
-        expiry: interview.expiry!,
-        address: address.data,
-      };
-      // Kept for the rest of the session, never stored.
-      state.payment = details;
-      state.interview = undefined;
-      const waiting = state.waiting;
-      state.waiting = [];
-      for (const conn of waiting) {
-        const transaction = state.transactions.get(conn);
-        if (transaction && !transaction.answered) pay(state, turn, conn, transaction, details);
-      }
-    }
+  const detail = question.about === "CARD"
+    ? "card"
+    : question.about === "EXPIRY"
+    ? "expiry"
+    : "address";
+  const parsed = parseDetail(detail, text);
+  if (!parsed.ok) return abortDetails(state, turn, parsed.error);
+  if (detail === "card" || detail === "expiry") {
+    interview[detail] = parsed.value;
+    const next = detail === "card" ? "EXPIRY" : "ADDRESS";
+    state.questions.unshift({ about: next, rq: question.rq });
+    return;
+  }
+  const details: PaymentDetails = {
+    card: interview.card!,
+    expiry: interview.expiry!,
+    address: parsed.value,
+  };
+  // Kept for the rest of the session, never stored.
+  state.payment = details;
+  state.interview = undefined;
+  const waiting = state.waiting;
+  state.waiting = [];
+  for (const conn of waiting) {
+    const transaction = state.transactions.get(conn);
+    if (transaction && !transaction.answered) pay(state, turn, conn, transaction, details);
   }
 }
 
