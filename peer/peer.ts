@@ -187,6 +187,7 @@ export class ShopPeer implements AsyncDisposable {
         server: options.server,
         ips: [ip, "127.0.0.1", ...(wildcard ? [] : [options.hostname])],
         serverKey: options.serverKey,
+        clock: options.clock,
       });
       const session = crypto.getRandomValues(new Uint8Array(4));
       const prefix = `${options.name}-${
