@@ -11,19 +11,20 @@ import {
   type AgentOptions,
   type BuyRequest,
   type HistoryEntry,
-  type Identity,
   type InventoryItem,
   type NegotiationRecord,
   type Output,
   type PeerEffect,
+  type PeerProfile,
   type PeerSnapshot,
   type RegistrationRecord,
   type SettingsRecord,
 } from "./agent.ts";
+import { assertRequestMove } from "./agent/request_states.ts";
 
 export const SERVER: Address = { hostname: "127.0.0.1", port: 5000 };
 export const STRANGER: Address = { hostname: "127.0.0.1", port: 5999 };
-export const ALICE: Identity = {
+export const ALICE: PeerProfile = {
   name: "alice",
   ip: "127.0.0.1",
   udpPort: 6001,
@@ -36,8 +37,16 @@ export const T0 = Date.UTC(2026, 10, 25);
 export class MemoryStore {
   readonly records = new Map<string, unknown>();
 
+  /**
+   * Stores an event's writes, checking each stored search's move against
+   * the table of `agent/request_states.ts` (so every agent test checks it).
+   */
   apply(effects: PeerEffect[]): void {
     for (const effect of effects) {
+      if (effect.kind === "save" && effect.key[0] === "request") {
+        const before = this.records.get(JSON.stringify(effect.key)) as BuyRequest | undefined;
+        assertRequestMove(before, effect.value as BuyRequest);
+      }
       if (effect.kind === "save") this.records.set(JSON.stringify(effect.key), effect.value);
       if (effect.kind === "delete") this.records.delete(JSON.stringify(effect.key));
     }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Message } from "../protocol/mod.ts";
 import type { PeerEffect } from "./agent.ts";
-import { ABORT_INPUT, split } from "./agent.ts";
+import { ABORT_INPUT } from "./agent.ts";
+import { splitPrice } from "../protocol/fee.ts";
 import { events, Harness, MemoryStore, only, printed, sent, T0, writes } from "./_agent_harness.ts";
 import type { PaymentDetails } from "./payment.ts";
 
@@ -695,9 +696,9 @@ Deno.test("history lists sales and purchases with the fee and totals", async (t)
   });
 });
 
-Deno.test("split keeps 10% in cents", () => {
-  assert.deepEqual(split(500), { fee: 50, credit: 450 });
-  assert.deepEqual(split(199.99), { fee: 20, credit: 179.99 });
-  assert.deepEqual(split(0.05), { fee: 0.01, credit: 0.04 });
-  assert.deepEqual(split(0), { fee: 0, credit: 0 });
+Deno.test("splitPrice keeps 10% in cents", () => {
+  assert.deepEqual(splitPrice(500), { fee: 50, sellerShare: 450 });
+  assert.deepEqual(splitPrice(199.99), { fee: 20, sellerShare: 179.99 });
+  assert.deepEqual(splitPrice(0.05), { fee: 0.01, sellerShare: 0.04 });
+  assert.deepEqual(splitPrice(0), { fee: 0, sellerShare: 0 });
 });

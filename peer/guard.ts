@@ -27,13 +27,7 @@ import {
   type SessionKeys,
 } from "../security/channel.ts";
 import { fromBase64Url } from "../security/encoding.ts";
-import {
-  features,
-  MAX_CLOCK_SKEW_MS,
-  replySigningText,
-  splitSigned,
-  tokens,
-} from "../security/handshake.ts";
+import { MAX_CLOCK_SKEW_MS, replySigningText, splitSigned, tokens } from "../security/handshake.ts";
 import {
   createIdentity,
   fingerprint,
@@ -42,7 +36,9 @@ import {
   sign,
   verify,
 } from "../security/identity.ts";
-import { AUTH, type KeyInfo } from "./agent.ts";
+import { ExtensionSet } from "../protocol/extensions.ts";
+import { type Clock, systemClock } from "../shell/clock.ts";
+import type { KeyInfo } from "./agent.ts";
 import type { PeerStore } from "./store.ts";
 
 /** What came of one datagram from the server's address. */
@@ -68,6 +64,8 @@ export interface PeerGuardOptions {
   readonly ips: readonly string[];
   /** The server's key given with `--server-key`: any other is refused. */
   readonly serverKey?: string;
+  /** The clock for REGISTER timestamps, pins and the skew check (the system's by default). */
+  readonly clock?: Clock;
 }
 
 interface Handshake {
@@ -125,6 +123,7 @@ export class PeerGuard {
   /** Sequence numbers of the server's datagrams accepted lately, oldest first. */
   readonly #seen = new Set<string>();
   readonly #handshakes = new Map<string, Handshake>();
+  readonly #clock: Clock;
 
   private constructor(
     identity: Identity,
@@ -136,8 +135,10 @@ export class PeerGuard {
       expected?: KeyInfo;
       given: boolean;
       pinned?: string;
+      clock: Clock;
     },
   ) {
+    this.#clock = options.clock;
     this.#identity = identity;
     this.#store = store;
     this.#server = options.server;
@@ -176,6 +177,7 @@ export class PeerGuard {
       expected,
       given: given !== undefined,
       ...(pinned ? { pinned: pinned.key } : {}),
+      clock: options.clock ?? systemClock,
     });
     const session = await store.session();
     if (session?.server === server && session.serverKey === expected?.key) {
@@ -208,11 +210,13 @@ export class PeerGuard {
    */
   async outgoing(message: Message): Promise<string> {
     if (message.type === "REGISTER") {
-      if (!message.extensions?.includes(AUTH)) return encode(message);
+      if (!message.extensions || !ExtensionSet.from(message.extensions).has("auth")) {
+        return encode(message);
+      }
       const known = this.#handshakes.get(message.rq);
       if (known) return known.text;
       const own = await ephemeral();
-      const ts = Date.now();
+      const ts = this.#clock.now();
       const body = encode({
         ...message,
         extensions: [
@@ -298,7 +302,7 @@ export class PeerGuard {
     const server = this.#server;
     const expected = this.#expected;
     const whose = this.#given ? "the key given with --server-key" : "the key pinned for it";
-    if (!features(message.extensions).includes(AUTH)) {
+    if (!ExtensionSet.from(message.extensions).has("auth")) {
       if (!expected) return { kind: "message", message };
       return {
         kind: "refused",
@@ -344,7 +348,7 @@ export class PeerGuard {
     // Trust on first use, or the key given with --server-key from now on.
     await this.#store.saveSession(
       { server, serverKey: key, keys },
-      this.#pinned === key ? undefined : { ...serverKey, pinnedAt: Date.now() },
+      this.#pinned === key ? undefined : { ...serverKey, pinnedAt: this.#clock.now() },
     );
     this.#pinned = key;
     this.#expected = serverKey;
@@ -392,7 +396,7 @@ export class PeerGuard {
         if (seq !== undefined) {
           if (this.#seen.has(seq)) return { ok: false, why: "replayed" };
           const sealedAt = Number(seq) / 1000;
-          if (Math.abs(Date.now() - sealedAt) > MAX_CLOCK_SKEW_MS) {
+          if (Math.abs(this.#clock.now() - sealedAt) > MAX_CLOCK_SKEW_MS) {
             return { ok: false, why: "stale" };
           }
         }

@@ -6,36 +6,10 @@
  * @module
  */
 import { z } from "zod";
-import { MAX_TEXT_LENGTH } from "../protocol/mod.ts";
+import { Card, Expiry, PostalAddress } from "../protocol/payment.ts";
 
-/** Most bytes an address may take, so that INFORM_Res stays within one message. */
-const MAX_ADDRESS_BYTES = 1000;
-const utf8 = new TextEncoder();
-
-/** A card number: 12 to 19 digits, spaces and dashes between them ignored. */
-export const Card = z.string().transform((text) => text.trim().replace(/[ -]/g, "")).pipe(
-  z.string().regex(/^[0-9]{12,19}$/, "expected 12 to 19 digits"),
-);
-
-/** A card's expiry date: `MM/YY`. */
-export const Expiry = z.string().transform((text) => text.trim()).pipe(
-  z.string().regex(/^(0[1-9]|1[0-2])\/[0-9]{2}$/, "expected a month and year like 04/29"),
-);
-
-/** A postal address: one line of text, its runs of spaces made single. */
-export const PostalAddress = z.string()
-  .refine((text) => !/[\r\n\u2028\u2029]/.test(text), "expected one line of text")
-  .transform((text) => text.trim().split(/\s+/).filter((word) => word !== "").join(" "))
-  .pipe(
-    z.string()
-      .min(1, "must not be empty")
-      .max(MAX_TEXT_LENGTH, `expected at most ${MAX_TEXT_LENGTH} characters`)
-      .regex(/^[^\p{C}]*$/u, "expected text without control characters")
-      .refine(
-        (text) => utf8.encode(text).length <= MAX_ADDRESS_BYTES,
-        `expected at most ${MAX_ADDRESS_BYTES} bytes`,
-      ),
-  );
+// The rules themselves live in protocol/payment.ts, shared with the server.
+export { Card, Expiry, PostalAddress };
 
 /** The contents of a `--payment` file. */
 export const PaymentDetails = z.strictObject({
@@ -71,6 +45,29 @@ export function describeIssue(error: z.ZodError, what = ""): string {
     return `expected a JSON object like {"card": "…", "expiry": "MM/YY", "address": "…"}`;
   }
   return field === "" ? issue.message : `${field}: ${issue.message}`;
+}
+
+/** What each detail is called when a typed one is not valid. */
+const DETAIL_NAMES = {
+  card: "the card number",
+  expiry: "the card expiry",
+  address: "the address",
+} as const;
+
+/**
+ * Checks one payment detail as typed at its question.
+ *
+ * @returns The normalized detail, or why it is not valid (never quoting it).
+ */
+export function parseDetail(
+  detail: keyof PaymentDetails,
+  text: string,
+): { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: string } {
+  const schema = detail === "card" ? Card : detail === "expiry" ? Expiry : PostalAddress;
+  const parsed = schema.safeParse(text);
+  return parsed.success
+    ? { ok: true, value: parsed.data }
+    : { ok: false, error: `${DETAIL_NAMES[detail]} is not valid: ${describeIssue(parsed.error)}` };
 }
 
 /**

@@ -31,6 +31,8 @@ import {
 import { logger } from "../log/setup.ts";
 import type { RetransmitOptions } from "../transport/reliability.ts";
 import { FrameReader, writeMessage } from "../transport/tcp.ts";
+import { type Clock, systemClock } from "../shell/clock.ts";
+import { Wakeup } from "../shell/wakeup.ts";
 import { Agent, type KeyInfo, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
 import { LOOKS_SECRET } from "./commands.ts";
 import { PeerGuard, rqOf, type TcpSession } from "./guard.ts";
@@ -68,6 +70,8 @@ export interface PeerOptions {
   readonly allowPlaintext?: boolean;
   /** Retransmission timing of requests to the server. */
   readonly retransmit?: Partial<RetransmitOptions>;
+  /** The clock events are stamped with and timers run on (the system's by default). */
+  readonly clock?: Clock;
 }
 
 /** How long `quit` waits for answers still due from the server. */
@@ -120,9 +124,9 @@ export class ShopPeer implements AsyncDisposable {
   #secret = false;
   /** The server's IP addresses, looked up once when it is named by host name. */
   #serverIps: Promise<ReadonlySet<string>> | undefined;
-  /** The retransmission timer, and the deadline it is set for. */
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt: number | undefined;
+  readonly #clock: Clock;
+  /** The one timer, set for the agent's next retransmission. */
+  readonly #wakeup: Wakeup;
   /** Rate limit of the warnings about dropped datagrams. */
   #dropWarnings = { second: 0, count: 0 };
 
@@ -135,6 +139,8 @@ export class ShopPeer implements AsyncDisposable {
     agent: Agent,
   ) {
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#wakeup = new Wakeup((at) => this.#feed({ kind: "tick", at }), { clock: this.#clock });
     this.#socket = socket;
     this.#tcpPort = (listener.addr as Deno.NetAddr).port;
     this.#store = store;
@@ -181,6 +187,7 @@ export class ShopPeer implements AsyncDisposable {
         server: options.server,
         ips: [ip, "127.0.0.1", ...(wildcard ? [] : [options.hostname])],
         serverKey: options.serverKey,
+        clock: options.clock,
       });
       const session = crypto.getRandomValues(new Uint8Array(4));
       const prefix = `${options.name}-${
@@ -239,26 +246,31 @@ export class ShopPeer implements AsyncDisposable {
    * Server messages are handled meanwhile: a search never blocks input.
    */
   async run(lines: AsyncIterable<string>): Promise<void> {
-    await this.#feed({ kind: "start", at: Date.now() });
+    await this.#feed({ kind: "start", at: this.#clock.now() });
     const input = (async () => {
       for await (const line of lines) {
         if (this.#closing) break;
-        await this.#feed({ kind: "line", text: line, at: Date.now() });
+        await this.#feed({ kind: "line", text: line, at: this.#clock.now() });
       }
     })();
     await Promise.race([input, this.#stopped]);
     await this.#drain();
   }
 
+  /** Waits `ms` on the peer's clock. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#clock.set(resolve, ms));
+  }
+
   async #drain(): Promise<void> {
-    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    const deadline = this.#clock.now() + DRAIN_TIMEOUT_MS;
     // Answers still due, and transactions under way (a sale waiting for
     // Shipping_Info), get a little time to end.
     while (
       (this.#agent.pendingCount > 0 || this.#agent.transactionCount > 0) &&
-      Date.now() < deadline && !this.#closing
+      this.#clock.now() < deadline && !this.#closing
     ) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await this.#sleep(20);
     }
     await this.#chain;
   }
@@ -284,28 +296,12 @@ export class ShopPeer implements AsyncDisposable {
       // TLS (or plain TCP) is served before the registration is announced.
       await this.#syncListener();
       await this.#perform(effects);
-      this.#armTimer();
+      this.#wakeup.arm(this.#closing ? undefined : this.#agent.nextDeadline());
     }).catch((error) => {
       // Nothing an event does may stop the ones after it.
       log.error("Handling {kind} failed: {error}", { kind: event.kind, error: String(error) });
     });
     return this.#chain;
-  }
-
-  /** Sets the one timer for the agent's next retransmission. */
-  #armTimer(): void {
-    const next = this.#closing ? undefined : this.#agent.nextDeadline();
-    if (next === this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = next;
-    if (next === undefined) return;
-    const delay = Math.min(Math.max(next - Date.now(), 0), 2 ** 31 - 1);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = undefined;
-      this.#feed({ kind: "tick", at: Date.now() });
-    }, delay);
   }
 
   async #perform(effects: PeerEffect[]): Promise<void> {
@@ -331,7 +327,7 @@ export class ShopPeer implements AsyncDisposable {
         case "delete":
           break;
         case "log":
-          log[effect.level]("{message}", { message: effect.message });
+          log[effect.level]("{message}", { message: effect.text });
           break;
         case "send":
           await this.#send(effect.message);
@@ -423,7 +419,7 @@ export class ShopPeer implements AsyncDisposable {
     if (!this.#agent.isServer(from)) {
       // The agent warns about strangers; nothing of theirs is acted on.
       const result = decode(data);
-      const at = Date.now();
+      const at = this.#clock.now();
       this.#feed(
         result.ok
           ? { kind: "message", from, message: result.message, at }
@@ -432,7 +428,7 @@ export class ShopPeer implements AsyncDisposable {
       return;
     }
     const incoming = await this.#guard.incoming(data, (message) => this.#agent.awaits(message));
-    const at = Date.now();
+    const at = this.#clock.now();
     switch (incoming.kind) {
       case "message":
         wire.debug("recv {from} {text}", {
@@ -465,7 +461,7 @@ export class ShopPeer implements AsyncDisposable {
 
   /** Logs a dropped datagram: a warning, unless a flood of them is coming. */
   #dropped(text: string): void {
-    const second = Math.floor(Date.now() / 1000);
+    const second = Math.floor(this.#clock.now() / 1000);
     if (this.#dropWarnings.second !== second) this.#dropWarnings = { second, count: 0 };
     if (++this.#dropWarnings.count <= DROP_WARNINGS_PER_SECOND) log.warning("{text}", { text });
     else log.debug("{text}", { text });
@@ -520,7 +516,7 @@ export class ShopPeer implements AsyncDisposable {
         if (error instanceof Deno.errors.BadResource) break;
         // Out of file descriptors and the like: try again a little later.
         log.warning("Accepting a TCP connection failed: {error}", { error: String(error) });
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await this.#sleep(100);
         continue;
       }
       const serving = this.#serve(conn, secure).catch((error) => {
@@ -566,7 +562,7 @@ export class ShopPeer implements AsyncDisposable {
       // A timer of our own rather than AbortSignal.timeout: it is cleared
       // as soon as the read ends, so none outlives the connection.
       const timeout = new AbortController();
-      const timer = setTimeout(
+      const timer = this.#clock.set(
         () => timeout.abort(new DOMException("The read timed out", "TimeoutError")),
         timeoutMs,
       );
@@ -585,16 +581,16 @@ export class ShopPeer implements AsyncDisposable {
           kind: "tcp-closed",
           conn: id,
           cause: timedOut ? "timeout" : "error",
-          at: Date.now(),
+          at: this.#clock.now(),
         });
         return;
       } finally {
-        clearTimeout(timer);
+        this.#clock.clear(timer);
       }
       if (frame === undefined) {
         log.debug("TCP connection {id} from {from} closed by the server", { id, from });
         this.#closeConn(id);
-        this.#feed({ kind: "tcp-closed", conn: id, cause: "remote", at: Date.now() });
+        this.#feed({ kind: "tcp-closed", conn: id, cause: "remote", at: this.#clock.now() });
         return;
       }
       this.#feed(this.#tcpEvent(id, from, frame, session));
@@ -611,7 +607,7 @@ export class ShopPeer implements AsyncDisposable {
     frame: Uint8Array,
     session: TcpSession | undefined,
   ): PeerEvent {
-    const at = Date.now();
+    const at = this.#clock.now();
     let body: Uint8Array | string = frame;
     if (session) {
       let text: string;
@@ -678,7 +674,7 @@ export class ShopPeer implements AsyncDisposable {
       log.warning("Cannot write to TCP connection {id}: {error}", { id, error: String(error) });
       if (!this.#conns.has(id)) return;
       this.#closeConn(id);
-      this.#feed({ kind: "tcp-closed", conn: id, cause: "error", at: Date.now() });
+      this.#feed({ kind: "tcp-closed", conn: id, cause: "error", at: this.#clock.now() });
     }
   }
 
@@ -692,7 +688,7 @@ export class ShopPeer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    clearTimeout(this.#timer);
+    this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     const listening = this.#listening;
     try {

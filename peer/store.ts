@@ -1,6 +1,6 @@
 /**
  * The peer's durable state in Deno KV: `<data>/<name>.kv`, owned by one
- * peer process. Records (see {@linkcode PeerRecord}): `["registration"]`,
+ * peer process. Records (see {@linkcode AgentRecord}): `["registration"]`,
  * `["settings"]`, `["item", lowerCaseName]`, `["request", rq]`,
  * `["negotiation", rq]` and `["history", tx]` (a completed sale or purchase,
  * by the RQ# of its transaction). The shell keeps `["ports"]`, and the
@@ -13,16 +13,18 @@
  */
 import { join } from "node:path";
 import { prepareDataDir } from "../shell/data_dir.ts";
+import type { Write } from "../protocol/effects.ts";
+import { applyWrites } from "../shell/kv_apply.ts";
 import type { SessionKeys } from "../security/channel.ts";
 import type { StoredIdentity } from "../security/identity.ts";
 import type {
+  AgentKey,
+  AgentRecord,
   BuyRequest,
   HistoryEntry,
   InventoryItem,
   KeyInfo,
   NegotiationRecord,
-  PeerKey,
-  PeerRecord,
   PeerSnapshot,
   RegistrationRecord,
   SettingsRecord,
@@ -48,9 +50,7 @@ export interface StoredSession {
 }
 
 /** One write of {@linkcode PeerStore.apply}: a record to set, or a key to delete. */
-export type PeerWrite =
-  | ({ readonly kind: "save" } & PeerRecord)
-  | { readonly kind: "delete"; readonly key: PeerKey };
+export type PeerWrite = Write<AgentRecord>;
 
 /** A peer's KV store. */
 export class PeerStore implements AsyncDisposable {
@@ -138,7 +138,7 @@ export class PeerStore implements AsyncDisposable {
   }
 
   /** Stores one record. */
-  async save(key: PeerKey, value: PeerRecord["value"]): Promise<void> {
+  async save(key: AgentKey, value: AgentRecord["value"]): Promise<void> {
     await this.#kv.set(key, value);
   }
 
@@ -148,14 +148,7 @@ export class PeerStore implements AsyncDisposable {
    * @throws {Error} If the commit fails; nothing was written then.
    */
   async apply(writes: readonly PeerWrite[]): Promise<void> {
-    if (writes.length === 0) return;
-    const op = this.#kv.atomic();
-    for (const write of writes) {
-      if (write.kind === "save") op.set(write.key, write.value);
-      else op.delete(write.key);
-    }
-    const result = await op.commit();
-    if (!result.ok) throw new Error("The peer's KV commit failed");
+    await applyWrites(this.#kv, writes);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -89,18 +89,6 @@ export const Price = z.codec(
   { decode: (text) => Number(text), encode: formatPrice },
 );
 
-/** A card number as sent in INFORM_Res: digits only, checked later. */
-export const CardNumber = z.string().regex(
-  /^[0-9]{8,19}$/,
-  "expected 8 to 19 digits",
-);
-
-/** A card expiry date as sent in INFORM_Res: `MM/YY`. */
-export const CardExpiry = z.string().regex(
-  /^(0[1-9]|1[0-2])\/[0-9]{2}$/,
-  "expected a month and year like 04/29",
-);
-
 /** The token that opens the extension list of our own peers and server. */
 export const EXTENSION_MARKER = "shop/1";
 

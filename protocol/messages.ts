@@ -6,19 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import {
-  CardExpiry,
-  CardNumber,
-  Extensions,
-  Ip,
-  Item,
-  Name,
-  Port,
-  Price,
-  RequiredText,
-  Rq,
-  Text,
-} from "./fields.ts";
+import { Extensions, Ip, Item, Name, Port, Price, RequiredText, Rq, Text } from "./fields.ts";
+import { CardExpiry, CardNumber } from "./payment.ts";
 
 /** Where a message travels: datagrams or the transaction's TCP stream. */
 export type Channel = "udp" | "tcp";

@@ -8,3 +8,4 @@ export * from "./messages.ts";
 export * from "./codec.ts";
 export * from "./describe.ts";
 export * from "./address.ts";
+export * from "./payment.ts";

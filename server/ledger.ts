@@ -5,7 +5,7 @@
  * @module
  */
 import type { LedgerEntry } from "./market.ts";
-import { toCents } from "./payment.ts";
+import { toCents } from "../protocol/fee.ts";
 
 /** Sums over the completed transactions. */
 export interface LedgerTotals {

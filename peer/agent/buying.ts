@@ -1,0 +1,251 @@
+/**
+ * Buying: a search (`buy` sends LOOKING_FOR), its outcome (FOUND,
+ * NOT_AVAILABLE, NOT_FOUND, DENIED, or the server's CANCEL of a FOUND), and
+ * the BUY or CANCEL that answers FOUND, at once with auto-buy or after
+ * asking. The states a search goes through are in `request_states.ts`.
+ *
+ * @module
+ */
+import {
+  ACKED_REQUESTS,
+  encode,
+  formatPrice,
+  MAX_MESSAGE_BYTES,
+  type Message,
+  type MessageOf,
+} from "../../protocol/mod.ts";
+import type { CommandOf } from "../commands.ts";
+import type { AgentTurn } from "./effects.ts";
+import type { BuyRequest } from "./records.ts";
+import { type AgentState, onUnexpected, OPEN_STATES, remember, updateRequest } from "./state.ts";
+
+/** Room left in a datagram for the MAC token the shell appends (` mac=SEQ.TAG`). */
+export const MAC_OVERHEAD = 48;
+
+const utf8 = new TextEncoder();
+
+/** The `buy` command: sends LOOKING_FOR and keeps the search. */
+export function lookFor(state: AgentState, turn: AgentTurn, args: CommandOf<"buy">["args"]): void {
+  if (!state.registered) {
+    turn.error("Register first: type register");
+    return;
+  }
+  const rq = state.newRq();
+  const message: Message = {
+    type: "LOOKING_FOR",
+    rq,
+    name: state.profile.name,
+    item: args.item,
+    description: args.description,
+    maxPrice: args.maxPrice,
+  };
+  // Our server's MAC takes room in the datagram too.
+  const bytes = utf8.encode(encode(message)).length +
+    (state.extensions.has("auth") ? MAC_OVERHEAD : 0);
+  if (bytes > MAX_MESSAGE_BYTES) {
+    turn.error(
+      `The search would take ${bytes} bytes, over the limit of ${MAX_MESSAGE_BYTES}: shorten the description`,
+    );
+    return;
+  }
+  const request: BuyRequest = {
+    rq,
+    item: args.item,
+    description: args.description,
+    maxPrice: args.maxPrice,
+    state: "searching",
+    createdAt: turn.at,
+    updatedAt: turn.at,
+  };
+  state.requests.set(rq, request);
+  turn.save({ key: ["request", rq], value: request });
+  turn.send(message);
+  turn.print(
+    "LOOKING_FOR",
+    `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq})`,
+    { rq, item: args.item, description: args.description, maxPrice: args.maxPrice },
+  );
+}
+
+/** FOUND: bought at once with auto-buy, else asked. */
+export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"FOUND">): void {
+  // An outcome means the server has the search, whatever became of its ACK.
+  state.unacked.forget(`LOOKING_FOR ${message.rq}`);
+  const request = state.requests.get(message.rq);
+  if (!request) return onUnexpected(state, turn, message);
+  const ack = state.extensions.has("ack");
+  switch (request.state) {
+    case "searching":
+      break;
+    case "found":
+      turn.log("debug", `Repeated FOUND ${message.rq}: still asking`);
+      return;
+    // A classic server repeats FOUND when the answer was lost: answer
+    // again. Ours repeats FOUND for want of an ACK (sent already), and
+    // this peer resends its own answer until acknowledged; answering each
+    // FOUND would echo forever with a server that repeats FOUND for a
+    // purchase it has concluded.
+    case "buying":
+      if (!ack) turn.send(buyerAnswer("BUY", request));
+      turn.log("debug", `Repeated FOUND ${message.rq}`);
+      return;
+    case "cancelled":
+      if (request.cancelledBy === "user" && !ack) turn.send(buyerAnswer("CANCEL", request));
+      turn.log("debug", `Repeated FOUND ${message.rq}: already cancelled`);
+      return;
+    default:
+      turn.warn(
+        `Ignored FOUND ${message.rq}: the search for ${request.item} ended (${request.state})`,
+        { rq: message.rq },
+      );
+      return;
+  }
+  const found = updateRequest(state, turn, request, {
+    state: "found",
+    price: message.price,
+    foundItem: message.item,
+    ...(message.seller === undefined ? {} : { seller: message.seller }),
+  });
+  const from = message.seller === undefined ? "" : ` from ${message.seller}`;
+  turn.print(
+    "FOUND",
+    `Found ${message.item} for ${formatPrice(message.price)}${from} (request ${message.rq})`,
+    { rq: message.rq, item: message.item, price: message.price, seller: message.seller },
+  );
+  if (state.autoBuy) buy(state, turn, found, true);
+  else state.questions.push({ about: "FOUND", rq: message.rq });
+}
+
+/** The user's answer to a FOUND question: BUY or CANCEL. */
+export function onFoundAnswer(state: AgentState, turn: AgentTurn, rq: string, yes: boolean): void {
+  const request = state.requests.get(rq);
+  if (request?.state !== "found") return;
+  if (yes) buy(state, turn, request, false);
+  else decline(state, turn, request);
+}
+
+/** Sends BUY for a FOUND. */
+export function buy(state: AgentState, turn: AgentTurn, request: BuyRequest, auto: boolean): void {
+  const buying = updateRequest(state, turn, request, { state: "buying" });
+  const item = buying.foundItem ?? buying.item;
+  const from = buying.seller === undefined ? "" : ` from ${buying.seller}`;
+  turn.send(buyerAnswer("BUY", buying));
+  turn.print(
+    "BUY",
+    `Buying ${item} for ${formatPrice(buying.price ?? 0)}${from}${auto ? " (auto-buy)" : ""}`,
+    { rq: buying.rq, item, price: buying.price, seller: buying.seller, auto },
+  );
+}
+
+function decline(state: AgentState, turn: AgentTurn, request: BuyRequest): void {
+  const cancelled = updateRequest(state, turn, request, {
+    state: "cancelled",
+    cancelledBy: "user",
+  });
+  const item = cancelled.foundItem ?? cancelled.item;
+  turn.send(buyerAnswer("CANCEL", cancelled));
+  turn.print("CANCEL", `Declined ${item} for ${formatPrice(cancelled.price ?? 0)}`, {
+    rq: cancelled.rq,
+    item,
+    price: cancelled.price,
+    role: "buyer",
+    by: "you",
+  });
+}
+
+/** NOT_AVAILABLE or NOT_FOUND: the search ends without a deal. */
+export function onNoDeal(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"NOT_AVAILABLE" | "NOT_FOUND">,
+): void {
+  state.unacked.forget(`LOOKING_FOR ${message.rq}`);
+  const request = state.requests.get(message.rq);
+  if (!request) return onUnexpected(state, turn, message);
+  const end = message.type === "NOT_AVAILABLE" ? "not_available" : "not_found";
+  if (request.state === end) {
+    turn.log("debug", `Repeated ${message.type} ${message.rq}`);
+    return;
+  }
+  if (request.state !== "searching") {
+    turn.warn(
+      `Ignored ${message.type} ${message.rq}: the search for ${request.item} is ${request.state}`,
+      { rq: message.rq },
+    );
+    return;
+  }
+  updateRequest(state, turn, request, { state: end });
+  const max = formatPrice(message.maxPrice);
+  turn.print(
+    message.type,
+    message.type === "NOT_AVAILABLE"
+      ? `No offer for ${message.item} within ${max}`
+      : `No seller accepted ${max} for ${message.item}`,
+    { rq: message.rq, item: message.item, maxPrice: message.maxPrice },
+  );
+}
+
+/** The server refused a request (DENIED): a search ends as denied. */
+export function onDenied(state: AgentState, turn: AgentTurn, message: MessageOf<"DENIED">): void {
+  const request = state.requests.get(message.rq);
+  for (const type of ACKED_REQUESTS) state.unacked.forget(`${type} ${message.rq}`);
+  if (request?.state === "denied") {
+    turn.log("debug", `Repeated DENIED ${message.rq}`);
+    return;
+  }
+  if (request?.state === "searching") {
+    updateRequest(state, turn, request, { state: "denied", reason: message.reason });
+  }
+  const what = request ? ` search for ${request.item}` : ` request ${message.rq}`;
+  turn.print("DENIED", `The server denied the${what}: ${message.reason}`, {
+    rq: message.rq,
+    reason: message.reason,
+    ...(request ? { item: request.item } : {}),
+  });
+}
+
+/** CANCEL as a buyer: the server withdrew a FOUND (timeout, seller gone). */
+export function onPurchaseCancel(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"CANCEL">,
+): void {
+  const request = state.requests.get(message.rq);
+  if (!request) {
+    // Perhaps it overtook its RESERVE: that must not hold the item then.
+    const repeated = state.recent.has(`CANCEL ${message.rq}`);
+    onUnexpected(state, turn, message);
+    if (!repeated) remember(state, message);
+    return;
+  }
+  if (request.state === "cancelled") {
+    turn.log("debug", `Repeated CANCEL ${message.rq}: already cancelled`);
+    return;
+  }
+  if (!OPEN_STATES.has(request.state)) {
+    turn.warn(
+      `Ignored CANCEL ${message.rq}: the search for ${request.item} ended (${request.state})`,
+      { rq: message.rq },
+    );
+    return;
+  }
+  updateRequest(state, turn, request, { state: "cancelled", cancelledBy: "server" });
+  const item = request.foundItem ?? request.item;
+  turn.print("CANCEL", `Purchase of ${item} cancelled by the server`, {
+    rq: message.rq,
+    item,
+    price: message.price,
+    role: "buyer",
+    by: "server",
+  });
+}
+
+/** The BUY or CANCEL that answers a FOUND (again). */
+export function buyerAnswer(type: "BUY" | "CANCEL", request: BuyRequest): Message {
+  return {
+    type,
+    rq: request.rq,
+    item: request.foundItem ?? request.item,
+    price: request.price ?? 0,
+  };
+}

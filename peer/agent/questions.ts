@@ -1,0 +1,151 @@
+/**
+ * The question queue: FOUND ("buy it?"), NEGOTIATE ("accept this max?") and
+ * the payment details, in the order they came, the first one on screen.
+ * Only the first is asked; the next input line answers it. After every
+ * event the queue is settled: questions that became moot are dropped (a
+ * NEGOTIATE whose item is gone or taken is refused), and the prompt of a
+ * new first question is printed.
+ *
+ * @module
+ */
+import { formatPrice } from "../../protocol/mod.ts";
+import type { AgentTurn } from "./effects.ts";
+import { refuseNegotiation } from "./selling.ts";
+import type { AgentState } from "./state.ts";
+
+/** The payment details asked for, one line each, in this order. */
+export type PaymentQuestion = "CARD" | "EXPIRY" | "ADDRESS";
+
+/** A question waiting for the user's next input line. */
+export interface Question {
+  readonly about: "FOUND" | "NEGOTIATE" | PaymentQuestion;
+  /**
+   * The request's RQ#: the buyer's for FOUND, the server's for NEGOTIATE,
+   * the transaction's (INFORM_Req) for payment details.
+   */
+  readonly rq: string;
+}
+
+const PAYMENT_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY", "ADDRESS"]);
+const SECRET_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY"]);
+
+/** Whether a question asks for payment details. */
+export function isPaymentQuestion(
+  question: Question,
+): question is Question & { readonly about: PaymentQuestion } {
+  return PAYMENT_QUESTIONS.has(question.about);
+}
+
+/** A question's identity in the queue, to tell whether its prompt is on screen. */
+export function questionId(question: Question): string {
+  return `${question.about} ${question.rq}`;
+}
+
+/** The question on screen: first in the queue, its prompt printed; else `undefined`. */
+export function askedQuestion(state: AgentState): Question | undefined {
+  const head = state.questions[0];
+  return head && state.asked === questionId(head) ? head : undefined;
+}
+
+/** Whether the question on screen wants a secret (card number or expiry). */
+export function asksSecret(state: AgentState): boolean {
+  const asked = askedQuestion(state);
+  return asked !== undefined && SECRET_QUESTIONS.has(asked.about);
+}
+
+/** Takes the question on screen off the queue, to answer it. */
+export function takeAsked(state: AgentState): Question | undefined {
+  const asked = askedQuestion(state);
+  if (!asked) return undefined;
+  state.questions.shift();
+  state.asked = undefined;
+  return asked;
+}
+
+/**
+ * Drops questions that became moot, refusing a NEGOTIATE whose item is
+ * gone or taken, and prints the prompt of the first one when it is new.
+ */
+export function settleQuestions(state: AgentState, turn: AgentTurn): void {
+  if (state.interview && state.waiting.length === 0) {
+    // Every connection that wanted the details is gone: stop asking.
+    state.interview = undefined;
+    turn.warn("No longer asking for payment details: the server closed the transaction");
+  }
+  state.questions = state.questions.filter((question) => {
+    if (isPaymentQuestion(question)) return state.interview !== undefined;
+    if (question.about === "FOUND") return state.requests.get(question.rq)?.state === "found";
+    const negotiation = state.negotiations.get(question.rq);
+    if (negotiation?.state !== "asking") return false;
+    const item = state.items.get(negotiation.item.toLowerCase());
+    if (item && item.reservedFor === undefined) return true;
+    refuseNegotiation(
+      state,
+      turn,
+      negotiation,
+      item ? "it is now reserved for another buyer" : "it is no longer in the inventory",
+    );
+    return false;
+  });
+  const head = state.questions[0];
+  if (!head) {
+    state.asked = undefined;
+    return;
+  }
+  if (state.asked === questionId(head)) return;
+  state.asked = questionId(head);
+  prompt(state, turn, head);
+}
+
+function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
+  if (isPaymentQuestion(question)) {
+    const waiting = state.transactions.get(state.waiting[0]!);
+    const text = question.about === "CARD"
+      ? `Card number for ${waiting?.role ?? "buyer"} of ${waiting?.item ?? "the item"} (${
+        formatPrice(waiting?.price ?? 0)
+      }):`
+      : question.about === "EXPIRY"
+      ? "Expiry (MM/YY):"
+      : "Address:";
+    turn.print("prompt", text, {
+      rq: question.rq,
+      question: text,
+      about: question.about,
+      item: waiting?.item,
+      price: waiting?.price,
+      role: waiting?.role,
+      secret: SECRET_QUESTIONS.has(question.about),
+    });
+    return;
+  }
+  if (question.about === "FOUND") {
+    const request = state.requests.get(question.rq)!;
+    const item = request.foundItem ?? request.item;
+    const from = request.seller === undefined ? "" : ` from ${request.seller}`;
+    const text = `Buy ${item} for ${formatPrice(request.price ?? 0)}${from}? [y/N]`;
+    turn.print("prompt", text, {
+      rq: request.rq,
+      question: text,
+      about: "FOUND",
+      item,
+      price: request.price,
+      seller: request.seller,
+    });
+    return;
+  }
+  const negotiation = state.negotiations.get(question.rq)!;
+  const item = state.items.get(negotiation.item.toLowerCase());
+  const name = item?.item ?? negotiation.item;
+  const yours = item ? ` (your price ${formatPrice(item.price)})` : "";
+  const text = `A buyer offers ${
+    formatPrice(negotiation.maxPrice)
+  } for ${name}${yours}. Accept? [y/N]`;
+  turn.print("prompt", text, {
+    rq: negotiation.rq,
+    question: text,
+    about: "NEGOTIATE",
+    item: name,
+    maxPrice: negotiation.maxPrice,
+    price: item?.price,
+  });
+}

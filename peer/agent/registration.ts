@@ -1,0 +1,256 @@
+/**
+ * Registration: REGISTER and DE-REGISTER, their answers, the unsigned retry
+ * a strict classic server needs, and the signed registration again after a
+ * restart that takes the open flows up (see {@linkcode resumeFlows}).
+ *
+ * @module
+ */
+import { formatAddress, type Message, type MessageOf } from "../../protocol/mod.ts";
+import { ExtensionSet } from "../../protocol/extensions.ts";
+import { buyerAnswer } from "./buying.ts";
+import type { AgentTurn } from "./effects.ts";
+import { negotiationAnswer } from "./selling.ts";
+import { type AgentState, type KeyInfo, type Pending, RESUME_WITHIN_MS } from "./state.ts";
+import { isAuthenticated } from "./views.ts";
+
+/**
+ * The extensions this peer offers in REGISTER: `from` (FOUND names the
+ * seller), `ack` (acknowledgements and retransmission both ways) and
+ * `no-offer` (NO_OFFER answers a SEARCH it cannot serve). A peer with a key
+ * offers `auth` too: the shell signs that REGISTER.
+ */
+export const OFFERED_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer"];
+
+/** The extension word of a signed registration, MACs and TLS. */
+export const AUTH = "auth";
+
+/** Reasons our server gives to refuse a signed REGISTER: no use retrying it unsigned. */
+const FINAL_DENIAL = /bound to another key|^Refused: |server is full/i;
+
+/**
+ * A reason our server gives an unsigned REGISTER (cut to the request's
+ * length for an unknown address): the signed one's reason matters more.
+ */
+const UNSIGNED_REFUSED = /^auth required|only authenticated peers/i;
+
+/**
+ * Sends REGISTER, with the extensions this peer offers unless `extended`
+ * is false (the retry for a strict classic server).
+ */
+export function sendRegister(
+  state: AgentState,
+  turn: AgentTurn,
+  extended: boolean,
+  more: Pick<Pending, "auto" | "firstDenial"> = {},
+): void {
+  const id = state.profile;
+  const rq = state.newRq();
+  state.pending.set(rq, { type: "REGISTER", at: turn.at, extended, ...more });
+  const offered = state.key ? [...OFFERED_EXTENSIONS, AUTH] : [...OFFERED_EXTENSIONS];
+  turn.send({
+    type: "REGISTER",
+    rq,
+    name: id.name,
+    ip: id.ip,
+    udpPort: id.udpPort,
+    tcpPort: id.tcpPort,
+    ...(extended ? { extensions: offered } : {}),
+  });
+}
+
+/** The `deregister` command. */
+export function sendDeregister(state: AgentState, turn: AgentTurn): void {
+  if (!state.registered) {
+    // Nothing to wait for: the server does not answer an address it
+    // does not know with a denial longer than the request.
+    turn.error("Not registered: nothing to de-register");
+    return;
+  }
+  const rq = state.newRq();
+  state.pending.set(rq, { type: "DE-REGISTER", at: turn.at });
+  turn.send({ type: "DE-REGISTER", rq, name: state.profile.name });
+}
+
+/**
+ * At start: a peer registered with a server that agreed `auth` proves its
+ * key again, which refreshes the server's record of its address and the
+ * session; its open flows are taken up once answered.
+ */
+export function registerAgainAfterRestart(state: AgentState, turn: AgentTurn): void {
+  if (!(state.registered && state.extensions.has("auth") && state.key)) return;
+  turn.log("info", "Registering again after a restart (signed)");
+  sendRegister(state, turn, true, { auto: true });
+}
+
+/**
+ * Whether a datagram answers a request of this peer that the server
+ * cannot seal (see `Agent.awaits`).
+ */
+export function awaitsUnsealed(state: AgentState, message: Message): boolean {
+  const pending = state.pending.get(message.rq);
+  if (message.type === "REGISTER-DENIED") return pending?.type === "REGISTER";
+  if (message.type === "DE-REGISTER-DENIED") return pending?.type === "DE-REGISTER";
+  return false;
+}
+
+/**
+ * The pending request a REGISTER or DE-REGISTER answer ends, taken off the
+ * lists; `undefined` if it answers nothing this peer sent.
+ */
+export function takePending(
+  state: AgentState,
+  turn: AgentTurn,
+  type: Pending["type"],
+  rq: string,
+): Pending | undefined {
+  const pending = state.pending.get(rq);
+  if (pending?.type !== type) return undefined;
+  state.pending.delete(rq);
+  state.unacked.ack(`${type} ${rq}`, turn.at);
+  return pending;
+}
+
+/** The shell refused the server's answer to a REGISTER: end it with the reason. */
+export function onRefused(state: AgentState, turn: AgentTurn, rq: string, reason: string): void {
+  if (!takePending(state, turn, "REGISTER", rq)) {
+    turn.log("warning", `Refused an answer to REGISTER ${rq}: ${reason}`);
+    return;
+  }
+  turn.print("refused", `Registration refused: ${reason}`, { rq, reason });
+}
+
+/** REGISTERED or REGISTER-DENIED for the pending REGISTER. */
+export function onRegistrationAnswer(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"REGISTERED" | "REGISTER-DENIED">,
+  pending: Pending,
+  serverKey: KeyInfo | undefined,
+): void {
+  const server = formatAddress(state.profile.server);
+  if (message.type === "REGISTER-DENIED") {
+    // A strict classic server rejects the extension words: ask again
+    // without them. Not a server whose key is known (it is ours), nor
+    // after a denial only our server gives.
+    if (pending.extended && !state.serverKey && !FINAL_DENIAL.test(message.reason)) {
+      turn.log(
+        "info",
+        `REGISTER with extensions denied (${message.reason}); retrying without them`,
+      );
+      sendRegister(state, turn, false, { firstDenial: message.reason });
+      return;
+    }
+    // Our server refuses the unsigned retry for want of a key: the first
+    // denial is the one that says what is wrong.
+    const reason = pending.firstDenial !== undefined && UNSIGNED_REFUSED.test(message.reason)
+      ? pending.firstDenial
+      : message.reason;
+    turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, { rq: message.rq, reason });
+    return;
+  }
+  state.serverKind = message.extensions === undefined ? "classic" : "ours";
+  // Only the feature words: `key=`, `dh=` and `sig=` were for the shell.
+  state.extensions = ExtensionSet.from(message.extensions);
+  if (serverKey && state.extensions.has("auth")) {
+    if (state.serverKey?.key !== serverKey.key) state.serverKeyGiven = false;
+    state.serverKey = serverKey;
+  }
+  setRegistered(state, turn, true);
+  const again = pending.auto ? " again" : "";
+  const authenticated = isAuthenticated(state);
+  turn.print(
+    "REGISTERED",
+    `Registered${again} as ${state.profile.name} with ${server}${
+      authenticated ? ` (authenticated, server key ${serverKey?.fingerprint ?? "?"})` : ""
+    }`,
+    {
+      rq: message.rq,
+      name: state.profile.name,
+      server,
+      serverKind: state.serverKind,
+      features: state.extensions.toArray(),
+      authenticated,
+      ...(authenticated ? { serverKeyFingerprint: state.serverKey?.fingerprint } : {}),
+      ...(pending.auto ? { again: true } : {}),
+    },
+  );
+  if (pending.auto) resumeFlows(state, turn);
+}
+
+/** DE-REGISTERED or DE-REGISTER-DENIED for the pending DE-REGISTER. */
+export function onDeregistrationAnswer(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"DE-REGISTERED" | "DE-REGISTER-DENIED">,
+): void {
+  if (message.type === "DE-REGISTERED") {
+    setRegistered(state, turn, false);
+    turn.print("DE-REGISTERED", `De-registered ${state.profile.name}`, {
+      rq: message.rq,
+      name: state.profile.name,
+    });
+  } else {
+    turn.print("DE-REGISTER-DENIED", `De-registration denied: ${message.reason}`, {
+      rq: message.rq,
+      reason: message.reason,
+    });
+  }
+}
+
+function setRegistered(state: AgentState, turn: AgentTurn, registered: boolean): void {
+  state.registered = registered;
+  const known = state.serverKind === "unknown" ? {} : {
+    serverKind: state.serverKind,
+    features: state.extensions.toArray(),
+  };
+  turn.save({
+    key: ["registration"],
+    value: {
+      registered,
+      server: formatAddress(state.profile.server),
+      changedAt: turn.at,
+      ...known,
+    },
+  });
+}
+
+/**
+ * After a restart's registration: what may have been lost with the
+ * process is sent again. Our server answers a repeat from the flow's
+ * state, so a duplicate does no harm.
+ */
+function resumeFlows(state: AgentState, turn: AgentTurn): void {
+  if (!state.extensions.has("ack")) return;
+  const at = turn.at;
+  let count = 0;
+  for (const request of state.requests.values()) {
+    if (request.state === "searching") {
+      turn.send({
+        type: "LOOKING_FOR",
+        rq: request.rq,
+        name: state.profile.name,
+        item: request.item,
+        description: request.description,
+        maxPrice: request.maxPrice,
+      });
+    } else if (request.state === "buying" && request.transaction === undefined) {
+      turn.send(buyerAnswer("BUY", request));
+    } else if (
+      request.state === "cancelled" && request.cancelledBy === "user" &&
+      request.transaction === undefined && at - request.updatedAt <= RESUME_WITHIN_MS
+    ) {
+      turn.send(buyerAnswer("CANCEL", request));
+    } else continue;
+    count++;
+  }
+  const holding = new Set([...state.items.values()].map((item) => item.reservedFor));
+  for (const negotiation of state.negotiations.values()) {
+    if (negotiation.state === "asking") continue;
+    if (at - (negotiation.answeredAt ?? 0) > RESUME_WITHIN_MS) continue;
+    // An ACCEPT only while the item is still held for it.
+    if (negotiation.state === "accepted" && !holding.has(negotiation.rq)) continue;
+    turn.send(negotiationAnswer(negotiation));
+    count++;
+  }
+  if (count > 0) turn.log("info", `Sent ${count} open request(s) again after the restart`);
+}

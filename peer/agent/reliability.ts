@@ -1,0 +1,96 @@
+/**
+ * Requests to the server are sent again, with the same RQ#, until their
+ * answer comes: REGISTER and DE-REGISTER always, the others when our server
+ * agreed `ack` (a classic one would see duplicates). What our server sends
+ * again until acknowledged is acknowledged here, duplicates included.
+ *
+ * @module
+ */
+import {
+  ACKED_REQUESTS,
+  type Message,
+  type MessageOf,
+  RELIABLE_SENDS,
+} from "../../protocol/mod.ts";
+import type { AgentTurn } from "./effects.ts";
+import { released } from "./records.ts";
+import { type AgentState, putItem, updateRequest } from "./state.ts";
+
+/**
+ * Keeps a request just sent to send again until its answer: REGISTER and
+ * DE-REGISTER always (their replies end them), the others only when the
+ * server agreed `ack`. One already awaited keeps its original timing.
+ */
+export function track(state: AgentState, message: Message, at: number): void {
+  const tracked = message.type === "REGISTER" || message.type === "DE-REGISTER" ||
+    (ACKED_REQUESTS.has(message.type) && state.extensions.has("ack"));
+  if (tracked) state.unacked.track(`${message.type} ${message.rq}`, message, "server", at);
+}
+
+/** Acknowledges what our server sends again until acknowledged, duplicates included. */
+export function acknowledge(state: AgentState, turn: AgentTurn, message: Message): void {
+  if (!RELIABLE_SENDS.has(message.type) || !state.extensions.has("ack")) return;
+  turn.send({ type: "ACK", rq: message.rq, of: message.type as MessageOf<"ACK">["of"] });
+}
+
+/** The server's ACK of a request: it is not sent again. */
+export function onAck(state: AgentState, turn: AgentTurn, message: MessageOf<"ACK">): void {
+  if (state.unacked.ack(`${message.of} ${message.rq}`, turn.at) === undefined) {
+    turn.log("debug", `ACK ${message.rq} ${message.of}: nothing awaited it`);
+  }
+}
+
+/** Sends again what is due, and gives up on what got no answer after every try. */
+export function onTick(state: AgentState, turn: AgentTurn): void {
+  const { resend, expired } = state.unacked.due(turn.at);
+  for (const { payload, attempt } of resend) {
+    turn.log(
+      "debug",
+      `No answer to ${payload.type} ${payload.rq} yet: sending it again (try ${attempt})`,
+    );
+    turn.send(payload);
+  }
+  for (const { payload, attempt } of expired) gaveUp(state, turn, payload, attempt);
+}
+
+/** Ends a request the server never answered, and says so. */
+function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: number): void {
+  const about = "item" in message ? ` for ${message.item}` : "";
+  const what = `${message.type}${about} got no reply after ${attempts} tries`;
+  let outcome = "";
+  switch (message.type) {
+    case "REGISTER":
+    case "DE-REGISTER":
+      state.pending.delete(message.rq);
+      break;
+    case "LOOKING_FOR":
+    case "BUY": {
+      const request = state.requests.get(message.rq);
+      const open = message.type === "LOOKING_FOR"
+        ? request?.state === "searching"
+        : request?.state === "buying" && request.transaction === undefined;
+      if (request && open) {
+        updateRequest(state, turn, request, { state: "failed", reason: `server not answering` });
+        outcome = message.type === "LOOKING_FOR" ? "; the search failed" : "; the purchase failed";
+      }
+      break;
+    }
+    case "ACCEPT": {
+      // The server never heard the ACCEPT: hold the item no longer.
+      const key = message.item.toLowerCase();
+      const item = state.items.get(key);
+      if (item?.reservedFor === message.rq && item.transaction === undefined) {
+        putItem(state, turn, key, released(item));
+        outcome = `; ${item.item} is for sale again`;
+      }
+      break;
+    }
+  }
+  const text = `Server not answering: ${what}${outcome}`;
+  turn.print("timeout", text, {
+    rq: message.rq,
+    type: message.type,
+    message: `server not answering: ${what}${outcome}`,
+    attempts,
+  });
+}

@@ -1,0 +1,327 @@
+/**
+ * Selling: the inventory (`sell`, `unsell`), the answers to the server's
+ * SEARCH (OFFER or NO_OFFER, the same again for a repeat), RESERVE and the
+ * CANCEL that releases it, and NEGOTIATE with its ACCEPT or REFUSE (by the
+ * item's floor, or by asking the user).
+ *
+ * @module
+ */
+import { formatPrice, type Message, type MessageOf } from "../../protocol/mod.ts";
+import type { CommandOf } from "../commands.ts";
+import type { AgentTurn } from "./effects.ts";
+import { type InventoryItem, type NegotiationRecord, released } from "./records.ts";
+import { type AgentState, keepAnswer, putItem, remember, RESUME_WITHIN_MS } from "./state.ts";
+
+/** The `sell` command: adds an item, or changes one not reserved. */
+export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">["args"]): void {
+  const key = args.item.toLowerCase();
+  const existing = state.items.get(key);
+  if (existing?.reservedFor !== undefined) {
+    turn.error(
+      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
+        "it can change once the sale ends or the server cancels it",
+    );
+    return;
+  }
+  const item: InventoryItem = {
+    item: args.item,
+    price: args.price,
+    description: args.description,
+    ...(args.floor === undefined ? {} : { floor: args.floor }),
+    addedAt: turn.at,
+  };
+  putItem(state, turn, key, item);
+  const floor = item.floor === undefined ? "" : ` (floor ${formatPrice(item.floor)})`;
+  turn.print(
+    "sell",
+    `${existing ? "Updated" : "Selling"} ${item.item} at ${formatPrice(item.price)}${floor}`,
+    {
+      item: item.item,
+      price: item.price,
+      floor: item.floor,
+      description: item.description,
+      replaced: existing !== undefined,
+    },
+  );
+}
+
+/** The `unsell` command: removes an item not reserved. */
+export function unsell(state: AgentState, turn: AgentTurn, name: string): void {
+  const key = name.toLowerCase();
+  const item = state.items.get(key);
+  if (!item) {
+    turn.error(`${name} is not in the inventory: type inventory to list it`);
+    return;
+  }
+  if (item.reservedFor !== undefined) {
+    turn.error(
+      `${item.item} is reserved for a buyer (${item.reservedFor}): ` +
+        "it can be removed once the sale ends or the server cancels it",
+    );
+    return;
+  }
+  state.items.delete(key);
+  turn.delete(["item", key]);
+  turn.print("unsell", `Removed ${item.item} from the inventory`, { item: item.item });
+}
+
+/** SEARCH: an OFFER for an item for sale, else NO_OFFER (to a server that agreed it). */
+export function onSearch(state: AgentState, turn: AgentTurn, message: MessageOf<"SEARCH">): void {
+  // A repeated SEARCH gets the same answer again (the server keeps one),
+  // whatever happened to the item since.
+  const answered = state.answers.get(message.rq);
+  if (answered) {
+    turn.send(answered);
+    turn.log("debug", `Repeated SEARCH ${message.rq}: answered ${answered.type} again`);
+    return;
+  }
+  const name = state.profile.name;
+  const item = state.items.get(message.item.toLowerCase());
+  if (!item || item.reservedFor !== undefined) {
+    turn.log(
+      "debug",
+      `SEARCH ${message.rq} for ${message.item}: ${item ? "reserved" : "not in the inventory"}`,
+    );
+    if (!state.extensions.has("no-offer")) return;
+    // Our server then decides as soon as every seller answered.
+    const none: Message = { type: "NO_OFFER", rq: message.rq, name, item: message.item };
+    keepAnswer(state, none);
+    turn.send(none);
+    return;
+  }
+  const offer: Message = {
+    type: "OFFER",
+    rq: message.rq,
+    name,
+    item: item.item,
+    price: item.price,
+  };
+  keepAnswer(state, offer);
+  turn.send(offer);
+  if (remember(state, message)) {
+    turn.log("debug", `Repeated SEARCH ${message.rq}: offered again`);
+    return;
+  }
+  turn.print(
+    "OFFER",
+    `Offered ${item.item} at ${formatPrice(item.price)} (search ${message.rq})`,
+    { rq: message.rq, item: item.item, price: item.price, description: message.description },
+  );
+}
+
+/** RESERVE: the item is held for the buyer the server chose. */
+export function onReserve(state: AgentState, turn: AgentTurn, message: MessageOf<"RESERVE">): void {
+  const key = message.item.toLowerCase();
+  const item = state.items.get(key);
+  if (state.recent.has(`CANCEL ${message.rq}`)) {
+    // The server's CANCEL overtook this RESERVE: nothing to hold.
+    turn.log("debug", `RESERVE ${message.rq} came after its CANCEL: not held`);
+    return;
+  }
+  if (!item && soldLately(state, message.item, turn.at)) {
+    // A RESERVE sent again after the sale it led to.
+    turn.log("debug", `RESERVE ${message.rq} for ${message.item}, sold already`);
+    return;
+  }
+  if (!item) {
+    turn.warn(
+      `Cannot hold ${message.item} for RESERVE ${message.rq}: it is not in the inventory`,
+      { rq: message.rq, item: message.item, price: message.price },
+    );
+    return;
+  }
+  if (item.reservedFor === message.rq) {
+    // Held already: after our ACCEPT (the server confirms it with RESERVE),
+    // or a repeated datagram, which is not shown twice.
+    if (remember(state, message)) {
+      turn.log("debug", `Repeated RESERVE ${message.rq}: ${item.item} is held already`);
+    } else printReserved(turn, item, message);
+    return;
+  }
+  if (item.reservedFor !== undefined && item.reservedFor === item.transaction?.tx) {
+    // Held when the transaction came before this RESERVE: it names the search.
+    remember(state, message);
+    putItem(state, turn, key, { ...item, reservedFor: message.rq });
+    turn.log("debug", `RESERVE ${message.rq} came after its transaction ${item.transaction.tx}`);
+    return;
+  }
+  if (item.reservedFor !== undefined) {
+    turn.warn(
+      `Cannot hold ${item.item} for RESERVE ${message.rq}: it is reserved for ${item.reservedFor}`,
+      { rq: message.rq, item: item.item, price: message.price },
+    );
+    return;
+  }
+  remember(state, message);
+  putItem(state, turn, key, {
+    ...released(item),
+    reservedFor: message.rq,
+    reservedPrice: message.price,
+  });
+  printReserved(turn, item, message);
+}
+
+/**
+ * CANCEL as a seller: the server releases a reservation.
+ *
+ * @returns Whether it released one (else the CANCEL is for a purchase).
+ */
+export function releaseReservation(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"CANCEL">,
+): boolean {
+  for (const [key, item] of state.items) {
+    if (item.reservedFor !== message.rq) continue;
+    remember(state, message);
+    putItem(state, turn, key, released(item));
+    turn.print(
+      "CANCEL",
+      `Reservation ${message.rq} of ${item.item} cancelled; it is for sale again`,
+      { rq: message.rq, item: item.item, price: message.price, role: "seller", by: "server" },
+    );
+    return true;
+  }
+  return false;
+}
+
+/** NEGOTIATE: accepted or refused by the item's floor, else asked. */
+export function onNegotiate(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"NEGOTIATE">,
+): void {
+  const known = state.negotiations.get(message.rq);
+  if (known) {
+    // A repeated NEGOTIATE: the same answer again, or still asking.
+    if (known.state !== "asking") turn.send(negotiationAnswer(known));
+    turn.log("debug", `Repeated NEGOTIATE ${message.rq} (${known.state})`);
+    return;
+  }
+  const negotiation: NegotiationRecord = {
+    rq: message.rq,
+    item: message.item,
+    maxPrice: message.maxPrice,
+    state: "asking",
+    askedAt: turn.at,
+  };
+  state.negotiations.set(message.rq, negotiation);
+  const item = state.items.get(message.item.toLowerCase());
+  if (!item) return refuseNegotiation(state, turn, negotiation, "it is not in the inventory");
+  if (item.reservedFor !== undefined) {
+    return refuseNegotiation(state, turn, negotiation, "it is reserved for another buyer");
+  }
+  if (item.floor !== undefined) {
+    if (message.maxPrice >= item.floor) {
+      return acceptNegotiation(state, turn, negotiation, item, "floor");
+    }
+    return refuseNegotiation(
+      state,
+      turn,
+      negotiation,
+      `below your floor ${formatPrice(item.floor)}`,
+      "floor",
+    );
+  }
+  turn.save({ key: ["negotiation", message.rq], value: negotiation });
+  state.questions.push({ about: "NEGOTIATE", rq: message.rq });
+}
+
+/** The user's answer to a NEGOTIATE question. */
+export function onNegotiateAnswer(
+  state: AgentState,
+  turn: AgentTurn,
+  rq: string,
+  yes: boolean,
+): void {
+  const negotiation = state.negotiations.get(rq);
+  if (negotiation?.state !== "asking") return;
+  const item = state.items.get(negotiation.item.toLowerCase());
+  if (!yes) refuseNegotiation(state, turn, negotiation, "you declined");
+  else if (!item) refuseNegotiation(state, turn, negotiation, "it is no longer in the inventory");
+  else if (item.reservedFor !== undefined) {
+    refuseNegotiation(state, turn, negotiation, "it is reserved for another buyer");
+  } else acceptNegotiation(state, turn, negotiation, item, "you");
+}
+
+/** ACCEPT: the item is held at the buyer's max for the server's RESERVE. */
+function acceptNegotiation(
+  state: AgentState,
+  turn: AgentTurn,
+  negotiation: NegotiationRecord,
+  item: InventoryItem,
+  by: "floor" | "you",
+): void {
+  const answered: NegotiationRecord = { ...negotiation, state: "accepted", answeredAt: turn.at };
+  putItem(state, turn, item.item.toLowerCase(), {
+    ...released(item),
+    reservedFor: negotiation.rq,
+    reservedPrice: negotiation.maxPrice,
+  });
+  state.negotiations.set(negotiation.rq, answered);
+  turn.save({ key: ["negotiation", negotiation.rq], value: answered });
+  turn.send(negotiationAnswer(answered));
+  const floor = by === "floor" ? ` (floor ${formatPrice(item.floor ?? 0)})` : "";
+  turn.print(
+    "ACCEPT",
+    `Accepted ${formatPrice(negotiation.maxPrice)} for ${item.item}${floor}; ` +
+      `reserved for the buyer (${negotiation.rq})`,
+    {
+      rq: negotiation.rq,
+      item: item.item,
+      maxPrice: negotiation.maxPrice,
+      price: item.price,
+      floor: item.floor,
+      by,
+    },
+  );
+}
+
+/** REFUSE, with the reason shown to the user. */
+export function refuseNegotiation(
+  state: AgentState,
+  turn: AgentTurn,
+  negotiation: NegotiationRecord,
+  reason: string,
+  by: "floor" | "you" | "state" = reason === "you declined" ? "you" : "state",
+): void {
+  const answered: NegotiationRecord = { ...negotiation, state: "refused", answeredAt: turn.at };
+  state.negotiations.set(negotiation.rq, answered);
+  turn.save({ key: ["negotiation", negotiation.rq], value: answered });
+  turn.send(negotiationAnswer(answered));
+  turn.print(
+    "REFUSE",
+    `Refused ${formatPrice(negotiation.maxPrice)} for ${negotiation.item}: ${reason}`,
+    { rq: negotiation.rq, item: negotiation.item, maxPrice: negotiation.maxPrice, reason, by },
+  );
+}
+
+/** The ACCEPT or REFUSE an answered negotiation sends (again). */
+export function negotiationAnswer(negotiation: NegotiationRecord): Message {
+  return {
+    type: negotiation.state === "accepted" ? "ACCEPT" : "REFUSE",
+    rq: negotiation.rq,
+    item: negotiation.item,
+    maxPrice: negotiation.maxPrice,
+  };
+}
+
+/** Whether an item of this name was sold in the last few minutes. */
+function soldLately(state: AgentState, item: string, at: number): boolean {
+  const name = item.toLowerCase();
+  for (const entry of state.history.values()) {
+    if (
+      entry.role === "seller" && entry.item.toLowerCase() === name &&
+      at - entry.at <= RESUME_WITHIN_MS
+    ) return true;
+  }
+  return false;
+}
+
+function printReserved(turn: AgentTurn, item: InventoryItem, message: MessageOf<"RESERVE">): void {
+  turn.print(
+    "RESERVE",
+    `Reserved ${item.item} at ${formatPrice(message.price)} for a buyer (${message.rq})`,
+    { rq: message.rq, item: item.item, price: message.price },
+  );
+}

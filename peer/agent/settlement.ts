@@ -1,0 +1,267 @@
+/**
+ * The TCP settlement: the server connects to each party of a sale, asks
+ * for payment details (INFORM_Req), and ends with Shipping_Info (sold, or
+ * bought with our server's receipt) or TX_CANCEL. Each connection is known
+ * by the id the shell gives it; a message without the server's MAC, one
+ * that does not parse, or a closed connection ends its transaction here.
+ *
+ * @module
+ */
+import {
+  type DecodeError,
+  formatPrice,
+  MAX_TEXT_LENGTH,
+  type Message,
+  type MessageOf,
+} from "../../protocol/mod.ts";
+import type { AgentTurn } from "./effects.ts";
+import { askDetails, pay } from "./paying.ts";
+import type { AgentState, Transaction } from "./state.ts";
+import {
+  cancelTransaction,
+  forget,
+  link,
+  recordPurchase,
+  recordSale,
+  roleFor,
+  transactionOf,
+} from "./transactions.ts";
+
+/** What a TCP message without the server's MAC is answered with. */
+export const UNAUTHENTICATED_REASON = "unauthenticated request";
+
+/** What INFORM_Req over plain TCP is answered with, without `--allow-plaintext`. */
+export const PLAINTEXT_REASON =
+  "this peer sends card data only over TLS (start it with --allow-plaintext)";
+
+/** A message on TCP connection `conn`. */
+export function onTcp(state: AgentState, turn: AgentTurn, conn: number, message: Message): void {
+  switch (message.type) {
+    case "INFORM_Req":
+      return onInformReq(state, turn, conn, message);
+    case "Shipping_Info":
+      return onShippingInfo(state, turn, conn, message);
+    case "TX_CANCEL":
+      return onTxCancel(state, turn, conn, message);
+    default:
+      turn.warn(
+        `Closed a TCP connection from the server: it sent ${message.type} ${message.rq}, ` +
+          "which this peer does not expect there",
+        { rq: message.rq, type: message.type },
+      );
+      forget(state, turn, conn);
+  }
+}
+
+function onInformReq(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  message: MessageOf<"INFORM_Req">,
+): void {
+  const current = state.transactions.get(conn);
+  if (current) {
+    if (current.rq === message.rq) {
+      turn.log("debug", `Repeated INFORM_Req ${message.rq} on one connection`);
+      return;
+    }
+    turn.warn(
+      `Closed the connection of transaction ${current.rq}: a second INFORM_Req ${message.rq} came on it`,
+      { rq: message.rq },
+    );
+    forget(state, turn, conn);
+    return;
+  }
+  const match = roleFor(state, message);
+  if (!match) {
+    const reason = `no purchase or sale of ${message.item} here`;
+    turn.tcpSend(conn, { type: "TX_CANCEL", rq: message.rq, reason });
+    turn.tcpClose(conn);
+    turn.warn(
+      `Refused INFORM_Req ${message.rq} for ${message.item} at ${
+        formatPrice(message.price)
+      }: ${reason}`,
+      { rq: message.rq, item: message.item, price: message.price, reason },
+    );
+    return;
+  }
+  const transaction: Transaction = {
+    ...match,
+    rq: message.rq,
+    price: message.price,
+    answered: false,
+  };
+  if (transaction.role === "buyer") state.unacked.forget(`BUY ${transaction.ref}`);
+  if (!state.extensions.has("auth") && !state.allowPlaintext) {
+    return refusePlaintext(state, turn, conn, transaction);
+  }
+  state.transactions.set(conn, transaction);
+  link(state, turn, transaction);
+  if (state.payment) pay(state, turn, conn, transaction, state.payment);
+  else askDetails(state, conn, transaction);
+}
+
+/**
+ * A server without TLS (a classic one) asks for card data over plain TCP:
+ * declined, unless the peer runs with `--allow-plaintext`. The purchase
+ * or the reservation ends as the server will end it.
+ */
+function refusePlaintext(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  transaction: Transaction,
+): void {
+  turn.tcpSend(conn, { type: "TX_CANCEL", rq: transaction.rq, reason: PLAINTEXT_REASON });
+  turn.tcpClose(conn);
+  cancelTransaction(state, turn, transaction, PLAINTEXT_REASON, "you", false);
+  const what = transaction.role === "buyer" ? "purchase" : "sale";
+  turn.print(
+    "plaintext-refused",
+    `Declined the ${what} of ${transaction.item} (${formatPrice(transaction.price)}): ` +
+      `the server offers no TLS, and this peer sends card data only over TLS ` +
+      `(start it with --allow-plaintext to allow plain TCP)`,
+    {
+      rq: transaction.rq,
+      item: transaction.item,
+      price: transaction.price,
+      role: transaction.role,
+      reason: PLAINTEXT_REASON,
+    },
+  );
+}
+
+function onShippingInfo(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  message: MessageOf<"Shipping_Info">,
+): void {
+  const transaction = transactionOf(state, conn, message.rq);
+  if (!transaction) {
+    if (state.history.has(message.rq)) {
+      turn.log("debug", `Repeated Shipping_Info ${message.rq}: recorded already`);
+      acknowledgeShipping(state, turn, conn, message.rq);
+    } else {
+      turn.warn(
+        `Ignored Shipping_Info ${message.rq}: it settles no transaction of this peer`,
+        { rq: message.rq },
+      );
+    }
+    forget(state, turn, conn);
+    return;
+  }
+  state.transactions.delete(conn);
+  if (transaction.role === "seller") recordSale(state, turn, transaction, message);
+  else recordPurchase(state, turn, transaction, message.address, true);
+  acknowledgeShipping(state, turn, conn, message.rq);
+  forget(state, turn, conn);
+}
+
+/**
+ * Tells our server a Shipping_Info is stored (the shell sends effects only
+ * after the event's writes are committed), so it stops delivering it; a
+ * peer killed before the commit gets it again.
+ */
+function acknowledgeShipping(state: AgentState, turn: AgentTurn, conn: number, rq: string): void {
+  if (!state.extensions.has("ack")) return;
+  turn.tcpSend(conn, { type: "TX_ACK", rq, of: "Shipping_Info" });
+}
+
+function onTxCancel(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  message: MessageOf<"TX_CANCEL">,
+): void {
+  const transaction = transactionOf(state, conn, message.rq);
+  forget(state, turn, conn);
+  if (!transaction) {
+    turn.warn(
+      `Ignored CANCEL ${message.rq} (${message.reason}): it cancels no transaction of this peer`,
+      { rq: message.rq, reason: message.reason },
+    );
+    return;
+  }
+  cancelTransaction(state, turn, transaction, message.reason, "server");
+}
+
+/** Something on connection `conn` that does not parse: the transaction is cancelled. */
+export function onTcpInvalid(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  error: DecodeError,
+): void {
+  const rq = state.transactions.get(conn)?.rq ?? error.rq;
+  turn.warn(`Closed a TCP connection from the server: ${error.message}`, { rq, code: error.code });
+  if (rq !== undefined) {
+    turn.tcpSend(conn, {
+      type: "TX_CANCEL",
+      rq,
+      reason: reasonText(`cannot read the server's message: ${error.message}`),
+    });
+  }
+  forget(state, turn, conn);
+}
+
+/** A TCP message without the server's MAC: no card data answers it. */
+export function onTcpUnauthenticated(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  rq: string | undefined,
+  why: string,
+): void {
+  const id = rq ?? state.transactions.get(conn)?.rq;
+  turn.warn(
+    `Closed a TCP connection: a message without the server's valid MAC (${why}); no card data sent`,
+    { rq: id, why },
+  );
+  if (id !== undefined) {
+    turn.tcpSend(conn, { type: "TX_CANCEL", rq: id, reason: UNAUTHENTICATED_REASON });
+  }
+  forget(state, turn, conn);
+}
+
+/** Connection `conn` is gone: a classic server's close is the buyer's receipt. */
+export function onTcpClosed(
+  state: AgentState,
+  turn: AgentTurn,
+  conn: number,
+  cause: "remote" | "timeout" | "error",
+): void {
+  const transaction = state.transactions.get(conn);
+  state.transactions.delete(conn);
+  state.waiting = state.waiting.filter((waiting) => waiting !== conn);
+  if (!transaction) return;
+  if (
+    cause === "remote" && transaction.role === "buyer" && transaction.answered &&
+    state.serverKind !== "ours"
+  ) {
+    // A classic server sends the buyer no receipt: it closes the
+    // connection after a successful charge, and sends CANCEL otherwise.
+    recordPurchase(state, turn, transaction, transaction.address, false);
+    return;
+  }
+  const why = cause === "timeout"
+    ? "nothing came from the server in time"
+    : cause === "error"
+    ? "the connection failed"
+    : "the server closed the connection";
+  const then = !transaction.answered
+    ? "before the payment details were sent"
+    : transaction.role === "seller"
+    ? "before Shipping_Info; the item stays reserved until the server cancels it"
+    : "before the receipt; the purchase stays open until the server cancels it";
+  turn.warn(
+    `Transaction ${transaction.rq} for ${transaction.item} ended unsettled: ${why} ${then}`,
+    { rq: transaction.rq, item: transaction.item, role: transaction.role, cause },
+  );
+}
+
+/** Free text made fit for a reason field: one line, single spaces, not too long. */
+function reasonText(text: string): string {
+  const words = text.replace(/\p{C}/gu, " ").split(/\s+/).filter((word) => word !== "");
+  return words.join(" ").slice(0, MAX_TEXT_LENGTH).trimEnd() || "invalid message";
+}

@@ -1,0 +1,267 @@
+/**
+ * The agent's whole state as one explicit value, {@linkcode AgentState}:
+ * what the stored records say (registration, inventory, searches,
+ * negotiations, history) and what lives only in memory (requests awaiting
+ * an answer, the question queue, open TCP transactions, the payment
+ * details). Every sub-machine is a set of functions over it and the
+ * event's {@linkcode AgentTurn}; the small helpers here change one record
+ * and write it through the turn, so memory and store never drift apart.
+ *
+ * @module
+ */
+import { type Address, formatAddress, isLoopback, type Message } from "../../protocol/mod.ts";
+import { ExtensionSet } from "../../protocol/extensions.ts";
+import { type RetransmitOptions, Retransmitter } from "../../transport/reliability.ts";
+import type { PaymentDetails } from "../payment.ts";
+import type { AgentTurn } from "./effects.ts";
+import type { Question } from "./questions.ts";
+import type {
+  BuyRequest,
+  HistoryEntry,
+  InventoryItem,
+  NegotiationRecord,
+  PeerSnapshot,
+  Role,
+  ServerKind,
+} from "./records.ts";
+
+/** Who this peer is and where it listens. */
+export interface PeerProfile {
+  readonly name: string;
+  /** The IP announced in REGISTER. */
+  readonly ip: string;
+  readonly udpPort: number;
+  readonly tcpPort: number;
+  readonly server: Address;
+}
+
+/** A public key as the wire carries it, and its short fingerprint. */
+export interface KeyInfo {
+  /** base64url of the raw P-256 point. */
+  readonly key: string;
+  readonly fingerprint: string;
+}
+
+/** Options for the `Agent`. */
+export interface AgentOptions {
+  /** Makes request tokens; each call must return a new one. */
+  readonly newRq: () => string;
+  /** Buy every FOUND at once (`--auto-buy`); otherwise the stored setting decides. */
+  readonly autoBuy?: boolean;
+  /** Payment details for INFORM_Res (`--payment`); without them, they are asked for. */
+  readonly payment?: PaymentDetails;
+  /** This peer's identity key: with it, REGISTER offers `auth` (the shell signs it). */
+  readonly key?: KeyInfo;
+  /** The server key pinned, or given with `--server-key`, for `status`. */
+  readonly serverKey?: KeyInfo;
+  /** Whether `serverKey` came from `--server-key` rather than a first registration. */
+  readonly serverKeyGiven?: boolean;
+  /** Send card data over plain TCP to a server without TLS (`--allow-plaintext`). */
+  readonly allowPlaintext?: boolean;
+  /** Retransmission timing of requests to the server. */
+  readonly retransmit?: Partial<RetransmitOptions>;
+}
+
+/** A TCP transaction this peer takes part in, by connection. */
+export interface Transaction {
+  /** The RQ# of INFORM_Req. */
+  readonly rq: string;
+  readonly role: Role;
+  /** The item as this peer spells it. */
+  readonly item: string;
+  readonly price: number;
+  /** The buyer's request RQ#, or the seller's inventory key. */
+  readonly ref: string;
+  /** The seller, for a purchase, when FOUND named it. */
+  readonly counterparty?: string;
+  /** Whether INFORM_Res went out, and the address it gave. */
+  readonly answered: boolean;
+  readonly address?: string;
+}
+
+/** A REGISTER or DE-REGISTER waiting for its answer. */
+export interface Pending {
+  readonly type: "REGISTER" | "DE-REGISTER";
+  readonly at: number;
+  /** A REGISTER that offered extensions (a denial is retried without them). */
+  readonly extended?: boolean;
+  /** The automatic REGISTER of a restart: open flows are taken up after it. */
+  readonly auto?: boolean;
+  /** For the unsigned retry: why the REGISTER with extensions was denied. */
+  readonly firstDenial?: string;
+}
+
+/** Everything the agent knows; one value, changed only while handling an event. */
+export interface AgentState {
+  readonly profile: PeerProfile;
+  readonly newRq: () => string;
+  registered: boolean;
+  serverKind: ServerKind;
+  /** The extensions the server agreed (none for a classic server). */
+  extensions: ExtensionSet;
+  autoBuy: boolean;
+  /** REGISTER and DE-REGISTER requests awaiting their answer, by RQ#. */
+  readonly pending: Map<string, Pending>;
+  /** Inventory by lower-case item name. */
+  readonly items: Map<string, InventoryItem>;
+  readonly requests: Map<string, BuyRequest>;
+  readonly negotiations: Map<string, NegotiationRecord>;
+  /** Questions in the order they came; the first one is the one asked. */
+  questions: Question[];
+  /** The question whose prompt was printed last, while it is first. */
+  asked: string | undefined;
+  /** Messages already acted on (`TYPE rq`), so duplicates are told apart. */
+  readonly recent: Map<string, true>;
+  /** Payment details, from `--payment` or typed once; in memory only. */
+  payment: PaymentDetails | undefined;
+  /** The payment details typed so far, while they are being asked. */
+  interview: { card?: string; expiry?: string } | undefined;
+  /** Connections waiting for the payment details being asked, oldest first. */
+  waiting: number[];
+  /** Open TCP transactions by connection id. */
+  readonly transactions: Map<number, Transaction>;
+  /** Completed sales and purchases by transaction RQ#. */
+  readonly history: Map<string, HistoryEntry>;
+  /** Requests awaiting their answer or ACK, keyed `TYPE rq`. */
+  readonly unacked: Retransmitter<Message>;
+  /** What each SEARCH was answered (OFFER or NO_OFFER), so a repeat gets the same. */
+  readonly answers: Map<string, Message>;
+  readonly key: KeyInfo | undefined;
+  serverKey: KeyInfo | undefined;
+  serverKeyGiven: boolean;
+  readonly allowPlaintext: boolean;
+}
+
+/** The searches that have not ended. */
+export const OPEN_STATES: ReadonlySet<BuyRequest["state"]> = new Set([
+  "searching",
+  "found",
+  "buying",
+]);
+
+/** How long after a restart answered negotiations and cancels are sent again. */
+export const RESUME_WITHIN_MS = 10 * 60_000;
+
+/** How many answered message ids are remembered to spot UDP duplicates. */
+const RECENT_LIMIT = 1024;
+
+/**
+ * Builds the state of an agent from its stored records: the registration
+ * counts only for the same server, and the questions a crash interrupted
+ * are asked again, oldest first.
+ */
+export function createState(
+  profile: PeerProfile,
+  snapshot: PeerSnapshot,
+  options: AgentOptions,
+): AgentState {
+  const registration = snapshot.registration;
+  const sameServer = registration?.server === formatAddress(profile.server);
+  const state: AgentState = {
+    profile,
+    newRq: options.newRq,
+    registered: (registration?.registered ?? false) && sameServer,
+    serverKind: (sameServer ? registration?.serverKind : undefined) ?? "unknown",
+    extensions: ExtensionSet.from(sameServer ? registration?.features : undefined),
+    autoBuy: options.autoBuy || (snapshot.settings?.autoBuy ?? false),
+    pending: new Map(),
+    items: new Map(),
+    requests: new Map(),
+    negotiations: new Map(),
+    questions: [],
+    asked: undefined,
+    recent: new Map(),
+    payment: options.payment,
+    interview: undefined,
+    waiting: [],
+    transactions: new Map(),
+    history: new Map(),
+    unacked: new Retransmitter(options.retransmit),
+    answers: new Map(),
+    key: options.key,
+    serverKey: options.serverKey,
+    serverKeyGiven: options.serverKeyGiven ?? false,
+    allowPlaintext: options.allowPlaintext ?? false,
+  };
+  for (const entry of snapshot.history ?? []) state.history.set(entry.tx, entry);
+  for (const item of snapshot.items ?? []) state.items.set(item.item.toLowerCase(), item);
+  const restored: (Question & { at: number })[] = [];
+  for (const request of snapshot.requests ?? []) {
+    state.requests.set(request.rq, request);
+    if (request.state === "found") {
+      restored.push({ about: "FOUND", rq: request.rq, at: request.updatedAt });
+    }
+  }
+  for (const negotiation of snapshot.negotiations ?? []) {
+    state.negotiations.set(negotiation.rq, negotiation);
+    if (negotiation.state === "asking") {
+      restored.push({ about: "NEGOTIATE", rq: negotiation.rq, at: negotiation.askedAt });
+    }
+  }
+  state.questions = restored.sort((a, b) => a.at - b.at).map(({ about, rq }) => ({ about, rq }));
+  return state;
+}
+
+/** This peer's searches, oldest first. */
+export function sortedRequests(state: AgentState): BuyRequest[] {
+  return [...state.requests.values()].sort((a, b) => a.createdAt - b.createdAt);
+}
+
+/** Changes a search and stores it; returns the new record. */
+export function updateRequest(
+  state: AgentState,
+  turn: AgentTurn,
+  request: BuyRequest,
+  change: Partial<BuyRequest>,
+): BuyRequest {
+  const updated: BuyRequest = { ...request, ...change, updatedAt: turn.at };
+  state.requests.set(request.rq, updated);
+  turn.save({ key: ["request", request.rq], value: updated });
+  return updated;
+}
+
+/** Puts an item (by its lower-case key) and stores it. */
+export function putItem(
+  state: AgentState,
+  turn: AgentTurn,
+  key: string,
+  item: InventoryItem,
+): void {
+  state.items.set(key, item);
+  turn.save({ key: ["item", key], value: item });
+}
+
+/** Notes a message as acted on; returns whether it was already. */
+export function remember(state: AgentState, message: Message): boolean {
+  const id = `${message.type} ${message.rq}`;
+  if (state.recent.has(id)) return true;
+  state.recent.set(id, true);
+  if (state.recent.size > RECENT_LIMIT) state.recent.delete(state.recent.keys().next().value!);
+  return false;
+}
+
+/** Keeps a SEARCH's answer for its repeats, a bounded number of them. */
+export function keepAnswer(state: AgentState, answer: Message): void {
+  state.answers.set(answer.rq, answer);
+  if (state.answers.size > RECENT_LIMIT) state.answers.delete(state.answers.keys().next().value!);
+}
+
+/** A message that answers nothing this peer asked: logged if a repeat, else shown. */
+export function onUnexpected(state: AgentState, turn: AgentTurn, message: Message): void {
+  if (state.recent.has(`${message.type} ${message.rq}`)) {
+    turn.log("debug", `Repeated ${message.type} ${message.rq}: answered already`);
+    return;
+  }
+  turn.warn(`Ignored ${message.type} ${message.rq}: it answers nothing this peer asked`, {
+    rq: message.rq,
+    type: message.type,
+  });
+}
+
+/** Whether a datagram's source is the server's address (any loopback for a local one). */
+export function isServerAddress(state: AgentState, from: Address): boolean {
+  const server = state.profile.server;
+  return from.port === server.port &&
+    (from.hostname === server.hostname ||
+      isLoopback(from.hostname) && isLoopback(server.hostname));
+}

@@ -1,0 +1,210 @@
+/**
+ * The agent's text views, printed for `inventory`, `requests`, `history`
+ * and `status`: a readable table or summary, and the same data as fields
+ * for `--json`. They read the state and change nothing.
+ *
+ * @module
+ */
+import { formatAddress, formatPrice } from "../../protocol/mod.ts";
+import { fromCents, toCents } from "../../protocol/fee.ts";
+import type { AgentTurn } from "./effects.ts";
+import { type AgentState, OPEN_STATES, sortedRequests } from "./state.ts";
+import type { HistoryEntry, InventoryItem } from "./records.ts";
+
+/** The inventory, sorted by item name. */
+export function sortedItems(state: AgentState): InventoryItem[] {
+  return [...state.items.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+    .map(([, item]) => item);
+}
+
+/** Completed sales and purchases, oldest first. */
+export function sortedHistory(state: AgentState): HistoryEntry[] {
+  return [...state.history.values()].sort((a, b) => a.at - b.at);
+}
+
+/** Whether the server agreed `auth`: MACs on datagrams, TLS on the TCP port. */
+export function isAuthenticated(state: AgentState): boolean {
+  return state.registered && state.extensions.has("auth");
+}
+
+/** Prints the inventory (`inventory`). */
+export function printInventory(state: AgentState, turn: AgentTurn): void {
+  const items = sortedItems(state).map((item) => ({
+    item: item.item,
+    price: item.price,
+    floor: item.floor,
+    state: item.reservedFor === undefined ? "available" : "reserved",
+    reservedFor: item.reservedFor,
+    description: item.description,
+    addedAt: item.addedAt,
+  }));
+  const text = items.length === 0
+    ? "The inventory is empty: add an item with sell ITEM PRICE"
+    : table(
+      ["ITEM", "PRICE", "FLOOR", "STATE", "DESCRIPTION"],
+      items.map((item) => [
+        item.item,
+        formatPrice(item.price),
+        item.floor === undefined ? "-" : formatPrice(item.floor),
+        item.reservedFor === undefined ? item.state : `reserved (${item.reservedFor})`,
+        item.description,
+      ]),
+      [false, true, true, false, false],
+    );
+  turn.print("inventory", text, { items });
+}
+
+/** Prints this peer's searches (`requests`), with their age at the turn's time. */
+export function printRequests(state: AgentState, turn: AgentTurn): void {
+  const requests = sortedRequests(state);
+  const text = requests.length === 0
+    ? "No searches yet: look for an item with buy ITEM MAX_PRICE"
+    : table(
+      ["RQ", "ITEM", "MAX", "STATE", "PRICE", "SELLER", "AGE"],
+      requests.map((request) => [
+        request.rq,
+        request.item,
+        formatPrice(request.maxPrice),
+        request.state,
+        request.price === undefined ? "-" : formatPrice(request.price),
+        request.seller ?? "-",
+        formatAge(turn.at - request.createdAt),
+      ]),
+      [false, false, true, false, true, false, true],
+    );
+  turn.print("requests", text, { requests });
+}
+
+/** Prints the completed sales and purchases with their totals (`history`). */
+export function printHistory(state: AgentState, turn: AgentTurn): void {
+  const entries = sortedHistory(state);
+  // Summed in whole cents, so the totals are exact.
+  let bought = 0, sold = 0, received = 0, fees = 0, purchases = 0, sales = 0;
+  for (const entry of entries) {
+    if (entry.role === "buyer") {
+      purchases++;
+      bought += toCents(entry.price);
+    } else {
+      sales++;
+      sold += toCents(entry.price);
+      received += toCents(entry.credit);
+      fees += toCents(entry.fee);
+    }
+  }
+  const totals = {
+    purchases,
+    bought: fromCents(bought),
+    sales,
+    sold: fromCents(sold),
+    fees: fromCents(fees),
+    received: fromCents(received),
+  };
+  const text = entries.length === 0 ? "No sales or purchases yet" : `${
+    table(
+      ["TIME (UTC)", "ROLE", "ITEM", "PRICE", "FEE", "SELLER GOT", "WITH"],
+      entries.map((entry) => [
+        formatTime(entry.at),
+        entry.role === "seller" ? "sold" : "bought",
+        entry.item,
+        formatPrice(entry.price),
+        formatPrice(entry.fee),
+        formatPrice(entry.credit),
+        entry.counterparty ?? "-",
+      ]),
+      [false, false, false, true, true, true, false],
+    )
+  }\n` +
+    `Bought ${purchases} for ${formatPrice(totals.bought)}; sold ${sales} for ${
+      formatPrice(totals.sold)
+    } and received ${formatPrice(totals.received)} after ${formatPrice(totals.fees)} in fees`;
+  turn.print("history", text, { entries, totals });
+}
+
+/** Prints who this peer is, its server and session, and what is open (`status`). */
+export function printStatus(state: AgentState, turn: AgentTurn): void {
+  const id = state.profile;
+  const server = formatAddress(id.server);
+  const reserved = [...state.items.values()].filter((item) => item.reservedFor !== undefined)
+    .length;
+  const open = [...state.requests.values()].filter((r) => OPEN_STATES.has(r.state)).length;
+  const kind = state.serverKind === "ours"
+    ? `our server${state.extensions.size ? ` (extensions: ${state.extensions})` : ""}`
+    : state.serverKind === "classic"
+    ? "a classic server"
+    : "server kind unknown until registered";
+  const authenticated = isAuthenticated(state);
+  const serverKey = state.serverKey
+    ? `server key ${state.serverKey.fingerprint} (${
+      state.serverKeyGiven ? "given with --server-key" : "pinned at the first registration"
+    })`
+    : "no server key pinned yet (the first signed registration pins it)";
+  const session = authenticated
+    ? "session authenticated: MAC on every datagram, TLS on the TCP port"
+    : state.registered
+    ? `session not authenticated: plain datagrams and TCP${
+      state.allowPlaintext ? "" : "; card data refused (no --allow-plaintext)"
+    }`
+    : "no session until registered";
+  turn.print(
+    "status",
+    [
+      `${id.name}: ${state.registered ? "registered" : "not registered"} with ${server}`,
+      `  announced IP ${id.ip}, UDP port ${id.udpPort}, TCP port ${id.tcpPort}`,
+      `  ${state.unacked.size} request(s) waiting for an answer`,
+      `  ${kind}`,
+      `  key ${state.key?.fingerprint ?? "none"}; ${serverKey}`,
+      `  ${session}`,
+      `  ${state.items.size} item(s) for sale (${reserved} reserved), ${open} open search(es), ` +
+      `${state.questions.length} question(s) to answer, auto-buy ${state.autoBuy ? "on" : "off"}`,
+    ].join("\n"),
+    {
+      name: id.name,
+      registered: state.registered,
+      server,
+      ip: id.ip,
+      udpPort: id.udpPort,
+      tcpPort: id.tcpPort,
+      pending: state.unacked.size,
+      serverKind: state.serverKind,
+      features: state.extensions.toArray(),
+      keyFingerprint: state.key?.fingerprint,
+      serverKeyFingerprint: state.serverKey?.fingerprint,
+      serverKeyGiven: state.serverKeyGiven,
+      authenticated,
+      allowPlaintext: state.allowPlaintext,
+      items: state.items.size,
+      reserved,
+      openRequests: open,
+      questions: state.questions.length,
+      autoBuy: state.autoBuy,
+    },
+  );
+}
+
+/** A plain-text table with a header row; `right` aligns numeric columns. */
+function table(header: string[], rows: string[][], right: boolean[]): string {
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => {
+      const last = i === cells.length - 1;
+      if (right[i]) return cell.padStart(widths[i]!);
+      return last ? cell : cell.padEnd(widths[i]!);
+    }).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** A time as `2026-11-25 17:37` in UTC. */
+export function formatTime(at: number): string {
+  return new Date(at).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/** A duration as the largest whole unit: `45s`, `12m`, `3h`, `2d`. */
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86_400)}d`;
+}
