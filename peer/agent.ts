@@ -63,6 +63,7 @@ import {
   onDeregistrationAnswer,
   onRefused,
   onRegistrationAnswer,
+  onRetry,
   registerAgainAfterRestart,
   sendDeregister,
   sendRegister,
@@ -384,6 +385,8 @@ export class Agent {
         remember(state, message);
         return onDeregistrationAnswer(state, turn, message);
       }
+      case "RETRY":
+        return onRetry(state, turn, message);
       case "ACK":
         return onAck(state, turn, message);
       case "DENIED":

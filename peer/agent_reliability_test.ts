@@ -553,3 +553,39 @@ Deno.test("with ack, a repeated FOUND is acknowledged but not answered again", (
   classic.receive({ ...found, rq: crq });
   assert.deepEqual(sent(classic.receive({ ...found, rq: crq })).map((m) => m.type), ["BUY"]);
 });
+
+Deno.test("RETRY to a signed REGISTER: sent again with the cookie signed in, a few times at most", async (t) => {
+  const peer = new Harness({ key: KEY });
+  const register = only(sent(peer.line("register")));
+  const cookie = "1b2c3dAbCdEfGhIjKlMnOpQrSt_-";
+  let pending = register.rq;
+
+  await t.step("the server's RETRY brings a new REGISTER carrying the cookie", () => {
+    assert.equal(peer.agent.awaits({ type: "RETRY", rq: register.rq, cookie }), true);
+    const again = only(sent(peer.receive({ type: "RETRY", rq: register.rq, cookie })));
+    assert.equal(again.type, "REGISTER");
+    assert.notEqual(again.rq, register.rq);
+    assert.deepEqual(again.type === "REGISTER" && again.extensions, [
+      ...OURS,
+      "auth",
+      `cookie=${cookie}`,
+    ]);
+    pending = again.rq;
+    // The first REGISTER is over: a RETRY for it again is not followed.
+    assert.deepEqual(sent(peer.receive({ type: "RETRY", rq: register.rq, cookie })), []);
+  });
+
+  await t.step("a stream of RETRYs ends the registration after three", () => {
+    for (let i = 2; i <= 3; i++) {
+      pending = only(sent(peer.receive({ type: "RETRY", rq: pending, cookie }))).rq;
+    }
+    const over = peer.receive({ type: "RETRY", rq: pending, cookie });
+    assert.deepEqual(sent(over), []);
+    assert.match(only(printed(over)).text, /asked for its address cookie 3 times/);
+    assert.equal(peer.agent.registered, false);
+  });
+
+  await t.step("a RETRY for nothing pending is ignored", () => {
+    assert.deepEqual(sent(peer.receive({ type: "RETRY", rq: "nobody-1", cookie })), []);
+  });
+});

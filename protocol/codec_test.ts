@@ -262,12 +262,18 @@ const CANONICAL: readonly WireCase[] = [
     channel: "tcp",
     message: { type: "TX_ACK", rq: "t1", of: "Shipping_Info" },
   },
+  {
+    wire: "RETRY alice-1 1b2c3dAbCdEfGhIjKlMnOpQrSt_-",
+    channel: "udp",
+    message: { type: "RETRY", rq: "alice-1", cookie: "1b2c3dAbCdEfGhIjKlMnOpQrSt_-" },
+  },
 ];
 
 Deno.test("the canonical cases cover every message type in SPECS", () => {
   const covered = new Set(CANONICAL.map((entry) => entry.message.type));
   assert.deepEqual([...covered].sort(), Object.keys(SPECS).sort());
-  assert.equal(covered.size, 26);
+  // The 22 of PROTOCOL.md and our ACK (UDP and TCP), NO_OFFER, DENIED and RETRY.
+  assert.equal(covered.size, 27);
 });
 
 Deno.test("decode reads every message type from its wire text", async (t) => {

@@ -110,5 +110,11 @@ export const Extensions = z.codec(
   },
 );
 
+/** An address cookie of our server: an epoch in base 36 and a 22-character tag. */
+export const Cookie = z.string().regex(
+  /^[0-9a-z]{1,11}[A-Za-z0-9_-]{22}$/,
+  "expected a cookie as the server gave it",
+);
+
 /** Fields whose values must never be quoted in errors or logs. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set(["card", "expiry"]);

@@ -6,7 +6,18 @@
  * @module
  */
 import { z } from "zod";
-import { Extensions, Ip, Item, Name, Port, Price, RequiredText, Rq, Text } from "./fields.ts";
+import {
+  Cookie,
+  Extensions,
+  Ip,
+  Item,
+  Name,
+  Port,
+  Price,
+  RequiredText,
+  Rq,
+  Text,
+} from "./fields.ts";
 import { CardExpiry, CardNumber } from "./payment.ts";
 
 /** Where a message travels: datagrams or the transaction's TCP stream. */
@@ -175,6 +186,12 @@ export const TxAck = message("TX_ACK", { rq: Rq, of: z.literal("Shipping_Info") 
 export const NoOffer = message("NO_OFFER", { rq: Rq, name: Name, item: Item });
 /** The server refuses a request of our peer, saying why (e.g. a cap reached). */
 export const Denied = message("DENIED", { rq: Rq, reason: RequiredText });
+/**
+ * The server asks a signed REGISTER to come again with this cookie signed
+ * in: proof that the peer receives at its source address (extension
+ * `auth`; see security/cookie.ts).
+ */
+export const Retry = message("RETRY", { rq: Rq, cookie: Cookie });
 
 /** Any P2S2 message, told apart by `type`. */
 export const Message = z.discriminatedUnion("type", [
@@ -204,6 +221,7 @@ export const Message = z.discriminatedUnion("type", [
   TxAck,
   NoOffer,
   Denied,
+  Retry,
 ]);
 
 /** A decoded P2S2 message. */
@@ -263,6 +281,7 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "TX_ACK": spec(TxAck, "tcp", "rq of", "ACK"),
   "NO_OFFER": spec(NoOffer, "udp", "rq name item"),
   "DENIED": spec(Denied, "udp", "rq reason..."),
+  "RETRY": spec(Retry, "udp", "rq cookie"),
 };
 
 /** The keyword a message type is written with on the wire. */

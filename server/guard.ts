@@ -18,6 +18,7 @@ import {
   type Address,
   decode,
   type DecodeError,
+  encode,
   formatAddress,
   type Message,
 } from "../protocol/mod.ts";
@@ -159,7 +160,7 @@ export class Guard {
     this.#options = {
       maxSources: 100_000,
       signaturesPerSecond: SIGNATURES_PER_SECOND,
-      validateAddresses: false,
+      validateAddresses: true,
       ...options,
     };
     this.#cookies = this.#options.validateAddresses ? new Cookies() : undefined;
@@ -304,7 +305,11 @@ export class Guard {
       const address = formatAddress(from);
       const extensions = result.message.type === "REGISTER" ? result.message.extensions : [];
       if (!this.#cookies.valid(address, tokens(extensions).get("cookie"), now)) {
-        const retry = `RETRY ${result.message.rq} ${this.#cookies.issue(address, now)}`;
+        const retry = encode({
+          type: "RETRY",
+          rq: result.message.rq,
+          cookie: this.#cookies.issue(address, now),
+        });
         return retry.length <= text.length
           ? { kind: "challenge", text: retry }
           : { kind: "dropped", why: "a REGISTER too short to answer with a cookie" };

@@ -18,7 +18,8 @@ async function serverGuard(
   options: { ratePerSecond: number; signaturesPerSecond?: number; validateAddresses?: boolean },
 ) {
   const { identity } = await createIdentity();
-  return new Guard(identity, options);
+  // The cookie exchange has a test of its own; the others start past it.
+  return new Guard(identity, { validateAddresses: false, ...options });
 }
 
 /** A real peer guard for alice, and a signed REGISTER text of hers for each RQ# asked. */

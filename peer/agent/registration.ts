@@ -41,12 +41,15 @@ export function sendRegister(
   state: AgentState,
   turn: AgentTurn,
   extended: boolean,
-  more: Pick<Pending, "auto" | "firstDenial"> = {},
+  more: Pick<Pending, "auto" | "firstDenial" | "retries"> & { cookie?: string } = {},
 ): void {
   const id = state.profile;
   const rq = state.newRq();
-  state.pending.set(rq, { type: "REGISTER", at: turn.at, extended, ...more });
+  const { cookie, ...kept } = more;
+  state.pending.set(rq, { type: "REGISTER", at: turn.at, extended, ...kept });
   const offered = state.key ? [...OFFERED_EXTENSIONS, AUTH] : [...OFFERED_EXTENSIONS];
+  // The server's cookie rides with the words the shell signs.
+  if (cookie !== undefined) offered.push(`cookie=${cookie}`);
   turn.send({
     type: "REGISTER",
     rq,
@@ -88,7 +91,9 @@ export function registerAgainAfterRestart(state: AgentState, turn: AgentTurn): v
  */
 export function awaitsUnsealed(state: AgentState, message: Message): boolean {
   const pending = state.pending.get(message.rq);
-  if (message.type === "REGISTER-DENIED") return pending?.type === "REGISTER";
+  if (message.type === "REGISTER-DENIED" || message.type === "RETRY") {
+    return pending?.type === "REGISTER";
+  }
   if (message.type === "DE-REGISTER-DENIED") return pending?.type === "DE-REGISTER";
   return false;
 }
@@ -108,6 +113,35 @@ export function takePending(
   state.pending.delete(rq);
   state.unacked.ack(`${type} ${rq}`, turn.at);
   return pending;
+}
+
+/** Most RETRYs one registration follows: a forged stream of them cannot loop it. */
+const MAX_RETRIES = 3;
+
+/**
+ * RETRY to a pending signed REGISTER: our server asks it to prove its
+ * address. The REGISTER is sent again, under a new RQ#, with the cookie
+ * signed in.
+ */
+export function onRetry(state: AgentState, turn: AgentTurn, message: MessageOf<"RETRY">): void {
+  const pending = state.pending.get(message.rq);
+  if (pending?.type !== "REGISTER" || !pending.extended || !state.key) return;
+  takePending(state, turn, "REGISTER", message.rq);
+  const retries = (pending.retries ?? 0) + 1;
+  if (retries > MAX_RETRIES) {
+    turn.print(
+      "REGISTER-DENIED",
+      `Registration failed: the server asked for its address cookie ${MAX_RETRIES} times`,
+      { rq: message.rq, reason: "too many RETRY" },
+    );
+    return;
+  }
+  turn.log("debug", `RETRY ${message.rq}: registering again with the server's cookie`);
+  sendRegister(state, turn, true, {
+    ...(pending.auto ? { auto: true } : {}),
+    retries,
+    cookie: message.cookie,
+  });
 }
 
 /** The shell refused the server's answer to a REGISTER: end it with the reason. */

@@ -89,6 +89,8 @@ export interface Pending {
   readonly auto?: boolean;
   /** For the unsigned retry: why the REGISTER with extensions was denied. */
   readonly firstDenial?: string;
+  /** How many RETRYs this registration has followed (a bound against a forger). */
+  readonly retries?: number;
 }
 
 /** Everything the agent knows; one value, changed only while handling an event. */

@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { PeerProcess, ServerProcess as LenientServer, tempDir } from "./_process.ts";
 import { ServerProcess } from "../../demo/processes.ts";
 import { RawUdp } from "./_udp.ts";
-import { createIdentity } from "../../security/identity.ts";
+import { createIdentity, sign } from "../../security/identity.ts";
+import { ephemeral } from "../../security/channel.ts";
+import { encode } from "../../protocol/mod.ts";
 import { FaultyProxy } from "./_proxy.ts";
 import { peerCertificates } from "../../security/certificates.ts";
 
@@ -290,4 +292,67 @@ Deno.test("a sealed datagram accepted before a server restart is refused after i
   // Her session goes on: a new search after the restart is taken.
   await bea.send("buy Mug 10");
   await second.waitFor(/looks for Mug/, { stderr: true });
+});
+
+Deno.test("forged registrations from a victim's address make it receive no more than 3x the bytes sent", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(dir.path, "--search-timeout", "2s");
+  // The victim's own socket stands for the spoofed source: whatever the
+  // server sends to that address lands here.
+  using victim = new RawUdp(server.port);
+  const utf8 = new TextEncoder();
+  const { identity: forger } = await createIdentity();
+  const ca = (await peerCertificates(forger, "forger", ["127.0.0.1"])).caText;
+  let sent = 0;
+  for (let i = 0; i < 100; i++) {
+    // Each forged name signed by a key of its own, as an attacker can make.
+    const { identity } = await createIdentity();
+    const body = encode({
+      type: "REGISTER",
+      rq: `f${i}`,
+      name: `forged${i}`,
+      ip: "127.0.0.1",
+      udpPort: victim.port,
+      tcpPort: 9,
+      extensions: [
+        "from",
+        "ack",
+        "no-offer",
+        "auth",
+        `key=${identity.publicText}`,
+        `dh=${(await ephemeral()).publicText}`,
+        `ca=${ca}`,
+        `ts=${Date.now()}`,
+      ],
+    });
+    const text = `${body} sig=${await sign(identity, body)}`;
+    await victim.send(text);
+    sent += utf8.encode(text).length;
+  }
+  // A real buyer searches: every name the server had taken would be sent SEARCH.
+  await using bea = await PeerProcess.start("bea", server.port, dir.path);
+  await bea.command("register", "REGISTERED");
+  await bea.send("buy Lamp 30");
+  await bea.waitEvent("NOT_AVAILABLE");
+  let received = 0, datagrams = 0;
+  const retries = new Set<string>();
+  for (let i = 0; i < 5_000; i++) {
+    let text: string;
+    try {
+      text = await victim.receive(1_500);
+    } catch {
+      break; // quiet for 1.5 s: nothing more is coming
+    }
+    received += utf8.encode(text).length;
+    datagrams++;
+    if (text.startsWith("RETRY ")) retries.add(text.split(" ")[1]!);
+  }
+  assert.ok(received <= 3 * sent, `${received} bytes received for ${sent} sent`);
+  // The server did answer each one, with a cookie and nothing else.
+  assert.equal(retries.size, 100);
+  assert.equal(datagrams, 100);
+  assert.deepEqual(
+    server.stderr.filter((line) => /forged\d+/.test(line) && /egister/.test(line)),
+    [],
+  );
 });
