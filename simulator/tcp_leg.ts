@@ -191,7 +191,10 @@ export class TcpLeg {
   fromAgent(conn: number, message: Message): void {
     const connection = this.#conns.get(conn);
     if (!connection || connection.agentClosed) return;
-    connection.toServerAt = Math.max(connection.toServerAt, this.#host.now() + this.#host.latency());
+    connection.toServerAt = Math.max(
+      connection.toServerAt,
+      this.#host.now() + this.#host.latency(),
+    );
     const epoch = this.#epoch;
     this.#host.later(
       connection.toServerAt - this.#host.now(),
@@ -209,10 +212,14 @@ export class TcpLeg {
     connection.agentClosed = true;
     const arrives = Math.max(connection.toServerAt, this.#host.now() + this.#host.latency());
     const epoch = this.#epoch;
-    this.#host.later(arrives - this.#host.now(), `tcp ${conn} closed by ${connection.agent}`, () => {
-      if (!connection.open) return this.#conns.delete(conn);
-      if (epoch === this.#epoch) connection.onClose?.();
-    });
+    this.#host.later(
+      arrives - this.#host.now(),
+      `tcp ${conn} closed by ${connection.agent}`,
+      () => {
+        if (!connection.open) return this.#conns.delete(conn);
+        if (epoch === this.#epoch) connection.onClose?.();
+      },
+    );
   }
 
   /** An agent crashed: its connections break, and the server side sees them close. */
