@@ -78,6 +78,18 @@ export function checkSafety(world: WorldView): string | undefined {
     const split = splitProblem(entry.price, entry.fee, entry.sellerCredit);
     if (split) return `ledger entry ${entry.tx}: ${split}`;
   }
+  // The server holds one seller's item for one search at a time: two
+  // searches holding it could both go on to sell it.
+  const held = new Map<string, string>();
+  for (const request of world.market.all<RequestRecord>("request")) {
+    if ((request.state !== "found" && request.state !== "buying") || !request.seller) continue;
+    const listing = `${request.seller}\0${request.item.toLowerCase()}`;
+    const other = held.get(listing);
+    if (other) {
+      return `${request.seller}'s ${request.item} is reserved for two searches: ${other} and ${request.id}`;
+    }
+    held.set(listing, request.id);
+  }
   for (const [name, store] of world.agents) {
     const history = store.all<HistoryEntry>("history");
     const items = new Set(store.all<InventoryItem>("item").map((item) => item.item.toLowerCase()));

@@ -98,7 +98,7 @@ function main(argv: readonly string[]): number {
     );
   }
   console.log(`seeds run ${seeds.length} in ${seconds} s; failed ${failures.length}`);
-  console.log(summary(results));
+  if (results.length > 0) console.log(summary(results));
   for (const failure of failures) {
     console.log(
       `FAILED seed ${failure.seed}: ${failure.violation}\n  replay: deno task simulate --seed ${failure.seed}`,

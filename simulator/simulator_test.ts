@@ -73,6 +73,20 @@ Deno.test("the safety check catches an item sold twice and a sale the ledger doe
   assert.match(checkSafety(world)!, /sold twice/);
 });
 
+Deno.test("the safety check catches one item reserved for two searches (the market's reservation rule)", () => {
+  const market = new RecordStore();
+  const world: WorldView = { market, agents: new Map(), cards: [], tolerated: new Set() };
+  const found = (id: string) => ({
+    kind: "write" as const,
+    key: ["request", id],
+    value: { id, buyer: "ann", item: "Lamp", state: "found", seller: "bob", price: 10 },
+  });
+  market.apply([found("s1")]);
+  assert.equal(checkSafety(world), undefined);
+  market.apply([found("s2")]);
+  assert.match(checkSafety(world)!, /reserved for two searches: s1 and s2/);
+});
+
 Deno.test("a failure names its seed and how to replay it", () => {
   const failure = new SimulationFailure(12, 345, "something broke", ["+1 a", "+2 b"]);
   assert.match(failure.message, /Seed 12 failed at step 345: something broke/);
