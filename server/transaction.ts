@@ -8,19 +8,21 @@
  *
  * @module
  */
-import {
-  type Address,
-  describe,
-  encode,
-  formatAddress,
-  maskCard,
-  type Message,
-} from "../protocol/mod.ts";
+import { type Address, describe, encode, formatAddress, type Message } from "../protocol/mod.ts";
 import { authorityPem } from "../security/certificates.ts";
 import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
-import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
+import type { PaymentDetails, PaymentProcessor } from "./payment.ts";
+import {
+  chargeOutcome,
+  checkCollected,
+  conclusionSends,
+  confirmsShipping,
+  informRequest,
+  judgeReply,
+  shippingInfo,
+} from "./transaction_flow.ts";
 
 /** One side of a transaction as the server knows it. */
 export interface Party {
@@ -109,25 +111,20 @@ export class Transaction implements AsyncDisposable {
       this.#collect("buyer", signal),
       this.#collect("seller", signal),
     ]);
-    if ("reason" in buyer) return { ok: false, reason: buyer.reason };
-    if ("reason" in seller) return { ok: false, reason: seller.reason };
-    const now = this.#options.now?.() ?? new Date();
-    const problem = checkDetails("buyer", buyer.details, now) ??
-      checkDetails("seller", seller.details, now);
-    if (problem) return { ok: false, reason: problem };
+    const checked = checkCollected(buyer, seller, this.#options.now?.() ?? new Date());
+    if (!checked.ok) return checked;
     let charged;
     try {
       charged = await this.#options.processor.charge({
         key: this.plan.id,
         amount: this.plan.price,
-        buyer: buyer.details,
-        seller: seller.details,
+        buyer: checked.buyer,
+        seller: checked.seller,
       });
     } catch (error) {
       return { ok: false, reason: `the payment failed: ${String(error)}` };
     }
-    if (!charged.approved) return { ok: false, reason: charged.reason };
-    return { ok: true, buyer: masked(buyer.details), seller: masked(seller.details) };
+    return chargeOutcome(charged, checked.buyer, checked.seller);
   }
 
   async #collect(
@@ -148,44 +145,20 @@ export class Transaction implements AsyncDisposable {
     }
     this.#conns.set(role, conn);
     try {
-      await this.#write(role, {
-        type: "INFORM_Req",
-        rq: this.plan.id,
-        item: this.plan.item,
-        price: this.plan.price,
-      });
+      await this.#write(role, informRequest(this.plan));
       const result = await new MessageReader(conn).read({ signal });
-      if (result === undefined) {
-        return { reason: `the ${role} ${party.name} closed the connection` };
+      if (result !== undefined && !result.ok) {
+        return { reason: `the ${role} ${party.name} sent ${result.error.message}` };
       }
-      if (!result.ok) return { reason: `the ${role} ${party.name} sent ${result.error.message}` };
-      const reply = result.message;
-      wire.debug("recv tcp {role} {from} {type} {rq}", {
-        role,
-        from: where,
-        type: reply.type,
-        rq: reply.rq,
-      });
-      if (reply.type === "TX_CANCEL") {
-        return { reason: `the ${role} ${party.name} declined: ${reply.reason}` };
+      if (result !== undefined) {
+        wire.debug("recv tcp {role} {from} {type} {rq}", {
+          role,
+          from: where,
+          type: result.message.type,
+          rq: result.message.rq,
+        });
       }
-      if (reply.type !== "INFORM_Res" || reply.rq !== this.plan.id) {
-        return {
-          reason:
-            `the ${role} ${party.name} answered ${reply.type} ${reply.rq} instead of INFORM_Res ${this.plan.id}`,
-        };
-      }
-      if (reply.name !== party.name) {
-        return { reason: `the ${role} answered as ${reply.name} instead of ${party.name}` };
-      }
-      return {
-        details: {
-          name: reply.name,
-          card: reply.card,
-          expiry: reply.expiry,
-          address: reply.address,
-        },
-      };
+      return judgeReply(this.plan, role, result?.message);
     } catch (error) {
       return { reason: `the ${role} ${party.name} did not answer${timedOut(error, signal)}` };
     }
@@ -214,18 +187,7 @@ export class Transaction implements AsyncDisposable {
    *   Shipping_Info, only once its ACK came back.
    */
   async conclude(conclusion: Conclusion): Promise<{ seller: boolean; buyer: boolean }> {
-    const sends: [role: "buyer" | "seller", message: Message][] = conclusion.ok
-      ? [["seller", {
-        type: "Shipping_Info",
-        rq: this.plan.id,
-        name: conclusion.buyerName,
-        address: conclusion.address,
-      }]]
-      : [
-        ["buyer", { type: "TX_CANCEL", rq: this.plan.id, reason: conclusion.reason }],
-        ["seller", { type: "TX_CANCEL", rq: this.plan.id, reason: conclusion.reason }],
-      ];
-    if (conclusion.ok && this.plan.buyer.ours) sends.push(["buyer", sends[0]![1]]);
+    const sends = conclusionSends(this.plan, conclusion);
     const delivered = { seller: false, buyer: false };
     const timeout = AbortSignal.timeout(this.#options.timeoutMs);
     const signal = this.#options.signal
@@ -287,12 +249,7 @@ export async function deliverShipping(
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     using conn = await connect(party, signal);
-    const text = encode({
-      type: "Shipping_Info",
-      rq: plan.id,
-      name: conclusion.buyerName,
-      address: conclusion.address,
-    });
+    const text = encode(shippingInfo(plan, conclusion));
     await writeText(conn, options.seal?.(party.name, text) ?? text, party.ours);
     if (await acknowledged(conn, party, role, plan.id, signal)) return true;
     log.warning("{name} did not acknowledge Shipping_Info {id}", { name: party.name, id: plan.id });
@@ -332,7 +289,7 @@ async function acknowledged(
         text: describe(result.message),
       });
     }
-    if (result?.ok && result.message.type === "TX_ACK" && result.message.rq === rq) return true;
+    if (result?.ok && confirmsShipping(rq, result.message)) return true;
     log.warning("{name} answered Shipping_Info {id} with {answer}", {
       name: party.name,
       id: rq,
@@ -389,10 +346,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-function masked(details: PaymentDetails): PartyRecord {
-  return { name: details.name, card: maskCard(details.card), address: details.address };
 }
 
 function timedOut(error: unknown, signal: AbortSignal): string {

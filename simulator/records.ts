@@ -1,0 +1,80 @@
+/**
+ * A machine's stored records as its shell keeps them: one map per machine,
+ * all writes of one handled event applied together (the shells commit them
+ * in one KV transaction), and the snapshot a restarted machine is built
+ * from.
+ *
+ * @module
+ */
+import type {
+  LedgerEntry,
+  OfferRecord,
+  PeerRecord,
+  RequestRecord,
+  Snapshot,
+} from "../server/market.ts";
+import type {
+  BuyRequest,
+  HistoryEntry,
+  InventoryItem,
+  NegotiationRecord,
+  PeerSnapshot,
+  RegistrationRecord,
+  SettingsRecord,
+} from "../peer/agent.ts";
+import type { Action, RecordKey } from "./_effects.ts";
+
+/** A machine's durable records, keyed as the KV store keys them. */
+export class RecordStore {
+  readonly #records = new Map<string, { key: RecordKey; value: unknown }>();
+
+  /** Applies the writes among one event's actions, all at once. */
+  apply(actions: readonly Action[]): void {
+    for (const action of actions) {
+      if (action.kind !== "write") continue;
+      const id = JSON.stringify(action.key);
+      if (action.value === undefined) this.#records.delete(id);
+      else this.#records.set(id, { key: action.key, value: structuredClone(action.value) });
+    }
+  }
+
+  /** The values of every record whose key starts with `kind`. */
+  all<T>(kind: string): T[] {
+    const values: T[] = [];
+    for (const { key, value } of this.#records.values()) {
+      if (key[0] === kind) values.push(value as T);
+    }
+    return values;
+  }
+
+  /** Every record, for audits. */
+  entries(): IterableIterator<{ key: RecordKey; value: unknown }> {
+    return this.#records.values();
+  }
+}
+
+/** The market's snapshot, as the server's store loads it after a restart. */
+export function marketSnapshot(store: RecordStore): Snapshot {
+  return {
+    peers: store.all<PeerRecord>("peer"),
+    requests: store.all<RequestRecord>("request"),
+    offers: store.all<OfferRecord>("offer"),
+  };
+}
+
+/** The server's ledger: every settled or failed transaction. */
+export function ledger(store: RecordStore): LedgerEntry[] {
+  return store.all<LedgerEntry>("ledger");
+}
+
+/** An agent's snapshot, as the peer's store loads it after a restart. */
+export function agentSnapshot(store: RecordStore): PeerSnapshot {
+  return {
+    registration: store.all<RegistrationRecord>("registration")[0],
+    settings: store.all<SettingsRecord>("settings")[0],
+    items: store.all<InventoryItem>("item"),
+    requests: store.all<BuyRequest>("request"),
+    negotiations: store.all<NegotiationRecord>("negotiation"),
+    history: store.all<HistoryEntry>("history"),
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The simulator's command line.
+ *
+ * ```sh
+ * deno task simulate --seed 42           # one seed, its summary
+ * deno task simulate --seed 42 --trace   # ... and every event it ran
+ * deno task simulate --seeds 10000       # seeds 1 to 10000
+ * ```
+ *
+ * Options: `--from N` (first seed of `--seeds`), `--strict` (count the
+ * known issues as failures), `--crash-plaintext` (crash plaintext peers
+ * too). A failure prints its seed, the broken rule, the last events and the
+ * command that replays it; the exit code is then 1 (2 for a usage error).
+ *
+ * @module
+ */
+import {
+  type RunResult,
+  simulate,
+  SimulationFailure,
+  type SimulationOptions,
+} from "./simulation.ts";
+
+interface Args {
+  seed?: number;
+  seeds: number;
+  from: number;
+  trace: boolean;
+  options: SimulationOptions;
+}
+
+function parse(argv: readonly string[]): Args {
+  const args: Args = { seeds: 100, from: 1, trace: false, options: {} };
+  const number = (flag: string, text: string | undefined): number => {
+    const value = Number(text);
+    if (text === undefined || !Number.isInteger(value) || value < 0) {
+      throw new TypeError(`Cannot read ${flag} "${text ?? ""}": expected a whole number like 42`);
+    }
+    return value;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (flag === "--seed") args.seed = number(flag, argv[++i]);
+    else if (flag === "--seeds") args.seeds = number(flag, argv[++i]);
+    else if (flag === "--from") args.from = number(flag, argv[++i]);
+    else if (flag === "--trace") args.trace = true;
+    else if (flag === "--strict") args.options = { ...args.options, strict: true };
+    else if (flag === "--crash-plaintext") args.options = { ...args.options, crashPlaintext: true };
+    else {throw new TypeError(
+        `Unknown option "${flag}": expected --seed, --seeds, --from, --trace, --strict or --crash-plaintext`,
+      );}
+  }
+  return args;
+}
+
+function summary(results: readonly RunResult[]): string {
+  const sum = (pick: (r: RunResult) => number) => results.reduce((n, r) => n + pick(r), 0);
+  return [
+    `datagrams ${sum((r) => r.network.sent)} sent: ${sum((r) => r.network.dropped)} dropped, ` +
+    `${sum((r) => r.network.duplicated)} duplicated, ${sum((r) => r.network.delayed)} delayed`,
+    `crashes ${sum((r) => r.crashes)}; searches ${sum((r) => r.searches)}; ` +
+    `sales ${sum((r) => r.sales)}; failed transactions ${sum((r) => r.failedTransactions)}`,
+    `steps ${sum((r) => r.steps)}; known issue leftovers ${sum((r) => r.knownIssue)} ` +
+    `(in ${results.filter((r) => r.knownIssue > 0).length} seeds)`,
+  ].join("\n");
+}
+
+function main(argv: readonly string[]): number {
+  let args: Args;
+  try {
+    args = parse(argv);
+  } catch (error) {
+    console.error(String(error instanceof Error ? error.message : error));
+    return 2;
+  }
+  const started = performance.now();
+  const seeds = args.seed === undefined
+    ? Array.from({ length: args.seeds }, (_, i) => args.from + i)
+    : [args.seed];
+  const results: RunResult[] = [];
+  const failures: SimulationFailure[] = [];
+  for (const seed of seeds) {
+    try {
+      const result = simulate(seed, { ...args.options, keepTrace: args.trace });
+      if (args.trace) console.log(result.trace!.join("\n"));
+      results.push(result);
+    } catch (error) {
+      if (!(error instanceof SimulationFailure)) throw error;
+      failures.push(error);
+      console.log(`${error.message}\n`);
+      if (args.seed !== undefined) break;
+    }
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  if (args.seed !== undefined && results[0]) {
+    console.log(
+      `seed ${args.seed}: trace ${results[0].traceHash}, virtual time ${results[0].virtualMs} ms`,
+    );
+  }
+  console.log(`seeds run ${seeds.length} in ${seconds} s; failed ${failures.length}`);
+  if (results.length > 0) console.log(summary(results));
+  for (const failure of failures) {
+    console.log(
+      `FAILED seed ${failure.seed}: ${failure.violation}\n  replay: deno task simulate --seed ${failure.seed}`,
+    );
+  }
+  return failures.length === 0 ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(main(Deno.args));
