@@ -1,9 +1,8 @@
 /**
  * The one place where the machines' effects are read: the market's and the
  * agent's effect shapes are turned into the simulator's own small set of
- * actions. When an effect is renamed (the market's `write`/`op` becoming
- * `save`/`delete`, the agent's log `message` becoming `text`), only this
- * file changes.
+ * actions. Both machines speak the vocabulary of protocol/effects.ts;
+ * when an effect changes shape, only this file changes.
  *
  * @module
  */
@@ -38,10 +37,10 @@ export type Action =
 export function marketActions(effects: readonly Effect[]): Action[] {
   return effects.map((effect): Action => {
     switch (effect.kind) {
-      case "write":
-        return effect.op === "set"
-          ? { kind: "write", key: effect.key, value: effect.value }
-          : { kind: "write", key: effect.key };
+      case "save":
+        return { kind: "write", key: effect.key, value: effect.value };
+      case "delete":
+        return { kind: "write", key: effect.key };
       case "send":
         // `limit` bounds replies to unregistered sources; every simulated
         // sender is a peer of ours, whose replies are small.
@@ -86,7 +85,7 @@ export function agentActions(effects: readonly PeerEffect[]): Action[] {
         actions.push({ kind: "print", output: effect.output });
         break;
       case "log":
-        actions.push({ kind: "log", level: effect.level, text: effect.message });
+        actions.push({ kind: "log", level: effect.level, text: effect.text });
         break;
       case "stop":
         break;

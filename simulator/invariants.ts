@@ -8,7 +8,7 @@
  * @module
  */
 import type { LedgerEntry, RequestRecord } from "../server/market.ts";
-import { toCents } from "../server/payment.ts";
+import { toCents } from "../protocol/fee.ts";
 import type { BuyRequest, HistoryEntry, InventoryItem } from "../peer/agent.ts";
 import { ledger, type RecordStore } from "./records.ts";
 

@@ -9,7 +9,7 @@
 import type {
   LedgerEntry,
   OfferRecord,
-  PeerRecord,
+  RegisteredPeer,
   RequestRecord,
   Snapshot,
 } from "../server/market.ts";
@@ -56,7 +56,7 @@ export class RecordStore {
 /** The market's snapshot, as the server's store loads it after a restart. */
 export function marketSnapshot(store: RecordStore): Snapshot {
   return {
-    peers: store.all<PeerRecord>("peer"),
+    peers: store.all<RegisteredPeer>("peer"),
     requests: store.all<RequestRecord>("request"),
     offers: store.all<OfferRecord>("offer"),
   };

@@ -21,7 +21,7 @@ import {
   type RequestRecord,
   type ServerEvent,
 } from "../server/market.ts";
-import { Agent, type Identity, type PeerEvent } from "../peer/agent.ts";
+import { Agent, type PeerEvent, type PeerProfile } from "../peer/agent.ts";
 import { type Action, agentActions, marketActions } from "./_effects.ts";
 import { EventQueue } from "./clock.ts";
 import { cardIn, checkEnd, checkSafety, leftovers, type WorldView } from "./invariants.ts";
@@ -120,7 +120,7 @@ interface Task {
 
 interface AgentNode {
   readonly plan: AgentPlan;
-  readonly identity: Identity;
+  readonly identity: PeerProfile;
   readonly store: RecordStore;
   agent: Agent | undefined;
   boot: number;
@@ -190,7 +190,7 @@ class Simulation {
       toMarket: (event) => this.#toMarket(event),
     }, TRANSACTION_TIMEOUT_MS);
     workload.agents.forEach((plan, i) => {
-      const identity: Identity = {
+      const identity: PeerProfile = {
         name: plan.name,
         ip: `10.0.1.${i + 1}`,
         udpPort: 6000,
