@@ -16,7 +16,8 @@ import { z } from "zod";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { fingerprint, type Identity } from "../security/identity.ts";
 import { formatLedger, totals } from "./ledger.ts";
-import { DEFAULT_TIMERS } from "./market.ts";
+import { DEFAULT_LIMITS, DEFAULT_TIMERS } from "./market.ts";
+import { SIGNATURES_PER_SECOND } from "./guard.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
 import { serverKvPath, ServerStore } from "./store.ts";
@@ -26,6 +27,11 @@ const PerSecond = z.string().regex(
   "expected a whole number of datagrams per second",
 )
   .transform(Number).pipe(z.int().min(1, "must be at least 1"));
+
+/** A cap on a count: a whole number, 0 for none. */
+const Cap = z.string().regex(/^[0-9]{1,7}$/, "expected a whole number (0: no cap)").transform(
+  Number,
+);
 
 const dataOption = option("--data", string({ metavar: "DIR" }), {
   description: message`Directory for server.kv and server.log.`,
@@ -109,8 +115,31 @@ const serverOptions = object({
       message`Admit classic peers (no keys, no TLS): their names are bound to their address and their card data crosses the network in clear.`,
   }).withDefault(false),
   rateLimit: option("--rate-limit", fromZod(PerSecond, { metavar: "N", placeholder: 1000 }), {
-    description: message`Datagrams per second one source address may send (bursts of twice that).`,
+    description:
+      message`Datagrams per second one host may send before it has a session, and one session after (bursts of twice that).`,
   }).withDefault(1000),
+  signatureRate: option(
+    "--signature-rate",
+    fromZod(PerSecond, { metavar: "N", placeholder: SIGNATURES_PER_SECOND }),
+    {
+      description:
+        message`Signed registrations one host may have checked per second (bursts of twice that).`,
+    },
+  ).withDefault(SIGNATURES_PER_SECOND),
+  namesPerHost: option("--names-per-host", fromZod(Cap, { metavar: "N", placeholder: 64 }), {
+    description: message`Most names one IP address may hold (0: no cap).`,
+  }).withDefault(DEFAULT_LIMITS.namesPerHost),
+  classicNamesPerHost: option(
+    "--classic-names-per-host",
+    fromZod(Cap, { metavar: "N", placeholder: 8 }),
+    {
+      description:
+        message`Most classic names one IP address may hold, with --allow-plaintext (0: no cap). Classic peers prove no address, so this bounds what forged registrations can make the server send to one host.`,
+    },
+  ).withDefault(DEFAULT_LIMITS.classicNamesPerHost),
+  namesPerKey: option("--names-per-key", fromZod(Cap, { metavar: "N", placeholder: 4 }), {
+    description: message`Most names one peer key may hold (0: no cap).`,
+  }).withDefault(DEFAULT_LIMITS.namesPerKey),
 });
 
 /** The `shop server` command line. */
@@ -160,6 +189,12 @@ export async function runServer(
       processor: options.declineCards ? declineAll : approveAll,
       allowPlaintext: options.allowPlaintext,
       ratePerSecond: options.rateLimit,
+      signaturesPerSecond: options.signatureRate,
+      limits: {
+        namesPerHost: options.namesPerHost,
+        classicNamesPerHost: options.classicNamesPerHost,
+        namesPerKey: options.namesPerKey,
+      },
     });
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.

@@ -307,6 +307,9 @@ export class Market {
       extensions: SERVER_SET,
       allowPlaintext: this.#allowPlaintext,
       maxPeers: this.#limits.peers,
+      namesPerHost: this.#limits.namesPerHost,
+      classicNamesPerHost: this.#limits.classicNamesPerHost,
+      namesPerKey: this.#limits.namesPerKey,
     });
     if (admission.kind === "deny") {
       const denial: Message = { type: "REGISTER-DENIED", rq: message.rq, reason: admission.reason };

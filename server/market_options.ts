@@ -41,6 +41,16 @@ export interface MarketLimits {
   readonly replyCacheTtl: number;
   /** Messages awaiting acknowledgement, in all. */
   readonly unacked: number;
+  /** Names one IP may hold at once (0: no cap). */
+  readonly namesPerHost: number;
+  /**
+   * Of those, classic names (0: no cap): a classic peer proves no address,
+   * so this bounds what forged registrations can make the server send to
+   * one victim.
+   */
+  readonly classicNamesPerHost: number;
+  /** Names one key may hold at once (0: no cap). */
+  readonly namesPerKey: number;
 }
 
 /** The default caps. */
@@ -50,6 +60,9 @@ export const DEFAULT_LIMITS: MarketLimits = {
   replyCache: 20_000,
   replyCacheTtl: 60_000,
   unacked: 200_000,
+  namesPerHost: 64,
+  classicNamesPerHost: 8,
+  namesPerKey: 4,
 };
 
 /** Options for {@linkcode Market}. */

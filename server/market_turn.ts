@@ -55,7 +55,7 @@ export type ServerEvent =
     readonly authenticated?: string;
     /** A signed registration the shell verified, with its session keys. */
     readonly registration?: {
-      readonly proof: { readonly key: string; readonly ca: string };
+      readonly proof: { readonly key: string; readonly ca: string; readonly ts?: number };
       readonly keys: SessionKeys;
     };
   }

@@ -24,6 +24,8 @@ export interface RegisteredPeer {
   readonly extensions?: readonly string[];
   /** For our authenticated peers: the key the name is bound to, the TLS authority and the session keys. */
   readonly auth?: {
+    /** The signed timestamp of the registration accepted: a later one must be newer. */
+    readonly ts?: number;
     readonly key: string;
     readonly ca: string;
     readonly keys: SessionKeys;

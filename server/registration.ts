@@ -27,6 +27,10 @@ export interface AdmitOptions {
   readonly allowPlaintext: boolean;
   /** Most peers registered at once. */
   readonly maxPeers: number;
+  /** Names per IP, classic names per IP and names per key (0: no cap). */
+  readonly namesPerHost: number;
+  readonly classicNamesPerHost: number;
+  readonly namesPerKey: number;
 }
 
 /**
@@ -72,6 +76,28 @@ export function admit(
   } else if (registry.size >= options.maxPeers) {
     return deny(`the server is full (${options.maxPeers} peers)`);
   }
+  // A new name (or one moving to another host) counts against its host,
+  // and a new name against its key.
+  const host = event.from.hostname;
+  const movesHere = !existing || existing.source.hostname !== host;
+  if (movesHere) {
+    const held = registry.namesAt(host);
+    if (options.namesPerHost > 0 && held.all >= options.namesPerHost) {
+      return deny(`too many names from ${host} (${options.namesPerHost})`);
+    }
+    if (
+      !registration && options.classicNamesPerHost > 0 &&
+      held.classic >= options.classicNamesPerHost
+    ) {
+      return deny(`too many classic names from ${host} (${options.classicNamesPerHost})`);
+    }
+  }
+  if (
+    registration && !existing && options.namesPerKey > 0 &&
+    registry.namesOfKey(registration.proof.key) >= options.namesPerKey
+  ) {
+    return deny(`too many names for this key (${options.namesPerKey})`);
+  }
   const peer: RegisteredPeer = {
     name: message.name,
     ip: message.ip,
@@ -84,7 +110,12 @@ export function admit(
     ...(extensions ? { extensions } : {}),
     ...(registration
       ? {
-        auth: { key: registration.proof.key, ca: registration.proof.ca, keys: registration.keys },
+        auth: {
+          key: registration.proof.key,
+          ca: registration.proof.ca,
+          keys: registration.keys,
+          ...(registration.proof.ts === undefined ? {} : { ts: registration.proof.ts }),
+        },
       }
       : {}),
   };

@@ -23,6 +23,10 @@ export class Registry {
   readonly #extensions = new Map<string, ExtensionSet>();
   /** One set per distinct list of words. */
   readonly #sets = new Map<string, ExtensionSet>();
+  /** Names held per IP, and how many of them are classic. */
+  readonly #perHost = new Map<string, { all: number; classic: number }>();
+  /** Names held per key. */
+  readonly #perKey = new Map<string, number>();
 
   /** How many peers are registered. */
   get size(): number {
@@ -56,12 +60,17 @@ export class Registry {
 
   /** Adds (or, under the same name, replaces the index entries of) a peer. */
   add(peer: RegisteredPeer): void {
+    const previous = this.#byName.get(peer.name);
+    if (previous) this.#count(previous, -1);
     this.#byName.set(peer.name, peer);
+    this.#count(peer, 1);
     this.#bySource.set(formatAddress(peer.source), peer.name);
-    this.#bySource.set(
-      formatAddress({ hostname: peer.source.hostname, port: peer.udpPort }),
-      peer.name,
-    );
+    if (!isOurs(peer)) {
+      // A classic peer listens on the port it announced, which proves
+      // nothing: it never takes that address from another peer.
+      const announced = formatAddress({ hostname: peer.source.hostname, port: peer.udpPort });
+      if (!this.#bySource.has(announced)) this.#bySource.set(announced, peer.name);
+    }
     const words = peer.extensions;
     if (words && words.length > 0) this.#extensions.set(peer.name, this.#intern(words));
     else this.#extensions.delete(peer.name);
@@ -69,12 +78,38 @@ export class Registry {
 
   /** Removes a peer; addresses another peer took over since stay with that one. */
   remove(peer: RegisteredPeer): void {
+    const held = this.#byName.get(peer.name);
+    if (held) this.#count(held, -1);
     this.#byName.delete(peer.name);
     this.#extensions.delete(peer.name);
     for (const port of [peer.source.port, peer.udpPort]) {
       const key = formatAddress({ hostname: peer.source.hostname, port });
       if (this.#bySource.get(key) === peer.name) this.#bySource.delete(key);
     }
+  }
+
+  /** How many names `host` holds, and how many of them are classic. */
+  namesAt(host: string): { readonly all: number; readonly classic: number } {
+    return this.#perHost.get(host) ?? { all: 0, classic: 0 };
+  }
+
+  /** How many names `key` holds. */
+  namesOfKey(key: string): number {
+    return this.#perKey.get(key) ?? 0;
+  }
+
+  #count(peer: RegisteredPeer, change: 1 | -1): void {
+    const host = peer.source.hostname;
+    const held = this.#perHost.get(host) ?? { all: 0, classic: 0 };
+    held.all += change;
+    if (!peer.auth) held.classic += change;
+    if (held.all <= 0) this.#perHost.delete(host);
+    else this.#perHost.set(host, held);
+    const key = peer.auth?.key;
+    if (key === undefined) return;
+    const names = (this.#perKey.get(key) ?? 0) + change;
+    if (names <= 0) this.#perKey.delete(key);
+    else this.#perKey.set(key, names);
   }
 
   /** The extensions `name` agreed at registration (none for classic peers and strangers). */

@@ -26,16 +26,34 @@ Deno.test("registry finds a peer by name and by both of its addresses", () => {
   assert.deepEqual([...registry.values()].map((p) => p.name), ["alice"]);
 });
 
-Deno.test("registry removal keeps an address another peer took over", () => {
+Deno.test("registry never lets an announced port take another peer's address", () => {
   const registry = new Registry();
   const old = peer("alice", 6000);
   registry.add(old);
-  // bob now listens where alice's announced port was.
-  registry.add({ ...peer("bob", 7000), udpPort: 6000 });
+  // bob announces the port alice registered from: it proves nothing.
+  registry.add({ ...peer("bob", 7000), udpPort: 6100 });
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6100 }), "alice");
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 7100 }), "bob");
+  // Our peers are found only where their datagrams come from.
+  registry.add(peer("carol", 8000, ["from"]));
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 8100 }), "carol");
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 8000 }), undefined);
   registry.remove(old);
   assert.equal(registry.get("alice"), undefined);
-  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6000 }), "bob");
   assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 6100 }), undefined);
+  assert.equal(registry.nameAt({ hostname: "127.0.0.1", port: 7100 }), "bob");
+});
+
+Deno.test("registry counts names per host (classic ones apart) and per key", () => {
+  const registry = new Registry();
+  registry.add(peer("c1", 6000));
+  registry.add({ ...peer("s1", 6200, ["auth"]), auth: { key: "k", ca: "c", keys: {} as never } });
+  assert.deepEqual(registry.namesAt("127.0.0.1"), { all: 2, classic: 1 });
+  assert.equal(registry.namesOfKey("k"), 1);
+  registry.remove(registry.get("c1")!);
+  registry.remove(registry.get("s1")!);
+  assert.deepEqual(registry.namesAt("127.0.0.1"), { all: 0, classic: 0 });
+  assert.equal(registry.namesOfKey("k"), 0);
 });
 
 Deno.test("registry knows which extensions each peer speaks, none for classic peers", () => {

@@ -20,6 +20,7 @@ import { datagrams } from "../transport/udp.ts";
 import {
   type Effect,
   Market,
+  type MarketLimits,
   type MarketTimers,
   type Mutation,
   type RegisteredPeer,
@@ -58,8 +59,15 @@ export interface ServerOptions {
   readonly transactionTimeout?: number;
   /** Admit classic peers (no keys, no TLS); refused by default. */
   readonly allowPlaintext?: boolean;
-  /** Datagrams per second one source address may send (default 1000). */
+  /**
+   * Datagrams per second one host may send without a session, and one
+   * session may send (default 1000).
+   */
   readonly ratePerSecond?: number;
+  /** Signed registrations one host may have checked per second (default 50). */
+  readonly signaturesPerSecond?: number;
+  /** Caps of the market, such as names per host and per key. */
+  readonly limits?: Partial<MarketLimits>;
   /** The clock events are stamped with and timers set on (the system's by default). */
   readonly clock?: Clock;
 }
@@ -131,10 +139,14 @@ export class ShopServer implements AsyncDisposable {
       const market = new Market(await store.load(), {
         timers: options.timers,
         allowPlaintext: options.allowPlaintext,
+        ...(options.limits ? { limits: options.limits } : {}),
       });
       const { identity } = await store.identity();
       const guard = new Guard(identity, {
         ratePerSecond: options.ratePerSecond ?? 1000,
+        ...(options.signaturesPerSecond
+          ? { signaturesPerSecond: options.signaturesPerSecond }
+          : {}),
       });
       const clock = options.clock ?? systemClock;
       guard.restoreMarks(await store.marks());
