@@ -7,10 +7,9 @@ import { join } from "node:path";
 import { PeerProcess, ServerProcess as LenientServer, tempDir } from "./_process.ts";
 import { ServerProcess } from "../../demo/processes.ts";
 import { RawUdp } from "./_udp.ts";
-import { createIdentity, sign } from "../../security/identity.ts";
-import { ephemeral } from "../../security/channel.ts";
-import { encode } from "../../protocol/mod.ts";
+import { createIdentity } from "../../security/identity.ts";
 import { FaultyProxy } from "./_proxy.ts";
+import { forger } from "./_forge.ts";
 import { peerCertificates } from "../../security/certificates.ts";
 
 async function payment(dir: string, name: string): Promise<string> {
@@ -301,31 +300,11 @@ Deno.test("forged registrations from a victim's address make it receive no more 
   // server sends to that address lands here.
   using victim = new RawUdp(server.port);
   const utf8 = new TextEncoder();
-  const { identity: forger } = await createIdentity();
-  const ca = (await peerCertificates(forger, "forger", ["127.0.0.1"])).caText;
+  const forge = await forger();
   let sent = 0;
   for (let i = 0; i < 100; i++) {
     // Each forged name signed by a key of its own, as an attacker can make.
-    const { identity } = await createIdentity();
-    const body = encode({
-      type: "REGISTER",
-      rq: `f${i}`,
-      name: `forged${i}`,
-      ip: "127.0.0.1",
-      udpPort: victim.port,
-      tcpPort: 9,
-      extensions: [
-        "from",
-        "ack",
-        "no-offer",
-        "auth",
-        `key=${identity.publicText}`,
-        `dh=${(await ephemeral()).publicText}`,
-        `ca=${ca}`,
-        `ts=${Date.now()}`,
-      ],
-    });
-    const text = `${body} sig=${await sign(identity, body)}`;
+    const text = await forge({ rq: `f${i}`, name: `forged${i}`, udpPort: victim.port });
     await victim.send(text);
     sent += utf8.encode(text).length;
   }
@@ -355,4 +334,62 @@ Deno.test("forged registrations from a victim's address make it receive no more 
     server.stderr.filter((line) => /forged\d+/.test(line) && /egister/.test(line)),
     [],
   );
+});
+
+Deno.test("a captured signed REGISTER replayed from another socket changes nothing, and the peer's next search succeeds", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(
+    dir.path,
+    "--log-level",
+    "debug",
+    "--search-timeout",
+    "1s",
+  );
+  await using proxy = await FaultyProxy.start({
+    server: { hostname: "127.0.0.1", port: server.port },
+    seed: 3,
+    rewriteRegister: false,
+  });
+  await using alice = await PeerProcess.start("alice", proxy.port, dir.path);
+  await alice.command("register", "REGISTERED");
+  // Her REGISTER that the server took: the one with the cookie signed in.
+  const captured = proxy.sentToServer.findLast((sent) =>
+    /^REGISTER .* cookie=/.test(new TextDecoder().decode(sent.data))
+  );
+  assert.ok(captured, "alice's REGISTER with its cookie went through the proxy");
+  using attacker = new RawUdp(server.port);
+  await attacker.send(captured.data);
+  // The cookie is for alice's address, not the attacker's: only a new cookie comes back.
+  assert.match(await attacker.receive(), /^RETRY /);
+  await alice.send("buy Lamp 30");
+  const outcome = await alice.waitEvent("NOT_AVAILABLE");
+  assert.equal(outcome.item, "Lamp");
+  assert.deepEqual(
+    server.stderr.filter((line) => /alice proved its key and is now at/.test(line)),
+    [],
+  );
+});
+
+Deno.test("a stranger's REGISTER announcing alice's UDP port leaves alice working", async () => {
+  await using dir = await tempDir();
+  await using server = await ServerProcess.start(dir.path, "--search-timeout", "1s");
+  await using alice = await PeerProcess.start("alice", server.port, dir.path);
+  await alice.command("register", "REGISTERED");
+  const status = await alice.command("status", "status");
+  const alicePort = Number(status.udpPort);
+  assert.ok(alicePort > 0, "alice's UDP port");
+  // Mallory completes the cookie exchange from her own socket, announcing alice's port.
+  using mallory = new RawUdp(server.port);
+  const forge = await forger();
+  const retry = await mallory.ask(await forge({ rq: "m1", name: "mallory", udpPort: alicePort }));
+  assert.match(retry, /^RETRY m1 /);
+  const cookie = retry.split(" ")[2]!;
+  const answer = await mallory.ask(
+    await forge({ rq: "m2", name: "mallory", udpPort: alicePort, cookie }),
+  );
+  assert.match(answer, /^REGISTERED m2 /);
+  // Alice's datagrams still pass: her search is answered.
+  await alice.send("buy Lamp 30");
+  const outcome = await alice.waitEvent("NOT_AVAILABLE");
+  assert.equal(outcome.item, "Lamp");
 });
