@@ -8,9 +8,26 @@ import { PeerProcess, ServerProcess as LenientServer, tempDir } from "./_process
 import { ServerProcess } from "../../demo/processes.ts";
 import { RawUdp } from "./_udp.ts";
 import { createIdentity } from "../../security/identity.ts";
-import { FaultyProxy } from "./_proxy.ts";
+import { FaultyProxy, type FaultyProxyOptions } from "./_proxy.ts";
 import { forger } from "./_forge.ts";
 import { peerCertificates } from "../../security/certificates.ts";
+
+/**
+ * A faulty proxy in front of a server that passes registrations as they
+ * are: the server sees each peer at the proxy's back port for it.
+ */
+function proxyFor(
+  server: { port: number },
+  seed: number,
+  faults: Pick<FaultyProxyOptions, "toServer" | "toPeer"> = {},
+): Promise<FaultyProxy> {
+  return FaultyProxy.start({
+    server: { hostname: "127.0.0.1", port: server.port },
+    seed,
+    rewriteRegister: false,
+    ...faults,
+  });
+}
 
 async function payment(dir: string, name: string): Promise<string> {
   const path = join(dir, `${name}.json`);
@@ -221,12 +238,7 @@ Deno.test("replayed authenticated datagrams are dropped and change nothing", asy
   );
   // Every datagram toward the server arrives twice: the second copy is a
   // replay from the very same address, with the very same MAC.
-  await using proxy = await FaultyProxy.start({
-    server: { hostname: "127.0.0.1", port: server.port },
-    seed: 7,
-    rewriteRegister: false,
-    toServer: { duplicate: 1 },
-  });
+  await using proxy = await proxyFor(server, 7, { toServer: { duplicate: 1 } });
   await using seller = await PeerProcess.start("sam", proxy.port, dir.path);
   await using buyer = await PeerProcess.start("bea", proxy.port, dir.path);
   await seller.command("register", "REGISTERED");
@@ -244,11 +256,7 @@ Deno.test("replayed authenticated datagrams are dropped and change nothing", asy
 Deno.test("DE-REGISTERED comes sealed, also from the reply cache to a resent DE-REGISTER", async () => {
   await using dir = await tempDir();
   await using server = await ServerProcess.start(dir.path, "--log-level", "debug");
-  await using proxy = await FaultyProxy.start({
-    server: { hostname: "127.0.0.1", port: server.port },
-    seed: 11,
-    rewriteRegister: false,
-  });
+  await using proxy = await proxyFor(server, 11);
   await using bea = await PeerProcess.start("bea", proxy.port, dir.path);
   await bea.command("register", "REGISTERED");
   // The first DE-REGISTERED is lost; the peer sends DE-REGISTER again, sealed
@@ -270,11 +278,7 @@ Deno.test("DE-REGISTERED comes sealed, also from the reply cache to a resent DE-
 Deno.test("a sealed datagram accepted before a server restart is refused after it", async () => {
   await using dir = await tempDir();
   const first = await ServerProcess.start(dir.path, "--log-level", "debug");
-  await using proxy = await FaultyProxy.start({
-    server: { hostname: "127.0.0.1", port: first.port },
-    seed: 5,
-    rewriteRegister: false,
-  });
+  await using proxy = await proxyFor(first, 5);
   await using bea = await PeerProcess.start("bea", proxy.port, dir.path);
   await bea.command("register", "REGISTERED");
   await bea.send("buy Lamp 30");
@@ -345,11 +349,7 @@ Deno.test("a captured signed REGISTER replayed from another socket changes nothi
     "--search-timeout",
     "1s",
   );
-  await using proxy = await FaultyProxy.start({
-    server: { hostname: "127.0.0.1", port: server.port },
-    seed: 3,
-    rewriteRegister: false,
-  });
+  await using proxy = await proxyFor(server, 3);
   await using alice = await PeerProcess.start("alice", proxy.port, dir.path);
   await alice.command("register", "REGISTERED");
   // Her REGISTER that the server took: the one with the cookie signed in.
