@@ -6,7 +6,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import { formatMode, prepareDataDir, type PreparedDataDir } from "./data_dir.ts";
+import { formatMode, prepareDataDir, type PreparedDataDir, usePrivateUmask } from "./data_dir.ts";
 import { AlreadyRunning, type DirLock, lockDataDir } from "./lock.ts";
 
 /** A data directory ready for one process: prepared, and locked for it. */
@@ -37,6 +37,8 @@ export async function openDataDir(
       throw error;
     });
     if (found && !found.isDirectory) throw new Deno.errors.AlreadyExists("a file");
+    // Private from the first file on: the lock file too.
+    usePrivateUmask();
     if (!found) await Deno.mkdir(path, { recursive: true, mode: 0o700 });
     held = await lockDataDir(path, lock.name, lock.what);
   } catch (error) {

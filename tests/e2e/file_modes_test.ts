@@ -34,6 +34,8 @@ Deno.test("a server's and a peer's data are 0700 directories of 0600 files, star
       const info = await Deno.stat(path);
       assert.equal(bits, info.isDirectory ? 0o700 : 0o600, path);
     }
+    // Nothing was ever open, so nothing is reported as fixed.
+    assert.deepEqual(server.stderr.filter((line) => /open to other users/.test(line)), []);
   } finally {
     Deno.umask(previous);
   }
