@@ -1147,6 +1147,36 @@ Deno.test("describe cuts a registration's keys and signature short, so no log ho
 // Deviations of classic implementations met on loopback (issue 13, "Interop
 // with other implementations"): each one decodes where its meaning is plain.
 
+Deno.test("decode accepts NOT_AVAILABLE and NOT_FOUND without the max price", async (t) => {
+  for (const type of ["NOT_AVAILABLE", "NOT_FOUND"] as const) {
+    await t.step(type, () => {
+      assert.deepEqual(decoded(utf8.encode(`${type} r3 Lamp`)), { type, rq: "r3", item: "Lamp" });
+      assert.deepEqual(decoded(utf8.encode(`${type} r3 Lamp 30.0\n`)), {
+        type,
+        rq: "r3",
+        item: "Lamp",
+        maxPrice: 30,
+      });
+    });
+    await t.step(`${type} is written with the max price when it has one`, () => {
+      assert.equal(encode({ type, rq: "r3", item: "Lamp", maxPrice: 30 }), `${type} r3 Lamp 30`);
+      assert.equal(encode({ type, rq: "r3", item: "Lamp" }), `${type} r3 Lamp`);
+    });
+  }
+  await t.step("a short form with a bad item names the item", () => {
+    const bad = rejected("NOT_FOUND r3 La\u0085mp");
+    assert.equal(bad.code, "invalid_field");
+    assert.match(bad.message, /^Invalid item/);
+    assert.equal(bad.rq, "r3");
+  });
+  await t.step("anything else is still a field count error about the usual form", () => {
+    const error = rejected("NOT_AVAILABLE r3");
+    assert.equal(error.code, "field_count");
+    assert.equal(error.message, "NOT_AVAILABLE needs 3 fields (rq item maxPrice), got 1");
+    assert.match(rejected("NOT_AVAILABLE r3 Lamp 30 40").message, /needs 3 fields.*got 4/);
+  });
+});
+
 Deno.test("decode accepts BUY, CANCEL, ACCEPT and REFUSE with the sender's name after the RQ#", async (t) => {
   const cases: [string, Message][] = [
     ["BUY 7 bob Lamp 25", { type: "BUY", rq: "7", item: "Lamp", price: 25, sender: "bob" }],

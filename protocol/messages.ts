@@ -117,10 +117,11 @@ export const Found = message("FOUND", {
   price: Price,
   seller: Name.optional(),
 });
+/** No offer arrived; some classic servers leave out the max price. */
 export const NotAvailable = message("NOT_AVAILABLE", {
   rq: Rq,
   item: Item,
-  maxPrice: Price,
+  maxPrice: Price.optional(),
 });
 export const Reserve = message("RESERVE", { rq: Rq, item: Item, price: Price });
 export const Negotiate = message("NEGOTIATE", {
@@ -128,10 +129,11 @@ export const Negotiate = message("NEGOTIATE", {
   item: Item,
   maxPrice: Price,
 });
+/** Negotiation failed; some classic servers leave out the max price. */
 export const NotFound = message("NOT_FOUND", {
   rq: Rq,
   item: Item,
-  maxPrice: Price,
+  maxPrice: Price.optional(),
 });
 
 // Transaction (TCP)
@@ -284,10 +286,10 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),
   "SEARCH": spec(Search, "udp", "rq item description..."),
   "FOUND": spec(Found, "udp", "rq item price [from seller]"),
-  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item maxPrice"),
+  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item [maxPrice]"),
   "RESERVE": spec(Reserve, "udp", "rq item price"),
   "NEGOTIATE": spec(Negotiate, "udp", "rq item maxPrice"),
-  "NOT_FOUND": spec(NotFound, "udp", "rq item maxPrice"),
+  "NOT_FOUND": spec(NotFound, "udp", "rq item [maxPrice]"),
   "INFORM_Req": spec(InformReq, "tcp", "rq item price"),
   "INFORM_Res": spec(InformRes, "tcp", "rq name card expiry address..."),
   "Shipping_Info": spec(ShippingInfo, "tcp", "rq name address..."),
