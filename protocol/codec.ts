@@ -56,13 +56,35 @@ interface ParsedLayout {
   readonly rest?: string;
   readonly tail: readonly string[];
   readonly suffix?: { readonly word: string; readonly field: string };
+  /** A field some classic implementations leave out (`[field]`) or add (`{field}`). */
+  readonly optional?: {
+    readonly field: string;
+    /** Its index in `head`, which lists it. */
+    readonly at: number;
+    /** Whether the encoder writes it when present (`[field]`); `{field}` is only read. */
+    readonly written: boolean;
+  };
   readonly names: string;
 }
 
 function parseLayout(type: MessageType, layout: string): ParsedLayout {
   const suffixMatch = layout.match(/^(.*?)\s*\[(\S+) (\S+)\]$/);
   const body = suffixMatch?.[1] ?? layout;
-  const words = body.split(" ");
+  let words = body.split(" ");
+  let names = layout;
+  let optional: ParsedLayout["optional"];
+  const optionalAt = words.findIndex((word) => /^(\[\w+\]|\{\w+\})$/.test(word));
+  if (optionalAt >= 0) {
+    const word = words[optionalAt]!;
+    optional = { field: word.slice(1, -1), at: optionalAt, written: word.startsWith("[") };
+    // Errors name the form our own side writes.
+    names = words.filter((_, i) => optional!.written || i !== optionalAt)
+      .map((w, i) => i === optionalAt && optional!.written ? optional!.field : w).join(" ");
+    words = words.map((w, i) => i === optionalAt ? optional!.field : w);
+    if (words.some((w) => w.endsWith("...")) || suffixMatch) {
+      throw new TypeError(`Layout of ${type} mixes an optional field with other optional parts`);
+    }
+  }
   const restAt = words.findIndex((word) => word.endsWith("..."));
   const head = restAt < 0 ? words : words.slice(0, restAt);
   const tail = restAt < 0 ? [] : words.slice(restAt + 1);
@@ -74,7 +96,8 @@ function parseLayout(type: MessageType, layout: string): ParsedLayout {
     rest,
     tail,
     suffix: suffixMatch ? { word: suffixMatch[2]!, field: suffixMatch[3]! } : undefined,
-    names: layout,
+    optional,
+    names,
   };
 }
 
@@ -167,7 +190,37 @@ export function decode(
       { rq },
     );
   }
-  return decodeFields(layout, keyword, tokens.slice(1), rq);
+  return decodeTolerant(layout, keyword, tokens.slice(1), rq);
+}
+
+/**
+ * Decodes the fields of a layout that has an optional field: the form our
+ * side writes, or the other one when the token count fits it and it decodes
+ * (PROTOCOL.md's robustness rule: liberal where the meaning is unambiguous).
+ * A message that fits neither is reported against the form we write.
+ */
+function decodeTolerant(
+  layout: ParsedLayout,
+  keyword: string,
+  fields: string[],
+  rq: string | undefined,
+): DecodeResult {
+  const optional = layout.optional;
+  if (optional === undefined) return decodeFields(layout, keyword, fields, rq);
+  const withField: ParsedLayout = { ...layout, optional: undefined };
+  const withoutField: ParsedLayout = {
+    ...withField,
+    head: layout.head.filter((_, i) => i !== optional.at),
+  };
+  const usual = optional.written ? withField : withoutField;
+  const other = optional.written ? withoutField : withField;
+  if (fields.length === other.head.length) {
+    const result = decodeFields(other, keyword, fields, rq);
+    // A short form that does not decode is best explained by its own error;
+    // an extra token that does not fit is explained by the usual form's count.
+    if (result.ok || optional.written) return result;
+  }
+  return decodeFields(usual, keyword, fields, rq);
 }
 
 function tooLong(bytes: number): DecodeResult {
@@ -256,7 +309,11 @@ export function encode(message: Message): string {
   }
   const record = parsed.data as Record<string, string | undefined>;
   const words: string[] = [spec.keyword];
-  for (const name of layout.head) words.push(record[name]!);
+  const optional = layout.optional;
+  for (const name of layout.head) {
+    if (name === optional?.field && (!optional.written || record[name] === undefined)) continue;
+    words.push(record[name]!);
+  }
   if (layout.rest !== undefined && record[layout.rest]) {
     words.push(record[layout.rest]!);
   }

@@ -28,7 +28,12 @@ export type Channel = "udp" | "tcp";
  * `"rq name item description... maxPrice"`. A field ending in `...` takes
  * every token the fixed fields before and after it leave over (zero or more,
  * its schema decides whether empty is allowed). `[from seller]` is an
- * optional literal word followed by a field, at the end.
+ * optional literal word followed by a field, at the end. In a layout without
+ * a `...` field, one field may be marked as absent on the wire from some
+ * classic implementations (PROTOCOL.md's robustness rule): `[maxPrice]` is
+ * read when the message has one token more than the other fields and written
+ * when present; `{sender}` is read the same way but never written (our side
+ * never sends it).
  */
 export type Layout = string;
 
@@ -63,11 +68,28 @@ export const Offer = message("OFFER", {
   item: Item,
   price: Price,
 });
-export const Accept = message("ACCEPT", { rq: Rq, item: Item, maxPrice: Price });
-export const Refuse = message("REFUSE", { rq: Rq, item: Item, maxPrice: Price });
-export const Buy = message("BUY", { rq: Rq, item: Item, price: Price });
+/**
+ * The name some classic peers put after the RQ# of BUY, CANCEL, ACCEPT and
+ * REFUSE (`BUY rq Name item price`). It is only read, never written: the
+ * server should check that it is the sender's registered name.
+ */
+const Sender = Name.optional();
+
+export const Accept = message("ACCEPT", {
+  rq: Rq,
+  item: Item,
+  maxPrice: Price,
+  sender: Sender,
+});
+export const Refuse = message("REFUSE", {
+  rq: Rq,
+  item: Item,
+  maxPrice: Price,
+  sender: Sender,
+});
+export const Buy = message("BUY", { rq: Rq, item: Item, price: Price, sender: Sender });
 /** CANCEL over UDP: a buyer declining FOUND, or the server releasing a seller. */
-export const Cancel = message("CANCEL", { rq: Rq, item: Item, price: Price });
+export const Cancel = message("CANCEL", { rq: Rq, item: Item, price: Price, sender: Sender });
 
 // Server -> peer (UDP)
 export const Registered = message("REGISTERED", {
@@ -95,10 +117,11 @@ export const Found = message("FOUND", {
   price: Price,
   seller: Name.optional(),
 });
+/** No offer arrived; some classic servers leave out the max price. */
 export const NotAvailable = message("NOT_AVAILABLE", {
   rq: Rq,
   item: Item,
-  maxPrice: Price,
+  maxPrice: Price.optional(),
 });
 export const Reserve = message("RESERVE", { rq: Rq, item: Item, price: Price });
 export const Negotiate = message("NEGOTIATE", {
@@ -106,10 +129,11 @@ export const Negotiate = message("NEGOTIATE", {
   item: Item,
   maxPrice: Price,
 });
+/** Negotiation failed; some classic servers leave out the max price. */
 export const NotFound = message("NOT_FOUND", {
   rq: Rq,
   item: Item,
-  maxPrice: Price,
+  maxPrice: Price.optional(),
 });
 
 // Transaction (TCP)
@@ -259,20 +283,20 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "DE-REGISTER": spec(DeRegister, "udp", "rq name"),
   "LOOKING_FOR": spec(LookingFor, "udp", "rq name item description... maxPrice"),
   "OFFER": spec(Offer, "udp", "rq name item price"),
-  "ACCEPT": spec(Accept, "udp", "rq item maxPrice"),
-  "REFUSE": spec(Refuse, "udp", "rq item maxPrice"),
-  "BUY": spec(Buy, "udp", "rq item price"),
-  "CANCEL": spec(Cancel, "udp", "rq item price"),
+  "ACCEPT": spec(Accept, "udp", "rq {sender} item maxPrice"),
+  "REFUSE": spec(Refuse, "udp", "rq {sender} item maxPrice"),
+  "BUY": spec(Buy, "udp", "rq {sender} item price"),
+  "CANCEL": spec(Cancel, "udp", "rq {sender} item price"),
   "REGISTERED": spec(Registered, "udp", "rq extensions..."),
   "REGISTER-DENIED": spec(RegisterDenied, "udp", "rq reason..."),
   "DE-REGISTERED": spec(DeRegistered, "udp", "rq"),
   "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),
   "SEARCH": spec(Search, "udp", "rq item description..."),
   "FOUND": spec(Found, "udp", "rq item price [from seller]"),
-  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item maxPrice"),
+  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item [maxPrice]"),
   "RESERVE": spec(Reserve, "udp", "rq item price"),
   "NEGOTIATE": spec(Negotiate, "udp", "rq item maxPrice"),
-  "NOT_FOUND": spec(NotFound, "udp", "rq item maxPrice"),
+  "NOT_FOUND": spec(NotFound, "udp", "rq item [maxPrice]"),
   "INFORM_Req": spec(InformReq, "tcp", "rq item price"),
   "INFORM_Res": spec(InformRes, "tcp", "rq name card expiry address..."),
   "Shipping_Info": spec(ShippingInfo, "tcp", "rq name address..."),
