@@ -332,6 +332,7 @@ export class Market {
       this.#reply(event, { type: "DE-REGISTER-DENIED", rq: message.rq, reason }, turn);
     };
     if (!peer) return deny("not registered");
+    // Strictly from its address: a classic peer's fresh sockets may ask, not leave.
     if (!isFrom(peer, event.from, event.authenticated)) {
       return deny("registered from another address");
     }
@@ -376,7 +377,7 @@ export class Market {
   #onLookingFor(event: MessageEvent, message: MessageOf<"LOOKING_FOR">, turn: MarketTurn): void {
     const buyer = this.#registry.get(message.name);
     const ask = { buyerRq: message.rq, item: message.item, maxPrice: message.maxPrice };
-    if (!buyer || !isFrom(buyer, event.from, event.authenticated)) {
+    if (!buyer || !this.#registry.sentBy(buyer, event.from, event.authenticated)) {
       turn.log(
         "warning",
         `Refused LOOKING_FOR ${message.rq} from ${event.from.hostname}: ${message.name} is not registered there`,
@@ -441,7 +442,7 @@ export class Market {
     const seller = this.#registry.get(message.name);
     const problem = !open
       ? "no such search"
-      : !seller || !isFrom(seller, event.from, event.authenticated)
+      : !seller || !this.#registry.sentBy(seller, event.from, event.authenticated)
       ? `${message.name} is not registered from ${formatAddress(event.from)}`
       : !wasAsked(seller, open.record)
       ? `${message.name} was not asked`
@@ -483,7 +484,7 @@ export class Market {
     const open = this.#table.get(message.rq);
     const seller = this.#registry.get(message.name);
     if (
-      !open || !seller || !isFrom(seller, event.from, event.authenticated) ||
+      !open || !seller || !this.#registry.sentBy(seller, event.from, event.authenticated) ||
       !wasAsked(seller, open.record) ||
       open.record.state !== "searching"
     ) {
@@ -554,7 +555,11 @@ export class Market {
     const open = this.#table.get(message.rq);
     const request = open?.record;
     const seller = request?.seller ? this.#registry.get(request.seller) : undefined;
-    if (!open || !request || !seller || !isFrom(seller, event.from, event.authenticated)) {
+    if (
+      !open || !request || !seller ||
+      !this.#registry.sentBy(seller, event.from, event.authenticated) ||
+      (message.sender !== undefined && message.sender !== seller.name)
+    ) {
       turn.log(
         "debug",
         `Ignored ${message.type} ${message.rq} from ${event.from.hostname}: no negotiation with it`,
@@ -627,16 +632,21 @@ export class Market {
     event: MessageEvent,
     message: MessageOf<"BUY" | "CANCEL">,
   ): TrackedRequest | undefined {
-    for (const open of this.#table.withBuyerRq(message.rq)) {
-      const buyer = this.#registry.get(open.record.buyer);
-      if (
-        buyer && isFrom(buyer, event.from, event.authenticated) &&
-        sameItem(open.record.item, message.item)
-      ) {
-        return open;
-      }
-    }
-    return undefined;
+    const candidates = [...this.#table.withBuyerRq(message.rq)].filter((open) =>
+      sameItem(open.record.item, message.item) &&
+      // Some classic peers name themselves after the RQ#: it must be the buyer.
+      (message.sender === undefined || message.sender === open.record.buyer)
+    );
+    const buyerOf = (open: TrackedRequest) => this.#registry.get(open.record.buyer);
+    // The buyer at this very address first; only then one of a classic
+    // buyer's fresh sockets.
+    return candidates.find((open) => {
+      const buyer = buyerOf(open);
+      return buyer !== undefined && isFrom(buyer, event.from, event.authenticated);
+    }) ?? candidates.find((open) => {
+      const buyer = buyerOf(open);
+      return buyer !== undefined && this.#registry.sentBy(buyer, event.from, event.authenticated);
+    });
   }
 
   // The transaction

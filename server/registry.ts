@@ -88,6 +88,19 @@ export class Registry {
     }
   }
 
+  /**
+   * Whether a datagram comes from `peer` ({@linkcode isFrom}), or, for a
+   * classic peer, from another port of its IP that no registered peer
+   * holds: some classic clients send each request from a fresh socket and
+   * listen on the port they announced. A classic peer proves no more than
+   * its IP anyway.
+   */
+  sentBy(peer: RegisteredPeer, from: Address, authenticated: string | undefined): boolean {
+    if (isFrom(peer, from, authenticated)) return true;
+    return !peer.auth && !isOurs(peer) && peer.source.hostname === from.hostname &&
+      !this.#bySource.has(formatAddress(from));
+  }
+
   /** How many names `host` holds, and how many of them are classic. */
   namesAt(host: string): { readonly all: number; readonly classic: number } {
     return this.#perHost.get(host) ?? { all: 0, classic: 0 };
@@ -147,8 +160,8 @@ export function addressOf(peer: RegisteredPeer): Address {
 
 /**
  * Whether a datagram comes from a registered peer: for our authenticated
- * peers, its session key vouched for it; for classic ones, its IP and
- * either the port it registered from or its announced UDP port.
+ * peers, its session key vouched for it; for the others, its IP and either
+ * the port it registered from or its announced UDP port.
  */
 export function isFrom(
   peer: RegisteredPeer,

@@ -90,3 +90,15 @@ Deno.test("a datagram is from a classic peer by address, from an authenticated o
   assert.ok(isFrom(keyed, { hostname: "10.1.1.1", port: 1 }, "keyed"));
   assert.ok(!isFrom(keyed, { hostname: "127.0.0.1", port: 6100 }, "other"));
 });
+
+Deno.test("a classic peer is taken at any free port of its IP, never at another peer's address", () => {
+  const registry = new Registry();
+  registry.add(peer("carl", 6000));
+  registry.add(peer("dora", 6300));
+  registry.add(peer("ours", 6600, ["from"]));
+  const carl = registry.get("carl")!, ours = registry.get("ours")!;
+  assert.ok(registry.sentBy(carl, { hostname: "127.0.0.1", port: 41234 }, undefined));
+  assert.ok(!registry.sentBy(carl, { hostname: "127.0.0.1", port: 6400 }, undefined), "dora's");
+  assert.ok(!registry.sentBy(carl, { hostname: "127.0.0.2", port: 41234 }, undefined));
+  assert.ok(!registry.sentBy(ours, { hostname: "127.0.0.1", port: 41234 }, undefined));
+});

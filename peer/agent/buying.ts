@@ -175,13 +175,15 @@ export function onNoDeal(
     return;
   }
   updateRequest(state, turn, request, { state: end });
-  const max = formatPrice(message.maxPrice);
+  // Some classic servers leave the max price out: ours is the one asked.
+  const maxPrice = message.maxPrice ?? request.maxPrice;
+  const max = formatPrice(maxPrice);
   turn.print(
     message.type,
     message.type === "NOT_AVAILABLE"
       ? `No offer for ${message.item} within ${max}`
       : `No seller accepted ${max} for ${message.item}`,
-    { rq: message.rq, item: message.item, maxPrice: message.maxPrice },
+    { rq: message.rq, item: message.item, maxPrice },
   );
 }
 
