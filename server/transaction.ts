@@ -87,6 +87,13 @@ export class Transaction implements AsyncDisposable {
   readonly plan: TransactionPlan;
   readonly #options: TransactionOptions;
   readonly #conns = new Map<"buyer" | "seller", Deno.Conn>();
+  /**
+   * For parties that send nothing after INFORM_Res (they do not acknowledge
+   * Shipping_Info): a read that ends when they close, so that a party that
+   * hung up is told on a new connection rather than into a dead one.
+   */
+  readonly #hangups = new Map<"buyer" | "seller", Promise<boolean>>();
+  readonly #hungUp = new Set<"buyer" | "seller">();
   /** Gives back the connection slots with both parties. */
   #release?: () => void;
 
@@ -158,10 +165,23 @@ export class Transaction implements AsyncDisposable {
           rq: result.message.rq,
         });
       }
-      return judgeReply(this.plan, role, result?.message);
+      const judged = judgeReply(this.plan, role, result?.message);
+      if ("details" in judged && !party.acks) this.#watchHangup(role, conn);
+      return judged;
     } catch (error) {
       return { reason: `the ${role} ${party.name} did not answer${timedOut(error, signal)}` };
     }
+  }
+
+  #watchHangup(role: "buyer" | "seller", conn: Deno.Conn): void {
+    this.#hangups.set(
+      role,
+      new MessageReader(conn).read({ signal: AbortSignal.timeout(this.#options.timeoutMs) })
+        .then((result) => {
+          if (result === undefined) this.#hungUp.add(role);
+          return result === undefined;
+        }, () => false),
+    );
   }
 
   async #write(role: "buyer" | "seller", message: Message): Promise<void> {
@@ -194,6 +214,16 @@ export class Transaction implements AsyncDisposable {
       ? AbortSignal.any([timeout, this.#options.signal])
       : timeout;
     await Promise.all(sends.map(async ([role, message]) => {
+      if (this.#hungUp.has(role)) {
+        // Some classic peers read one message per connection and close:
+        // what they are told goes on a new one.
+        log.info("The {role} of {id} closed its connection; telling it on a new one", {
+          role,
+          id: this.plan.id,
+        });
+        delivered[role] = await sendOnNewConnection(this.plan, role, message, this.#options);
+        return;
+      }
       try {
         const conn = this.#conns.get(role);
         if (!conn) throw new Error("no connection");
@@ -220,7 +250,14 @@ export class Transaction implements AsyncDisposable {
     this.#conns.delete("seller");
     if (seller) {
       // The seller closes its own connection after reading; do not wait long.
-      await new MessageReader(seller).read({ signal: AbortSignal.timeout(1_000) }).catch(() => {});
+      const hangup = this.#hangups.get("seller");
+      if (hangup) {
+        await Promise.race([hangup, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      } else {
+        await new MessageReader(seller).read({ signal: AbortSignal.timeout(1_000) }).catch(
+          () => {},
+        );
+      }
       try {
         seller.close();
       } catch {
@@ -228,6 +265,45 @@ export class Transaction implements AsyncDisposable {
       }
     }
     this.#release?.();
+  }
+}
+
+/**
+ * Sends one message of a transaction's end on a new connection, to a party
+ * that closed the one it answered on.
+ *
+ * @returns Whether it was written (and, for Shipping_Info to a peer that
+ *   acknowledges, acknowledged).
+ */
+async function sendOnNewConnection(
+  plan: TransactionPlan,
+  role: "buyer" | "seller",
+  message: Message,
+  options: Pick<TransactionOptions, "timeoutMs" | "seal" | "signal">,
+): Promise<boolean> {
+  const party = plan[role];
+  try {
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    using conn = await connect(party, signal);
+    const text = encode(message);
+    await writeText(conn, options.seal?.(party.name, text) ?? text, party.ours);
+    wire.debug("send tcp {role} {to} {type} {rq} (new connection)", {
+      role,
+      to: formatAddress(party.address),
+      type: message.type,
+      rq: message.rq,
+    });
+    return message.type !== "Shipping_Info" ||
+      await acknowledged(conn, party, role, plan.id, signal);
+  } catch (error) {
+    log.warning("Cannot send {type} {id} to {name} on a new connection: {error}", {
+      type: message.type,
+      id: plan.id,
+      name: party.name,
+      error: String(error),
+    });
+    return false;
   }
 }
 
