@@ -12,6 +12,7 @@ import {
   type BuyRequest,
   type HistoryEntry,
   type InventoryItem,
+  type KeyInfo,
   type NegotiationRecord,
   type Output,
   type PeerEffect,
@@ -21,6 +22,7 @@ import {
   type SettingsRecord,
 } from "./agent.ts";
 import { assertRequestMove } from "./agent/request_states.ts";
+import type { PaymentDetails } from "./payment.ts";
 
 export const SERVER: Address = { hostname: "127.0.0.1", port: 5000 };
 export const STRANGER: Address = { hostname: "127.0.0.1", port: 5999 };
@@ -156,4 +158,96 @@ export function writes(effects: PeerEffect[]) {
 export function only<T>(items: T[]): T {
   assert.equal(items.length, 1, `expected one, got ${JSON.stringify(items)}`);
   return items[0]!;
+}
+
+// Payment details and the two sides of a transaction.
+
+export const CARD = "4111111111111111";
+export const EXPIRY = "11/30";
+export const PAYMENT: PaymentDetails = { card: CARD, expiry: EXPIRY, address: "42 Main St" };
+
+/** What went out on each TCP connection, and which ones were closed. */
+export function tcpSent(effects: PeerEffect[]): [number, Message][] {
+  return effects.flatMap((effect) =>
+    effect.kind === "tcp-send" ? [[effect.conn, effect.message] as [number, Message]] : []
+  );
+}
+
+export function closed(effects: PeerEffect[]): number[] {
+  return effects.flatMap((effect) => effect.kind === "tcp-close" ? [effect.conn] : []);
+}
+
+/** A registered buyer whose FOUND for Laptop at 480 (from bob) it is buying. */
+export function buyer(
+  options: {
+    payment?: PaymentDetails;
+    server?: "ours" | "classic";
+    store?: MemoryStore;
+    allowPlaintext?: boolean;
+  } = {},
+): { peer: Harness; rq: string } {
+  const peer = new Harness(
+    { autoBuy: true, payment: options.payment, allowPlaintext: options.allowPlaintext },
+    options.store,
+  );
+  peer.register(options.server);
+  const rq = only(sent(peer.line("buy Laptop 500"))).rq;
+  peer.receive({ type: "FOUND", rq, item: "Laptop", price: 480, seller: "bob" });
+  return { peer, rq };
+}
+
+/** A seller whose Laptop is reserved (RESERVE S1) for a buyer. */
+export function seller(
+  options: { payment?: PaymentDetails; store?: MemoryStore } = {},
+): Harness {
+  const peer = new Harness({ payment: options.payment }, options.store);
+  peer.register();
+  peer.line("sell Laptop 500");
+  peer.receive({ type: "RESERVE", rq: "S1", item: "laptop", price: 500 });
+  return peer;
+}
+
+export const informReq = (rq = "T1", item = "Laptop", price = 480): Message => ({
+  type: "INFORM_Req",
+  rq,
+  item,
+  price,
+});
+
+/** A {@linkcode seller} with payment details that has answered INFORM_Req T1 (Laptop, 500) on connection 3. */
+export function sellerInTransaction(): Harness {
+  const peer = seller({ payment: PAYMENT });
+  peer.tcp(3, informReq("T1", "Laptop", 500));
+  return peer;
+}
+
+// Our server's extensions, keys and round trips.
+
+export const OURS = ["from", "ack", "no-offer"];
+export const SECURE = [...OURS, "auth"];
+export const KEY: KeyInfo = { key: "peer-public-key", fingerprint: "peerfp" };
+export const SERVER_KEY: KeyInfo = { key: "server-public-key", fingerprint: "serverfp" };
+
+/** The round trip the REGISTER of {@linkcode registered} measures. */
+export const RTT = 100;
+/** The timeout that RTT gives (RFC 6298: SRTT + 4 × RTTVAR = RTT + 4 × RTT/2). */
+export const RTO = 3 * RTT;
+
+/**
+ * A peer registered a minute before T0 with our server agreeing `ack` and
+ * `no-offer`, its REGISTERED coming after {@linkcode RTT} ms.
+ */
+export function registered(features = OURS, options = {}): Harness {
+  const peer = new Harness(options);
+  const register = only(sent(peer.line("register", T0 - 60_000)));
+  peer.receive({ type: "REGISTERED", rq: register.rq, extensions: features }, T0 - 60_000 + RTT);
+  return peer;
+}
+
+export function acks(effects: ReturnType<Harness["line"]>): Message[] {
+  return sent(effects).filter((message) => message.type === "ACK");
+}
+
+export function others(effects: ReturnType<Harness["line"]>): Message[] {
+  return sent(effects).filter((message) => message.type !== "ACK");
 }

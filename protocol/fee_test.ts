@@ -16,3 +16,10 @@ Deno.test("splitPrice: fee and seller's share add up to the price in every cent 
     assert.ok(Math.abs(toCents(fee) - cents / 10) <= 0.5, `fee at ${cents} cents`);
   }
 });
+
+Deno.test("splitPrice keeps 10% in cents", () => {
+  assert.deepEqual(splitPrice(500), { fee: 50, sellerShare: 450 });
+  assert.deepEqual(splitPrice(199.99), { fee: 20, sellerShare: 179.99 });
+  assert.deepEqual(splitPrice(0.05), { fee: 0.01, sellerShare: 0.04 });
+  assert.deepEqual(splitPrice(0), { fee: 0, sellerShare: 0 });
+});

@@ -124,6 +124,13 @@ export class Harness {
     assert.equal(this.take(name)[0]?.type, "REGISTERED");
   }
 
+  /** A market restarted from what this one stored, its peers at the same ports. */
+  restarted(): Harness {
+    const restored = new Harness(this.stored());
+    restored.ports = this.ports;
+    return restored;
+  }
+
   tick(at: number): Effect[] {
     return this.feed(this.market.handle({ kind: "tick", at }));
   }
@@ -159,3 +166,26 @@ export function lookingFor(rq: string, name: string, item: string, maxPrice: num
 export function offer(rq: string, name: string, item: string, price: number): Message {
   return { type: "OFFER", rq, name, item, price };
 }
+
+/**
+ * A market where each of `buyers` has asked for a Laptop up to 500 and s1
+ * has offered one at 400 (search S1, S2, …), the offer window still open.
+ */
+export function foundSetup(buyers = ["buyer"]) {
+  const h = new Harness();
+  for (const buyer of buyers) h.register(buyer);
+  h.register("s1");
+  h.register("idle");
+  buyers.forEach((buyer, i) => {
+    h.from(buyer, lookingFor(`b${i + 1}`, buyer, "Laptop", 500));
+    h.from("s1", offer(`S${i + 1}`, "s1", "Laptop", 400));
+  });
+  return h;
+}
+
+/** A party to a settled transaction, its card masked as the ledger keeps it. */
+export const party = (name: string) => ({
+  name,
+  card: "************1111",
+  address: `${name} street`,
+});

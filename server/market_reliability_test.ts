@@ -195,8 +195,7 @@ Deno.test("after a restart the server resends what our peers may have missed", (
   h.from("s1", offer("S1", "s1", "Lamp", 9), T0 + 5);
   h.from("s2", { type: "NO_OFFER", rq: "S1", name: "s2", item: "Lamp" }, T0 + 6);
   assert.equal(h.market.request("S1")?.state, "found");
-  const restored = new Harness(h.stored());
-  restored.ports = h.ports;
+  const restored = h.restarted();
   restored.tick(T0 + 1_000);
   // The FOUND and the RESERVE may have been lost with the crash: sent again.
   assert.deepEqual(restored.take("buyer").map((m) => `${m.type} ${m.rq}`), ["FOUND b1"]);

@@ -1,0 +1,300 @@
+/** The agent answering INFORM_Req: which purchase or sale it is for, and the payment details given or asked for. */
+import assert from "node:assert/strict";
+import type { PeerEffect } from "./agent.ts";
+import { ABORT_INPUT } from "./agent.ts";
+import {
+  buyer,
+  CARD,
+  closed,
+  events,
+  EXPIRY,
+  Harness,
+  informReq,
+  only,
+  PAYMENT,
+  printed,
+  seller,
+  sent,
+  tcpSent,
+  writes,
+} from "./_agent_harness.ts";
+
+const MASKED = "************1111";
+
+/** Everything but the INFORM_Res itself must be free of the card and expiry. */
+function assertNoSecrets(effects: PeerEffect[]): void {
+  const rest = effects.filter((e) => !(e.kind === "tcp-send" && e.message.type === "INFORM_Res"));
+  const text = JSON.stringify(rest);
+  assert.ok(!text.includes(CARD), `card number leaked: ${text}`);
+  assert.ok(!text.includes(EXPIRY), `expiry leaked: ${text}`);
+}
+
+Deno.test("INFORM_Req for a purchase being bought is answered with the buyer's details", () => {
+  const { peer, rq } = buyer({ payment: PAYMENT });
+  const effects = peer.tcp(1, informReq("T1", "LAPTOP", 480));
+  assert.deepEqual(tcpSent(effects), [[1, {
+    type: "INFORM_Res",
+    rq: "T1",
+    name: "alice",
+    card: CARD,
+    expiry: EXPIRY,
+    address: "42 Main St",
+  }]]);
+  assert.deepEqual(closed(effects), []);
+  assert.deepEqual(printed(effects), [{
+    event: "INFORM_Req",
+    text: `Sending payment details for Laptop (480) as buyer, card ${MASKED}`,
+    fields: { rq: "T1", item: "Laptop", price: 480, role: "buyer", card: MASKED },
+  }]);
+  // The purchase remembers its transaction, never the card.
+  assert.deepEqual(peer.store.snapshot().requests?.[0]?.transaction, { tx: "T1", price: 480 });
+  assert.equal(peer.agent.requests[0]?.rq, rq);
+  assertNoSecrets(effects);
+});
+
+Deno.test("a buyer with two purchases of one item answers for the one at the asked price", () => {
+  const peer = new Harness({ autoBuy: true, payment: PAYMENT });
+  peer.register();
+  const cheap = only(sent(peer.line("buy Laptop 500"))).rq;
+  const dear = only(sent(peer.line("buy laptop 900"))).rq;
+  peer.receive({ type: "FOUND", rq: cheap, item: "Laptop", price: 480 });
+  peer.receive({ type: "FOUND", rq: dear, item: "laptop", price: 850 });
+  peer.tcp(1, informReq("T1", "Laptop", 850));
+  assert.deepEqual(
+    peer.agent.requests.map((r) => [r.rq, r.transaction?.tx]),
+    [[cheap, undefined], [dear, "T1"]],
+  );
+  // The other one is not taken twice: a second INFORM_Req gets the first.
+  peer.tcp(2, informReq("T2", "Laptop", 850));
+  assert.deepEqual(
+    peer.agent.requests.map((r) => [r.rq, r.transaction?.tx]),
+    [[cheap, "T2"], [dear, "T1"]],
+  );
+});
+
+Deno.test("INFORM_Req for a reserved item is answered as the seller", () => {
+  const peer = seller({ payment: PAYMENT });
+  const effects = peer.tcp(3, informReq("T1", "laptop", 500));
+  assert.equal(only(tcpSent(effects))[1].type, "INFORM_Res");
+  assert.equal(
+    only(printed(effects)).text,
+    `Sending payment details for Laptop (500) as seller, card ${MASKED}`,
+  );
+  assert.equal(only(printed(effects)).fields?.role, "seller");
+  assert.deepEqual(peer.store.snapshot().items?.[0]?.transaction, { tx: "T1", price: 500 });
+});
+
+Deno.test("a peer buying an item while selling one of that name tells the two by price", () => {
+  const { peer, rq } = buyer({ payment: PAYMENT });
+  peer.line("sell laptop 700");
+  peer.receive({ type: "RESERVE", rq: "S1", item: "Laptop", price: 700 });
+  // The sale's INFORM_Req comes first.
+  assert.equal(only(printed(peer.tcp(1, informReq("T1", "Laptop", 700)))).fields?.role, "seller");
+  assert.equal(only(printed(peer.tcp(2, informReq("T2", "Laptop", 480)))).fields?.role, "buyer");
+  peer.tcp(1, { type: "Shipping_Info", rq: "T1", name: "carol", address: "1 Oak" });
+  peer.tcp(2, { type: "Shipping_Info", rq: "T2", name: "alice", address: "42 Main St" });
+  assert.deepEqual(peer.agent.history.map((e) => [e.tx, e.role, e.price]), [
+    ["T1", "seller", 700],
+    ["T2", "buyer", 480],
+  ]);
+  assert.equal(peer.agent.requests.find((r) => r.rq === rq)?.state, "bought");
+  assert.deepEqual(peer.agent.items, []);
+});
+
+Deno.test("INFORM_Req for nothing bought or reserved here is answered CANCEL and closed", async (t) => {
+  const cases: [string, () => Harness][] = [
+    ["an unknown item", () => seller({ payment: PAYMENT })],
+    ["an item for sale but not reserved", () => {
+      const peer = new Harness({ payment: PAYMENT });
+      peer.line("sell Phone 100");
+      return peer;
+    }],
+    ["a search still waiting for an offer", () => {
+      const peer = new Harness({ payment: PAYMENT });
+      peer.register();
+      peer.line("buy Phone 100");
+      return peer;
+    }],
+  ];
+  for (const [name, make] of cases) {
+    await t.step(name, () => {
+      const peer = make();
+      const effects = peer.tcp(7, informReq("T9", "Phone", 100));
+      assert.deepEqual(tcpSent(effects), [[7, {
+        type: "TX_CANCEL",
+        rq: "T9",
+        reason: "no purchase or sale of Phone here",
+      }]]);
+      assert.deepEqual(closed(effects), [7]);
+      assert.deepEqual(events(effects), ["warning"]);
+      assert.deepEqual(writes(effects), []);
+    });
+  }
+});
+
+Deno.test("without --payment the details are asked for, card and expiry as secrets", async (t) => {
+  const { peer } = buyer();
+  let effects: PeerEffect[] = [];
+
+  await t.step("INFORM_Req asks for the card number first", () => {
+    effects = peer.tcp(1, informReq());
+    assert.deepEqual(tcpSent(effects), []);
+    const prompt = only(printed(effects));
+    assert.equal(prompt.event, "prompt");
+    assert.equal(prompt.text, "Card number for buyer of Laptop (480):");
+    assert.deepEqual(prompt.fields, {
+      rq: "T1",
+      question: prompt.text,
+      about: "CARD",
+      item: "Laptop",
+      price: 480,
+      role: "buyer",
+      secret: true,
+    });
+    assert.equal(peer.agent.secretPrompt, true);
+    assert.equal(peer.agent.paymentPrompt, true);
+  });
+
+  await t.step("the card (spaces and dashes allowed) is followed by the expiry", () => {
+    effects = peer.line("4111 1111-1111 1111");
+    assert.deepEqual(printed(effects).map((o) => o.text), ["Expiry (MM/YY):"]);
+    assert.equal(peer.agent.secretPrompt, true);
+    assertNoSecrets(effects);
+  });
+
+  await t.step("then the address, which is not a secret", () => {
+    effects = peer.line(` ${EXPIRY} `);
+    assert.deepEqual(printed(effects).map((o) => o.text), ["Address:"]);
+    assert.equal(peer.agent.secretPrompt, false);
+    assert.equal(peer.agent.paymentPrompt, true);
+    assertNoSecrets(effects);
+  });
+
+  await t.step("the address completes the details and INFORM_Res goes out", () => {
+    effects = peer.line("  42   Main St ");
+    assert.deepEqual(tcpSent(effects), [[1, {
+      type: "INFORM_Res",
+      rq: "T1",
+      name: "alice",
+      card: CARD,
+      expiry: EXPIRY,
+      address: "42 Main St",
+    }]]);
+    assert.deepEqual(events(effects), ["INFORM_Req"]);
+    assert.equal(peer.agent.paymentPrompt, false);
+    assertNoSecrets(effects);
+  });
+
+  await t.step(
+    "the details are kept for the session: the next INFORM_Req is answered at once",
+    () => {
+      peer.line("sell Bike 200");
+      peer.receive({ type: "RESERVE", rq: "S2", item: "Bike", price: 200 });
+      effects = peer.tcp(2, informReq("T2", "Bike", 200));
+      assert.equal(only(tcpSent(effects))[1].type, "INFORM_Res");
+      assert.deepEqual(events(effects), ["INFORM_Req"]);
+    },
+  );
+
+  await t.step("but never stored", () => {
+    assert.ok(!JSON.stringify([...peer.store.records]).includes(CARD));
+    assert.ok(!JSON.stringify([...peer.store.records]).includes(EXPIRY));
+  });
+});
+
+Deno.test("payment questions come before the waiting questions, after the one on screen", () => {
+  const peer = new Harness();
+  peer.register();
+  peer.line("sell Bike 200");
+  peer.line("sell Laptop 500");
+  const camera = only(sent(peer.line("buy Camera 300"))).rq;
+  peer.receive({ type: "FOUND", rq: camera, item: "Camera", price: 250 });
+  peer.receive({ type: "NEGOTIATE", rq: "S9", item: "Bike", maxPrice: 150 });
+  peer.receive({ type: "RESERVE", rq: "S1", item: "Laptop", price: 500 });
+  // The FOUND question is on screen; its answer may be typed already.
+  const asked = peer.tcp(1, informReq("T1", "Laptop", 500));
+  assert.deepEqual(printed(asked), []);
+  assert.deepEqual(peer.agent.questions.map((q) => q.about), [
+    "FOUND",
+    "CARD",
+    "NEGOTIATE",
+  ]);
+  const answered = peer.line("n");
+  assert.deepEqual(sent(answered).map((m) => m.type), ["CANCEL"]);
+  assert.equal(printed(answered).at(-1)?.text, "Card number for seller of Laptop (500):");
+  peer.line(CARD);
+  peer.line(EXPIRY);
+  const done = peer.line("42 Main St");
+  assert.equal(only(tcpSent(done))[1].type, "INFORM_Res");
+  // The NEGOTIATE question is asked after.
+  assert.equal(printed(done).at(-1)?.fields?.about, "NEGOTIATE");
+});
+
+Deno.test("one round of questions answers every INFORM_Req that waits for it", () => {
+  const { peer } = buyer();
+  peer.line("sell Bike 200");
+  peer.receive({ type: "RESERVE", rq: "S2", item: "Bike", price: 200 });
+  peer.tcp(1, informReq());
+  assert.deepEqual(printed(peer.tcp(2, informReq("T2", "Bike", 200))), []);
+  peer.line(CARD);
+  peer.line(EXPIRY);
+  const done = peer.line("42 Main St");
+  assert.deepEqual(tcpSent(done).map(([conn, m]) => [conn, m.type, m.rq]), [
+    [1, "INFORM_Res", "T1"],
+    [2, "INFORM_Res", "T2"],
+  ]);
+});
+
+Deno.test("details that are not valid are answered with CANCEL, and asked again next time", async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ["a card of letters", ["y"], /^the card number is not valid: expected 12 to 19 digits$/],
+    ["a short card", ["41111"], /card number is not valid/],
+    ["a bad expiry", [CARD, "4/29"], /^the card expiry is not valid: expected a month and year/],
+    ["an empty address", [CARD, EXPIRY, "   "], /^the address is not valid: must not be empty$/],
+    ["Ctrl-C", [CARD, "\u0003"], /^the payment details were not given$/],
+  ];
+  for (const [name, lines, reason] of cases) {
+    await t.step(name, () => {
+      const { peer, rq } = buyer();
+      peer.tcp(1, informReq());
+      let effects: PeerEffect[] = [];
+      for (const line of lines) effects = peer.line(line);
+      const [conn, cancel] = only(tcpSent(effects));
+      assert.equal(conn, 1);
+      assert.equal(cancel.type, "TX_CANCEL");
+      assert.equal(cancel.rq, "T1");
+      assert.match((cancel as { reason: string }).reason, reason);
+      assert.deepEqual(closed(effects), [1]);
+      const output = only(printed(effects));
+      assert.equal(output.event, "CANCEL");
+      assert.match(output.text, /^Purchase of Laptop cancelled: /);
+      assert.equal(output.fields?.by, "you");
+      const request = peer.agent.requests.find((r) => r.rq === rq);
+      assert.equal(request?.state, "cancelled");
+      assert.match(request?.reason ?? "", reason);
+      assertNoSecrets(effects);
+      assert.equal(peer.agent.secretPrompt, false);
+      // Nothing was kept: the next transaction asks again.
+      peer.line("sell Bike 200");
+      peer.receive({ type: "RESERVE", rq: "S2", item: "Bike", price: 200 });
+      assert.equal(
+        only(printed(peer.tcp(2, informReq("T2", "Bike", 200)))).fields?.about,
+        "CARD",
+      );
+    });
+  }
+  await t.step("every abort key counts", () => {
+    assert.deepEqual([...ABORT_INPUT], ["\u0003", "\u0004"]);
+  });
+});
+
+Deno.test("a connection that closes while details are asked ends the questions", () => {
+  const { peer } = buyer();
+  peer.tcp(1, informReq());
+  const effects = peer.tcpClosed(1, "remote");
+  assert.deepEqual(peer.agent.questions, []);
+  assert.equal(peer.agent.secretPrompt, false);
+  assert.ok(printed(effects).some((o) => /No longer asking for payment details/.test(o.text)));
+  // The next line is a command again.
+  assert.deepEqual(events(peer.line("status")), ["status"]);
+});

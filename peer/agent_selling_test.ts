@@ -1,0 +1,268 @@
+/** The agent as a seller: the inventory, SEARCH and OFFER, RESERVE, NEGOTIATE by the floor. */
+import assert from "node:assert/strict";
+import {
+  events,
+  Harness,
+  only,
+  others,
+  printed,
+  registered,
+  sent,
+  T0,
+  writes,
+} from "./_agent_harness.ts";
+
+Deno.test("sell, unsell and inventory keep the items in the store", async (t) => {
+  const peer = new Harness();
+
+  await t.step("sell adds an item and stores it under its lower-case name", () => {
+    const effects = peer.line(`sell Laptop 500 "a fast one" --floor 450`, T0 + 1);
+    assert.deepEqual(writes(effects), [{
+      kind: "save",
+      key: ["item", "laptop"],
+      value: { item: "Laptop", price: 500, description: "a fast one", floor: 450, addedAt: T0 + 1 },
+    }]);
+    assert.equal(only(printed(effects)).text, "Selling Laptop at 500 (floor 450)");
+  });
+
+  await t.step("sell of the same item in other case replaces it", () => {
+    const effects = peer.line("sell LAPTOP 480");
+    assert.equal(only(printed(effects)).fields?.replaced, true);
+    assert.deepEqual(peer.agent.items.map((item) => [item.item, item.price, item.floor]), [
+      ["LAPTOP", 480, undefined],
+    ]);
+  });
+
+  await t.step("inventory shows an aligned table and JSON items", () => {
+    peer.line("sell Phone 99.5 old --floor 80");
+    const output = only(printed(peer.line("inventory")));
+    assert.equal(output.event, "inventory");
+    assert.deepEqual(output.text.split("\n"), [
+      "ITEM    PRICE  FLOOR  STATE      DESCRIPTION",
+      "LAPTOP    480      -  available",
+      "Phone    99.5     80  available  old",
+    ]);
+    const items = output.fields?.items as { item: string; state: string }[];
+    assert.deepEqual(items.map((item) => [item.item, item.state]), [
+      ["LAPTOP", "available"],
+      ["Phone", "available"],
+    ]);
+  });
+
+  await t.step("unsell removes an item whatever its case", () => {
+    const effects = peer.line("unsell phone");
+    assert.deepEqual(writes(effects), [{ kind: "delete", key: ["item", "phone"] }]);
+    assert.deepEqual(peer.agent.items.map((item) => item.item), ["LAPTOP"]);
+  });
+
+  await t.step("unsell of a missing item says how to list the inventory", () => {
+    const output = only(printed(peer.line("unsell Phone")));
+    assert.equal(output.event, "error");
+    assert.match(output.text, /Phone is not in the inventory: type inventory/);
+  });
+
+  await t.step("a reserved item can be neither replaced nor removed", () => {
+    peer.receive({ type: "RESERVE", rq: "S1", item: "laptop", price: 480 });
+    for (const line of ["sell Laptop 999", "unsell Laptop"]) {
+      const effects = peer.line(line);
+      assert.deepEqual(writes(effects), []);
+      const output = only(printed(effects));
+      assert.equal(output.event, "error");
+      assert.match(output.text, /LAPTOP is reserved for a buyer \(S1\)/);
+    }
+    assert.equal(peer.agent.items[0]?.price, 480);
+    assert.match(only(printed(peer.line("inventory"))).text, /reserved \(S1\)/);
+  });
+});
+
+Deno.test("SEARCH is answered with OFFER only for an unreserved item, matched in any case", async (t) => {
+  const peer = new Harness();
+  peer.line("sell Laptop 500");
+
+  await t.step("offers the stored spelling and price", () => {
+    const effects = peer.receive({ type: "SEARCH", rq: "S1", item: "laptop", description: "any" });
+    assert.deepEqual(sent(effects), [
+      { type: "OFFER", rq: "S1", name: "alice", item: "Laptop", price: 500 },
+    ]);
+    const output = only(printed(effects));
+    assert.equal(output.event, "OFFER");
+    assert.equal(output.text, "Offered Laptop at 500 (search S1)");
+  });
+
+  await t.step("a repeated SEARCH gets the same OFFER without a second line", () => {
+    const effects = peer.receive({ type: "SEARCH", rq: "S1", item: "laptop", description: "any" });
+    assert.equal(only(sent(effects)).type, "OFFER");
+    assert.deepEqual(printed(effects), []);
+  });
+
+  await t.step("stays silent on stdout for an item it does not have", () => {
+    const effects = peer.receive({ type: "SEARCH", rq: "S2", item: "Phone", description: "" });
+    assert.deepEqual(sent(effects), []);
+    assert.deepEqual(printed(effects), []);
+    assert.ok(effects.some((effect) => effect.kind === "log" && effect.level === "debug"));
+  });
+
+  await t.step("stays silent for a reserved item, and offers it again after CANCEL", () => {
+    const reserved = peer.receive({ type: "RESERVE", rq: "S1", item: "LAPTOP", price: 500 });
+    assert.equal(only(printed(reserved)).text, "Reserved Laptop at 500 for a buyer (S1)");
+    assert.deepEqual(writes(reserved), [{
+      kind: "save",
+      key: ["item", "laptop"],
+      value: {
+        item: "Laptop",
+        price: 500,
+        description: "",
+        addedAt: T0,
+        reservedFor: "S1",
+        reservedPrice: 500,
+      },
+    }]);
+    assert.deepEqual(
+      sent(peer.receive({ type: "SEARCH", rq: "S3", item: "Laptop", description: "" })),
+      [],
+    );
+    const cancelled = peer.receive({ type: "CANCEL", rq: "S1", item: "Laptop", price: 500 });
+    const output = only(printed(cancelled));
+    assert.equal(output.text, "Reservation S1 of Laptop cancelled; it is for sale again");
+    assert.deepEqual(output.fields, {
+      rq: "S1",
+      item: "Laptop",
+      price: 500,
+      role: "seller",
+      by: "server",
+    });
+    assert.equal(peer.store.snapshot().items?.[0]?.reservedFor, undefined);
+    assert.equal(
+      only(sent(peer.receive({ type: "SEARCH", rq: "S4", item: "Laptop", description: "" })))
+        .type,
+      "OFFER",
+    );
+  });
+});
+
+Deno.test("RESERVE of an item not in the inventory prints a warning and stores nothing", () => {
+  const peer = new Harness();
+  const effects = peer.receive({ type: "RESERVE", rq: "S1", item: "Laptop", price: 500 });
+  assert.equal(only(printed(effects)).event, "warning");
+  assert.deepEqual(writes(effects), []);
+});
+
+Deno.test("a repeated RESERVE is shown once", () => {
+  const peer = new Harness();
+  peer.line("sell Laptop 500");
+  peer.receive({ type: "RESERVE", rq: "S1", item: "Laptop", price: 500 });
+  const again = peer.receive({ type: "RESERVE", rq: "S1", item: "Laptop", price: 500 });
+  assert.deepEqual(printed(again), []);
+  assert.deepEqual(writes(again), []);
+});
+
+Deno.test("NEGOTIATE with a floor is decided without asking", async (t) => {
+  const peer = new Harness();
+  peer.line("sell Laptop 500 --floor 450");
+
+  await t.step("a max below the floor is refused", () => {
+    const effects = peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 449.99 });
+    assert.deepEqual(sent(effects), [
+      { type: "REFUSE", rq: "S1", item: "Laptop", maxPrice: 449.99 },
+    ]);
+    assert.deepEqual(events(effects), ["REFUSE"]);
+    assert.equal(printed(effects)[0]?.text, "Refused 449.99 for Laptop: below your floor 450");
+    assert.equal(peer.agent.items[0]?.reservedFor, undefined);
+    assert.deepEqual(peer.agent.questions, []);
+  });
+
+  await t.step("a max at the floor is accepted and the item reserved", () => {
+    const effects = peer.receive({ type: "NEGOTIATE", rq: "S2", item: "laptop", maxPrice: 450 });
+    assert.deepEqual(sent(effects), [
+      { type: "ACCEPT", rq: "S2", item: "laptop", maxPrice: 450 },
+    ]);
+    const output = only(printed(effects));
+    assert.equal(output.event, "ACCEPT");
+    assert.equal(output.fields?.by, "floor");
+    assert.equal(peer.store.snapshot().items?.[0]?.reservedFor, "S2");
+    // Stored before it is sent.
+    assert.ok(
+      effects.findLastIndex((e) => e.kind === "save") < effects.findIndex((e) => e.kind === "send"),
+    );
+  });
+
+  await t.step("the server's RESERVE confirming the ACCEPT is shown, not acted on twice", () => {
+    const effects = peer.receive({ type: "RESERVE", rq: "S2", item: "Laptop", price: 450 });
+    assert.deepEqual(events(effects), ["RESERVE"]);
+    assert.deepEqual(writes(effects), []);
+  });
+
+  await t.step("a repeated NEGOTIATE gets the same answer again", () => {
+    assert.deepEqual(
+      sent(peer.receive({ type: "NEGOTIATE", rq: "S2", item: "laptop", maxPrice: 450 })),
+      [{ type: "ACCEPT", rq: "S2", item: "laptop", maxPrice: 450 }],
+    );
+    assert.deepEqual(
+      sent(peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 449.99 })),
+      [{ type: "REFUSE", rq: "S1", item: "Laptop", maxPrice: 449.99 }],
+    );
+  });
+
+  await t.step("a reserved item is refused", () => {
+    const effects = peer.receive({ type: "NEGOTIATE", rq: "S3", item: "Laptop", maxPrice: 499 });
+    assert.equal(only(sent(effects)).type, "REFUSE");
+    assert.match(only(printed(effects)).text, /reserved for another buyer/);
+  });
+
+  await t.step("a missing item is refused", () => {
+    const effects = peer.receive({ type: "NEGOTIATE", rq: "S4", item: "Phone", maxPrice: 10 });
+    assert.deepEqual(sent(effects), [{ type: "REFUSE", rq: "S4", item: "Phone", maxPrice: 10 }]);
+  });
+});
+
+Deno.test("a SEARCH the peer cannot serve gets NO_OFFER from our server's peers", async (t) => {
+  const peer = registered();
+  peer.line("sell Laptop 500");
+
+  await t.step("an item not in the inventory", () => {
+    const effects = peer.receive({ type: "SEARCH", rq: "S1", item: "Phone", description: "" });
+    assert.deepEqual(others(effects), [{
+      type: "NO_OFFER",
+      rq: "S1",
+      name: "alice",
+      item: "Phone",
+    }]);
+    assert.deepEqual(printed(effects), []);
+    assert.equal(peer.agent.pendingCount, 1, "NO_OFFER is sent again until acknowledged");
+    peer.receive({ type: "ACK", rq: "S1", of: "NO_OFFER" });
+    assert.equal(peer.agent.pendingCount, 0);
+  });
+
+  await t.step("a reserved item", () => {
+    peer.receive({ type: "RESERVE", rq: "S0", item: "Laptop", price: 500 });
+    const effects = peer.receive({ type: "SEARCH", rq: "S2", item: "laptop", description: "" });
+    assert.deepEqual(others(effects), [
+      { type: "NO_OFFER", rq: "S2", name: "alice", item: "laptop" },
+    ]);
+  });
+
+  await t.step("a repeated SEARCH gets the same answer, though the inventory changed", () => {
+    peer.line("sell Phone 90");
+    const effects = peer.receive({ type: "SEARCH", rq: "S1", item: "Phone", description: "" });
+    assert.deepEqual(others(effects), [{
+      type: "NO_OFFER",
+      rq: "S1",
+      name: "alice",
+      item: "Phone",
+    }]);
+  });
+
+  await t.step("without no-offer agreed, the peer stays silent as classic peers do", () => {
+    const classic = registered(["from", "ack"]);
+    const effects = classic.receive({ type: "SEARCH", rq: "S1", item: "Phone", description: "" });
+    assert.deepEqual(others(effects), []);
+  });
+});
+
+Deno.test("a command typed wrongly prints an error that says what to type", () => {
+  const peer = new Harness();
+  const output = only(printed(peer.line("sell Laptop")));
+  assert.equal(output.event, "error");
+  assert.match(output.text, /^Error: Cannot run sell: missing PRICE; usage: sell ITEM PRICE/);
+  assert.deepEqual(printed(peer.line("   ")), []);
+});
