@@ -6,13 +6,15 @@
  *
  * @module
  */
-import { registerMany, type RegisterResult } from "./_load.ts";
+import type { Harness, SocketGroup } from "./_harness.ts";
+import type { RegisterResult } from "./_load.ts";
 import { directorySize, ServerProcess, tempDir } from "./_server.ts";
 import { formatCount, progress, quantile, round, sleep } from "./_stats.ts";
-import { UdpPool } from "./_udp.ts";
 
 /** Options for {@linkcode runRegistrations}. */
 export interface RegistrationOptions {
+  /** The load generator (and receiver) for the server and its floor. */
+  readonly harness: Harness;
   /** Registered peers before each timed run, ascending. */
   readonly levels: readonly number[];
   /** Registrations timed at each level. */
@@ -21,6 +23,8 @@ export interface RegistrationOptions {
   readonly window: number;
   /** REGISTERs outstanding while timed. */
   readonly inFlight: number;
+  /** Also timed once at the end, and on the floor: more outstanding. */
+  readonly wideInFlight: number;
   /** REGISTERs outstanding while filling to the next level. */
   readonly fillInFlight: number;
   /** Sockets that send the REGISTERs. */
@@ -62,77 +66,81 @@ export interface RegistrationResult {
   readonly dataBytes: number;
   /**
    * The same timed run against the floor (`_floor.ts`: a bare Deno process
-   * that answers REGISTERED at once, keeping nothing): the most this
-   * harness and Deno's UDP allow on this machine.
+   * that answers REGISTERED at once, keeping nothing), with the same
+   * harness: what a Deno UDP server can answer on this machine.
    */
   readonly floorPerSecond: number;
+  readonly floorLatencyMs: RegisterResult["latencyMs"];
+  /** The same with `wideInFlight` outstanding: the server (at the end) and its floor. */
+  readonly wideInFlight: number;
+  readonly wide: RegistrationPoint;
+  readonly floorWidePerSecond: number;
 }
 
 /** Runs scenario 1 against a fresh server. */
 export async function runRegistrations(options: RegistrationOptions): Promise<RegistrationResult> {
+  const { harness } = options;
+  const pool = await harness.open(options.sockets);
+  const floor = await floorRates(pool, options);
+  progress(
+    `registrations: the floor (a do-nothing Deno UDP server) answers ${
+      formatCount(floor.perSecond)
+    }/s with ${options.inFlight} in flight, ${
+      formatCount(floor.widePerSecond)
+    }/s with ${options.wideInFlight} (${harness.kind} harness)`,
+  );
   await using dir = await tempDir();
   await using server = await ServerProcess.start({
     dataDir: dir.path,
     ...(options.profileDir ? { profileDir: options.profileDir } : {}),
   });
   try {
-    await using pool = new UdpPool(options.sockets);
-    const floorPerSecond = await floorRate(pool, options);
-    progress(
-      `registrations: the floor (a bare UDP echo process) answers ${
-        formatCount(floorPerSecond)
-      }/s with ${options.inFlight} in flight`,
-    );
     await sleep(300);
     const baselineRssBytes = await server.memory();
     const points: RegistrationPoint[] = [];
     let registered = 0;
-    const name = (offset: number) => (i: number) => `p${offset + i}`;
     const perPeerMs = 2; // generous: 500/s at the very least
+    const timed = async (inFlight: number) => {
+      const run = await harness.register({
+        group: pool,
+        serverPort: server.port,
+        count: options.timed,
+        inFlight,
+        namePrefix: "p",
+        nameBase: registered,
+        timeoutMs: 10_000 + options.timed * perPeerMs,
+        window: options.window,
+      });
+      const point = toPoint(registered, run);
+      progress(
+        `registrations: ${formatCount(point.perSecond)}/s with ${
+          formatCount(registered)
+        } registered (median of windows of ${formatCount(options.window)}: ${
+          run.windowRates.map(formatCount).join(", ")
+        }; ${inFlight} in flight, latency median ${point.latencyMs.median} ms, ` +
+          `${run.retransmits} retransmitted)`,
+      );
+      registered += options.timed;
+      return point;
+    };
     for (const level of options.levels) {
       if (level > registered) {
         const fill = level - registered;
         progress(`registrations: filling to ${formatCount(level)} peers`);
-        await registerMany({
-          pool,
+        await harness.register({
+          group: pool,
           serverPort: server.port,
           count: fill,
           inFlight: options.fillInFlight,
-          name: name(registered),
+          namePrefix: "p",
+          nameBase: registered,
           timeoutMs: 10_000 + fill * perPeerMs,
         });
         registered = level;
       }
-      const run = await registerMany({
-        pool,
-        serverPort: server.port,
-        count: options.timed,
-        inFlight: options.inFlight,
-        name: name(registered),
-        timeoutMs: 10_000 + options.timed * perPeerMs,
-        window: options.window,
-      });
-      points.push({
-        registered,
-        count: run.count,
-        perSecond: round(quantile(run.windowRates, 0.5), 0),
-        slowestPerSecond: round(Math.min(...run.windowRates), 0),
-        fastestPerSecond: round(Math.max(...run.windowRates), 0),
-        overallPerSecond: round(run.perSecond, 0),
-        elapsedMs: round(run.elapsedMs, 1),
-        retransmits: run.retransmits,
-        latencyMs: run.latencyMs,
-      });
-      progress(
-        `registrations: ${formatCount(points.at(-1)!.perSecond)}/s with ${
-          formatCount(registered)
-        } registered (median of windows of ${formatCount(options.window)}: ${
-          run.windowRates.map(formatCount).join(", ")
-        }; ${options.inFlight} in flight, latency median ${run.latencyMs.median} ms, ` +
-          `${run.retransmits} retransmitted)`,
-      );
-      registered += options.timed;
+      points.push(await timed(options.inFlight));
     }
+    const wide = await timed(options.wideInFlight);
     await sleep(500);
     const rssBytes = await server.memory();
     await server.stop("SIGTERM");
@@ -145,24 +153,64 @@ export async function runRegistrations(options: RegistrationOptions): Promise<Re
       rssBytes,
       bytesPerPeer: round((rssBytes - baselineRssBytes) / registered, 0),
       dataBytes: await directorySize(dir.path),
-      floorPerSecond: round(floorPerSecond, 0),
+      floorPerSecond: floor.perSecond,
+      floorLatencyMs: floor.latencyMs,
+      wideInFlight: options.wideInFlight,
+      wide,
+      floorWidePerSecond: floor.widePerSecond,
     };
   } catch (error) {
     throw server.explain(error);
   }
 }
 
-/** Registrations per second against the floor, with the timed run's size. */
-async function floorRate(pool: UdpPool, options: RegistrationOptions): Promise<number> {
+function toPoint(registered: number, run: RegisterResult): RegistrationPoint {
+  return {
+    registered,
+    count: run.count,
+    perSecond: round(quantile(run.windowRates, 0.5), 0),
+    slowestPerSecond: round(Math.min(...run.windowRates), 0),
+    fastestPerSecond: round(Math.max(...run.windowRates), 0),
+    overallPerSecond: round(run.perSecond, 0),
+    elapsedMs: round(run.elapsedMs, 1),
+    retransmits: run.retransmits,
+    latencyMs: roundSummary(run.latencyMs),
+  };
+}
+
+function roundSummary(latency: RegisterResult["latencyMs"]): RegisterResult["latencyMs"] {
+  return {
+    median: round(latency.median),
+    p90: round(latency.p90),
+    p99: round(latency.p99),
+    max: round(latency.max),
+    count: latency.count,
+  };
+}
+
+/**
+ * Registrations per second against the floor, with the timed run's size
+ * and windows, after an untimed warm-up (the floor is JIT-compiled too).
+ */
+async function floorRates(pool: SocketGroup, options: RegistrationOptions) {
   await using floor = await ServerProcess.startFloor();
-  const run = await registerMany({
-    pool,
-    serverPort: floor.port,
-    count: options.timed,
-    inFlight: options.inFlight,
-    name: (i) => `floor${i}`,
-    timeoutMs: 10_000 + options.timed * 2,
-  });
+  const run = (inFlight: number, namePrefix: string, window = options.window) =>
+    options.harness.register({
+      group: pool,
+      serverPort: floor.port,
+      count: options.timed,
+      inFlight,
+      namePrefix,
+      window,
+      timeoutMs: 10_000 + options.timed * 2,
+    });
+  await run(options.inFlight, "warm");
+  const narrow = await run(options.inFlight, "floor");
+  const wide = await run(options.wideInFlight, "wide");
   await floor.stop("SIGTERM");
-  return run.perSecond;
+  return {
+    perSecond: round(quantile(narrow.windowRates, 0.5), 0),
+    latencyMs: roundSummary(narrow.latencyMs),
+    widePerSecond: round(quantile(wide.windowRates, 0.5), 0),
+  };
 }
