@@ -257,7 +257,8 @@ export class ServerProcess implements AsyncDisposable {
  * classic peers and our peers' protocol without keys, which a server with
  * authentication admits only with that flag. `--rate-limit` far above any
  * load when it has that: every bench peer sends from 127.0.0.1, and the
- * limit is per source address. Read from `shop server --help` so that the
+ * limit is per host; likewise no cap on the names one host holds. Read
+ * from `shop server --help` so that the
  * bench runs against servers with and without them.
  */
 function serverFlags(): Promise<string[]> {
@@ -273,6 +274,9 @@ function serverFlags(): Promise<string[]> {
     return [
       ...(help.includes("--allow-plaintext") ? ["--allow-plaintext"] : []),
       ...(help.includes("--rate-limit") ? ["--rate-limit", String(RATE_LIMIT)] : []),
+      // A whole market on one IP: no cap on names per host.
+      ...(help.includes("--names-per-host") ? ["--names-per-host", "0"] : []),
+      ...(help.includes("--classic-names-per-host") ? ["--classic-names-per-host", "0"] : []),
     ];
   })();
   return plaintext;
