@@ -6,9 +6,10 @@
  *
  * Flood limits are token buckets. A datagram from an address with a
  * session is counted against that session (it proves itself with its MAC,
- * so peers behind one address each get their own budget); everything else
- * (strangers, classic peers, registrations) shares one bucket per host,
- * however many sockets the host opens. Signature checks, the expensive
+ * so peers behind one address each get their own budget) and against its
+ * host's sessions together ({@linkcode SESSIONS_PER_HOST_BUDGET} budgets);
+ * everything else (strangers, classic peers, registrations) shares one
+ * bucket per host, however many sockets the host opens. Signature checks, the expensive
  * part of a registration, have their own smaller bucket per host and are
  * counted before they are done.
  *
@@ -75,6 +76,12 @@ export interface GuardOptions {
   readonly validateAddresses?: boolean;
 }
 
+/**
+ * How many sessions' budgets the sessions of one host share: peers behind
+ * one address (a machine, a NAT) each get their own, up to this many in all.
+ */
+export const SESSIONS_PER_HOST_BUDGET = 8;
+
 /** The default of {@linkcode GuardOptions.signaturesPerSecond}. */
 export const SIGNATURES_PER_SECOND = 50;
 
@@ -128,6 +135,8 @@ export class Guard {
   readonly #options: Required<GuardOptions>;
   /** Flood buckets: `host` for datagrams without a session, `host:port` for sessions. */
   readonly #buckets = new Map<string, Bucket>();
+  /** What all the sessions of one host may send together, by host. */
+  readonly #sessionHosts = new Map<string, Bucket>();
   /** Signature-check buckets by host. */
   readonly #signatureBuckets = new Map<string, Bucket>();
   /**
@@ -214,9 +223,18 @@ export class Guard {
   async admit(data: Uint8Array, from: Address, now: number): Promise<Admission> {
     const source = formatAddress(from);
     const session = this.#sessions.get(source);
-    if (!this.#withinRate(this.#buckets, session ? source : from.hostname, now)) {
-      return { kind: "dropped", why: "over the flood limit" };
-    }
+    // A session has its own budget, and all the sessions of one host share
+    // a larger one: more names on a host do not buy it more than that.
+    const withinRate = session
+      ? this.#withinRate(this.#buckets, source, now) &&
+        this.#withinRate(
+          this.#sessionHosts,
+          from.hostname,
+          now,
+          this.#options.ratePerSecond * SESSIONS_PER_HOST_BUDGET,
+        )
+      : this.#withinRate(this.#buckets, from.hostname, now);
+    if (!withinRate) return { kind: "dropped", why: "over the flood limit" };
     const lingering = session ? undefined : this.#lingered(source, now);
     if (lingering) {
       const departed = this.#departed(data, lingering);

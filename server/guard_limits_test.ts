@@ -156,3 +156,31 @@ Deno.test("a signed REGISTER without its address's cookie gets a small RETRY and
   const late = await guard.admit(utf8.encode(signed), at(7001), now + 90_000);
   assert.equal(late.kind, "challenge");
 });
+
+Deno.test("the sessions of one host share a few sessions' budgets, however many it registers", async () => {
+  const guard = await serverGuard({ ratePerSecond: 100 });
+  const now = Date.now();
+  const peers = Array.from({ length: 20 }, (_, i) => {
+    const port = 7300 + i;
+    guard.update(`p${i}`, {
+      name: `p${i}`,
+      ip: "127.0.0.1",
+      udpPort: port,
+      tcpPort: port + 1000,
+      source: at(port),
+      registeredAt: now,
+      extensions: ["auth"],
+      auth: { key: `K${i}`, ca: "C", keys: KEYS },
+    }, now);
+    return { port, channel: new Channel({ send: KEYS.receive, receive: KEYS.send }) };
+  });
+  let admitted = 0;
+  for (let round = 0; round < 300; round++) {
+    for (const peer of peers) {
+      const text = peer.channel.seal(`LOOKING_FOR l${round} x Lamp 5`);
+      if ((await guard.admit(utf8.encode(text), at(peer.port), now)).kind !== "dropped") admitted++;
+    }
+  }
+  // 20 sessions × a burst of 200 would be 4,000; the host's sessions share 8 × 200.
+  assert.equal(admitted, 8 * 200);
+});

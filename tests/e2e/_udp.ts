@@ -5,13 +5,16 @@
  * @module
  */
 
-/** A raw UDP client on 127.0.0.1. */
+/**
+ * A raw UDP client on 127.0.0.1, or on another loopback address
+ * (127.0.0.2, …) to play another host.
+ */
 export class RawUdp implements Disposable {
   readonly socket: Deno.DatagramConn;
   readonly #server: Deno.NetAddr;
 
-  constructor(serverPort: number, port = 0) {
-    this.socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
+  constructor(serverPort: number, port = 0, hostname = "127.0.0.1") {
+    this.socket = Deno.listenDatagram({ transport: "udp", hostname, port });
     this.#server = { transport: "udp", hostname: "127.0.0.1", port: serverPort };
   }
 

@@ -98,7 +98,9 @@ Deno.test({
     const server = await ServerProcess.restart(first, dir.path, ...long);
     try {
       const rssBefore = await rssKiB(server.pid);
-      using fuzzer = new RawUdp(server.port);
+      // Another host: a classic peer's requests are taken from any port of
+      // its own IP, so "from elsewhere" means from another address.
+      using fuzzer = new RawUdp(server.port, 0, "127.0.0.2");
       const random = new Random(7);
       const valid = [
         `REGISTER f1 alice 127.0.0.1 ${fuzzer.port} 1`, // a name in use
