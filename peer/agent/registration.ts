@@ -5,12 +5,21 @@
  *
  * @module
  */
-import { formatAddress, type Message, type MessageOf } from "../../protocol/mod.ts";
+import { ACKED_REQUESTS, formatAddress, type Message, type MessageOf } from "../../protocol/mod.ts";
 import { ExtensionSet } from "../../protocol/extensions.ts";
 import { buyerAnswer } from "./buying.ts";
 import type { AgentTurn } from "./effects.ts";
 import { negotiationAnswer } from "./selling.ts";
-import { type AgentState, type KeyInfo, type Pending, RESUME_WITHIN_MS } from "./state.ts";
+import { type NegotiationRecord, released } from "./records.ts";
+import {
+  type AgentState,
+  type KeyInfo,
+  OPEN_STATES,
+  type Pending,
+  putItem,
+  RESUME_WITHIN_MS,
+  updateRequest,
+} from "./state.ts";
 import { isAuthenticated } from "./views.ts";
 
 /**
@@ -219,9 +228,12 @@ export function onDeregistrationAnswer(
 ): void {
   if (message.type === "DE-REGISTERED") {
     setRegistered(state, turn, false);
-    turn.print("DE-REGISTERED", `De-registered ${state.profile.name}`, {
+    const ended = endFlowsOnLeaving(state, turn);
+    const what = ended > 0 ? `; ${ended} open search(es) and reservation(s) ended with it` : "";
+    turn.print("DE-REGISTERED", `De-registered ${state.profile.name}${what}`, {
       rq: message.rq,
       name: state.profile.name,
+      ...(ended > 0 ? { ended } : {}),
     });
   } else {
     turn.print("DE-REGISTER-DENIED", `De-registration denied: ${message.reason}`, {
@@ -229,6 +241,50 @@ export function onDeregistrationAnswer(
       reason: message.reason,
     });
   }
+}
+
+/** Why the flows a departure ends are over. */
+export const LEFT_REASON = "this peer left the marketplace";
+
+/**
+ * After DE-REGISTERED: the server has ended every flow this peer took part
+ * in (its searches cancelled, the searches holding its items cancelled,
+ * its negotiations over) and tells it nothing more of them, so the agent
+ * ends them too: the searches are cancelled, the items for sale again, the
+ * questions about them no longer asked, and their requests no longer sent.
+ *
+ * @returns How many searches, reservations and negotiations it ended.
+ */
+function endFlowsOnLeaving(state: AgentState, turn: AgentTurn): number {
+  let ended = 0;
+  const forget = (rq: string) => {
+    for (const type of ACKED_REQUESTS) state.unacked.forget(`${type} ${rq}`);
+  };
+  for (const request of [...state.requests.values()]) {
+    if (!OPEN_STATES.has(request.state)) continue;
+    updateRequest(state, turn, request, {
+      state: "cancelled",
+      cancelledBy: "server",
+      reason: LEFT_REASON,
+    });
+    forget(request.rq);
+    ended++;
+  }
+  for (const [key, item] of [...state.items]) {
+    if (item.reservedFor === undefined) continue;
+    forget(item.reservedFor);
+    putItem(state, turn, key, released(item));
+    ended++;
+  }
+  for (const negotiation of [...state.negotiations.values()]) {
+    if (negotiation.state !== "asking") continue;
+    // Refused without a REFUSE: the server asks nothing of a peer that left.
+    const over: NegotiationRecord = { ...negotiation, state: "refused", answeredAt: turn.at };
+    state.negotiations.set(negotiation.rq, over);
+    turn.save({ key: ["negotiation", negotiation.rq], value: over });
+    ended++;
+  }
+  return ended;
 }
 
 function setRegistered(state: AgentState, turn: AgentTurn, registered: boolean): void {

@@ -113,6 +113,12 @@ export function onSearch(state: AgentState, turn: AgentTurn, message: MessageOf<
 export function onReserve(state: AgentState, turn: AgentTurn, message: MessageOf<"RESERVE">): void {
   const key = message.item.toLowerCase();
   const item = state.items.get(key);
+  if (!state.registered && state.serverKind !== "unknown") {
+    // This peer left the marketplace: a late copy from before, of a search
+    // the server ended when it left.
+    turn.log("debug", `RESERVE ${message.rq} came after this peer left: not held`);
+    return;
+  }
   if (state.recent.has(`CANCEL ${message.rq}`)) {
     // The server's CANCEL overtook this RESERVE: nothing to hold.
     turn.log("debug", `RESERVE ${message.rq} came after its CANCEL: not held`);
