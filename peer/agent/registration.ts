@@ -10,7 +10,7 @@ import { ExtensionSet } from "../../protocol/extensions.ts";
 import { buyerAnswer } from "./buying.ts";
 import type { AgentTurn } from "./effects.ts";
 import { negotiationAnswer } from "./selling.ts";
-import { type NegotiationRecord, released } from "./records.ts";
+import { endReservation, type NegotiationRecord } from "./records.ts";
 import {
   type AgentState,
   type KeyInfo,
@@ -273,7 +273,7 @@ function endFlowsOnLeaving(state: AgentState, turn: AgentTurn): number {
   for (const [key, item] of [...state.items]) {
     if (item.reservedFor === undefined) continue;
     forget(item.reservedFor);
-    putItem(state, turn, key, released(item));
+    putItem(state, turn, key, endReservation(item));
     ended++;
   }
   for (const negotiation of [...state.negotiations.values()]) {

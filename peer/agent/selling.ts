@@ -9,7 +9,13 @@
 import { formatPrice, type Message, type MessageOf } from "../../protocol/mod.ts";
 import type { CommandOf } from "../commands.ts";
 import type { AgentTurn } from "./effects.ts";
-import { type InventoryItem, type NegotiationRecord, released } from "./records.ts";
+import {
+  endReservation,
+  type InventoryItem,
+  type NegotiationRecord,
+  released,
+  reservationEnded,
+} from "./records.ts";
 import { type AgentState, keepAnswer, putItem, remember, RESUME_WITHIN_MS } from "./state.ts";
 
 /** The `sell` command: adds an item, or changes one not reserved. */
@@ -119,8 +125,10 @@ export function onReserve(state: AgentState, turn: AgentTurn, message: MessageOf
     turn.log("debug", `RESERVE ${message.rq} came after this peer left: not held`);
     return;
   }
-  if (state.recent.has(`CANCEL ${message.rq}`)) {
-    // The server's CANCEL overtook this RESERVE: nothing to hold.
+  if (state.recent.has(`CANCEL ${message.rq}`) || (item && reservationEnded(item, message.rq))) {
+    // The server's CANCEL overtook this RESERVE, or this is a late copy
+    // of one whose reservation ended (before a restart, perhaps): nothing
+    // to hold.
     turn.log("debug", `RESERVE ${message.rq} came after its CANCEL: not held`);
     return;
   }
@@ -180,7 +188,7 @@ export function releaseReservation(
   for (const [key, item] of state.items) {
     if (item.reservedFor !== message.rq) continue;
     remember(state, message);
-    putItem(state, turn, key, released(item));
+    putItem(state, turn, key, endReservation(item, message.rq));
     turn.print(
       "CANCEL",
       `Reservation ${message.rq} of ${item.item} cancelled; it is for sale again`,
