@@ -117,6 +117,13 @@ export class Market {
   readonly #replies: ReplyCache<SendEffect>;
   /** Messages to our peers awaiting ACK, keyed `name TYPE rq`. */
   readonly #unacked: Retransmitter<{ to: Address; message: Message }>;
+  /**
+   * The plans of the TCP legs running, by transaction RQ#: a leg whose
+   * purchase ended while it ran (a party left) is still ended on the wire
+   * with them, though a party is no longer registered. In memory only: a
+   * restart ends every leg it ran.
+   */
+  readonly #legs = new Map<string, TransactionPlan>();
   /** A restart's resends are still to do. */
   #restored = false;
   /** Work a restart left half done, taken up at the first tick. */
@@ -610,7 +617,7 @@ export class Market {
         `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${request.price}; transaction ${tx}`,
       );
       const plan = this.#plan(buying);
-      if (plan) turn.transact(request.id, plan);
+      if (plan) this.#transact(request.id, plan, turn);
       return;
     }
     if (!isOpen(request.state)) {
@@ -658,9 +665,20 @@ export class Market {
     };
   }
 
+  /** Starts a purchase's TCP leg, and keeps its plan while it runs. */
+  #transact(request: string, plan: TransactionPlan, turn: MarketTurn): void {
+    this.#legs.set(plan.id, plan);
+    turn.transact(request, plan);
+  }
+
   #onTransacted(event: Extract<ServerEvent, { kind: "transacted" }>, turn: MarketTurn): void {
     const open = this.#table.get(event.request);
     const request = open?.record;
+    const leg = this.#legs.get(event.tx);
+    this.#legs.delete(event.tx);
+    if (request?.state === "cancelled" && request.tx === event.tx && leg) {
+      return this.#endedDuringLeg(event, request, leg, turn);
+    }
     if (!open || !request || request.state !== "buying" || request.tx !== event.tx) {
       turn.log(
         "warning",
@@ -714,6 +732,44 @@ export class Market {
     // Over UDP too, in case a TCP connection never came up.
     this.#cancelBothSides(request, turn);
     this.#end(open, "cancelled", `transaction failed: ${outcome.reason}`, turn);
+  }
+
+  /**
+   * The outcome of a leg whose purchase ended while it ran (a party left
+   * the marketplace): no sale, whatever the outcome. The leg ends with
+   * CANCEL on its connections, so a seller that took INFORM_Req for an
+   * item the UDP CANCEL had released (it holds it for the transaction
+   * then) lets it go; the ledger keeps the attempt.
+   */
+  #endedDuringLeg(
+    event: Extract<ServerEvent, { kind: "transacted" }>,
+    request: RequestRecord,
+    plan: TransactionPlan,
+    turn: MarketTurn,
+  ): void {
+    const reason = `the purchase ended during the transaction: ${request.reason ?? "cancelled"}`;
+    const entry: LedgerEntry = {
+      tx: event.tx,
+      request: request.id,
+      buyerRq: request.buyerRq,
+      item: request.item,
+      price: request.price!,
+      fee: 0,
+      sellerCredit: 0,
+      buyer: request.buyer,
+      seller: request.seller!,
+      outcome: "cancelled",
+      reason,
+      at: event.at,
+    };
+    turn.save({ key: ["ledger", event.tx], value: entry });
+    turn.log(
+      "warning",
+      `Transaction ${event.tx} ended after its purchase ${request.id}: ${reason}${
+        event.outcome.ok ? " (the charge went through: refund it)" : ""
+      }`,
+    );
+    turn.conclude({ request: request.id, plan, conclusion: { ok: false, reason }, deliver: [] });
   }
 
   /** Ends a settled sale's TCP leg and has Shipping_Info delivered to `deliver`. */
@@ -773,7 +829,7 @@ export class Market {
       if (!open || !plan) continue;
       if (open.record.state === "buying") {
         turn.log("info", `Transaction ${plan.id} was interrupted by a restart; running it again`);
-        turn.transact(id, plan);
+        this.#transact(id, plan, turn);
       } else if (open.record.shipTo) {
         this.#concludeSale(open.record, plan, this.#owed(open.record), turn);
       }
