@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ENDED_KEPT } from "./agent.ts";
-import { Harness, sent, T0 } from "./_agent_harness.ts";
+import { Harness, printed, sent, T0 } from "./_agent_harness.ts";
 
 const OURS = ["from", "ack", "no-offer"];
 
@@ -71,4 +71,17 @@ Deno.test("an item remembers only its latest ended reservations", () => {
   const ended = peer.store.snapshot().items?.[0]?.ended;
   assert.equal(ended?.length, ENDED_KEPT);
   assert.equal(ended?.at(-1), `s-${ENDED_KEPT + 2}`);
+});
+
+Deno.test("a CANCEL sent again by a restarted server, of a reservation released already, is quiet", () => {
+  const peer = seller();
+  peer.receive({ type: "RESERVE", rq: "s1-1", item: "guitar", price: 140 }, T0 + 100);
+  peer.receive({ type: "CANCEL", rq: "s1-1", item: "guitar", price: 140 }, T0 + 500);
+  const again = restarted(peer);
+  const effects = again.receive(
+    { type: "CANCEL", rq: "s1-1", item: "guitar", price: 140 },
+    T0 + 6_000,
+  );
+  assert.deepEqual(printed(effects), []);
+  assert.deepEqual(sent(effects), [{ type: "ACK", rq: "s1-1", of: "CANCEL" }]);
 });

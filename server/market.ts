@@ -930,8 +930,11 @@ export class Market {
         case "not_available":
         case "not_found":
         case "cancelled":
-          if (turn.at - request.updatedAt <= RESEND_ENDED_WITHIN && acks(request.buyer)) {
-            this.#sendTo(request.buyer, this.#buyerView(request)!, turn);
+          if (turn.at - request.updatedAt > RESEND_ENDED_WITHIN) break;
+          if (acks(request.buyer)) this.#sendTo(request.buyer, this.#buyerView(request)!, turn);
+          // The CANCEL that released the seller's item was in memory only.
+          if (mayHoldFor(request) && acks(request.seller!)) {
+            this.#sendTo(request.seller!, cancel(request, "seller"), turn);
           }
           break;
       }
@@ -949,6 +952,18 @@ export class Market {
     if (error.rq === undefined || denial === undefined) return;
     this.#reply(event, { type: denial, rq: error.rq, reason: error.message }, turn);
   }
+}
+
+/**
+ * Whether the seller of an ended search may still hold its item for it,
+ * for want of the CANCEL the market sent it: one reserved (found, perhaps
+ * bought for a while) and cancelled, or one negotiated, which the seller
+ * may have accepted (and held) when it ended without a deal.
+ */
+function mayHoldFor(request: RequestRecord): boolean {
+  if (request.seller === undefined) return false;
+  return request.state === "not_found" ||
+    request.state === "cancelled" && request.price !== undefined;
 }
 
 /** Whether a peer was sent a search's SEARCH: it was registered then, and is not the buyer. */

@@ -196,6 +196,14 @@ export function releaseReservation(
     );
     return true;
   }
+  const ended = [...state.items.values()].some((item) => reservationEnded(item, message.rq));
+  if (ended || state.negotiations.has(message.rq)) {
+    // Released already (a server sends it again after a restart), or a
+    // negotiation that held nothing: nothing to do.
+    remember(state, message);
+    turn.log("debug", `CANCEL ${message.rq}: nothing is held for it`);
+    return true;
+  }
   return false;
 }
 
