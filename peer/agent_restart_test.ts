@@ -85,3 +85,49 @@ Deno.test("a CANCEL sent again by a restarted server, of a reservation released 
   assert.deepEqual(printed(effects), []);
   assert.deepEqual(sent(effects), [{ type: "ACK", rq: "s1-1", of: "CANCEL" }]);
 });
+
+Deno.test("a plaintext peer of our server registers again after a restart and sends its open search again", async (t) => {
+  const peer = new Harness({ allowPlaintext: true });
+  peer.register("ours", OURS);
+  const looking = sent(peer.line("buy Lamp 30", T0 + 100))[0]!;
+  assert.equal(looking.type, "LOOKING_FOR");
+  // The LOOKING_FOR is lost, and the peer crashes before sending it again.
+  const again = new Harness({ allowPlaintext: true }, peer.store, "alice-b");
+  const started = again.start(T0 + 5_000);
+
+  await t.step("the same REGISTER, unsigned, with the extensions", () => {
+    const register = sent(started)[0];
+    assert.equal(register?.type, "REGISTER");
+    assert.deepEqual(register?.type === "REGISTER" && register.extensions, OURS);
+  });
+
+  await t.step("once confirmed, the open search goes out again under its RQ#", () => {
+    const register = sent(started)[0]!;
+    const answered = again.receive(
+      { type: "REGISTERED", rq: register.rq, extensions: OURS },
+      T0 + 5_050,
+    );
+    assert.deepEqual(sent(answered), [looking]);
+  });
+});
+
+Deno.test("a peer of a classic server sends nothing at a restart", () => {
+  const peer = new Harness({ allowPlaintext: true });
+  peer.register("classic");
+  peer.line("buy Lamp 30", T0 + 100);
+  const again = new Harness({ allowPlaintext: true }, peer.store, "alice-b");
+  assert.deepEqual(sent(again.start(T0 + 5_000)), []);
+});
+
+Deno.test("a registration again after a restart that the server denies is not retried without extensions", () => {
+  const peer = new Harness({ allowPlaintext: true });
+  peer.register("ours", OURS);
+  const again = new Harness({ allowPlaintext: true }, peer.store, "alice-b");
+  const register = sent(again.start(T0 + 5_000))[0]!;
+  const denied = again.receive(
+    { type: "REGISTER-DENIED", rq: register.rq, reason: "name alice in use" },
+    T0 + 5_050,
+  );
+  assert.deepEqual(sent(denied), []);
+  assert.equal(printed(denied)[0]?.event, "REGISTER-DENIED");
+});

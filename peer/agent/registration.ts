@@ -84,13 +84,21 @@ export function sendDeregister(state: AgentState, turn: AgentTurn): void {
 }
 
 /**
- * At start: a peer registered with a server that agreed `auth` proves its
- * key again, which refreshes the server's record of its address and the
- * session; its open flows are taken up once answered.
+ * At start: a peer registered with our server registers again, and takes
+ * its open flows up once answered (what a crash may have lost is sent
+ * again). With `auth` it proves its key again, which refreshes the
+ * server's record of its address and the session; a plaintext peer that
+ * agreed `ack` sends the same REGISTER, which the server confirms. A
+ * classic server is sent nothing: it would see a name in use.
  */
 export function registerAgainAfterRestart(state: AgentState, turn: AgentTurn): void {
-  if (!(state.registered && state.extensions.has("auth") && state.key)) return;
-  turn.log("info", "Registering again after a restart (signed)");
+  if (!state.registered || state.serverKind !== "ours") return;
+  if (state.extensions.has("auth")) {
+    if (!state.key) return;
+    turn.log("info", "Registering again after a restart (signed)");
+  } else if (state.extensions.has("ack")) {
+    turn.log("info", "Registering again after a restart");
+  } else return;
   sendRegister(state, turn, true, { auto: true });
 }
 
@@ -175,7 +183,10 @@ export function onRegistrationAnswer(
     // A strict classic server rejects the extension words: ask again
     // without them. Not a server whose key is known (it is ours), nor
     // after a denial only our server gives.
-    if (pending.extended && !state.serverKey && !FINAL_DENIAL.test(message.reason)) {
+    // Nor the registration again after a restart: that server is ours.
+    if (
+      pending.extended && !pending.auto && !state.serverKey && !FINAL_DENIAL.test(message.reason)
+    ) {
       turn.log(
         "info",
         `REGISTER with extensions denied (${message.reason}); retrying without them`,
