@@ -42,7 +42,6 @@ Deno.test("the safety check catches an item sold twice and a sale the ledger doe
     market,
     agents: new Map([["bob", bob]]),
     cards: [],
-    tolerated: new Set(),
   };
   const sale = (tx: string, request: string, buyer: string) => ({
     kind: "write" as const,
@@ -75,7 +74,7 @@ Deno.test("the safety check catches an item sold twice and a sale the ledger doe
 
 Deno.test("the safety check catches one item reserved for two searches (the market's reservation rule)", () => {
   const market = new RecordStore();
-  const world: WorldView = { market, agents: new Map(), cards: [], tolerated: new Set() };
+  const world: WorldView = { market, agents: new Map(), cards: [] };
   const found = (id: string) => ({
     kind: "write" as const,
     key: ["request", id],
