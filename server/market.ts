@@ -117,6 +117,13 @@ export class Market {
   readonly #replies: ReplyCache<SendEffect>;
   /** Messages to our peers awaiting ACK, keyed `name TYPE rq`. */
   readonly #unacked: Retransmitter<{ to: Address; message: Message }>;
+  /**
+   * The plans of the TCP legs running, by transaction RQ#: a leg whose
+   * purchase ended while it ran (a party left) is still ended on the wire
+   * with them, though a party is no longer registered. In memory only: a
+   * restart ends every leg it ran.
+   */
+  readonly #legs = new Map<string, TransactionPlan>();
   /** A restart's resends are still to do. */
   #restored = false;
   /** Work a restart left half done, taken up at the first tick. */
@@ -618,7 +625,7 @@ export class Market {
         `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${request.price}; transaction ${tx}`,
       );
       const plan = this.#plan(buying);
-      if (plan) turn.transact(request.id, plan);
+      if (plan) this.#transact(request.id, plan, turn);
       return;
     }
     if (!isOpen(request.state)) {
@@ -671,9 +678,20 @@ export class Market {
     };
   }
 
+  /** Starts a purchase's TCP leg, and keeps its plan while it runs. */
+  #transact(request: string, plan: TransactionPlan, turn: MarketTurn): void {
+    this.#legs.set(plan.id, plan);
+    turn.transact(request, plan);
+  }
+
   #onTransacted(event: Extract<ServerEvent, { kind: "transacted" }>, turn: MarketTurn): void {
     const open = this.#table.get(event.request);
     const request = open?.record;
+    const leg = this.#legs.get(event.tx);
+    this.#legs.delete(event.tx);
+    if (request?.state === "cancelled" && request.tx === event.tx && leg) {
+      return this.#endedDuringLeg(event, request, leg, turn);
+    }
     if (!open || !request || request.state !== "buying" || request.tx !== event.tx) {
       turn.log(
         "warning",
@@ -727,6 +745,44 @@ export class Market {
     // Over UDP too, in case a TCP connection never came up.
     this.#cancelBothSides(request, turn);
     this.#end(open, "cancelled", `transaction failed: ${outcome.reason}`, turn);
+  }
+
+  /**
+   * The outcome of a leg whose purchase ended while it ran (a party left
+   * the marketplace): no sale, whatever the outcome. The leg ends with
+   * CANCEL on its connections, so a seller that took INFORM_Req for an
+   * item the UDP CANCEL had released (it holds it for the transaction
+   * then) lets it go; the ledger keeps the attempt.
+   */
+  #endedDuringLeg(
+    event: Extract<ServerEvent, { kind: "transacted" }>,
+    request: RequestRecord,
+    plan: TransactionPlan,
+    turn: MarketTurn,
+  ): void {
+    const reason = `the purchase ended during the transaction: ${request.reason ?? "cancelled"}`;
+    const entry: LedgerEntry = {
+      tx: event.tx,
+      request: request.id,
+      buyerRq: request.buyerRq,
+      item: request.item,
+      price: request.price!,
+      fee: 0,
+      sellerCredit: 0,
+      buyer: request.buyer,
+      seller: request.seller!,
+      outcome: "cancelled",
+      reason,
+      at: event.at,
+    };
+    turn.save({ key: ["ledger", event.tx], value: entry });
+    turn.log(
+      "warning",
+      `Transaction ${event.tx} ended after its purchase ${request.id}: ${reason}${
+        event.outcome.ok ? " (the charge went through: refund it)" : ""
+      }`,
+    );
+    turn.conclude({ request: request.id, plan, conclusion: { ok: false, reason }, deliver: [] });
   }
 
   /** Ends a settled sale's TCP leg and has Shipping_Info delivered to `deliver`. */
@@ -786,7 +842,7 @@ export class Market {
       if (!open || !plan) continue;
       if (open.record.state === "buying") {
         turn.log("info", `Transaction ${plan.id} was interrupted by a restart; running it again`);
-        turn.transact(id, plan);
+        this.#transact(id, plan, turn);
       } else if (open.record.shipTo) {
         this.#concludeSale(open.record, plan, this.#owed(open.record), turn);
       }
@@ -887,8 +943,11 @@ export class Market {
         case "not_available":
         case "not_found":
         case "cancelled":
-          if (turn.at - request.updatedAt <= RESEND_ENDED_WITHIN && acks(request.buyer)) {
-            this.#sendTo(request.buyer, this.#buyerView(request)!, turn);
+          if (turn.at - request.updatedAt > RESEND_ENDED_WITHIN) break;
+          if (acks(request.buyer)) this.#sendTo(request.buyer, this.#buyerView(request)!, turn);
+          // The CANCEL that released the seller's item was in memory only.
+          if (mayHoldFor(request) && acks(request.seller!)) {
+            this.#sendTo(request.seller!, cancel(request, "seller"), turn);
           }
           break;
       }
@@ -906,6 +965,18 @@ export class Market {
     if (error.rq === undefined || denial === undefined) return;
     this.#reply(event, { type: denial, rq: error.rq, reason: error.message }, turn);
   }
+}
+
+/**
+ * Whether the seller of an ended search may still hold its item for it,
+ * for want of the CANCEL the market sent it: one reserved (found, perhaps
+ * bought for a while) and cancelled, or one negotiated, which the seller
+ * may have accepted (and held) when it ended without a deal.
+ */
+function mayHoldFor(request: RequestRecord): boolean {
+  if (request.seller === undefined) return false;
+  return request.state === "not_found" ||
+    request.state === "cancelled" && request.price !== undefined;
 }
 
 /** Whether a peer was sent a search's SEARCH: it was registered then, and is not the buyer. */

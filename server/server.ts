@@ -333,9 +333,10 @@ export class ShopServer implements AsyncDisposable {
         outcome,
         at: this.#clock.now(),
       });
-      // The market concludes it in a coming batch; one whose outcome it
-      // ignored (its purchase ended meanwhile) is closed here, so its
-      // connections and slots are not held for ever.
+      // The market concludes it in a coming batch (with CANCEL when its
+      // purchase ended meanwhile); one whose outcome it ignored (a stale
+      // run) is closed here, so its connections and slots are not held for
+      // ever.
       await pause(timeoutMs, this.#stopping.signal, this.#clock);
       if (this.#transactions.get(id) === transaction) {
         this.#transactions.delete(id);

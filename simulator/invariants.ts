@@ -18,40 +18,19 @@ export interface WorldView {
   readonly agents: ReadonlyMap<string, RecordStore>;
   /** The card numbers in use: none may show up in a record or an output. */
   readonly cards: readonly string[];
-  /**
-   * Leftovers (see {@linkcode leftovers}) known to stay open, by key: those
-   * of a known issue the run does not count as a failure.
-   */
-  readonly tolerated: ReadonlySet<string>;
 }
 
-/** Something of an agent still open at the end. */
-export interface Leftover {
-  /** `name\0request\0rq` or `name\0item\0item\0reservedFor`. */
-  readonly key: string;
-  readonly text: string;
-  /** For a reserved item: the RQ# it is held for. */
-  readonly reservedFor?: string;
-}
-
-/** An agent's searches not yet ended and items still reserved, now. */
-export function leftovers(name: string, store: RecordStore): Leftover[] {
-  const found: Leftover[] = [];
+/** An agent's searches not yet ended and items still reserved, now, in words. */
+export function leftovers(name: string, store: RecordStore): string[] {
+  const found: string[] = [];
   for (const request of store.all<BuyRequest>("request")) {
     if (["searching", "found", "buying"].includes(request.state)) {
-      found.push({
-        key: `${name}\0request\0${request.rq}`,
-        text: `${name}'s search ${request.rq} for ${request.item} is still ${request.state}`,
-      });
+      found.push(`${name}'s search ${request.rq} for ${request.item} is still ${request.state}`);
     }
   }
   for (const item of store.all<InventoryItem>("item")) {
     if (item.reservedFor !== undefined) {
-      found.push({
-        key: `${name}\0item\0${item.item.toLowerCase()}\0${item.reservedFor}`,
-        text: `${name}'s ${item.item} is still reserved for ${item.reservedFor}`,
-        reservedFor: item.reservedFor,
-      });
+      found.push(`${name}'s ${item.item} is still reserved for ${item.reservedFor}`);
     }
   }
   return found;
@@ -142,8 +121,8 @@ export function checkEnd(world: WorldView): string | undefined {
     }
   }
   for (const [name, store] of world.agents) {
-    const open = leftovers(name, store).find((left) => !world.tolerated.has(left.key));
-    if (open) return open.text;
+    const open = leftovers(name, store)[0];
+    if (open) return open;
   }
   return undefined;
 }

@@ -7,9 +7,8 @@
  * deno task simulate --seeds 10000       # seeds 1 to 10000
  * ```
  *
- * Options: `--from N` (first seed of `--seeds`), `--strict` (count the
- * known issues as failures), `--crash-plaintext` (crash plaintext peers
- * too). A failure prints its seed, the broken rule, the last events and the
+ * Options: `--from N` (first seed of `--seeds`), `--crash-plaintext`
+ * (crash plaintext peers too). A failure prints its seed, the broken rule, the last events and the
  * command that replays it; the exit code is then 1 (2 for a usage error).
  *
  * @module
@@ -44,10 +43,9 @@ function parse(argv: readonly string[]): Args {
     else if (flag === "--seeds") args.seeds = number(flag, argv[++i]);
     else if (flag === "--from") args.from = number(flag, argv[++i]);
     else if (flag === "--trace") args.trace = true;
-    else if (flag === "--strict") args.options = { ...args.options, strict: true };
     else if (flag === "--crash-plaintext") args.options = { ...args.options, crashPlaintext: true };
     else {throw new TypeError(
-        `Unknown option "${flag}": expected --seed, --seeds, --from, --trace, --strict or --crash-plaintext`,
+        `Unknown option "${flag}": expected --seed, --seeds, --from, --trace or --crash-plaintext`,
       );}
   }
   return args;
@@ -60,8 +58,7 @@ function summary(results: readonly RunResult[]): string {
     `${sum((r) => r.network.duplicated)} duplicated, ${sum((r) => r.network.delayed)} delayed`,
     `crashes ${sum((r) => r.crashes)}; searches ${sum((r) => r.searches)}; ` +
     `sales ${sum((r) => r.sales)}; failed transactions ${sum((r) => r.failedTransactions)}`,
-    `steps ${sum((r) => r.steps)}; known issue leftovers ${sum((r) => r.knownIssue)} ` +
-    `(in ${results.filter((r) => r.knownIssue > 0).length} seeds)`,
+    `steps ${sum((r) => r.steps)}`,
   ].join("\n");
 }
 

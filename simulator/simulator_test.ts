@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Random } from "./random.ts";
 import { EventQueue } from "./clock.ts";
-import { checkSafety, type WorldView } from "./invariants.ts";
+import { checkEnd, checkSafety, type WorldView } from "./invariants.ts";
 import { RecordStore } from "./records.ts";
 import { simulate, SimulationFailure } from "./simulation.ts";
 
@@ -26,6 +26,14 @@ Deno.test("the simulated marketplace keeps every rule over 500 seeds, with fault
   assert.ok(dropped > 0 && duplicated > 0 && delayed > 0);
 });
 
+Deno.test("the rules hold when plaintext peers crash too, over 300 seeds", () => {
+  let crashes = 0;
+  for (let seed = 1; seed <= 300; seed++) {
+    crashes += simulate(seed, { crashPlaintext: true }).crashes;
+  }
+  assert.ok(crashes > 150, `only ${crashes} crashes`);
+});
+
 Deno.test("a seed replays to the same trace", () => {
   const first = simulate(7, { keepTrace: true });
   const second = simulate(7, { keepTrace: true });
@@ -42,7 +50,6 @@ Deno.test("the safety check catches an item sold twice and a sale the ledger doe
     market,
     agents: new Map([["bob", bob]]),
     cards: [],
-    tolerated: new Set(),
   };
   const sale = (tx: string, request: string, buyer: string) => ({
     kind: "write" as const,
@@ -75,7 +82,7 @@ Deno.test("the safety check catches an item sold twice and a sale the ledger doe
 
 Deno.test("the safety check catches one item reserved for two searches (the market's reservation rule)", () => {
   const market = new RecordStore();
-  const world: WorldView = { market, agents: new Map(), cards: [], tolerated: new Set() };
+  const world: WorldView = { market, agents: new Map(), cards: [] };
   const found = (id: string) => ({
     kind: "write" as const,
     key: ["request", id],
@@ -85,6 +92,28 @@ Deno.test("the safety check catches one item reserved for two searches (the mark
   assert.equal(checkSafety(world), undefined);
   market.apply([found("s2")]);
   assert.match(checkSafety(world)!, /reserved for two searches: s1 and s2/);
+});
+
+Deno.test("the end check catches an item still reserved and a search still open", () => {
+  const ann = new RecordStore();
+  const world: WorldView = {
+    market: new RecordStore(),
+    agents: new Map([["ann", ann]]),
+    cards: [],
+  };
+  assert.equal(checkEnd(world), undefined);
+  ann.apply([{
+    kind: "write",
+    key: ["item", "lamp"],
+    value: { item: "Lamp", price: 10, description: "", reservedFor: "s1-5", addedAt: 0 },
+  }]);
+  assert.equal(checkEnd(world), "ann's Lamp is still reserved for s1-5");
+  ann.apply([{ kind: "write", key: ["item", "lamp"] }, {
+    kind: "write",
+    key: ["request", "ann1-2"],
+    value: { rq: "ann1-2", item: "bike", state: "searching" },
+  }]);
+  assert.equal(checkEnd(world), "ann's search ann1-2 for bike is still searching");
 });
 
 Deno.test("a failure names its seed and how to replay it", () => {

@@ -266,8 +266,9 @@ export class TcpLeg {
       outcome,
       at: this.#host.now(),
     });
-    // An outcome the market ignored is never concluded: close it later, as
-    // the server's shell does, so its connections are not held for ever.
+    // An outcome the market ignored (a stale run) is never concluded:
+    // close it later, as the server's shell does, so its connections are
+    // not held for ever.
     const epoch = this.#epoch;
     this.#host.later(this.#timeoutMs, `tcp ${running.plan.id} cleanup`, () => {
       if (epoch !== this.#epoch || this.#running.get(running.plan.id) !== running) return;

@@ -40,6 +40,12 @@ export interface InventoryItem {
   readonly reservedPrice?: number;
   /** The transaction selling it, once the server sent INFORM_Req. */
   readonly transaction?: TransactionLink;
+  /**
+   * The RQ#s of its latest reservations that ended (the server's CANCEL, a
+   * failed transaction, leaving the marketplace), oldest first: a late copy
+   * of one's RESERVE holds nothing, after a restart too.
+   */
+  readonly ended?: readonly string[];
   readonly addedAt: number;
 }
 
@@ -152,4 +158,23 @@ export interface PeerSnapshot {
 export function released(item: InventoryItem): InventoryItem {
   const { reservedFor: _, reservedPrice: __, transaction: ___, ...free } = item;
   return free;
+}
+
+/** How many ended reservations an item remembers (see `InventoryItem.ended`). */
+export const ENDED_KEPT = 8;
+
+/**
+ * The item for sale again once its reservation `rq` (by default the one
+ * it is held for) has ended for good: `rq` is remembered among its ended
+ * ones.
+ */
+export function endReservation(item: InventoryItem, rq = item.reservedFor): InventoryItem {
+  const free = released(item);
+  if (rq === undefined || item.ended?.includes(rq)) return free;
+  return { ...free, ended: [...(item.ended ?? []), rq].slice(-ENDED_KEPT) };
+}
+
+/** Whether reservation `rq` of the item has ended (its RESERVE is a late copy). */
+export function reservationEnded(item: InventoryItem, rq: string): boolean {
+  return item.ended?.includes(rq) ?? false;
 }

@@ -5,12 +5,21 @@
  *
  * @module
  */
-import { formatAddress, type Message, type MessageOf } from "../../protocol/mod.ts";
+import { ACKED_REQUESTS, formatAddress, type Message, type MessageOf } from "../../protocol/mod.ts";
 import { ExtensionSet } from "../../protocol/extensions.ts";
 import { buyerAnswer } from "./buying.ts";
 import type { AgentTurn } from "./effects.ts";
 import { negotiationAnswer } from "./selling.ts";
-import { type AgentState, type KeyInfo, type Pending, RESUME_WITHIN_MS } from "./state.ts";
+import { endReservation, type NegotiationRecord } from "./records.ts";
+import {
+  type AgentState,
+  type KeyInfo,
+  OPEN_STATES,
+  type Pending,
+  putItem,
+  RESUME_WITHIN_MS,
+  updateRequest,
+} from "./state.ts";
 import { isAuthenticated } from "./views.ts";
 
 /**
@@ -75,13 +84,21 @@ export function sendDeregister(state: AgentState, turn: AgentTurn): void {
 }
 
 /**
- * At start: a peer registered with a server that agreed `auth` proves its
- * key again, which refreshes the server's record of its address and the
- * session; its open flows are taken up once answered.
+ * At start: a peer registered with our server registers again, and takes
+ * its open flows up once answered (what a crash may have lost is sent
+ * again). With `auth` it proves its key again, which refreshes the
+ * server's record of its address and the session; a plaintext peer that
+ * agreed `ack` sends the same REGISTER, which the server confirms. A
+ * classic server is sent nothing: it would see a name in use.
  */
 export function registerAgainAfterRestart(state: AgentState, turn: AgentTurn): void {
-  if (!(state.registered && state.extensions.has("auth") && state.key)) return;
-  turn.log("info", "Registering again after a restart (signed)");
+  if (!state.registered || state.serverKind !== "ours") return;
+  if (state.extensions.has("auth")) {
+    if (!state.key) return;
+    turn.log("info", "Registering again after a restart (signed)");
+  } else if (state.extensions.has("ack")) {
+    turn.log("info", "Registering again after a restart");
+  } else return;
   sendRegister(state, turn, true, { auto: true });
 }
 
@@ -166,7 +183,10 @@ export function onRegistrationAnswer(
     // A strict classic server rejects the extension words: ask again
     // without them. Not a server whose key is known (it is ours), nor
     // after a denial only our server gives.
-    if (pending.extended && !state.serverKey && !FINAL_DENIAL.test(message.reason)) {
+    // Nor the registration again after a restart: that server is ours.
+    if (
+      pending.extended && !pending.auto && !state.serverKey && !FINAL_DENIAL.test(message.reason)
+    ) {
       turn.log(
         "info",
         `REGISTER with extensions denied (${message.reason}); retrying without them`,
@@ -219,9 +239,12 @@ export function onDeregistrationAnswer(
 ): void {
   if (message.type === "DE-REGISTERED") {
     setRegistered(state, turn, false);
-    turn.print("DE-REGISTERED", `De-registered ${state.profile.name}`, {
+    const ended = endFlowsOnLeaving(state, turn);
+    const what = ended > 0 ? `; ${ended} open search(es) and reservation(s) ended with it` : "";
+    turn.print("DE-REGISTERED", `De-registered ${state.profile.name}${what}`, {
       rq: message.rq,
       name: state.profile.name,
+      ...(ended > 0 ? { ended } : {}),
     });
   } else {
     turn.print("DE-REGISTER-DENIED", `De-registration denied: ${message.reason}`, {
@@ -229,6 +252,50 @@ export function onDeregistrationAnswer(
       reason: message.reason,
     });
   }
+}
+
+/** Why the flows a departure ends are over. */
+export const LEFT_REASON = "this peer left the marketplace";
+
+/**
+ * After DE-REGISTERED: the server has ended every flow this peer took part
+ * in (its searches cancelled, the searches holding its items cancelled,
+ * its negotiations over) and tells it nothing more of them, so the agent
+ * ends them too: the searches are cancelled, the items for sale again, the
+ * questions about them no longer asked, and their requests no longer sent.
+ *
+ * @returns How many searches, reservations and negotiations it ended.
+ */
+function endFlowsOnLeaving(state: AgentState, turn: AgentTurn): number {
+  let ended = 0;
+  const forget = (rq: string) => {
+    for (const type of ACKED_REQUESTS) state.unacked.forget(`${type} ${rq}`);
+  };
+  for (const request of [...state.requests.values()]) {
+    if (!OPEN_STATES.has(request.state)) continue;
+    updateRequest(state, turn, request, {
+      state: "cancelled",
+      cancelledBy: "server",
+      reason: LEFT_REASON,
+    });
+    forget(request.rq);
+    ended++;
+  }
+  for (const [key, item] of [...state.items]) {
+    if (item.reservedFor === undefined) continue;
+    forget(item.reservedFor);
+    putItem(state, turn, key, endReservation(item));
+    ended++;
+  }
+  for (const negotiation of [...state.negotiations.values()]) {
+    if (negotiation.state !== "asking") continue;
+    // Refused without a REFUSE: the server asks nothing of a peer that left.
+    const over: NegotiationRecord = { ...negotiation, state: "refused", answeredAt: turn.at };
+    state.negotiations.set(negotiation.rq, over);
+    turn.save({ key: ["negotiation", negotiation.rq], value: over });
+    ended++;
+  }
+  return ended;
 }
 
 function setRegistered(state: AgentState, turn: AgentTurn, registered: boolean): void {

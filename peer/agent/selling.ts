@@ -9,7 +9,13 @@
 import { formatPrice, type Message, type MessageOf } from "../../protocol/mod.ts";
 import type { CommandOf } from "../commands.ts";
 import type { AgentTurn } from "./effects.ts";
-import { type InventoryItem, type NegotiationRecord, released } from "./records.ts";
+import {
+  endReservation,
+  type InventoryItem,
+  type NegotiationRecord,
+  released,
+  reservationEnded,
+} from "./records.ts";
 import { type AgentState, keepAnswer, putItem, remember, RESUME_WITHIN_MS } from "./state.ts";
 
 /** The `sell` command: adds an item, or changes one not reserved. */
@@ -113,8 +119,16 @@ export function onSearch(state: AgentState, turn: AgentTurn, message: MessageOf<
 export function onReserve(state: AgentState, turn: AgentTurn, message: MessageOf<"RESERVE">): void {
   const key = message.item.toLowerCase();
   const item = state.items.get(key);
-  if (state.recent.has(`CANCEL ${message.rq}`)) {
-    // The server's CANCEL overtook this RESERVE: nothing to hold.
+  if (!state.registered && state.serverKind !== "unknown") {
+    // This peer left the marketplace: a late copy from before, of a search
+    // the server ended when it left.
+    turn.log("debug", `RESERVE ${message.rq} came after this peer left: not held`);
+    return;
+  }
+  if (state.recent.has(`CANCEL ${message.rq}`) || (item && reservationEnded(item, message.rq))) {
+    // The server's CANCEL overtook this RESERVE, or this is a late copy
+    // of one whose reservation ended (before a restart, perhaps): nothing
+    // to hold.
     turn.log("debug", `RESERVE ${message.rq} came after its CANCEL: not held`);
     return;
   }
@@ -174,12 +188,20 @@ export function releaseReservation(
   for (const [key, item] of state.items) {
     if (item.reservedFor !== message.rq) continue;
     remember(state, message);
-    putItem(state, turn, key, released(item));
+    putItem(state, turn, key, endReservation(item, message.rq));
     turn.print(
       "CANCEL",
       `Reservation ${message.rq} of ${item.item} cancelled; it is for sale again`,
       { rq: message.rq, item: item.item, price: message.price, role: "seller", by: "server" },
     );
+    return true;
+  }
+  const ended = [...state.items.values()].some((item) => reservationEnded(item, message.rq));
+  if (ended || state.negotiations.has(message.rq)) {
+    // Released already (a server sends it again after a restart), or a
+    // negotiation that held nothing: nothing to do.
+    remember(state, message);
+    turn.log("debug", `CANCEL ${message.rq}: nothing is held for it`);
     return true;
   }
   return false;

@@ -11,9 +11,9 @@ import { FEE_PERCENT, splitPrice } from "../../protocol/fee.ts";
 import type { AgentTurn } from "./effects.ts";
 import {
   type BuyRequest,
+  endReservation,
   type HistoryEntry,
   type InventoryItem,
-  released,
   type TransactionLink,
 } from "./records.ts";
 import {
@@ -250,7 +250,7 @@ export function cancelTransaction(
     const item = state.items.get(transaction.ref);
     if (item?.reservedFor !== undefined) {
       remember(state, { type: "CANCEL", rq: item.reservedFor, item: item.item, price: 0 });
-      putItem(state, turn, transaction.ref, released(item));
+      putItem(state, turn, transaction.ref, endReservation(item));
     }
   } else {
     const request = state.requests.get(transaction.ref);

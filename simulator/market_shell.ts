@@ -1,0 +1,108 @@
+/**
+ * The server's shell in the simulated world: it keeps the market's records,
+ * hands it events, carries out its effects (datagrams on the network, TCP
+ * legs), arms its wake-up at its next deadline, and rebuilds it from its
+ * records after a crash, as `server/server.ts` does with KV and sockets.
+ *
+ * @module
+ */
+import type { Address } from "../protocol/mod.ts";
+import { Market, type MarketTimers, type ServerEvent } from "../server/market.ts";
+import { marketActions } from "./_effects.ts";
+import type { ShellHost } from "./_shell.ts";
+import type { Network } from "./network.ts";
+import { marketSnapshot, RecordStore } from "./records.ts";
+import type { TcpLeg } from "./tcp_leg.ts";
+
+/** The simulated market's timers: short, so that every timeout fires within a run. */
+export const TIMERS: MarketTimers = {
+  offerWindow: 1_000,
+  searchTimeout: 5_000,
+  negotiationTimeout: 2_000,
+  reserveTimeout: 3_000,
+  retention: 60_000,
+};
+
+/** The market, its records, and its shell's timer. */
+export class MarketShell {
+  /** What the market stored: what a restart rebuilds it from. */
+  readonly store = new RecordStore();
+  readonly #host: ShellHost;
+  readonly #address: Address;
+  readonly #network: Network;
+  readonly #leg: TcpLeg;
+  #market: Market | undefined;
+  /** Bumped by every start and crash: a wake-up of an earlier life does nothing. */
+  #boot = 0;
+  #armed: number | undefined;
+
+  constructor(host: ShellHost, address: Address, network: Network, leg: TcpLeg) {
+    this.#host = host;
+    this.#address = address;
+    this.#network = network;
+    this.#leg = leg;
+  }
+
+  /** Whether the market is running. */
+  get up(): boolean {
+    return this.#market !== undefined;
+  }
+
+  /** Starts the market from its records (a restart, after the first). */
+  start(): void {
+    this.#boot++;
+    let ids = 0;
+    const boot = this.#boot;
+    this.#market = new Market(marketSnapshot(this.store), {
+      allowPlaintext: true,
+      timers: TIMERS,
+      newId: () => `s${boot}-${++ids}`,
+    });
+    this.#armed = undefined;
+    // A restored market wants a tick at once (nextDeadline 0): its shell's
+    // wake-up gives it one, as here.
+    this.#arm();
+  }
+
+  /** Hands the market an event, if it runs, and does what it asks. */
+  handle(event: ServerEvent): void {
+    const market = this.#market;
+    if (!market) return;
+    this.#host.perform("server", marketActions(market.handle(event)), (action) => {
+      if (action.kind === "udp") this.#network.send(this.#address, action.to!, action.message);
+      else if (action.kind === "transact") this.#leg.transact(action.request, action.plan);
+      else if (action.kind === "conclude") {
+        this.#leg.conclude(action.request, action.plan, action.conclusion, action.deliver);
+      }
+    });
+    this.#arm();
+  }
+
+  /**
+   * The server process dies: its memory (the market, its transactions and
+   * deliveries) is gone, its records stay.
+   *
+   * @returns Whether it was running.
+   */
+  crash(): boolean {
+    if (!this.#market) return false;
+    this.#market = undefined;
+    this.#boot++;
+    this.#armed = undefined;
+    this.#leg.marketCrashed();
+    return true;
+  }
+
+  #arm(): void {
+    const deadline = this.#market?.nextDeadline();
+    if (deadline === this.#armed) return;
+    this.#armed = deadline;
+    if (deadline === undefined) return;
+    const boot = this.#boot;
+    this.#host.at(deadline, "server wakes", () => {
+      if (boot !== this.#boot || this.#armed !== deadline) return;
+      this.#armed = undefined;
+      this.handle({ kind: "tick", at: this.#host.now() });
+    });
+  }
+}
