@@ -3,11 +3,12 @@
  * lines and printed output around the {@linkcode Agent} state machine, and
  * the {@linkcode PeerGuard} that does its crypto.
  *
- * Datagrams to the server go through the guard (a REGISTER offering `auth`
- * is signed, everything else sealed once a session exists); datagrams from
- * the server's address must pass it before the agent sees them. One timer
- * at {@linkcode Agent.nextDeadline} feeds the agent `tick` events, for its
- * retransmissions.
+ * Events (input lines, datagrams, TCP messages, timer ticks) are handled
+ * one at a time, in order: the agent's effects for one are performed (its
+ * writes in one commit first) before the next is handled. The UDP socket
+ * ({@linkcode UdpLink}, in `udp_link.ts`) passes the server's datagrams
+ * through the guard. One timer at {@linkcode Agent.nextDeadline} feeds the
+ * agent `tick` events, for its retransmissions.
  *
  * The TCP port ({@linkcode TcpServer}, in `tcp_server.ts`) serves the
  * server's transaction connections: TLS while registered with a server
@@ -18,7 +19,7 @@
  *
  * @module
  */
-import { type Address, decode, describe, formatAddress, type Message } from "../protocol/mod.ts";
+import type { Address } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
 import type { RetransmitOptions } from "../transport/reliability.ts";
 import { type Clock, systemClock } from "../shell/clock.ts";
@@ -30,7 +31,7 @@ import type { PaymentDetails } from "./payment.ts";
 import { PeerStore, type PeerWrite } from "./store.ts";
 import { announcedIp, bindPreferred, serverIpCheck } from "./addresses.ts";
 import { TcpServer } from "./tcp_server.ts";
-import { LimitedWarnings } from "./_warnings.ts";
+import { UdpLink } from "./udp_link.ts";
 
 export { announcedIp, isServerIp } from "./addresses.ts";
 export {
@@ -81,22 +82,16 @@ export interface PeerOptions {
 
 /** How long `quit` waits for answers still due from the server. */
 const DRAIN_TIMEOUT_MS = 3_000;
-const RECEIVE_BUFFER_BYTES = 2048;
-const utf8 = new TextEncoder();
-/** Most warnings a second about dropped datagrams; the rest go to the debug log. */
-const DROP_WARNINGS_PER_SECOND = 1;
 const log = logger("peer");
-const wire = logger("peer", "wire");
 
 /** A running peer. */
 export class ShopPeer implements AsyncDisposable {
   readonly #options: PeerOptions;
-  readonly #socket: Deno.DatagramConn;
+  readonly #udp: UdpLink;
   readonly #tcp: TcpServer;
   readonly #store: PeerStore;
   readonly #guard: PeerGuard;
   readonly #agent: Agent;
-  readonly #receiving: Promise<void>;
   #closing = false;
   #stopRequested: () => void = () => {};
   readonly #stopped: Promise<void>;
@@ -107,8 +102,6 @@ export class ShopPeer implements AsyncDisposable {
   readonly #clock: Clock;
   /** The one timer, set for the agent's next retransmission. */
   readonly #wakeup: Wakeup;
-  /** The warnings about dropped datagrams, rate-limited. */
-  readonly #dropWarnings: LimitedWarnings;
 
   private constructor(
     options: PeerOptions,
@@ -121,11 +114,6 @@ export class ShopPeer implements AsyncDisposable {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#wakeup = new Wakeup((at) => this.#feed({ kind: "tick", at }), { clock: this.#clock });
-    this.#dropWarnings = new LimitedWarnings(log, {
-      clock: this.#clock,
-      perSecond: DROP_WARNINGS_PER_SECOND,
-    });
-    this.#socket = socket;
     this.#store = store;
     this.#guard = guard;
     this.#agent = agent;
@@ -142,7 +130,15 @@ export class ShopPeer implements AsyncDisposable {
       handshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
       maxPending: options.maxPendingTcpConnections,
     });
-    this.#receiving = this.#receive();
+    this.#udp = new UdpLink(socket, {
+      server: options.server,
+      guard,
+      clock: this.#clock,
+      isServer: (from) => agent.isServer(from),
+      awaits: (message) => agent.awaits(message),
+      deliver: (event) => void this.#feed(event),
+      print: options.print,
+    });
   }
 
   /**
@@ -216,7 +212,7 @@ export class ShopPeer implements AsyncDisposable {
 
   /** The bound UDP and TCP ports. */
   get ports(): { udp: number; tcp: number } {
-    return { udp: (this.#socket.addr as Deno.NetAddr).port, tcp: this.#tcp.port };
+    return { udp: this.#udp.port, tcp: this.#tcp.port };
   }
 
   /** This peer's public key and its fingerprint. */
@@ -324,7 +320,7 @@ export class ShopPeer implements AsyncDisposable {
           log[effect.level]("{message}", { message: effect.text });
           break;
         case "send":
-          await this.#send(effect.message);
+          await this.#udp.send(effect.message);
           break;
         case "tcp-send":
           // Our server reads newline-framed messages; a classic one reads
@@ -355,112 +351,6 @@ export class ShopPeer implements AsyncDisposable {
     }
   }
 
-  async #send(message: Message): Promise<void> {
-    const server = this.#options.server;
-    if (this.#closing) return;
-    wire.debug("send {to} {text}", { to: formatAddress(server), text: describe(message) });
-    let text: string;
-    try {
-      text = await this.#guard.outgoing(message);
-    } catch (error) {
-      this.#options.print({
-        event: "error",
-        text: `Error: cannot send ${message.type}: ${(error as Error).message}`,
-        fields: { message: (error as Error).message },
-      });
-      return;
-    }
-    try {
-      await this.#socket.send(utf8.encode(text), {
-        transport: "udp",
-        hostname: server.hostname,
-        port: server.port,
-      });
-    } catch (error) {
-      if (this.#closing) return;
-      this.#options.print({
-        event: "error",
-        text: `Error: cannot reach the server at ${formatAddress(server)}: ${String(error)}`,
-        fields: { message: String(error) },
-      });
-    }
-  }
-
-  async #receive(): Promise<void> {
-    const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
-    while (!this.#closing) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await this.#socket.receive(buffer);
-      } catch (error) {
-        if (this.#closing) break;
-        log.warning("Receive failed: {error}", { error: String(error) });
-        continue;
-      }
-      const { hostname, port } = addr as Deno.NetAddr;
-      const from = { hostname, port };
-      try {
-        await this.#datagram(data.slice(), from);
-      } catch (error) {
-        log.error("Handling a datagram from {from} failed: {error}", {
-          from: formatAddress(from),
-          error: String(error),
-        });
-      }
-    }
-  }
-
-  /** Checks one datagram (the server's must pass the guard) and feeds the agent. */
-  async #datagram(data: Uint8Array, from: Address): Promise<void> {
-    if (!this.#agent.isServer(from)) {
-      // The agent warns about strangers; nothing of theirs is acted on.
-      const result = decode(data);
-      const at = this.#clock.now();
-      this.#feed(
-        result.ok
-          ? { kind: "message", from, message: result.message, at }
-          : { kind: "invalid", from, error: result.error, at },
-      );
-      return;
-    }
-    const incoming = await this.#guard.incoming(data, (message) => this.#agent.awaits(message));
-    const at = this.#clock.now();
-    switch (incoming.kind) {
-      case "message":
-        wire.debug("recv {from} {text}", {
-          from: formatAddress(from),
-          text: describe(incoming.message),
-        });
-        this.#feed({
-          kind: "message",
-          from,
-          message: incoming.message,
-          at,
-          ...(incoming.serverKey ? { serverKey: incoming.serverKey } : {}),
-        });
-        break;
-      case "invalid":
-        this.#feed({ kind: "invalid", from, error: incoming.error, at });
-        break;
-      case "refused":
-        log.warning("Refused the answer to REGISTER {rq}: {reason}", {
-          rq: incoming.rq,
-          reason: incoming.reason,
-        });
-        this.#feed({ kind: "refused", rq: incoming.rq, reason: incoming.reason, at });
-        break;
-      case "dropped":
-        this.#dropped(`Dropped a datagram from the server's address: ${incoming.why}`);
-        break;
-    }
-  }
-
-  /** Logs a dropped datagram: a warning, unless a flood of them is coming. */
-  #dropped(text: string): void {
-    this.#dropWarnings.warn("{text}", { text });
-  }
-
   /**
    * Serves TLS on the TCP port while registered with a server that agreed
    * `auth`, plain TCP otherwise: the listener is swapped on the same port.
@@ -484,8 +374,7 @@ export class ShopPeer implements AsyncDisposable {
     if (this.#closing) return;
     this.#closing = true;
     this.#wakeup[Symbol.dispose]();
-    this.#socket.close();
-    await Promise.allSettled([this.#receiving, this.#tcp[Symbol.asyncDispose]()]);
+    await Promise.allSettled([this.#udp[Symbol.asyncDispose](), this.#tcp[Symbol.asyncDispose]()]);
     await Promise.allSettled([this.#chain]);
     if (this.#secret) {
       this.#secret = false;
