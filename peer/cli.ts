@@ -12,9 +12,8 @@ import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import { z } from "zod";
-import { fromZod, hostPort, logLevel, port } from "../cli/value_parsers.ts";
+import { fromZod, hostPort, logLevel, peerName, port, shownAs } from "../cli/value_parsers.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
-import { Name } from "../protocol/mod.ts";
 import type { Output } from "./agent.ts";
 import { readLines } from "./lines.ts";
 import { type PaymentDetails, readPaymentFile } from "./payment.ts";
@@ -36,24 +35,25 @@ export const peerCommand = command(
   "peer",
   object({
     command: constant("peer"),
-    name: option("--name", fromZod(Name, { metavar: "NAME", placeholder: "alice" }), {
-      description: message`This peer's name in the marketplace (letters, digits, _ and -).`,
+    name: option("--name", peerName(), {
+      description:
+        message`This peer's name in the marketplace: letters a-z or A-Z, digits, _ and -, at most 32.`,
     }),
     server: option("--server", hostPort(), {
       description: message`The server's UDP address.`,
-    }).withDefault({ hostname: "127.0.0.1", port: 5000 }),
+    }).withDefault({ hostname: "127.0.0.1", port: 5000 }, shownAs("127.0.0.1:5000")),
     host: option("--host", string({ metavar: "HOST" }), {
       description: message`Address to bind the peer's sockets to.`,
-    }).withDefault("0.0.0.0"),
+    }).withDefault("0.0.0.0", shownAs("0.0.0.0")),
     udpPort: option("--udp-port", port(), {
       description: message`UDP port for the server's messages (0 picks a free one).`,
-    }).withDefault(0),
+    }).withDefault(0, shownAs("0")),
     tcpPort: option("--tcp-port", port(), {
       description: message`TCP port for the purchase transaction (0 picks a free one).`,
-    }).withDefault(0),
+    }).withDefault(0, shownAs("0")),
     data: option("--data", string({ metavar: "DIR" }), {
       description: message`Directory for NAME.kv and NAME.log.`,
-    }).withDefault("./shop-data"),
+    }).withDefault("./shop-data", shownAs("./shop-data")),
     autoBuy: flag("--auto-buy", {
       description:
         message`Buy every FOUND at once instead of asking (set auto-buy on|off changes it).`,
@@ -77,7 +77,7 @@ export const peerCommand = command(
     }).withDefault(false),
     logLevel: option("--log-level", logLevel(), {
       description: message`Lowest level of log lines shown on standard error.`,
-    }).withDefault("info"),
+    }).withDefault("info", shownAs("info")),
   }),
   {
     brief: message`Run a buyer and seller peer.`,
