@@ -10,6 +10,7 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
+import { checkListen } from "../shell/listen_check.ts";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import {
   duration,
@@ -194,6 +195,18 @@ export type ServerCommand = InferValue<typeof serverCommand>;
 export async function runServer(
   options: Extract<ServerCommand, { command: "server" }>,
 ): Promise<number> {
+  // The port is looked at before the data directory is made or touched.
+  const busy = checkListen([{
+    transport: "udp",
+    hostname: options.host,
+    port: options.port,
+    portOption: "--port",
+    hostOption: "--host",
+  }]);
+  if (busy !== undefined) {
+    console.error(`Error: ${busy}`);
+    return 1;
+  }
   const opened = await openDataDir(options.data, { name: "server", what: "shop server" });
   if (typeof opened === "number") return opened;
   using _held = opened;
@@ -203,8 +216,9 @@ export async function runServer(
   });
   const log = logger("server");
   warnFixedModes(log, opened.prepared);
+  let server: ShopServer;
   try {
-    await using server = await ShopServer.start({
+    server = await ShopServer.start({
       hostname: options.host,
       port: options.port,
       dataDir: options.data,
@@ -226,6 +240,22 @@ export async function runServer(
         namesPerKey: options.namesPerKey,
       },
     });
+  } catch (error) {
+    log.error("Server failed to start: {error}", { error: String(error) });
+    await shutdownLogging();
+    // A start that failed leaves no data directory it made.
+    await opened.discard();
+    console.error(
+      `Error: ${
+        error instanceof Deno.errors.AddrInUse
+          ? `Cannot listen on UDP ${options.host}:${options.port}: the port is in use (give another with --port)`
+          : `Cannot start the server: ${String(error)}`
+      }`,
+    );
+    return 1;
+  }
+  try {
+    await using _server = server;
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.
     console.log(`shop server listening on ${hostname}:${port} (data in ${options.data})`);
