@@ -83,6 +83,7 @@ import {
   onReserve,
   onSearch,
   releaseReservation,
+  reprice,
   sell,
   unsell,
 } from "./agent/selling.ts";
@@ -320,6 +321,8 @@ export class Agent {
         return sendDeregister(state, turn);
       case "sell":
         return sell(state, turn, command.args);
+      case "price":
+        return reprice(state, turn, command.args);
       case "unsell":
         return unsell(state, turn, command.args.item);
       case "inventory":
