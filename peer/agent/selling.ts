@@ -255,8 +255,23 @@ export function releaseReservation(
     );
     return true;
   }
+  const negotiation = state.negotiations.get(message.rq);
+  if (negotiation?.state === "asking") {
+    // The server gave up on the negotiation while the user was asked.
+    remember(state, message);
+    const ended: NegotiationRecord = { ...negotiation, state: "withdrawn", answeredAt: turn.at };
+    state.negotiations.set(message.rq, ended);
+    turn.save({ key: ["negotiation", message.rq], value: ended });
+    turn.print(
+      "withdrawn",
+      `Question withdrawn: the server ended the negotiation of ${negotiation.item} ` +
+        `(${message.rq}) before it was answered`,
+      { rq: message.rq, about: "NEGOTIATE", item: negotiation.item },
+    );
+    return true;
+  }
   const ended = [...state.items.values()].some((item) => reservationEnded(item, message.rq));
-  if (ended || state.negotiations.has(message.rq)) {
+  if (ended || negotiation) {
     // Released already (a server sends it again after a restart), or a
     // negotiation that held nothing: nothing to do.
     remember(state, message);
