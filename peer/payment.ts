@@ -57,7 +57,7 @@ const DETAIL_NAMES = {
 /** Why the server would refuse a well-formed card or expiry (protocol/payment.ts), if it would. */
 function refusal(detail: keyof PaymentDetails, value: string, now: Date): string | undefined {
   if (detail === "card" && !luhnValid(value)) {
-    return "its check digit is wrong (Luhn): a digit is mistyped";
+    return "its check digit is wrong (Luhn), so a digit is mistyped";
   }
   if (detail === "expiry" && !expiryValid(value, now)) return "the card has expired";
   return undefined;

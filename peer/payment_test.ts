@@ -35,7 +35,7 @@ Deno.test("parsePaymentJson says what is wrong, never quoting the card", async (
     [
       "a card failing the Luhn check",
       { card: "4111111111111112", expiry: "11/30", address: "x" },
-      /^card: its check digit is wrong \(Luhn\): a digit is mistyped$/,
+      /^card: its check digit is wrong \(Luhn\), so a digit is mistyped$/,
     ],
     [
       "an expired card",
