@@ -29,7 +29,7 @@ import {
   RELIABLE_SENDS,
 } from "../protocol/mod.ts";
 import { ExtensionSet } from "../protocol/extensions.ts";
-import { splitPrice } from "../protocol/fee.ts";
+import { splitPrice, toCents } from "../protocol/fee.ts";
 import { Retransmitter } from "../transport/reliability.ts";
 import {
   type Effect,
@@ -520,7 +520,7 @@ export class Market {
       .filter((offer) =>
         this.#registry.has(offer.seller) && !this.#table.isReservedElsewhere(offer.seller, request)
       )
-      .sort((a, b) => a.price - b.price || a.at - b.at);
+      .sort((a, b) => toCents(a.price) - toCents(b.price) || a.at - b.at);
     const best = usable[0];
     if (!best) {
       this.#sendTo(request.buyer, noDeal("NOT_AVAILABLE", request), turn);
@@ -529,7 +529,9 @@ export class Market {
         : "every offering seller's item is reserved or gone";
       return this.#end(open, "not_available", reason, turn);
     }
-    if (best.price <= request.maxPrice) return this.#reserve(open, best.seller, best.price, turn);
+    if (toCents(best.price) <= toCents(request.maxPrice)) {
+      return this.#reserve(open, best.seller, best.price, turn);
+    }
     const negotiating = this.#update(open, {
       state: "negotiating",
       seller: best.seller,

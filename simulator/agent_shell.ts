@@ -21,6 +21,7 @@ import type { ShellHost } from "./_shell.ts";
 import type { Network } from "./network.ts";
 import type { Random } from "./random.ts";
 import { agentSnapshot, RecordStore } from "./records.ts";
+import { TIMERS } from "./market_shell.ts";
 import type { TcpLeg } from "./tcp_leg.ts";
 import type { AgentPlan } from "./workload.ts";
 
@@ -84,6 +85,8 @@ export class AgentShell {
       newRq: () => `${prefix}-${++rqs}`,
       autoBuy: this.plan.autoBuy,
       payment: { card: this.plan.card, expiry: "12/30", address: `${name}'s place` },
+      // The market's, so that an unanswered NEGOTIATE question is withdrawn in time.
+      negotiationTimeout: TIMERS.negotiationTimeout,
       ...(this.plan.keyed
         ? { key: { key: `key-${name}`, fingerprint: `fp-${name}` } }
         : { allowPlaintext: true }),
