@@ -20,6 +20,9 @@ import { readLines } from "./lines.ts";
 import { type PaymentDetails, readPaymentFile } from "./payment.ts";
 import { parseServerKey } from "./guard.ts";
 import { ShopPeer } from "./peer.ts";
+// --web: the peer's page (web16).
+import { webAddress } from "../web/address.ts";
+import { pageInput, PeerPage } from "./web/mod.ts";
 
 /** A `--server-key` value: the base64url of the server's raw P-256 public key. */
 const ServerKey = z.string().refine((text) => {
@@ -78,6 +81,10 @@ export const peerCommand = command(
     logLevel: option("--log-level", logLevel(), {
       description: message`Lowest level of log lines shown on standard error.`,
     }).withDefault("info"),
+    web: optional(option("--web", webAddress(), {
+      description:
+        message`Also serve a page at [HOST:]PORT (host 127.0.0.1 by default; port 0 picks one) and print its URL with a token. Standard input keeps working; its end no longer stops the peer (quit or a signal does).`,
+    })),
   }),
   {
     brief: message`Run a buyer and seller peer.`,
@@ -133,8 +140,12 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   });
   const log = logger("peer");
   warnFixedModes(log, opened.prepared);
-  const print = printer(options.json);
+  const terminalPrint = printer(options.json);
   try {
+    await using page = options.web ? PeerPage.start(options.web) : undefined;
+    const print = page
+      ? (output: Output) => (terminalPrint(output), page.print(output))
+      : terminalPrint;
     await using peer = await ShopPeer.start({
       name: options.name,
       server: options.server,
@@ -161,8 +172,13 @@ export async function runPeer(options: PeerCommand): Promise<number> {
         keyFingerprint: peer.key.fingerprint,
       },
     });
+    if (page) {
+      page.attach(peer, options.server);
+      print({ event: "web", text: `Page: ${page.url}`, fields: { url: page.url } });
+    }
     log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
-    await peer.run(readLines(Deno.stdin.readable, { raw: () => raw }));
+    const stdin = readLines(Deno.stdin.readable, { raw: () => raw });
+    await peer.run(page ? pageInput(page, stdin) : stdin);
     log.debug("Peer {name} stopped", { name: options.name });
     return 0;
   } catch (error) {
