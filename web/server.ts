@@ -112,10 +112,11 @@ export class WebServer implements AsyncDisposable {
   static start(options: WebServerOptions): WebServer {
     const log = logger(options.category ?? "web");
     const assets = { ...SHARED_ASSETS, ...options.assets };
-    let gate: WebGate | undefined;
+    // Made once the port is bound (the gate checks it).
+    const bound: { gate?: WebGate } = {};
     const handle = async (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
       const url = new URL(request.url);
-      const refused = gate!.check(request);
+      const refused = bound.gate!.check(request);
       if (refused) {
         if (refused.status >= 400) {
           log.debug("Refused {method} {path}: {status}", {
@@ -130,7 +131,7 @@ export class WebServer implements AsyncDisposable {
       if (route) {
         try {
           return secured(
-            await route({ request, url, remote: info.remoteAddr, secure: gate!.secure }),
+            await route({ request, url, remote: info.remoteAddr, secure: bound.gate!.secure }),
           );
         } catch (error) {
           if (error instanceof SyntaxError) return secured(json({ error: error.message }, 400));
@@ -155,7 +156,7 @@ export class WebServer implements AsyncDisposable {
       port: options.port,
       onListen: () => {},
     }, handle);
-    gate = new WebGate({
+    const gate = bound.gate = new WebGate({
       hostname: options.hostname,
       port: server.addr.port,
       ...(options.token ? { token: options.token } : {}),

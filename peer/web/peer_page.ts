@@ -89,8 +89,8 @@ export class PeerPage implements AsyncDisposable {
     const hub = new EventHub();
     const queue = new LineQueue();
     const prompts: Prompts = new Map();
-    let self: PeerPage | undefined;
-    const routes = routesOf(() => self!, queue);
+    const made: { page?: PeerPage } = {};
+    const routes = routesOf(() => made.page!, queue);
     const server = WebServer.start({
       hostname: options.hostname,
       port: options.port,
@@ -100,8 +100,7 @@ export class PeerPage implements AsyncDisposable {
       category: "peer-web",
       ...(options.token ? { token: options.token } : {}),
     });
-    self = new PeerPage(server, hub, queue, prompts);
-    return self;
+    return made.page = new PeerPage(server, hub, queue, prompts);
   }
 
   /** The URL to open, with the token. */

@@ -65,10 +65,10 @@ function App() {
         </div>
       </section>
       <section class="wide">
-        <div class="cards">
+        <div class="charts">
           <${Chart} title="Datagrams / s" samples=${samples} field="datagrams" color="#2f6fec" />
           <${Chart} title="Searches / s" samples=${samples} field="searches" color="#b54708" />
-          <${SalesChart} ledger=${state.ledger} now=${state.now} />
+          <${SalesChart} ledger=${state.ledger} now=${state.now} since=${samples[0]?.t} />
         </div>
       </section>
       <${Peers} peers=${state.peers} />
@@ -117,9 +117,11 @@ function Chart({ title, samples, field, color }) {
   return html`<div class="card chart" ref=${box} data-test=${`chart-${field}`}></div>`;
 }
 
-function SalesChart({ ledger, now }) {
+function SalesChart({ ledger, now, since }) {
   const completed = ledger.filter((entry) => entry.outcome === "completed");
-  const xs = [], ys = [];
+  // From the first sample (or sale) to now, like the other charts.
+  const start = Math.min(since ?? now / 1000, ...completed.map((entry) => entry.at / 1000));
+  const xs = [start], ys = [0];
   let sum = 0;
   for (const entry of completed) {
     sum += entry.price;

@@ -72,7 +72,7 @@ export class Dashboard implements AsyncDisposable {
   /** Serves the dashboard of a running server. */
   static start(server: ShopServer, options: DashboardOptions): Dashboard {
     const hub = new EventHub();
-    let self: Dashboard | undefined;
+    const made: { self?: Dashboard } = {};
     const web = WebServer.start({
       hostname: options.hostname,
       port: options.port,
@@ -81,13 +81,12 @@ export class Dashboard implements AsyncDisposable {
       category: "server-web",
       ...(options.token ? { token: options.token } : {}),
       routes: {
-        "GET /api/state": async () => json(await self!.state()),
+        "GET /api/state": async () => json(await made.self!.state()),
         "GET /api/events": ({ request }) => hub.response(request),
         "GET /api/ledger.csv": async () => csvFile("ledger.csv", ledgerRows(await server.ledger())),
       },
     });
-    self = new Dashboard(server, web, hub, options.sampleMs ?? 1_000);
-    return self;
+    return made.self = new Dashboard(server, web, hub, options.sampleMs ?? 1_000);
   }
 
   /** The URL to open, with the token. */
