@@ -174,7 +174,8 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     });
     if (page) {
       page.attach(peer, options.server);
-      print({ event: "web", text: `Page: ${page.url}`, fields: { url: page.url } });
+      // On the terminal only: the page's log never shows the token.
+      terminalPrint({ event: "web", text: `Page: ${page.url}`, fields: { url: page.url } });
     }
     log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
     const stdin = readLines(Deno.stdin.readable, { raw: () => raw });

@@ -150,10 +150,9 @@ function PaymentForm({ question, status, act }) {
   return html`
     <form class=${`question stack ${question.asked ? "" : "waiting"}`} onSubmit=${submit}
       data-test="payment" autocomplete="off">
-      <div><b>Payment details</b> for ${question.role ?? "the"} of ${question.item ?? "the item"}
-        (${money(
-          question.price,
-        )}). Sent to the server over TLS, kept in this peer's memory only.</div>
+      <div><b>Payment details</b> for the ${question.role ?? "buyer"} of ${question.item ?? "the item"} (${money(question.price)}). ${
+    status.authenticated ? "Sent to the server over TLS; " : ""
+  }kept in this peer's memory only, never stored.</div>
       <label>Card number<input name="card" type="password" inputmode="numeric" autocomplete="off"
         value=${card} onInput=${(e) => setCard(e.currentTarget.value)} required /></label>
       <label>Expiry (MM/YY)<input name="expiry" type="password" autocomplete="off" class="short"

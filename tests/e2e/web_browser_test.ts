@@ -27,12 +27,13 @@ async function pageUrl(peer: PeerProcess): Promise<string> {
 }
 
 /** Fills and sends the payment form of a page. */
-async function pay(page: Page, card: string, address: string): Promise<void> {
+async function pay(page: Page, card: string, address: string, shot?: string): Promise<void> {
   const form = page.locator("[data-test=payment]");
   await form.waitFor(WAIT);
   await form.locator("input[name=card]").fill(card);
   await form.locator("input[name=expiry]").fill(EXPIRY);
   await form.locator("input[name=address]").fill(address);
+  if (shot) await page.screenshot({ path: shot });
   await form.locator("button[type=submit]").click();
   await form.waitFor({ state: "detached", ...WAIT });
 }
@@ -89,8 +90,7 @@ Deno.test({
         const question = bobPage.locator("[data-test=question][data-about=FOUND]");
         await question.getByText("Buy Lamp for 25 from alice").waitFor(WAIT);
         await question.getByRole("button", { name: "Buy" }).click();
-        await pay(bobPage, BUYER_CARD, "42 Main Street, Springfield");
-        await bobPage.screenshot({ path: `${SCREENSHOTS}peer-buyer.png` });
+        await pay(bobPage, BUYER_CARD, "42 Main Street, Springfield", `${SCREENSHOTS}payment.png`);
       });
 
       await t.step(
