@@ -5,7 +5,8 @@
  * and where to ship it, the dashboard shows both peers and the sale with
  * its fee; a negotiation is accepted from a page, and a question answered
  * in the terminal leaves the page. The screenshots in docs/screenshots/
- * are taken here.
+ * are taken here: written there with `SHOP_SCREENSHOTS=1`, else to a
+ * temporary directory, so that a test run leaves the tree as it was.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -13,7 +14,9 @@ import type { Page } from "playwright-core";
 import { browserMissing, launch } from "./_browser.ts";
 import { disposeAll, PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 
-const SCREENSHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
+const SCREENSHOTS = Deno.env.get("SHOP_SCREENSHOTS")
+  ? fileURLToPath(new URL("../../docs/screenshots/", import.meta.url))
+  : `${await Deno.makeTempDir({ prefix: "shop-screenshots-" })}/`;
 const BUYER_CARD = "4111111111111111";
 const SELLER_CARD = "5555555555554444";
 const EXPIRY = "12/39";
