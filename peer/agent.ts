@@ -41,6 +41,7 @@ import { type Address, formatAddress, type Message } from "../protocol/mod.ts";
 import { type Command, helpText, parseCommand } from "./commands.ts";
 import {
   buy,
+  cancelSearch,
   lookFor,
   onDenied,
   onFound,
@@ -60,16 +61,20 @@ import {
 } from "./agent/questions.ts";
 import {
   awaitsUnsealed,
+  fallBackToClassic,
   onDeregistrationAnswer,
+  onLateRegistration,
   onRefused,
   onRegistrationAnswer,
   onRetry,
+  register,
   registerAgainAfterRestart,
+  registering,
   sendDeregister,
-  sendRegister,
   takePending,
+  takeRegisterAnswer,
 } from "./agent/registration.ts";
-import { acknowledge, onAck, onTick, track } from "./agent/reliability.ts";
+import { acknowledge, nextDeadline, onAck, onTick, track } from "./agent/reliability.ts";
 import type {
   BuyRequest,
   HistoryEntry,
@@ -114,11 +119,14 @@ export type { AgentOptions, KeyInfo, PeerProfile } from "./agent/state.ts";
 export type { PaymentQuestion, Question } from "./agent/questions.ts";
 export { AUTH, OFFERED_EXTENSIONS } from "./agent/registration.ts";
 export { MAC_OVERHEAD } from "./agent/buying.ts";
-export { PLAINTEXT_REASON, UNAUTHENTICATED_REASON } from "./agent/settlement.ts";
+export { CONFIRM_AFTER_MS, PLAINTEXT_REASON, UNAUTHENTICATED_REASON } from "./agent/settlement.ts";
 export { ABORT_INPUT } from "./agent/paying.ts";
 export { formatAge, formatTime } from "./agent/views.ts";
 export { REQUEST_TRANSITIONS, requestMoveAllowed } from "./agent/request_states.ts";
 export { FEE_RATE } from "../protocol/fee.ts";
+
+/** Commands that need the registration: given while it is pending, they wait for it. */
+const NEEDS_REGISTRATION: ReadonlySet<Command["name"]> = new Set(["buy", "deregister", "cancel"]);
 
 /** The words that answer a [y/N] question rather than run as a command. */
 const YES_OR_NO = /^\s*(y|yes|n|no)?\s*$/i;
@@ -143,7 +151,7 @@ export class Agent {
 
   /** When the agent next needs a `tick` event (a retransmission is due), if ever. */
   nextDeadline(): number | undefined {
-    return this.#state.unacked.nextDeadline();
+    return nextDeadline(this.#state);
   }
 
   /** Whether the server agreed `auth`: MACs on datagrams, TLS on the TCP port. */
@@ -248,6 +256,10 @@ export class Agent {
         break;
       case "invalid":
         turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
+        // A classic server that cannot read our REGISTER's extra words.
+        if (this.isServer(event.from)) {
+          fallBackToClassic(state, turn, `the server answered what does not parse`);
+        }
         break;
       case "tcp":
         onTcp(state, turn, event.conn, event.message);
@@ -262,6 +274,7 @@ export class Agent {
         onTcpClosed(state, turn, event.conn, event.cause);
         break;
     }
+    this.#runQueued(turn);
     settleQuestions(state, turn);
     const effects = turn.effects();
     for (const effect of effects) {
@@ -311,11 +324,37 @@ export class Agent {
     if (parsed.command) this.#onCommand(turn, parsed.command);
   }
 
+  /**
+   * Commands given while a REGISTER was pending: run once it is confirmed,
+   * or failed with the registration's error once none is pending.
+   */
+  #runQueued(turn: AgentTurn): void {
+    const state = this.#state;
+    if (state.queued.length === 0 || (!state.registered && registering(state))) return;
+    const queued = state.queued;
+    state.queued = [];
+    for (const command of queued) {
+      if (state.registered) this.#onCommand(turn, command);
+      else {
+        turn.error(
+          `Cannot run ${command.name}: ${state.registrationFailure ?? "not registered"}`,
+        );
+      }
+    }
+  }
+
   #onCommand(turn: AgentTurn, command: Command): void {
     const state = this.#state;
+    if (NEEDS_REGISTRATION.has(command.name) && !state.registered && registering(state)) {
+      turn.log("debug", `${command.name} waits for the registration`);
+      state.queued.push(command);
+      return;
+    }
     switch (command.name) {
       case "register":
-        return sendRegister(state, turn, true);
+        return register(state, turn);
+      case "cancel":
+        return cancelSearch(state, turn, command.args.which);
       case "deregister":
         return sendDeregister(state, turn);
       case "sell":
@@ -372,10 +411,15 @@ export class Agent {
     switch (message.type) {
       case "REGISTERED":
       case "REGISTER-DENIED": {
-        const pending = takePending(state, turn, "REGISTER", message.rq);
-        if (!pending) return onUnexpected(state, turn, message);
+        const taken = takeRegisterAnswer(state, turn, message);
+        if (!taken) {
+          if (onLateRegistration(state, turn, message, serverKey)) {
+            return void remember(state, message);
+          }
+          return onUnexpected(state, turn, message);
+        }
         remember(state, message);
-        return onRegistrationAnswer(state, turn, message, pending, serverKey);
+        return onRegistrationAnswer(state, turn, message, taken.pending, serverKey);
       }
       case "DE-REGISTERED":
       case "DE-REGISTER-DENIED": {

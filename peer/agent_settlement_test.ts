@@ -17,6 +17,7 @@ import {
   tcpSent,
   writes,
 } from "./_agent_harness.ts";
+import { CONFIRM_AFTER_MS } from "./agent.ts";
 
 Deno.test("Shipping_Info to the seller sells the item, records the sale and closes", async (t) => {
   const peer = sellerInTransaction();
@@ -197,7 +198,12 @@ Deno.test("with a classic server the close of the buyer's connection completes t
   await t.step("closed by the server after INFORM_Res, without CANCEL: bought", () => {
     const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
     peer.tcp(1, informReq());
-    const effects = peer.tcpClosed(1, "remote");
+    const closing = peer.tcpClosed(1, "remote");
+    assert.deepEqual(events(closing), ["paid"]);
+    assert.equal(peer.agent.requests[0]?.state, "buying", "not bought before it is confirmed");
+    assert.equal(peer.agent.nextDeadline(), T0 + CONFIRM_AFTER_MS);
+    assert.deepEqual(printed(peer.tick(T0 + CONFIRM_AFTER_MS - 1)), []);
+    const effects = peer.tick(T0 + CONFIRM_AFTER_MS);
     const output = only(printed(effects));
     assert.equal(output.event, "bought");
     assert.equal(output.text, "Bought Laptop from bob for 480; it ships to 42 Main St");
@@ -205,6 +211,22 @@ Deno.test("with a classic server the close of the buyer's connection completes t
     assert.equal(peer.agent.requests[0]?.state, "bought");
     assert.equal(peer.store.snapshot().history?.length, 1);
   });
+
+  await t.step(
+    "closed after INFORM_Res, then CANCEL on a new connection: cancelled, never bought",
+    () => {
+      const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
+      peer.tcp(1, informReq());
+      assert.deepEqual(events(peer.tcpClosed(1, "remote")), ["paid"]);
+      const cancel = peer.tcp(2, { type: "TX_CANCEL", rq: "T1", reason: "Card-Declined" });
+      assert.deepEqual(events(cancel), ["CANCEL"]);
+      assert.match(only(printed(cancel)).text, /cancelled: Card-Declined/);
+      assert.equal(peer.agent.requests[0]?.state, "cancelled");
+      assert.deepEqual(printed(peer.tick(T0 + 60_000)), []);
+      assert.equal(peer.agent.requests[0]?.state, "cancelled");
+      assert.deepEqual(peer.store.snapshot().history, []);
+    },
+  );
 
   await t.step("a read timeout is no completion", () => {
     const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });

@@ -23,6 +23,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "unsell",
     "inventory",
     "buy",
+    "cancel",
     "requests",
     "history",
     "set",

@@ -208,3 +208,41 @@ Deno.test("ended searches are forgotten after the retention time", () => {
   assert.equal(h.market.request("S1"), undefined);
   assert.deepEqual(h.writes.at(-1), { kind: "delete", key: ["request", "S1"] });
 });
+
+Deno.test("the buyer's CANCEL of an open search ends it at once", async (t) => {
+  await t.step(
+    "while offers are collected: cancelled, no outcome, a late offer reserves nothing",
+    () => {
+      const h = new Harness();
+      h.register("buyer", true);
+      h.register("s1");
+      h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+      h.take("buyer");
+      h.take("s1");
+      h.from("buyer", { type: "CANCEL", rq: "b1", item: "Laptop", price: 500 }, T0 + 10);
+      assert.equal(h.market.request("S1")?.state, "cancelled");
+      h.from("s1", offer("S1", "s1", "Laptop", 400), T0 + 20);
+      h.tick(T0 + TIMERS.offerWindow + 10);
+      assert.deepEqual(h.take("buyer").filter((m) => m.type !== "ACK"), []);
+      assert.deepEqual(h.take("s1").filter((m) => m.type !== "ACK"), [], "no RESERVE");
+      assert.equal(h.market.request("S1")?.state, "cancelled");
+    },
+  );
+
+  await t.step("while negotiating: cancelled, and a late ACCEPT is told CANCEL", () => {
+    const h = new Harness();
+    h.register("buyer", true);
+    h.register("s1");
+    h.from("buyer", lookingFor("b1", "buyer", "Laptop", 400));
+    h.from("s1", offer("S1", "s1", "Laptop", 550));
+    h.tick(T0 + TIMERS.offerWindow);
+    assert.equal(h.market.request("S1")?.state, "negotiating");
+    h.take("s1");
+    h.from("buyer", { type: "CANCEL", rq: "b1", item: "Laptop", price: 400 });
+    assert.equal(h.market.request("S1")?.state, "cancelled");
+    h.from("s1", { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 400 });
+    assert.deepEqual(h.take("s1").filter((m) => m.type !== "ACK"), [
+      { type: "CANCEL", rq: "S1", item: "Laptop", price: 400 },
+    ]);
+  });
+});

@@ -27,6 +27,12 @@ import {
   transactionOf,
 } from "./transactions.ts";
 
+/**
+ * How long after a classic server closed the buyer's connection its CANCEL
+ * may still come (on a new connection) before the purchase counts as bought.
+ */
+export const CONFIRM_AFTER_MS = 3_000;
+
 /** What a TCP message without the server's MAC is answered with. */
 export const UNAUTHENTICATED_REASON = "unauthenticated request";
 
@@ -176,6 +182,7 @@ function onTxCancel(
 ): void {
   const transaction = transactionOf(state, conn, message.rq);
   forget(state, turn, conn);
+  state.unconfirmed.delete(message.rq);
   if (!transaction) {
     turn.warn(
       `Ignored CANCEL ${message.rq} (${message.reason}): it cancels no transaction of this peer`,
@@ -240,8 +247,22 @@ export function onTcpClosed(
     state.serverKind !== "ours"
   ) {
     // A classic server sends the buyer no receipt: it closes the
-    // connection after a successful charge, and sends CANCEL otherwise.
-    recordPurchase(state, turn, transaction, transaction.address, false);
+    // connection after a successful charge, and sends CANCEL otherwise,
+    // perhaps on a new connection after the close. Bought once no CANCEL
+    // came for a while.
+    state.unconfirmed.set(transaction.rq, { transaction, at: turn.at + CONFIRM_AFTER_MS });
+    turn.print(
+      "paid",
+      `Paid for ${transaction.item} (${formatPrice(transaction.price)}): the server closed the ` +
+        `connection; bought unless it cancels within ${CONFIRM_AFTER_MS / 1000} s`,
+      {
+        rq: transaction.rq,
+        request: transaction.ref,
+        item: transaction.item,
+        price: transaction.price,
+        confirmAfterMs: CONFIRM_AFTER_MS,
+      },
+    );
     return;
   }
   const why = cause === "timeout"
