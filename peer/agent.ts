@@ -258,7 +258,7 @@ export class Agent {
         turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
         // A classic server that cannot read our REGISTER's extra words.
         if (this.isServer(event.from)) {
-          fallBackToClassic(state, turn, `the server answered what does not parse`);
+          fallBackToClassic(state, turn, `the server answered what does not parse`, true);
         }
         break;
       case "tcp":

@@ -186,14 +186,23 @@ export const FALLBACK_AFTER_TRIES = 3;
  *
  * @returns Whether it fell back.
  */
-export function fallBackToClassic(state: AgentState, turn: AgentTurn, why: string): boolean {
+export function fallBackToClassic(
+  state: AgentState,
+  turn: AgentTurn,
+  why: string,
+  answered = false,
+): boolean {
   if (state.serverKey || state.serverKind === "ours") return false;
   const entry = [...state.pending].find(([, pending]) =>
     pending.type === "REGISTER" && pending.extended && !pending.auto && !pending.fellBack
   );
   if (!entry) return false;
   const [rq, pending] = entry;
-  state.pending.set(rq, { ...pending, fellBack: true });
+  if (answered) {
+    // Answered, though with what does not parse: not sent again.
+    takePending(state, turn, "REGISTER", rq);
+    state.superseded.add(rq);
+  } else state.pending.set(rq, { ...pending, fellBack: true });
   turn.log("info", `REGISTER ${rq} with extensions: ${why}; sending a classic REGISTER too`);
   sendRegister(state, turn, false);
   return true;
