@@ -334,8 +334,9 @@ export class Agent {
     const queued = state.queued;
     state.queued = [];
     for (const command of queued) {
-      if (state.registered) this.#onCommand(turn, command);
-      else {
+      if (state.registered || !NEEDS_REGISTRATION.has(command.name)) {
+        this.#onCommand(turn, command);
+      } else {
         turn.error(
           `Cannot run ${command.name}: ${state.registrationFailure ?? "not registered"}`,
         );
@@ -345,7 +346,10 @@ export class Agent {
 
   #onCommand(turn: AgentTurn, command: Command): void {
     const state = this.#state;
-    if (NEEDS_REGISTRATION.has(command.name) && !state.registered && registering(state)) {
+    // Once one command waits, the ones after it wait too: a script's
+    // commands run in the order given.
+    const waits = NEEDS_REGISTRATION.has(command.name) || state.queued.length > 0;
+    if (waits && !state.registered && registering(state)) {
       turn.log("debug", `${command.name} waits for the registration`);
       state.queued.push(command);
       return;

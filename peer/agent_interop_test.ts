@@ -23,8 +23,34 @@ Deno.test("a REGISTER with extensions unanswered after 3 tries gets a classic on
   const done = peer.receive({ type: "REGISTERED", rq: classic.rq }, T0 + 710);
   assert.deepEqual(events(done), ["REGISTERED"]);
   assert.equal(peer.agent.serverKind, "classic");
-  assert.equal(peer.agent.pendingCount, 0, "the first REGISTER is no longer sent");
-  assert.equal(peer.agent.nextDeadline(), undefined);
+  // The first stays out: a server of ours that admitted the classic one
+  // takes it in its place; a classic server never answers it.
+  assert.equal(peer.agent.pendingCount, 1);
+  const quiet = [];
+  for (let at = T0 + 800; at < T0 + 60_000; at += 100) quiet.push(...printed(peer.tick(at)));
+  assert.deepEqual(quiet, [], "given up on silently");
+  assert.equal(peer.agent.pendingCount, 0);
+  assert.equal(peer.agent.registered, true);
+});
+
+Deno.test("our server answering the first REGISTER after the classic one makes the server ours", () => {
+  const peer = new Harness(timing);
+  const first = only(sent(peer.line("register", T0)));
+  peer.tick(T0 + 100);
+  peer.tick(T0 + 300);
+  const classic = sent(peer.tick(T0 + 700))[1]!;
+  peer.receive({ type: "REGISTERED", rq: classic.rq }, T0 + 710);
+  const buy = only(sent(peer.line("buy Mug 10", T0 + 720)));
+  assert.equal(peer.agent.serverKind, "classic");
+  const late = peer.receive(
+    { type: "REGISTERED", rq: first.rq, extensions: ["from", "ack"] },
+    T0 + 730,
+  );
+  assert.equal(peer.agent.serverKind, "ours");
+  assert.deepEqual(printed(late), []);
+  // The search sent meanwhile is sent again, now until acknowledged.
+  assert.deepEqual(sent(late), [buy]);
+  assert.equal(peer.agent.pendingCount, 1);
 });
 
 Deno.test("an answer that does not parse makes the peer fall back at once", () => {

@@ -31,6 +31,15 @@ Deno.test("commands given while REGISTER is pending wait for it", async (t) => {
     assert.equal(peer.agent.requests[0]?.item, "Mug");
   });
 
+  await t.step("the commands after a waiting one wait too, in order", () => {
+    const peer = new Harness();
+    const register = only(sent(peer.line("register")));
+    assert.deepEqual(events(peer.line("buy Mug 10")), []);
+    assert.deepEqual(events(peer.line("requests")), []);
+    const done = peer.receive({ type: "REGISTERED", rq: register.rq, extensions: ["from"] });
+    assert.deepEqual(events(done), ["REGISTERED", "LOOKING_FOR", "requests"]);
+  });
+
   await t.step("a denied registration fails them with its error", () => {
     const peer = new Harness();
     const register = only(sent(peer.line("register")));
@@ -118,5 +127,19 @@ Deno.test("cancel ends an open search", async (t) => {
     peer.line("buy Mug 10");
     peer.line("buy Mug 12");
     assert.match(only(printed(peer.line("cancel Mug"))).text, /2 open searches for Mug/);
+  });
+});
+
+Deno.test("a search says it was sent and what the server is collecting", async (t) => {
+  await t.step("our server", () => {
+    const peer = registered();
+    const output = only(printed(peer.line("buy Mug 10")));
+    assert.match(output.text, /: search sent; the server collects offers until every asked peer/);
+    assert.match(output.text, /\(cancel alice-a-2 ends it\)$/);
+  });
+  await t.step("a classic server", () => {
+    const peer = new Harness();
+    peer.register("classic");
+    assert.match(only(printed(peer.line("buy Mug 10"))).text, /up to 5 minutes/);
   });
 });

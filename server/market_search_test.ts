@@ -4,6 +4,7 @@
  * no sleeping: time is the `at` of each event.
  */
 import assert from "node:assert/strict";
+import type { Message } from "../protocol/mod.ts";
 import { Harness, lookingFor, offer, T0, TIMERS } from "./_market_harness.ts";
 
 Deno.test("the cheapest of three offers within the max wins when the window closes", () => {
@@ -244,5 +245,41 @@ Deno.test("the buyer's CANCEL of an open search ends it at once", async (t) => {
     assert.deepEqual(h.take("s1").filter((m) => m.type !== "ACK"), [
       { type: "CANCEL", rq: "S1", item: "Laptop", price: 400 },
     ]);
+  });
+});
+
+Deno.test("a classic REGISTER and one with extensions from the same source", async (t) => {
+  const withExtensions = (h: Harness, rq: string, extensions?: string[]): Message => {
+    const port = h.address("alice").port;
+    return {
+      type: "REGISTER",
+      rq,
+      name: "alice",
+      ip: "127.0.0.1",
+      udpPort: port,
+      tcpPort: port + 1000,
+      ...(extensions ? { extensions } : {}),
+    };
+  };
+
+  await t.step("the classic one first: the one with extensions takes its place", () => {
+    const h = new Harness();
+    h.register("alice");
+    h.from("alice", withExtensions(h, "alice-ext", ["from", "ack"]));
+    assert.deepEqual(h.take("alice"), [{
+      type: "REGISTERED",
+      rq: "alice-ext",
+      extensions: ["from", "ack"],
+    }]);
+  });
+
+  await t.step("the one with extensions first: the classic one is confirmed as it", () => {
+    const h = new Harness();
+    h.register("alice", ["from", "ack"]);
+    h.from("alice", withExtensions(h, "alice-classic"));
+    assert.deepEqual(
+      h.take("alice").filter((m) => m.type === "REGISTERED"),
+      [{ type: "REGISTERED", rq: "alice-classic", extensions: ["from", "ack"] }],
+    );
   });
 });

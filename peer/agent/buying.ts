@@ -67,10 +67,15 @@ export function lookFor(state: AgentState, turn: AgentTurn, args: CommandOf<"buy
   state.requests.set(rq, request);
   turn.save({ key: ["request", rq], value: request });
   turn.send(message);
+  // Offers take a while to come in: say what is being waited for.
+  const wait = state.serverKind === "ours"
+    ? "the server collects offers until every asked peer answered or its offer window closes"
+    : "a classic server collects offers for up to 5 minutes";
   turn.print(
     "LOOKING_FOR",
-    `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq})`,
-    { rq, item: args.item, description: args.description, maxPrice: args.maxPrice },
+    `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq}): ` +
+      `search sent; ${wait} (cancel ${rq} ends it)`,
+    { rq, item: args.item, description: args.description, maxPrice: args.maxPrice, wait },
   );
 }
 

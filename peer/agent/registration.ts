@@ -250,6 +250,8 @@ export function onLateRegistration(
         : "classic"
     }`,
   );
+  // What was sent meanwhile without retransmission is sent again, now tracked.
+  resumeFlows(state, turn);
   return true;
 }
 
@@ -302,6 +304,17 @@ export function onRegistrationAnswer(
   serverKey: KeyInfo | undefined,
 ): void {
   const server = formatAddress(state.profile.server);
+  if (state.registered && pending.fellBack) {
+    // The first REGISTER, still out beside the classic one answered
+    // before it: our server now knows this peer by it.
+    if (message.type === "REGISTER-DENIED") {
+      turn.log("info", `REGISTER with extensions denied (${message.reason}); registered classic`);
+      return;
+    }
+    state.superseded.add(message.rq);
+    onLateRegistration(state, turn, message, serverKey);
+    return;
+  }
   if (message.type === "REGISTER-DENIED" && registering(state)) {
     // Two REGISTERs out (the classic one sent beside the first): the other
     // may still be answered.
@@ -340,7 +353,10 @@ export function onRegistrationAnswer(
     turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, { rq: message.rq, reason });
     return;
   }
-  dropOtherRegisters(state, turn);
+  // The classic REGISTER answered first: the one with extensions beside it
+  // stays out, our server takes it in the classic one's place.
+  if (pending.extended) dropOtherRegisters(state, turn);
+  else state.deferredDenial = undefined;
   state.serverKind = message.extensions === undefined ? "classic" : "ours";
   // Only the feature words: `key=`, `dh=` and `sig=` were for the shell.
   state.extensions = ExtensionSet.from(message.extensions);

@@ -88,7 +88,10 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
   let outcome = "";
   switch (message.type) {
     case "REGISTER": {
+      const fellBack = state.pending.get(message.rq)?.fellBack;
       state.pending.delete(message.rq);
+      // Registered by the classic REGISTER sent beside it: nothing to say.
+      if (fellBack && state.registered) return;
       // The REGISTER sent beside it may still be answered.
       if (registering(state)) return;
       const server = formatAddress(state.profile.server);
