@@ -394,3 +394,17 @@ Deno.test("history lists sales and purchases with the fee and totals", async (t)
     });
   });
 });
+
+Deno.test("a CANCEL datagram that overtook INFORM_Req: the TCP CANCEL's reason is shown", () => {
+  const { peer, rq } = buyer({ payment: PAYMENT });
+  peer.receive({ type: "CANCEL", rq, item: "Laptop", price: 480 });
+  const refused = peer.tcp(1, informReq("T1"));
+  assert.deepEqual(tcpSent(refused), [[1, {
+    type: "TX_CANCEL",
+    rq: "T1",
+    reason: "the server cancelled this purchase",
+  }]]);
+  const cancel = peer.tcp(2, { type: "TX_CANCEL", rq: "T1", reason: "the seller sam hung up" });
+  assert.equal(only(printed(cancel)).text, "Purchase of Laptop cancelled: the seller sam hung up");
+  assert.equal(peer.agent.requests[0]?.reason, "the seller sam hung up");
+});

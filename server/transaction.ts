@@ -118,11 +118,14 @@ export class Transaction implements AsyncDisposable {
     // that cannot be charged) ends the wait for the other: both are told
     // at once instead of at the timeout.
     const failed = new AbortController();
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), failed.signal]);
+    const deadline = AbortSignal.timeout(this.#options.timeoutMs);
+    // Reaching a party and sending INFORM_Req go on (so it can be told
+    // why with CANCEL); only the wait for its answer ends early.
+    const signal = AbortSignal.any([deadline, failed.signal]);
     let firstFailure: string | undefined;
     const now = this.#options.now?.() ?? new Date();
     const collect = async (role: PartyRole) => {
-      const collected = await this.#collect(role, signal);
+      const collected = await this.#collect(role, deadline, signal);
       const reason = "reason" in collected
         ? collected.reason
         : checkDetails(role, collected.details, now);
@@ -157,17 +160,18 @@ export class Transaction implements AsyncDisposable {
 
   async #collect(
     role: "buyer" | "seller",
+    deadline: AbortSignal,
     signal: AbortSignal,
   ): Promise<{ details: PaymentDetails } | { reason: string }> {
     const party = this.plan[role];
     const where = formatAddress(party.address);
     let conn: Deno.Conn;
     try {
-      conn = await connect(party, signal);
+      conn = await connect(party, deadline);
     } catch (error) {
       return {
         reason: `the ${role} ${party.name} could not be reached at ${where}${
-          timedOut(error, signal)
+          timedOut(error, deadline)
         }`,
       };
     }

@@ -16,7 +16,8 @@ import {
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
 import { askDetails, pay } from "./paying.ts";
-import type { AgentState, Transaction } from "./state.ts";
+import type { BuyRequest } from "./records.ts";
+import { type AgentState, type Transaction, updateRequest } from "./state.ts";
 import {
   cancelTransaction,
   forget,
@@ -80,7 +81,16 @@ function onInformReq(
   }
   const match = roleFor(state, message);
   if (!match) {
-    const reason = `no purchase or sale of ${message.item} here`;
+    const overtaken = cancelledPurchase(state, message.item, turn.at);
+    // The server's CANCEL datagram overtook this INFORM_Req: its CANCEL on
+    // this connection will say why.
+    if (overtaken) {
+      state.overtaken.set(message.rq, overtaken.rq);
+      if (state.overtaken.size > 64) state.overtaken.delete(state.overtaken.keys().next().value!);
+    }
+    const reason = overtaken
+      ? "the server cancelled this purchase"
+      : `no purchase or sale of ${message.item} here`;
     turn.tcpSend(conn, { type: "TX_CANCEL", rq: message.rq, reason });
     turn.tcpClose(conn);
     turn.warn(
@@ -183,6 +193,20 @@ function onTxCancel(
   const transaction = transactionOf(state, conn, message.rq);
   forget(state, turn, conn);
   state.unconfirmed.delete(message.rq);
+  const overtaken = state.requests.get(state.overtaken.get(message.rq) ?? "");
+  state.overtaken.delete(message.rq);
+  if (!transaction && overtaken) {
+    const item = overtaken.foundItem ?? overtaken.item;
+    updateRequest(state, turn, overtaken, { reason: message.reason });
+    turn.print("CANCEL", `Purchase of ${item} cancelled: ${message.reason}`, {
+      rq: message.rq,
+      reason: message.reason,
+      role: "buyer",
+      item,
+      by: "server",
+    });
+    return;
+  }
   if (!transaction) {
     turn.warn(
       `Ignored CANCEL ${message.rq} (${message.reason}): it cancels no transaction of this peer`,
@@ -285,4 +309,17 @@ export function onTcpClosed(
 function reasonText(text: string): string {
   const words = text.replace(/\p{C}/gu, " ").split(/\s+/).filter((word) => word !== "");
   return words.join(" ").slice(0, MAX_TEXT_LENGTH).trimEnd() || "invalid message";
+}
+
+/** How recent a server's cancel of a purchase must be for a late INFORM_Req to be its. */
+const OVERTAKEN_WITHIN_MS = 60_000;
+
+/** A purchase of `item` the server cancelled just now, before it was settled. */
+function cancelledPurchase(state: AgentState, item: string, now: number): BuyRequest | undefined {
+  return [...state.requests.values()].find((request) =>
+    request.state === "cancelled" && request.cancelledBy === "server" &&
+    request.transaction === undefined && request.price !== undefined &&
+    (request.foundItem ?? request.item).toLowerCase() === item.toLowerCase() &&
+    now - request.updatedAt <= OVERTAKEN_WITHIN_MS
+  );
 }

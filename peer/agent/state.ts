@@ -163,6 +163,12 @@ export interface AgentState {
    * late REGISTERED for one is the server's latest view of this peer.
    */
   readonly superseded: Set<string>;
+  /**
+   * INFORM_Reqs refused because the server's CANCEL datagram came first:
+   * the transaction RQ# to the purchase's, so the reason its CANCEL gives
+   * is shown.
+   */
+  readonly overtaken: Map<string, string>;
   /** Classic purchases awaiting confirmation, by transaction RQ#. */
   readonly unconfirmed: Map<string, Unconfirmed>;
 }
@@ -221,6 +227,7 @@ export function createState(
     registrationFailure: undefined,
     deferredDenial: undefined,
     superseded: new Set(),
+    overtaken: new Map(),
     unconfirmed: new Map(),
   };
   for (const entry of snapshot.history ?? []) state.history.set(entry.tx, entry);
