@@ -182,6 +182,14 @@ const unsellArgs = words((input) => {
   return { item: parsed };
 });
 
+/** `cancel RQ|ITEM` */
+const cancelArgs = words((input) => {
+  const [which, ...rest] = input;
+  if (which === undefined) throw new ArgumentError("missing the request (RQ) or ITEM to cancel");
+  if (rest.length > 0) throw new ArgumentError("takes one request or ITEM only");
+  return { which };
+});
+
 /** `set auto-buy on|off` */
 const setArgs = words((input) => {
   const [setting, value, ...rest] = input;
@@ -220,6 +228,11 @@ export const COMMANDS = {
     "buy ITEM MAX_PRICE [DESCRIPTION...]",
     "Look for an item at up to MAX_PRICE",
     buyArgs,
+  ),
+  cancel: spec(
+    "cancel RQ|ITEM",
+    "End an open search (by its request, or its item): our server ends it at once",
+    cancelArgs,
   ),
   requests: spec("requests", "List this peer's searches and their state", none),
   questions: spec("questions", "List the questions waiting for an answer", none),

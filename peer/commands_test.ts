@@ -24,6 +24,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "unsell",
     "inventory",
     "buy",
+    "cancel",
     "requests",
     "questions",
     "history",

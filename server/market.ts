@@ -630,6 +630,15 @@ export class Market {
       if (plan) this.#transact(request.id, plan, turn);
       return;
     }
+    if (
+      message.type === "CANCEL" &&
+      (request.state === "searching" || request.state === "negotiating")
+    ) {
+      // The buyer withdraws a search before its outcome: nothing is
+      // reserved yet; a seller asked to negotiate that accepts later is
+      // told CANCEL (see the negotiation answer).
+      return this.#end(open, "cancelled", `${request.buyer} cancelled the search`, turn);
+    }
     if (!isOpen(request.state)) {
       // Answered after the reservation lapsed: say again that it is over.
       const answer = this.#buyerView(request);
