@@ -12,11 +12,10 @@
  */
 import { type Address, describe, encode, formatAddress, type Message } from "../protocol/mod.ts";
 import { isWrite } from "../protocol/effects.ts";
-import { logger } from "../log/setup.ts";
+import { logger, wireLogging } from "../log/setup.ts";
 import { type Clock, systemClock } from "../shell/clock.ts";
 import { Wakeup } from "../shell/wakeup.ts";
 import { fingerprint } from "../security/identity.ts";
-import { datagrams } from "../transport/udp.ts";
 import {
   type Effect,
   Market,
@@ -27,6 +26,8 @@ import {
   type ServerEvent,
 } from "./market.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import type { FanoutEffect } from "./market_turn.ts";
+import { sendPort } from "./registry.ts";
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
@@ -82,6 +83,15 @@ const MAX_MUTATIONS_PER_COMMIT = 500;
 const DELIVERY_ATTEMPTS = 20;
 const DELIVERY_MAX_PAUSE_MS = 30_000;
 
+/**
+ * Datagrams of a fan-out sent before the sender lets the receive loop and
+ * the worker run: a SEARCH to 20,000 peers does not hold up the replies to
+ * everyone else while it goes out.
+ */
+const FANOUT_SLICE = 256;
+/** Bytes read per datagram; the codec rejects anything over its limit. */
+const RECEIVE_BUFFER_BYTES = 2048;
+
 const utf8 = new TextEncoder();
 const log = logger("server");
 const wire = logger("server", "wire");
@@ -104,6 +114,12 @@ export class ShopServer implements AsyncDisposable {
   readonly #stopping = new AbortController();
   readonly #encodings = new WeakMap<Message, string>();
   readonly #queue: ServerEvent[] = [];
+  /** Fan-outs still to send, oldest first, and the sender draining them. */
+  readonly #fanouts: FanoutEffect[] = [];
+  #fanningOut = false;
+  #fanning: Promise<void> | undefined;
+  /** Lets the fan-out sender wait for one turn of the event loop. */
+  readonly #turns = new MessageChannel();
   #wake: (() => void) | undefined;
   readonly #clock: Clock;
   /** Ticks the market at its next deadline. */
@@ -197,34 +213,47 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #receive(): Promise<void> {
-    const receiving = datagrams(this.#socket, {
-      closing: () => this.#closing,
-      onError: (error) => log.warning("Receive failed: {error}", { error: String(error) }),
-    });
-    for await (const { data, from } of receiving) {
+    const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
+    while (!this.#closing) {
+      let received: [Uint8Array, Deno.Addr];
+      try {
+        received = await this.#socket.receive(buffer);
+      } catch (error) {
+        // An ICMP "unreachable" from a peer that went away ends one receive, not the loop.
+        if (this.#closing) return;
+        log.warning("Receive failed: {error}", { error: String(error) });
+        continue;
+      }
+      const data = received[0];
+      const addr = received[1] as Deno.NetAddr;
+      const from: Address = { hostname: addr.hostname, port: addr.port };
       const at = this.#clock.now();
-      const admission = await this.#guard.admit(data, from, at);
+      // Most datagrams are admitted at once; only a signed registration waits.
+      const admitted = this.#guard.admit(data, from, at);
+      const admission = admitted instanceof Promise ? await admitted : admitted;
       if (admission.kind === "message") {
-        // Tagged templates: no placeholders to parse, no fields to redact
-        // (the line itself still passes the card-number mask).
-        wire.debug`recv ${formatAddress(from)} ${describe(admission.message)}`;
-        this.#enqueue({
-          kind: "message",
-          from,
-          message: admission.message,
-          bytes: data.length,
-          at,
-          ...(admission.authenticated ? { authenticated: admission.authenticated } : {}),
-          ...(admission.registration ? { registration: admission.registration } : {}),
-        });
+        // Checked first: a tagged template allocates even when nobody writes it.
+        if (wireLogging()) wire.debug`recv ${formatAddress(from)} ${describe(admission.message)}`;
+        const event: ServerEvent = admission.authenticated || admission.registration
+          ? {
+            kind: "message",
+            from,
+            message: admission.message,
+            bytes: data.length,
+            at,
+            ...(admission.authenticated ? { authenticated: admission.authenticated } : {}),
+            ...(admission.registration ? { registration: admission.registration } : {}),
+          }
+          : { kind: "message", from, message: admission.message, bytes: data.length, at };
+        this.#enqueue(event);
       } else if (admission.kind === "invalid") {
         this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
       } else if (admission.kind === "challenge") {
         // Stateless: the cookie is the only answer, and no longer than the request.
-        wire.debug`retry ${formatAddress(from)}`;
+        if (wireLogging()) wire.debug`retry ${formatAddress(from)}`;
         this.#socket.send(utf8.encode(admission.text), { ...from, transport: "udp" })
           .catch((error) => log.debug("Send failed: {error}", { error: String(error) }));
-      } else {
+      } else if (wireLogging()) {
         wire.debug`drop ${formatAddress(from)}: ${admission.why}`;
       }
     }
@@ -293,6 +322,7 @@ export class ShopServer implements AsyncDisposable {
     }
     for (const effect of effects) {
       if (effect.kind === "send") this.#send(effect);
+      else if (effect.kind === "fanout") this.#fanout(effect);
       else if (effect.kind === "log") log[effect.level]`${effect.text}`;
       else if (effect.kind === "transact") this.#transact(effect);
       else if (effect.kind === "conclude") this.#conclude(effect);
@@ -416,15 +446,19 @@ export class ShopServer implements AsyncDisposable {
     const { to } = effect;
     const message = effect.limit === undefined ? effect.message : fit(effect.message, effect.limit);
     if (!message) {
-      wire.debug`withheld ${effect.message.type} to ${
-        formatAddress(to)
-      }: longer than the datagram it answers`;
+      if (wireLogging()) {
+        wire.debug`withheld ${effect.message.type} to ${
+          formatAddress(to)
+        }: longer than the datagram it answers`;
+      }
       return;
     }
     const text = this.#encoded(message);
-    wire.debug`send ${formatAddress(to)} ${
-      message.type === "INFORM_Res" ? describe(message) : text
-    }`;
+    if (wireLogging()) {
+      wire.debug`send ${formatAddress(to)} ${
+        message.type === "INFORM_Res" ? describe(message) : text
+      }`;
+    }
     const sealed = this.#guard.sealNow(to, message, text);
     const sending = typeof sealed === "string"
       ? this.#socket.send(utf8.encode(sealed), { transport: "udp", ...to })
@@ -433,6 +467,68 @@ export class ShopServer implements AsyncDisposable {
       );
     sending.catch((error) => {
       log.warning`Cannot send to ${formatAddress(to)}: ${String(error)}`;
+    });
+  }
+
+  /** Queues a fan-out for the sender, which starts if it is idle. */
+  #fanout(effect: FanoutEffect): void {
+    this.#fanouts.push(effect);
+    if (this.#fanningOut) return;
+    this.#fanningOut = true;
+    this.#fanning = this.#sendFanouts().catch((error) => {
+      log.error("Fan-out failed: {error}", { error: String(error) });
+    });
+  }
+
+  /**
+   * Sends the queued fan-outs: each datagram encoded once, one `send` per
+   * peer through one reused address object, and after every
+   * {@linkcode FANOUT_SLICE} sends a turn of the event loop, in which
+   * datagrams are received and other replies sent. A peer that left (or
+   * registered again) since the search is skipped.
+   */
+  async #sendFanouts(): Promise<void> {
+    const target = { transport: "udp" as const, hostname: "", port: 0 };
+    let failed = 0;
+    const onError = (error: unknown) => {
+      if (failed++ === 0) log.warning`Cannot send a fan-out datagram: ${String(error)}`;
+    };
+    try {
+      for (let effect = this.#fanouts.shift(); effect; effect = this.#fanouts.shift()) {
+        const started = performance.now();
+        const { message, peers } = effect;
+        const text = this.#encoded(message);
+        const bytes = utf8.encode(text);
+        let sent = 0;
+        for (let i = 0; i < peers.length && !this.#closing; i++) {
+          const peer = peers[i]!;
+          if (this.#market.peer(peer.name) !== peer) continue;
+          target.hostname = peer.source.hostname;
+          target.port = sendPort(peer);
+          // The address is read before send returns: one object serves every send.
+          this.#socket.send(bytes, target).catch(onError);
+          sent++;
+          if (wireLogging()) wire.debug`send ${formatAddress(target)} ${text}`;
+          if (sent % FANOUT_SLICE === 0) await this.#nextTurn();
+        }
+        const ms = performance.now() - started;
+        log.info`${message.type} ${message.rq} sent to ${count(sent)} peers in ${ms.toFixed(1)} ms${
+          failed > 0 ? ` (${count(failed)} sends failed)` : ""
+        }`;
+        failed = 0;
+      }
+    } finally {
+      // In the same turn as the last look at the queue: a fan-out queued
+      // from now on starts a new sender.
+      this.#fanningOut = false;
+    }
+  }
+
+  /** Resolves after one turn of the event loop (a timer would wait a millisecond or more). */
+  #nextTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#turns.port1.onmessage = () => resolve();
+      this.#turns.port2.postMessage(undefined);
     });
   }
 
@@ -451,6 +547,8 @@ export class ShopServer implements AsyncDisposable {
     this.#socket.close();
     this.#wake?.();
     await this.#done;
+    await this.#fanning;
+    this.#turns.port1.close();
     await Promise.all([...this.#transactions.values()].map((tx) => tx[Symbol.asyncDispose]()));
     await Promise.allSettled([...this.#background]);
     await this.#store[Symbol.asyncDispose]();
@@ -476,6 +574,11 @@ function fit(message: Message, limit: number): Message | undefined {
       ? cut.slice(0, cut.lastIndexOf(" "))
       : cut).replace(/[\s:;,]+$/, "");
   return reason && size({ ...message, reason }) <= limit ? { ...message, reason } : undefined;
+}
+
+/** A count as people read it: `20,000`. */
+function count(n: number): string {
+  return n.toLocaleString("en-US");
 }
 
 /** Waits `ms` on the clock, or less when `signal` aborts. */
