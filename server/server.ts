@@ -73,6 +73,11 @@ export interface ServerOptions {
   readonly clock?: Clock;
 }
 
+/**
+ * Batches whose commits may be under way at once: the next batch is handled
+ * and its commit started while the last one's is being written.
+ */
+const COMMITS_IN_FLIGHT = 2;
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
 /**
@@ -265,10 +270,17 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #work(): Promise<void> {
+    // Batches whose commits are under way, oldest first.
+    const pending: Promise<void>[] = [];
+    let last: Promise<void> = Promise.resolve();
     while (!this.#closing) {
       if (this.#queue.length === 0) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;
+        continue;
+      }
+      if (pending.length >= COMMITS_IN_FLIGHT) {
+        await pending[0];
         continue;
       }
       const events = this.#queue.splice(0, this.#queue.length);
@@ -278,38 +290,53 @@ export class ShopServer implements AsyncDisposable {
       const commits: Mutation[][] = [[]];
       for (const event of events) {
         const produced = this.#market.handle(event);
-        const writes = produced.filter(isWrite);
         let current = commits.at(-1)!;
-        if (current.length > 0 && current.length + writes.length > MAX_MUTATIONS_PER_COMMIT) {
+        let writes = 0;
+        for (const effect of produced) if (isWrite(effect)) writes++;
+        if (current.length > 0 && current.length + writes > MAX_MUTATIONS_PER_COMMIT) {
           commits.push(current = []);
         }
-        for (const write of writes) {
+        for (const effect of produced) {
+          if (!isWrite(effect)) continue;
           if (current.length === MAX_MUTATIONS_PER_COMMIT) commits.push(current = []);
-          current.push(write);
+          current.push(effect);
         }
-        effects.push(...produced);
+        for (const effect of produced) effects.push(effect);
       }
-      try {
-        await this.#perform(commits, effects);
-      } catch (error) {
+      // The commits start now, in order (KV applies one handle's commits in
+      // the order they were made), while the next batch is handled; each
+      // batch's replies go out after its own commits and the batches before.
+      const batch = this.#perform(commits, effects, last).catch((error) => {
         // Nothing is sent for state that could not be stored; the peers'
         // retransmissions will ask again.
         log.error("Cannot store {count} events: {error}", {
           count: events.length,
           error: String(error),
         });
-      }
+      }).finally(() => pending.splice(pending.indexOf(batch), 1));
+      pending.push(batch);
+      last = batch;
       if (!this.#closing) this.#wakeup.arm(this.#market.nextDeadline());
     }
+    await Promise.all(pending);
   }
 
-  async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
+  async #perform(
+    commits: readonly Mutation[][],
+    effects: readonly Effect[],
+    before: Promise<void>,
+  ): Promise<void> {
     // The replay marks of the sessions these events came on go in the first
     // commit: a restart refuses whatever was acted on before it.
-    let marks = this.#guard.takeMarks();
-    for (const mutations of commits) {
-      await this.#store.apply(mutations, marks);
-      marks = [];
+    const stored = commits.map((mutations, i) =>
+      this.#store.apply(mutations, i === 0 ? this.#guard.takeMarks() : [])
+    );
+    // Settled at once, so that a failure is not reported as unhandled while
+    // an earlier batch is still being waited for.
+    for (const commit of stored) commit.catch(() => {});
+    await before;
+    for (const [i, mutations] of commits.entries()) {
+      await stored[i];
       for (const mutation of mutations) {
         if (mutation.key[0] === "peer") {
           this.#guard.update(
