@@ -141,10 +141,14 @@ function masked(sink: Sink): Sink {
     for (const _ in record.properties) return redacted(record);
     sink(record);
   };
-  return immediate(Object.assign(wrapped, {
-    [Symbol.asyncDispose]: (sink as Partial<AsyncDisposable>)[Symbol.asyncDispose],
-    [Symbol.dispose]: (sink as Partial<Disposable>)[Symbol.dispose],
-  }));
+  // Disposing the wrapper disposes the sink (LogTape flushes files so).
+  for (const symbol of [Symbol.asyncDispose, Symbol.dispose] as const) {
+    const dispose = (sink as unknown as Record<symbol, unknown>)[symbol];
+    if (typeof dispose === "function") {
+      Object.defineProperty(wrapped, symbol, { value: dispose.bind(sink) });
+    }
+  }
+  return immediate(wrapped);
 }
 
 /**

@@ -118,6 +118,7 @@ export class ShopServer implements AsyncDisposable {
   /** Aborts the background work's waits at close. */
   readonly #stopping = new AbortController();
   readonly #encodings = new WeakMap<Message, string>();
+  readonly #target = { transport: "udp" as const, hostname: "", port: 0 };
   readonly #queue: ServerEvent[] = [];
   /** Fan-outs still to send, oldest first, and the sender draining them. */
   readonly #fanouts: FanoutEffect[] = [];
@@ -487,12 +488,20 @@ export class ShopServer implements AsyncDisposable {
       }`;
     }
     const sealed = this.#guard.sealNow(to, message, text);
-    const sending = typeof sealed === "string"
-      ? this.#socket.send(utf8.encode(sealed), { transport: "udp", ...to })
-      : sealed.then((signed) =>
-        this.#socket.send(utf8.encode(signed), { transport: "udp", ...to })
-      );
-    sending.catch((error) => {
+    if (typeof sealed === "string") this.#sendText(sealed, to);
+    else {
+      sealed.then((signed) => this.#sendText(signed, to)).catch((error) => {
+        log.warning`Cannot sign a reply to ${formatAddress(to)}: ${String(error)}`;
+      });
+    }
+  }
+
+  /** One datagram; the address object is reused (`send` reads it before it returns). */
+  #sendText(text: string, to: Address): void {
+    const target = this.#target;
+    target.hostname = to.hostname;
+    target.port = to.port;
+    this.#socket.send(utf8.encode(text), target).catch((error) => {
       log.warning`Cannot send to ${formatAddress(to)}: ${String(error)}`;
     });
   }
@@ -539,9 +548,9 @@ export class ShopServer implements AsyncDisposable {
           if (sent % FANOUT_SLICE === 0) await this.#nextTurn();
         }
         const ms = performance.now() - started;
-        log.info`${message.type} ${message.rq} sent to ${count(sent)} peers in ${ms.toFixed(1)} ms${
-          failed > 0 ? ` (${count(failed)} sends failed)` : ""
-        }`;
+        log.info`${message.type} ${message.rq} sent to ${count(sent)} ${
+          sent === 1 ? "peer" : "peers"
+        } in ${ms.toFixed(1)} ms${failed > 0 ? ` (${count(failed)} sends failed)` : ""}`;
         failed = 0;
       }
     } finally {
