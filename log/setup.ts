@@ -4,12 +4,13 @@
  * the user chose. Standard output stays the program's own. Card numbers
  * are masked on the way to every sink.
  *
- * The file is an event log at info level: one line per registration,
- * search, decision, sale and refusal, with counts, so that its five
- * rotated 10 MiB files hold days of a busy market. The wire log (one
- * line per datagram sent and received) goes to it only when asked for
- * (`wireLog`, or a console at debug level); code on the per-datagram path
- * checks {@linkcode wireLogging} before it builds a record.
+ * The server's file is an event log at info level (`fileLevel: "info"`):
+ * one line per registration, search, decision, sale and refusal, with
+ * counts, so that its five rotated 10 MiB files hold days of a busy
+ * market. The wire log (one line per datagram sent and received) goes to
+ * it only when asked for (`fileLevel: "debug"`, the default, or a console
+ * at debug level); code on the per-datagram path checks
+ * {@linkcode wireLogging} before it builds a record.
  *
  * @module
  */
@@ -37,10 +38,11 @@ export interface LoggingOptions {
   /** The lowest level shown on standard error. */
   readonly consoleLevel: ConsoleLevel;
   /**
-   * Write every datagram to the file too (debug level). Implied by a
-   * console at debug level; off by default.
+   * The lowest level the file takes: `debug` (the default) keeps every
+   * record, `info` makes it an event log. A console at debug level makes
+   * it `debug` too.
    */
-  readonly wireLog?: boolean;
+  readonly fileLevel?: "debug" | "info";
 }
 
 let wireLog = false;
@@ -177,7 +179,7 @@ export async function setupLogging(options: LoggingOptions): Promise<void> {
     getConsoleSink({ formatter, levelMap: everyLevelToStderr }),
     options.consoleLevel,
   ));
-  wireLog = options.wireLog === true || options.consoleLevel === "debug";
+  wireLog = options.fileLevel !== "info" || options.consoleLevel === "debug";
   // Without the wire log, debug records are dropped before they are made.
   const fileLevel: LogLevel = wireLog ? "debug" : "info";
   await configure({

@@ -175,7 +175,8 @@ export async function runServer(
   await setupLogging({
     file: join(options.data, "server.log"),
     consoleLevel: options.logLevel,
-    wireLog: options.wireLog,
+    // An event log unless every datagram is asked for.
+    fileLevel: options.wireLog ? "debug" : "info",
   });
   const log = logger("server");
   warnFixedModes(log, opened.prepared);
