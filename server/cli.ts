@@ -102,8 +102,13 @@ const serverOptions = object({
   }).withDefault("0.0.0.0", shownAs("0.0.0.0")),
   data: dataOption,
   logLevel: option("--log-level", logLevel(), {
-    description: message`Lowest level of log lines shown on standard error.`,
+    description:
+      message`Lowest level of log lines shown on standard error; debug also writes the wire log to DIR/server.log.`,
   }).withDefault("info", shownAs("info")),
+  wireLog: flag("--wire-log", {
+    description:
+      message`Write every datagram sent and received to DIR/server.log (by default it holds one line per event: registrations, searches, decisions, sales, refusals).`,
+  }).withDefault(false),
   offerWindow: option("--offer-window", duration(), {
     description: message`How long offers are collected, counted from the first one.`,
   }).withDefault(DEFAULT_TIMERS.offerWindow, shownAs(formatDuration(DEFAULT_TIMERS.offerWindow))),
@@ -187,7 +192,7 @@ export const serverCommand = command(
   {
     brief: message`Run the marketplace server.`,
     description:
-      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv; every message is logged to DIR/server.log.`,
+      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv; its events are logged to DIR/server.log (every datagram too with --wire-log).`,
   },
 );
 
@@ -220,6 +225,8 @@ export async function runServer(
   await setupLogging({
     file: join(options.data, "server.log"),
     consoleLevel: options.logLevel,
+    // An event log unless every datagram is asked for.
+    fileLevel: options.wireLog ? "debug" : "info",
   });
   const log = logger("server");
   warnFixedModes(log, opened.prepared);

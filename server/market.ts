@@ -408,10 +408,16 @@ export class Market {
       return this.#sendTo(buyer.name, refusal, turn);
     }
     const id = this.#newId();
-    const contacted: string[] = [];
+    // Classic peers get one datagram for all (no session to seal it with,
+    // no ACK to track); our peers each get theirs, reliably if they ack.
+    const classic: RegisteredPeer[] = [];
+    const ours: string[] = [];
     for (const peer of this.#registry.values()) {
-      if (peer.name !== buyer.name) contacted.push(peer.name);
+      if (peer.name === buyer.name) continue;
+      if (isOurs(peer)) ours.push(peer.name);
+      else classic.push(peer);
     }
+    const contacted = classic.length + ours.length;
     const record: RequestRecord = {
       id,
       buyer: buyer.name,
@@ -423,15 +429,15 @@ export class Market {
       updatedAt: event.at,
       state: "searching",
       deadline: event.at + this.#timers.searchTimeout,
-      contacted: contacted.length,
+      contacted,
     };
     const open = this.#table.add(record);
     turn.save({ key: ["request", id], value: record });
     turn.log(
       "info",
-      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); asking ${contacted.length} peer(s)`,
+      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); asking ${contacted} peer(s)`,
     );
-    if (contacted.length === 0) {
+    if (contacted === 0) {
       this.#sendTo(buyer.name, noDeal("NOT_AVAILABLE", record), turn);
       return this.#end(open, "not_available", "no other peer is registered", turn);
     }
@@ -441,7 +447,8 @@ export class Market {
       item: message.item,
       description: message.description,
     };
-    for (const seller of contacted) this.#sendTo(seller, search, turn);
+    if (classic.length > 0) turn.fanout(search, classic);
+    for (const seller of ours) this.#sendTo(seller, search, turn);
   }
 
   #onOffer(event: MessageEvent, message: MessageOf<"OFFER">, turn: MarketTurn): void {
