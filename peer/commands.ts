@@ -234,7 +234,7 @@ export const COMMANDS = {
     "End an open search (by its request, or its item): our server ends it at once",
     cancelArgs,
   ),
-  requests: spec("requests", "List this peer's searches and their state", none),
+  requests: spec("requests", "List this peer's searches and their state (also searches)", none),
   questions: spec("questions", "List the questions waiting for an answer", none),
   history: spec(
     "history",
@@ -261,6 +261,7 @@ export const COMMANDS = {
 export const ALIASES: Readonly<Record<string, keyof typeof COMMANDS>> = {
   exit: "quit",
   "?": "help",
+  searches: "requests",
 };
 
 type Commands = typeof COMMANDS;
