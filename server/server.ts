@@ -25,7 +25,6 @@ import {
   type RegisteredPeer,
   type ServerEvent,
 } from "./market.ts";
-import { ConnectionSlots } from "./connection_slots.ts";
 import type { FanoutEffect } from "./market_turn.ts";
 import { sendPort } from "./registry.ts";
 import { Guard } from "./guard.ts";
@@ -33,12 +32,7 @@ import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
 import type { LedgerEntry } from "./records.ts";
 import { Traffic } from "./traffic.ts";
-import {
-  type Conclusion,
-  deliverShipping,
-  Transaction,
-  type TransactionPlan,
-} from "./transaction.ts";
+import { TransactionLegs } from "./legs.ts";
 
 /** Options for {@linkcode ShopServer.start}. */
 export interface ServerOptions {
@@ -82,13 +76,6 @@ export interface ServerOptions {
 const COMMITS_IN_FLIGHT = 2;
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
-/**
- * Tries at delivering a settled sale's Shipping_Info on new connections,
- * the pauses between them doubling from 1 s up to 30 s (about 7 minutes in
- * all). The party registering again, or a restart, starts them afresh.
- */
-const DELIVERY_ATTEMPTS = 20;
-const DELIVERY_MAX_PAUSE_MS = 30_000;
 
 /**
  * Datagrams of a fan-out sent before the sender lets the receive loop and
@@ -110,15 +97,8 @@ export class ShopServer implements AsyncDisposable {
   readonly #market: Market;
   readonly #guard: Guard;
   readonly #options: ServerOptions;
-  /** Transactions whose TCP leg is open, by their RQ#. */
-  readonly #transactions = new Map<string, Transaction>();
-  readonly #background = new Set<Promise<void>>();
-  /** The delivery under way for each `request\0role`; a newer one replaces it. */
-  readonly #deliveries = new Map<string, AbortController>();
-  /** Bounds the TCP connections open to each peer (transactions and deliveries). */
-  readonly #slots = new ConnectionSlots();
-  /** Aborts the background work's waits at close. */
-  readonly #stopping = new AbortController();
+  /** The purchases' TCP legs and deliveries, in the background. */
+  readonly #legs: TransactionLegs;
   readonly #encodings = new WeakMap<Message, string>();
   readonly #target = { transport: "udp" as const, hostname: "", port: 0 };
   readonly #queue: ServerEvent[] = [];
@@ -147,6 +127,13 @@ export class ShopServer implements AsyncDisposable {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#wakeup = new Wakeup((at) => this.#enqueue({ kind: "tick", at }), { clock: this.#clock });
+    this.#legs = new TransactionLegs({
+      processor: options.processor ?? approveAll,
+      timeoutMs: options.transactionTimeout ?? 30_000,
+      seal: (name, text) => guard.sealFor(name, text),
+      clock: this.#clock,
+      enqueue: (event) => this.#enqueue(event),
+    });
     this.#guard = guard;
     this.#socket = socket;
     this.#store = store;
@@ -368,122 +355,9 @@ export class ShopServer implements AsyncDisposable {
       if (effect.kind === "send") this.#send(effect);
       else if (effect.kind === "fanout") this.#fanout(effect);
       else if (effect.kind === "log") log[effect.level]`${effect.text}`;
-      else if (effect.kind === "transact") this.#transact(effect);
-      else if (effect.kind === "conclude") this.#conclude(effect);
+      else if (effect.kind === "transact") this.#legs.transact(effect);
+      else if (effect.kind === "conclude") this.#legs.conclude(effect);
     }
-  }
-
-  /** Runs a transaction's TCP leg in the background; its outcome comes back as an event. */
-  #transact(effect: Extract<Effect, { kind: "transact" }>): void {
-    const { buyer, seller } = effect.plan;
-    for (const party of [buyer, seller]) {
-      if (!party.ca) {
-        log.warning(
-          "Transaction {id}: card data from {name} crosses the network in plain text (a classic peer)",
-          {
-            id: effect.plan.id,
-            name: party.name,
-          },
-        );
-      }
-    }
-    const timeoutMs = this.#options.transactionTimeout ?? 30_000;
-    const transaction = new Transaction(effect.plan, {
-      processor: this.#options.processor ?? approveAll,
-      timeoutMs,
-      seal: (name, text) => this.#guard.sealFor(name, text),
-      slots: this.#slots,
-      signal: this.#stopping.signal,
-    });
-    const id = effect.plan.id;
-    this.#transactions.get(id)?.[Symbol.asyncDispose]();
-    this.#transactions.set(id, transaction);
-    this.#inBackground((async () => {
-      const outcome = await transaction.run();
-      this.#enqueue({
-        kind: "transacted",
-        request: effect.request,
-        tx: id,
-        outcome,
-        at: this.#clock.now(),
-      });
-      // The market concludes it in a coming batch (with CANCEL when its
-      // purchase ended meanwhile); one whose outcome it ignored (a stale
-      // run) is closed here, so its connections and slots are not held for
-      // ever.
-      await pause(timeoutMs, this.#stopping.signal, this.#clock);
-      if (this.#transactions.get(id) === transaction) {
-        this.#transactions.delete(id);
-        await transaction[Symbol.asyncDispose]();
-      }
-    })());
-  }
-
-  /** Ends a transaction on the wire, after its outcome is stored. */
-  #conclude(effect: Extract<Effect, { kind: "conclude" }>): void {
-    const transaction = this.#transactions.get(effect.plan.id);
-    this.#transactions.delete(effect.plan.id);
-    const { conclusion } = effect;
-    this.#inBackground((async () => {
-      const told = transaction
-        ? await transaction.conclude(conclusion)
-        : { seller: false, buyer: false };
-      if (!conclusion.ok) return;
-      await Promise.all(effect.deliver.map(async (role) => {
-        // Whoever the live connection did not reach gets it on a new one.
-        if (told[role] || await this.#deliver(effect.request, effect.plan, conclusion, role)) {
-          this.#enqueue({
-            kind: "delivered",
-            request: effect.request,
-            to: role,
-            at: this.#clock.now(),
-          });
-        }
-      }));
-    })());
-  }
-
-  /** Delivers Shipping_Info on new connections until it arrives, or the tries run out. */
-  async #deliver(
-    request: string,
-    plan: TransactionPlan,
-    conclusion: Extract<Conclusion, { ok: true }>,
-    role: "seller" | "buyer",
-  ): Promise<boolean> {
-    const key = `${request}\0${role}`;
-    this.#deliveries.get(key)?.abort();
-    const replaced = new AbortController();
-    this.#deliveries.set(key, replaced);
-    const signal = AbortSignal.any([replaced.signal, this.#stopping.signal]);
-    try {
-      for (let attempt = 0; attempt < DELIVERY_ATTEMPTS && !signal.aborted; attempt++) {
-        if (attempt > 0) {
-          await pause(
-            Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS),
-            signal,
-            this.#clock,
-          );
-          if (signal.aborted) break;
-        }
-        const delivered = await deliverShipping(plan, conclusion, {
-          timeoutMs: this.#options.transactionTimeout ?? 30_000,
-          seal: (name, text) => this.#guard.sealFor(name, text),
-          slots: this.#slots,
-          signal,
-        }, role);
-        if (delivered) return true;
-      }
-      return false;
-    } finally {
-      if (this.#deliveries.get(key) === replaced) this.#deliveries.delete(key);
-    }
-  }
-
-  #inBackground(work: Promise<void>): void {
-    const tracked = work.catch((error) => {
-      log.error("Background work failed: {error}", { error: String(error) });
-    }).finally(() => this.#background.delete(tracked));
-    this.#background.add(tracked);
   }
 
   #send(effect: Extract<Effect, { kind: "send" }>): void {
@@ -594,15 +468,13 @@ export class ShopServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return this.#done;
     this.#closing = true;
-    this.#stopping.abort();
     this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     this.#wake?.();
     await this.#done;
     await this.#fanning;
     this.#turns.port1.close();
-    await Promise.all([...this.#transactions.values()].map((tx) => tx[Symbol.asyncDispose]()));
-    await Promise.allSettled([...this.#background]);
+    await this.#legs[Symbol.asyncDispose]();
     await this.#store[Symbol.asyncDispose]();
     log.info("Stopped");
   }
@@ -631,17 +503,4 @@ function fit(message: Message, limit: number): Message | undefined {
 /** A count as people read it: `20,000`. */
 function count(n: number): string {
   return n.toLocaleString("en-US");
-}
-
-/** Waits `ms` on the clock, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal, clock: Clock): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clock.clear(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = clock.set(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
