@@ -298,9 +298,23 @@ export async function runLedger(
   try {
     store = await ServerStore.openExisting(options.data, options.kv);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    console.error(`No server data in ${options.data}: pass the server's --data directory`);
-    return 1;
+    if (error instanceof Deno.errors.NotFound) {
+      console.error(`Error: No server data in ${options.data}: pass the server's --data directory`);
+      return 1;
+    }
+    if (
+      error instanceof Deno.errors.NotADirectory || error instanceof Deno.errors.PermissionDenied
+    ) {
+      console.error(
+        `Error: Cannot read server data in ${options.data}: ${
+          error instanceof Deno.errors.NotADirectory
+            ? "a part of the path is a file"
+            : "permission denied"
+        } (give the server's --data directory)`,
+      );
+      return 2;
+    }
+    throw error;
   }
   await using _store = store;
   const entries = (await store.ledger()).sort((a, b) => a.at - b.at);
@@ -326,7 +340,7 @@ export async function runKey(
     await using store = await ServerStore.open(options.data, options.kv);
     ({ identity, created } = await store.identity());
   } catch (error) {
-    console.error(`Cannot read the server key in ${where}: ${(error as Error).message}`);
+    console.error(`Error: Cannot read the server key in ${where}: ${(error as Error).message}`);
     return 1;
   }
   const key = identity.publicText;
