@@ -223,7 +223,11 @@ function dropOtherRegisters(state: AgentState, turn: AgentTurn): void {
  * A REGISTERED for a REGISTER given up when the one beside it was answered
  * first: the server took both, this one last, so its answer says what the
  * server now knows of this peer (our server with `--allow-plaintext`
- * confirms a classic REGISTER and then the one with extensions).
+ * confirms a classic REGISTER and then the one with extensions). Except a
+ * classic answer once the server answered with extensions: our server never
+ * takes a classic REGISTER in place of one with extensions (one that comes
+ * after is confirmed with the extensions it keeps), so that answer was sent
+ * first and only delivered late, and the server is still ours.
  *
  * @returns Whether it was such an answer.
  */
@@ -236,6 +240,10 @@ export function onLateRegistration(
   if (!state.superseded.delete(message.rq)) return false;
   if (message.type === "REGISTER-DENIED" || !state.registered) {
     turn.log("debug", `${message.type} ${message.rq}: another REGISTER was answered first`);
+    return true;
+  }
+  if (message.extensions === undefined && state.serverKind === "ours") {
+    turn.log("debug", `REGISTERED ${message.rq}: a classic answer overtaken by our server's`);
     return true;
   }
   state.serverKind = message.extensions === undefined ? "classic" : "ours";
