@@ -12,7 +12,7 @@ Deno.test("shop server ledger and key on a --data that is a file: a clear error,
     const result = await shop(args);
     assert.notEqual(result.code, 0, args.join(" "));
     assert.match(result.stderr, /^Error: Cannot /m, result.stderr);
-    assert.doesNotMatch(result.stderr, /Uncaught|    at /, result.stderr);
+    assert.doesNotMatch(result.stderr, /Uncaught| {4}at /, result.stderr);
   }
   assert.equal(await Deno.readTextFile(file), "not a directory");
 });
