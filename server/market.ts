@@ -63,6 +63,7 @@ import type { TransactionPlan } from "./transaction.ts";
 
 export type {
   LedgerEntry,
+  ListingRecord,
   Mutation,
   OfferRecord,
   RecordKey,

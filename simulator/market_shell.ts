@@ -21,6 +21,7 @@ export const TIMERS: MarketTimers = {
   negotiationTimeout: 2_000,
   reserveTimeout: 3_000,
   retention: 60_000,
+  holdTimeout: 1_000,
 };
 
 /** The market, its records, and its shell's timer. */
