@@ -70,6 +70,15 @@ import {
   takePending,
 } from "./agent/registration.ts";
 import { acknowledge, onAck, onTick, track } from "./agent/reliability.ts";
+import {
+  answerReserve,
+  browse,
+  keepAlive,
+  ListingSync,
+  nextKeepAlive,
+  onCatalogue,
+  syncListings,
+} from "./agent/listing.ts";
 import type {
   BuyRequest,
   HistoryEntry,
@@ -126,9 +135,12 @@ const YES_OR_NO = /^\s*(y|yes|n|no)?\s*$/i;
 /** The peer's state machine. */
 export class Agent {
   readonly #state: AgentState;
+  /** What the server's offer book was told (extension `book`). */
+  readonly #listing: ListingSync;
 
   constructor(profile: PeerProfile, snapshot: PeerSnapshot, options: AgentOptions) {
     this.#state = createState(profile, snapshot, options);
+    this.#listing = new ListingSync(options.keepAlive);
   }
 
   /** Whether the server has confirmed this peer's registration. */
@@ -143,7 +155,10 @@ export class Agent {
 
   /** When the agent next needs a `tick` event (a retransmission is due), if ever. */
   nextDeadline(): number | undefined {
-    return this.#state.unacked.nextDeadline();
+    const resend = this.#state.unacked.nextDeadline();
+    const alive = nextKeepAlive(this.#state, this.#listing);
+    if (alive === undefined) return resend;
+    return resend === undefined ? alive : Math.min(resend, alive);
   }
 
   /** Whether the server agreed `auth`: MACs on datagrams, TLS on the TCP port. */
@@ -226,6 +241,7 @@ export class Agent {
         break;
       case "tick":
         onTick(state, turn);
+        keepAlive(state, this.#listing, turn);
         break;
       case "refused":
         onRefused(state, turn, event.rq, event.reason);
@@ -262,10 +278,14 @@ export class Agent {
         onTcpClosed(state, turn, event.conn, event.cause);
         break;
     }
+    syncListings(state, this.#listing, turn);
     settleQuestions(state, turn);
     const effects = turn.effects();
     for (const effect of effects) {
-      if (effect.kind === "send") track(state, effect.message, event.at);
+      if (effect.kind === "send") {
+        track(state, effect.message, event.at);
+        this.#listing.lastSent = event.at;
+      }
     }
     return effects;
   }
@@ -322,6 +342,8 @@ export class Agent {
         return sell(state, turn, command.args);
       case "unsell":
         return unsell(state, turn, command.args.item);
+      case "browse":
+        return browse(state, this.#listing, turn, command.args.prefix);
       case "inventory":
         return printInventory(state, turn);
       case "buy":
@@ -375,6 +397,8 @@ export class Agent {
         const pending = takePending(state, turn, "REGISTER", message.rq);
         if (!pending) return onUnexpected(state, turn, message);
         remember(state, message);
+        // A new registration: the server's book is told everything again.
+        if (message.type === "REGISTERED") this.#listing.reset();
         return onRegistrationAnswer(state, turn, message, pending, serverKey);
       }
       case "DE-REGISTERED":
@@ -394,7 +418,10 @@ export class Agent {
       case "SEARCH":
         return onSearch(state, turn, message);
       case "RESERVE":
-        return onReserve(state, turn, message);
+        onReserve(state, turn, message);
+        return answerReserve(state, turn, message);
+      case "CATALOGUE":
+        return onCatalogue(state, this.#listing, turn, message);
       case "CANCEL":
         // As a seller (a reservation released), else as a buyer.
         if (!releaseReservation(state, turn, message)) onPurchaseCancel(state, turn, message);

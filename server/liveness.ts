@@ -76,7 +76,7 @@ export class Liveness {
   lost(name: string, at: number): boolean {
     if (this.#offline.has(name)) return false;
     this.#offline.set(name, at);
-    this.#nextSweep ??= at + this.#interval();
+    if (this.#options.forgetAfter > 0) this.#nextSweep ??= at + this.#interval();
     return true;
   }
 
@@ -110,9 +110,9 @@ export class Liveness {
         if (at - since >= forgetAfter) forget.push(name);
       }
     }
-    this.#nextSweep = this.#heard.size > 0 || this.#offline.size > 0
-      ? at + this.#interval()
-      : undefined;
+    const watching = (offlineAfter > 0 && this.#heard.size > 0) ||
+      (forgetAfter > 0 && this.#offline.size > 0);
+    this.#nextSweep = watching ? at + this.#interval() : undefined;
     return { offline, forget };
   }
 

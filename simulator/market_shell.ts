@@ -58,6 +58,7 @@ export class MarketShell {
       allowPlaintext: true,
       timers: TIMERS,
       newId: () => `s${boot}-${++ids}`,
+      liveness: { offlineAfter: 0, forgetAfter: 0 },
     });
     this.#armed = undefined;
     // A restored market wants a tick at once (nextDeadline 0): its shell's

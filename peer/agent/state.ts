@@ -60,6 +60,8 @@ export interface AgentOptions {
   readonly allowPlaintext?: boolean;
   /** Retransmission timing of requests to the server. */
   readonly retransmit?: Partial<RetransmitOptions>;
+  /** Silence after which the peer says ALIVE to a server with `book` (0: never). */
+  readonly keepAlive?: number;
 }
 
 /** A TCP transaction this peer takes part in, by connection. */
