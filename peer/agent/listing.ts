@@ -58,9 +58,11 @@ export class ListingSync {
   }
 }
 
-/** Whether the server keeps our listings. */
+/** Whether the server keeps our listings (and no REGISTER is under way: its answer lists anew). */
 export function lists(state: AgentState): boolean {
-  return state.registered && state.extensions.has("book");
+  if (!state.registered || !state.extensions.has("book")) return false;
+  for (const pending of state.pending.values()) if (pending.type === "REGISTER") return false;
+  return true;
 }
 
 /** Sends a LIST for every item whose listing changed, and withdraws those gone. */
