@@ -7,23 +7,58 @@
 import { or } from "@optique/core/constructs";
 import { commandLine, message } from "@optique/core/message";
 import { run } from "@optique/run";
+import { subcommandOf, usageHint } from "./cli/usage.ts";
 import { peerCommand, runPeer } from "./peer/cli.ts";
-import { runKey, runLedger, runServer, serverCommand } from "./server/cli.ts";
+import { runKey, runLedger, runServer, serverCommand, serverUsages } from "./server/cli.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The program's version, from deno.json. */
 export const VERSION: string = denoJson.version;
 
+/** What `shop` alone prints: what it is, its two commands, where to read more. */
+export const OVERVIEW = `shop: a peer-to-peer marketplace (P2S2 protocol)
+
+  shop server             Run the marketplace server
+  shop peer --name NAME   Run a buyer and seller peer
+
+Run shop --help for more`;
+
+/** Exit code of a usage error (clig.dev, BSD sysexits' EX_USAGE aside). */
+const USAGE_ERROR = 2;
+
 const shop = or(serverCommand, peerCommand);
 
+const SUBCOMMANDS = [...serverUsages, { path: ["peer"], usage: peerCommand.usage }];
+
 if (import.meta.main) {
+  if (Deno.args.length === 0) {
+    console.error(OVERVIEW);
+    Deno.exit(USAGE_ERROR);
+  }
+  const colors = Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR");
+  let failed = false;
   const options = run(shop, {
     programName: "shop",
-    help: "both",
-    version: VERSION,
+    help: { option: { names: ["--help", "-h"] }, command: true },
+    version: { value: VERSION, option: { names: ["--version", "-V"] } },
     completion: "command",
-    errorExitCode: 2,
+    errorExitCode: USAGE_ERROR,
     showDefault: true,
+    showChoices: true,
+    aboveError: "none",
+    stderr: (text) => {
+      failed = true;
+      console.error(text);
+    },
+    onExit: (code) => {
+      if (failed && code !== 0) {
+        const width = Deno.stderr.isTerminal() ? Deno.consoleSize().columns : undefined;
+        console.error(
+          usageHint("shop", subcommandOf(Deno.args, SUBCOMMANDS), { colors, maxWidth: width }),
+        );
+      }
+      Deno.exit(code);
+    },
     brief: message`shop: a peer-to-peer marketplace (P2S2 protocol).`,
     footer: message`Run ${commandLine("shop server")} once, then ${
       commandLine("shop peer --name NAME")

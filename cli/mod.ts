@@ -4,3 +4,4 @@
  * @module
  */
 export * from "./value_parsers.ts";
+export * from "./usage.ts";

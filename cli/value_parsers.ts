@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { message, text } from "@optique/core/message";
+import { type Message, message, text } from "@optique/core/message";
 import type { NonEmptyString } from "@optique/core/nonempty";
 import type { ValueParser } from "@optique/core/valueparser";
 import { z } from "zod";
+import { MAX_NAME_LENGTH, Name } from "../protocol/fields.ts";
 
 /** Options for {@linkcode fromZod}. */
 export interface FromZodOptions<T> {
@@ -18,6 +19,8 @@ export interface FromZodOptions<T> {
   readonly placeholder: T;
   /** Writes a value back as the user would type it (for defaults in help). */
   readonly format?: (value: T) => string;
+  /** The only values there are, offered by shell completion and listed in help. */
+  readonly choices?: readonly T[];
 }
 
 /**
@@ -33,6 +36,7 @@ export function fromZod<T>(
   schema: z.ZodType<T, string>,
   options: FromZodOptions<T>,
 ): ValueParser<"sync", T> {
+  const format = options.format ?? ((value: T) => String(value));
   return {
     mode: "sync",
     metavar: options.metavar,
@@ -43,11 +47,33 @@ export function fromZod<T>(
       const why = result.error.issues[0]?.message ?? "invalid value";
       return {
         success: false,
-        error: message`Cannot use ${input}: ${text(why)}.`,
+        error: message`Cannot use ${input}: ${text(why)}`,
       };
     },
-    format: options.format ?? ((value) => String(value)),
+    format,
+    ...(options.choices === undefined ? {} : {
+      choices: options.choices,
+      *suggest(prefix: string) {
+        for (const choice of options.choices!) {
+          const shown = format(choice);
+          if (shown.startsWith(prefix)) yield { kind: "literal" as const, text: shown };
+        }
+      },
+    }),
   };
+}
+
+/**
+ * How a default is shown in help: as typed (`5000`), where optique would
+ * quote it (`"5000"`) on a terminal without colours.
+ *
+ * @example
+ * ```ts
+ * option("--port", port()).withDefault(5000, shownAs("5000"));
+ * ```
+ */
+export function shownAs(typed: string): { readonly message: Message } {
+  return { message: message`${text(typed)}` };
 }
 
 const DURATION_UNITS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
@@ -131,5 +157,45 @@ export const LogLevel = z.enum(["debug", "info", "warning", "error"], {
 
 /** A log level option value. */
 export function logLevel(): ValueParser<"sync", z.infer<typeof LogLevel>> {
-  return fromZod(LogLevel, { metavar: "LEVEL", placeholder: "info" });
+  return fromZod(LogLevel, { metavar: "LEVEL", placeholder: "info", choices: LogLevel.options });
+}
+
+/** The characters a name may have, as the wire's `Name` field allows them. */
+const NAME_CHARACTER = /[A-Za-z0-9_-]/;
+
+/**
+ * A peer name, checked against the protocol's {@linkcode Name} field with a
+ * reason a person can act on: names are file names and wire tokens, so
+ * only ASCII letters, digits, `_` and `-` (`José` is refused for its `é`).
+ */
+export function peerName(): ValueParser<"sync", string> {
+  return {
+    mode: "sync",
+    metavar: "NAME",
+    placeholder: "alice",
+    parse(input) {
+      const why = nameProblem(input);
+      if (why === undefined) return { success: true, value: input };
+      return { success: false, error: message`Cannot use name ${input}: ${text(why)}` };
+    },
+    format: (value) => value,
+  };
+}
+
+/** Why a name cannot be used, or `undefined` when it can. */
+export function nameProblem(input: string): string | undefined {
+  if (input === "") return "a name needs at least one character";
+  const length = [...input].length;
+  if (length > MAX_NAME_LENGTH) {
+    return `at most ${MAX_NAME_LENGTH} characters, not ${length}`;
+  }
+  const bad = [...input].find((char) => !NAME_CHARACTER.test(char));
+  if (bad !== undefined) {
+    return `names are letters a-z or A-Z, digits, _ and -: ${JSON.stringify(input)} has ${
+      JSON.stringify(bad)
+    }`;
+  }
+  if (!/^[A-Za-z0-9]/.test(input)) return "a name starts with a letter or a digit";
+  const checked = Name.safeParse(input);
+  return checked.success ? undefined : checked.error.issues[0]!.message;
 }

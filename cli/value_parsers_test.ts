@@ -11,8 +11,10 @@ import {
   HostPortText,
   LogLevel,
   logLevel,
+  peerName,
   port,
   PortNumber,
+  shownAs,
 } from "./value_parsers.ts";
 
 /** The first issue's message when `schema` rejects `input`. */
@@ -158,7 +160,7 @@ Deno.test("duration() parses option text to milliseconds", () => {
 Deno.test("duration() fails with a message that quotes the input and says what to type", () => {
   assert.equal(
     failureText(duration().parse("10")),
-    'Cannot use "10": expected a duration like 500ms, 10s or 5m.',
+    'Cannot use "10": expected a duration like 500ms, 10s or 5m',
   );
 });
 
@@ -174,7 +176,7 @@ Deno.test("port() accepts 0 and rejects 70000", () => {
   assert.deepEqual(port().parse("5000"), { success: true, value: 5000 });
   assert.equal(
     failureText(port().parse("70000")),
-    'Cannot use "70000": expected a port number 0-65535.',
+    'Cannot use "70000": expected a port number 0-65535',
   );
   assert.equal(port().metavar, "PORT");
   assert.equal(port().format(5000), "5000");
@@ -197,13 +199,13 @@ Deno.test("hostPort() parses and formats HOST:PORT", async (t) => {
   await t.step("port 0 fails", () => {
     assert.equal(
       failureText(parser.parse("localhost:0")),
-      'Cannot use "localhost:0": port must be 1 to 65535.',
+      'Cannot use "localhost:0": port must be 1 to 65535',
     );
   });
   await t.step("a missing port fails", () => {
     assert.equal(
       failureText(parser.parse("localhost")),
-      'Cannot use "localhost": expected HOST:PORT like 127.0.0.1:5000.',
+      'Cannot use "localhost": expected HOST:PORT like 127.0.0.1:5000',
     );
   });
   await t.step("format puts IPv6 hosts back in brackets", () => {
@@ -227,7 +229,7 @@ Deno.test("logLevel() accepts the four levels only", () => {
   assert.deepEqual(LogLevel.options, ["debug", "info", "warning", "error"]);
   assert.equal(
     failureText(logLevel().parse("verbose")),
-    'Cannot use "verbose": expected debug, info, warning or error.',
+    'Cannot use "verbose": expected debug, info, warning or error',
   );
   assert.equal(failureText(logLevel().parse("DEBUG")).startsWith('Cannot use "DEBUG"'), true);
 });
@@ -245,12 +247,58 @@ Deno.test("fromZod uses the first issue's message and the given metavar and form
   assert.equal(parser.metavar, "EVEN");
   assert.equal(parser.placeholder, 0);
   assert.deepEqual(parser.parse("42"), { success: true, value: 42 });
-  assert.equal(failureText(parser.parse("x")), 'Cannot use "x": expected digits.');
-  assert.equal(failureText(parser.parse("3")), 'Cannot use "3": expected an even number.');
+  assert.equal(failureText(parser.parse("x")), 'Cannot use "x": expected digits');
+  assert.equal(failureText(parser.parse("3")), 'Cannot use "3": expected an even number');
   assert.equal(parser.format(4), "#4");
 });
 
 Deno.test("fromZod formats with String when no format is given", () => {
   const parser = fromZod(z.string().transform(Number), { metavar: "N", placeholder: 0 });
   assert.equal(parser.format(7), "7");
+});
+
+Deno.test("logLevel() offers its levels to shell completion and help", () => {
+  const parser = logLevel();
+  assert.deepEqual(parser.choices, ["debug", "info", "warning", "error"]);
+  assert.deepEqual([...parser.suggest!("")].map((s) => s.kind === "literal" && s.text), [
+    "debug",
+    "info",
+    "warning",
+    "error",
+  ]);
+  assert.deepEqual([...parser.suggest!("w")], [{ kind: "literal", text: "warning" }]);
+});
+
+Deno.test("shownAs shows a default as typed, without quotes", () => {
+  assert.equal(
+    formatMessage(shownAs("5000").message, { quotes: true, colors: false }),
+    "5000",
+  );
+});
+
+Deno.test("peerName() accepts what the wire's Name allows", () => {
+  for (const name of ["alice", "Bob-2", "x_y", "7", "a".repeat(32)]) {
+    assert.deepEqual(peerName().parse(name), { success: true, value: name });
+  }
+});
+
+Deno.test("peerName() says why a name is refused, as a sentence", async (t) => {
+  const cases: [string, string][] = [
+    [
+      "José",
+      'Cannot use name "José": names are letters a-z or A-Z, digits, _ and -: "José" has "é"',
+    ],
+    [
+      "../etc",
+      'Cannot use name "../etc": names are letters a-z or A-Z, digits, _ and -: "../etc" has "."',
+    ],
+    ["a".repeat(40), `Cannot use name "${"a".repeat(40)}": at most 32 characters, not 40`],
+    ["-x", 'Cannot use name "-x": a name starts with a letter or a digit'],
+    ["", 'Cannot use name "": a name needs at least one character'],
+  ];
+  for (const [input, expected] of cases) {
+    await t.step(JSON.stringify(input), () => {
+      assert.equal(failureText(peerName().parse(input)), expected);
+    });
+  }
 });

@@ -10,8 +10,10 @@
 import { join } from "node:path";
 import { PeerProcess, ServerProcess, ShopProcess } from "./processes.ts";
 
-const bold = (text: string) => Deno.noColor ? text : `\x1b[1m${text}\x1b[22m`;
-const dim = (text: string) => Deno.noColor ? text : `\x1b[2m${text}\x1b[22m`;
+/** Colours on a terminal only: none in a pipe or a file, none with NO_COLOR. */
+const colors = Deno.stdout.isTerminal() && !Deno.noColor;
+const bold = (text: string) => colors ? `\x1b[1m${text}\x1b[22m` : text;
+const dim = (text: string) => colors ? `\x1b[2m${text}\x1b[22m` : text;
 
 /** Tells the messages the server logged since the last call, by who sent them where. */
 class Narrator {
@@ -66,6 +68,8 @@ function say(peer: string, line: string): void {
 }
 
 async function main(): Promise<number> {
+  // `--keep` keeps the data and logs for reading afterwards.
+  const keep = Deno.args.includes("--keep");
   const dir = await Deno.makeTempDir({ prefix: "shop-demo-" });
   const payments: Record<string, string> = {
     alice: "4111111111111111",
@@ -75,7 +79,11 @@ async function main(): Promise<number> {
   const processes: ShopProcess[] = [];
   try {
     console.log(bold("shop demo: a server and three peers on 127.0.0.1"));
-    console.log(dim(`data and logs in ${dir}`));
+    console.log(dim(
+      keep
+        ? `data and logs in ${dir} (kept)`
+        : `data and logs in ${dir} (removed at the end; deno task demo --keep keeps them)`,
+    ));
     const server = await ServerProcess.start(
       dir,
       "--log-level",
@@ -216,7 +224,11 @@ async function main(): Promise<number> {
     return ledger.code;
   } finally {
     await Promise.all(processes.map((process) => process[Symbol.asyncDispose]()));
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (keep) console.log(dim(`\nThe data and logs are in ${dir}`));
+    else {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      console.log(dim(`\nRemoved ${dir}`));
+    }
   }
 }
 

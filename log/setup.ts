@@ -30,6 +30,11 @@ export interface LoggingOptions {
   readonly file: string;
   /** The lowest level shown on standard error. */
   readonly consoleLevel: ConsoleLevel;
+  /**
+   * Where console lines go instead of standard error: a line editor that
+   * prints them above the line being typed.
+   */
+  readonly consoleWrite?: (line: string) => void;
 }
 
 /** Masks all but the last four digits of a digit run. */
@@ -107,8 +112,11 @@ export async function setupLogging(options: LoggingOptions): Promise<void> {
     error: "error",
     fatal: "error",
   };
+  const write = options.consoleWrite;
   const console = withFilter(
-    getConsoleSink({ formatter, levelMap: everyLevelToStderr }),
+    write
+      ? (record: LogRecord) => write(formatter(record).replace(/\n$/, ""))
+      : getConsoleSink({ formatter, levelMap: everyLevelToStderr }),
     options.consoleLevel,
   );
   await configure({

@@ -10,13 +10,17 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
+import { checkListen } from "../shell/listen_check.ts";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import { z } from "zod";
-import { fromZod, hostPort, logLevel, port } from "../cli/value_parsers.ts";
+import { fromZod, hostPort, logLevel, peerName, port, shownAs } from "../cli/value_parsers.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
-import { Name } from "../protocol/mod.ts";
-import type { Output } from "./agent.ts";
+import { formatPrice } from "../protocol/mod.ts";
+import type { Agent, Output } from "./agent.ts";
+import { parseCommand } from "./commands.ts";
+import { editedLines, LineEditor } from "./line_editor.ts";
 import { readLines } from "./lines.ts";
+import { Session, untilSignal } from "./script.ts";
 import { type PaymentDetails, readPaymentFile } from "./payment.ts";
 import { parseServerKey } from "./guard.ts";
 import { ShopPeer } from "./peer.ts";
@@ -36,24 +40,25 @@ export const peerCommand = command(
   "peer",
   object({
     command: constant("peer"),
-    name: option("--name", fromZod(Name, { metavar: "NAME", placeholder: "alice" }), {
-      description: message`This peer's name in the marketplace (letters, digits, _ and -).`,
+    name: option("--name", peerName(), {
+      description:
+        message`This peer's name in the marketplace: letters a-z or A-Z, digits, _ and -, at most 32.`,
     }),
     server: option("--server", hostPort(), {
       description: message`The server's UDP address.`,
-    }).withDefault({ hostname: "127.0.0.1", port: 5000 }),
+    }).withDefault({ hostname: "127.0.0.1", port: 5000 }, shownAs("127.0.0.1:5000")),
     host: option("--host", string({ metavar: "HOST" }), {
       description: message`Address to bind the peer's sockets to.`,
-    }).withDefault("0.0.0.0"),
+    }).withDefault("0.0.0.0", shownAs("0.0.0.0")),
     udpPort: option("--udp-port", port(), {
       description: message`UDP port for the server's messages (0 picks a free one).`,
-    }).withDefault(0),
+    }).withDefault(0, shownAs("0")),
     tcpPort: option("--tcp-port", port(), {
       description: message`TCP port for the purchase transaction (0 picks a free one).`,
-    }).withDefault(0),
+    }).withDefault(0, shownAs("0")),
     data: option("--data", string({ metavar: "DIR" }), {
       description: message`Directory for NAME.kv and NAME.log.`,
-    }).withDefault("./shop-data"),
+    }).withDefault("./shop-data", shownAs("./shop-data")),
     autoBuy: flag("--auto-buy", {
       description:
         message`Buy every FOUND at once instead of asking (set auto-buy on|off changes it).`,
@@ -72,12 +77,17 @@ export const peerCommand = command(
       description:
         message`Send card data to a server that offers no TLS (a classic server) over plain TCP. Without it, such a purchase or sale is declined.`,
     }).withDefault(false),
+    stay: flag("--stay", {
+      description:
+        message`Stay online after the end of standard input, until SIGINT or SIGTERM: for a seller or a service run without a terminal.`,
+    }).withDefault(false),
     json: flag("--json", {
       description: message`Print one JSON object per line instead of readable text.`,
     }).withDefault(false),
     logLevel: option("--log-level", logLevel(), {
-      description: message`Lowest level of log lines shown on standard error.`,
-    }).withDefault("info"),
+      description:
+        message`Lowest level of log lines shown on standard error (all of them go to NAME.log).`,
+    }).withDefault("warning", shownAs("warning")),
   }),
   {
     brief: message`Run a buyer and seller peer.`,
@@ -89,21 +99,55 @@ export const peerCommand = command(
 /** Parsed `shop peer` options. */
 export type PeerCommand = InferValue<typeof peerCommand>;
 
+/** Writes an output as a text line, or as a JSON line with `--json`. */
+export function formatOutput(output: Output, json: boolean): string {
+  return json
+    ? JSON.stringify({ event: output.event, ...(output.fields ?? { message: output.text }) })
+    : output.text;
+}
+
 /** Prints outputs as text lines, or as JSON lines with `--json`. */
 export function printer(json: boolean): (output: Output) => void {
-  if (json) {
-    return (output) =>
-      console.log(
-        JSON.stringify({ event: output.event, ...(output.fields ?? { message: output.text }) }),
-      );
+  return (output) => console.log(formatOutput(output, json));
+}
+
+/** The `questions` command, answered by the shell from the agent's queue. */
+export function questionsOutput(agent: Agent): Output {
+  const questions = agent.questions;
+  if (questions.length === 0) {
+    return { event: "questions", text: "No questions waiting", fields: { questions: [] } };
   }
-  return (output) => console.log(output.text);
+  const requests = new Map(agent.requests.map((request) => [request.rq, request]));
+  const described = questions.map((question, i) => {
+    const request = requests.get(question.rq);
+    const what = question.about === "FOUND"
+      ? `buy ${request?.foundItem ?? request?.item ?? "?"}${
+        request?.price === undefined ? "" : ` at ${formatPrice(request.price)}`
+      }${request?.seller ? ` from ${request.seller}` : ""}? (search ${question.rq})`
+      : question.about === "NEGOTIATE"
+      ? `accept a lower price? (NEGOTIATE ${question.rq})`
+      : `payment details: ${question.about.toLowerCase()} (transaction ${question.rq})`;
+    return `  ${i + 1}. ${what}${i === 0 ? "  <- answered by the next line" : ""}`;
+  });
+  return {
+    event: "questions",
+    text: `${questions.length} question(s) waiting, the first one asked:\n${described.join("\n")}`,
+    fields: { questions: questions.map(({ about, rq }) => ({ about, rq })) },
+  };
+}
+
+/** Writes all of a text to standard output at once (the editor's screen updates). */
+function writeStdout(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
 }
 
 /**
- * Runs a peer until `quit` or the end of standard input.
+ * Runs a peer until `quit` or the end of standard input (or, with
+ * `--stay`, until SIGINT or SIGTERM).
  *
- * @returns The exit code.
+ * @returns The exit code: 1 when it cannot start, or when a session read
+ *   from a pipe printed an error.
  */
 export async function runPeer(options: PeerCommand): Promise<number> {
   let payment: PaymentDetails | undefined;
@@ -116,26 +160,58 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     }
     payment = read.details;
   }
-  const terminal = Deno.stdin.isTerminal();
-  let raw = false;
-  const secretInput = (secret: boolean) => {
-    if (!terminal || secret === raw) return;
-    // Raw mode: the card and expiry are typed without echo.
-    Deno.stdin.setRaw(secret);
-    raw = secret;
-  };
+  // The ports are looked at before the data directory is made or touched.
+  const busy = checkListen([
+    {
+      transport: "udp",
+      hostname: options.host,
+      port: options.udpPort,
+      portOption: "--udp-port",
+      hostOption: "--host",
+    },
+    {
+      transport: "tcp",
+      hostname: options.host,
+      port: options.tcpPort,
+      portOption: "--tcp-port",
+      hostOption: "--host",
+    },
+  ]);
+  if (busy !== undefined) {
+    console.error(`Error: ${busy}`);
+    return 1;
+  }
   const opened = await openDataDir(options.data, { name: options.name, what: options.name });
   if (typeof opened === "number") return opened;
-  using _held = opened;
+  // A terminal gets a prompt and line editing; a pipe gets plain lines.
+  const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  const colors = terminal && !Deno.noColor;
+  const editor = terminal
+    ? new LineEditor({
+      write: writeStdout,
+      prompt: colors ? `\x1b[1m${options.name}>\x1b[22m ` : `${options.name}> `,
+    })
+    : undefined;
   await setupLogging({
     file: join(options.data, `${options.name}.log`),
     consoleLevel: options.logLevel,
+    ...(editor ? { consoleWrite: (line: string) => editor.print(line) } : {}),
   });
   const log = logger("peer");
   warnFixedModes(log, opened.prepared);
-  const print = printer(options.json);
+  const session = new Session();
+  const print = (output: Output) => {
+    session.saw(output);
+    const text = formatOutput(output, options.json);
+    if (editor) editor.print(text);
+    else console.log(text);
+  };
+  const secretInput = (secret: boolean) => {
+    if (editor) editor.secret = secret;
+  };
+  let peer: ShopPeer;
   try {
-    await using peer = await ShopPeer.start({
+    peer = await ShopPeer.start({
       name: options.name,
       server: options.server,
       hostname: options.host,
@@ -149,6 +225,21 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       serverKey: options.serverKey,
       allowPlaintext: options.allowPlaintext,
     });
+  } catch (error) {
+    log.error("Peer failed to start: {error}", { error: String(error) });
+    await shutdownLogging();
+    // A start that failed leaves no data directory it made.
+    await opened.discard();
+    const why = error instanceof Deno.errors.AddrInUse
+      ? `Cannot listen on ${options.host}: a port is in use (give others with --udp-port and --tcp-port)`
+      : `Cannot start ${options.name}: ${String(error)}`;
+    console.error(`Error: ${why}`);
+    return 1;
+  }
+  using _held = opened;
+  using signal = untilSignal();
+  try {
+    await using _peer = peer;
     const { udp, tcp } = peer.ports;
     print({
       event: "ready",
@@ -162,14 +253,34 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       },
     });
     log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
-    await peer.run(readLines(Deno.stdin.readable, { raw: () => raw }));
+    if (editor) Deno.stdin.setRaw(true);
+    const input = editor
+      ? editedLines(Deno.stdin.readable, editor)
+      : readLines(Deno.stdin.readable);
+    await peer.run(session.lines(input, {
+      stay: options.stay,
+      stopped: signal.signalled,
+      onStay: () =>
+        print({
+          event: "staying",
+          text: `End of input: ${options.name} stays online until SIGINT or SIGTERM (--stay)`,
+        }),
+      answer: (line) => {
+        const parsed = parseCommand(line);
+        if (!(parsed.ok && parsed.command?.name === "questions")) return false;
+        print(questionsOutput(peer.agent));
+        return true;
+      },
+    }));
     log.debug("Peer {name} stopped", { name: options.name });
-    return 0;
+    // A script learns from the exit code that something went wrong.
+    return !terminal && session.errors > 0 ? 1 : 0;
   } catch (error) {
     log.error("Peer failed: {error}", { error: String(error) });
     return 1;
   } finally {
-    secretInput(false);
+    editor?.finish();
+    if (editor) Deno.stdin.setRaw(false);
     await shutdownLogging();
   }
 }

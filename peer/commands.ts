@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { Item, Price, Text } from "../protocol/mod.ts";
+import { Item, MAX_ITEM_LENGTH, MAX_PRICE, MAX_TEXT_LENGTH, Price, Text } from "../protocol/mod.ts";
 import { splitWords } from "./shell_words.ts";
 
 interface CommandSpec<S extends z.ZodType> {
@@ -55,6 +55,11 @@ function required(word: string | undefined, what: string): string {
 
 function item(word: string | undefined): string {
   const text = required(word, "ITEM");
+  if (text.length > MAX_ITEM_LENGTH) {
+    throw new ArgumentError(
+      `item ${JSON.stringify(text)} is too long: at most ${MAX_ITEM_LENGTH} characters`,
+    );
+  }
   const parsed = Item.safeParse(text);
   if (!parsed.success) {
     throw new ArgumentError(
@@ -67,17 +72,29 @@ function item(word: string | undefined): string {
 function price(word: string | undefined, what: string): number {
   const text = required(word, what);
   const parsed = Price.safeDecode(text);
-  if (!parsed.success) {
-    throw new ArgumentError(
-      `${what} ${JSON.stringify(text)} is not a price: ${parsed.error.issues[0]!.message}`,
-    );
+  if (parsed.success) return parsed.data;
+  const quoted = JSON.stringify(text);
+  // A number the wire cannot carry is refused for its size or sign, not as
+  // if it were no number at all.
+  if (/^[0-9]+(\.[0-9]+)?$/.test(text) && Number(text) > MAX_PRICE) {
+    throw new ArgumentError(`${what} ${quoted} is over the maximum ${MAX_PRICE}`);
   }
-  return parsed.data;
+  if (/^-[0-9]+(\.[0-9]+)?$/.test(text)) {
+    throw new ArgumentError(`${what} ${quoted} is negative: a price is 0 or more`);
+  }
+  throw new ArgumentError(
+    `${what} ${quoted} is not a price: ${parsed.error.issues[0]!.message}`,
+  );
 }
 
 /** The remaining words as one description, single-spaced. */
 function description(rest: readonly string[]): string {
   const text = rest.join(" ").split(/\s+/).filter((word) => word !== "").join(" ");
+  if (text.length > MAX_TEXT_LENGTH) {
+    throw new ArgumentError(
+      `the description is too long: at most ${MAX_TEXT_LENGTH} characters, not ${text.length}`,
+    );
+  }
   const parsed = Text.safeParse(text);
   if (!parsed.success) {
     throw new ArgumentError(`the description is not valid: ${parsed.error.issues[0]!.message}`);
@@ -203,6 +220,7 @@ export const COMMANDS = {
     buyArgs,
   ),
   requests: spec("requests", "List this peer's searches and their state", none),
+  questions: spec("questions", "List the questions waiting for an answer", none),
   history: spec(
     "history",
     "List completed sales and purchases with the fee, and their totals",
@@ -215,9 +233,15 @@ export const COMMANDS = {
     none,
   ),
   key: spec("key", "Print this peer's public key (for the server's operator)", none),
-  help: spec("help", "List the commands", none),
-  quit: spec("quit", "Stop the peer (end of input does the same)", none),
+  help: spec("help", "List the commands (also ?)", none),
+  quit: spec("quit", "Stop the peer (also exit; end of input does the same)", none),
 } as const;
+
+/** Other names of commands: what people type out of habit. */
+export const ALIASES: Readonly<Record<string, keyof typeof COMMANDS>> = {
+  exit: "quit",
+  "?": "help",
+};
 
 type Commands = typeof COMMANDS;
 
@@ -257,8 +281,9 @@ export function parseCommand(line: string): ParsedLine {
   } catch (error) {
     return { ok: false, error: (error as Error).message };
   }
-  const [name, ...rest] = words;
-  if (name === undefined) return { ok: true, command: undefined };
+  const [typed, ...rest] = words;
+  if (typed === undefined) return { ok: true, command: undefined };
+  const name = Object.hasOwn(ALIASES, typed) ? ALIASES[typed]! : typed;
   if (!Object.hasOwn(COMMANDS, name)) {
     return {
       ok: false,
@@ -275,7 +300,7 @@ export function parseCommand(line: string): ParsedLine {
     const issue = parsed.error.issues[0]!;
     return {
       ok: false,
-      error: `Cannot run ${name}: ${issue.message}; usage: ${spec.usage}`,
+      error: `Cannot run ${typed}: ${issue.message}; usage: ${spec.usage}`,
     };
   }
   return {

@@ -25,6 +25,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "inventory",
     "buy",
     "requests",
+    "questions",
     "history",
     "set",
     "status",
@@ -144,7 +145,9 @@ Deno.test("parseCommand says what is wrong with a sell line and how to type it",
     ["sell", "missing ITEM"],
     ["sell Laptop", "missing PRICE"],
     ["sell Laptop abc", `PRICE "abc" is not a price: expected a non-negative decimal number`],
-    ["sell Laptop -5", `PRICE "-5" is not a price`],
+    ["sell Laptop -5", `PRICE "-5" is negative: a price is 0 or more`],
+    ["sell Lamp 99999999999", `PRICE "99999999999" is over the maximum 1000000000`],
+    ["sell Lamp 1000000000.5", `PRICE "1000000000.5" is over the maximum 1000000000`],
     ["sell Laptop 1.1234567", `PRICE "1.1234567" is not a price`],
     ["sell Laptop 500 --floor", "--floor needs a price, like --floor 400"],
     ["sell Laptop 500 --floor cheap", `floor "cheap" is not a price`],
@@ -152,8 +155,11 @@ Deno.test("parseCommand says what is wrong with a sell line and how to type it",
     ["sell Laptop 500 --cheap", `unknown option "--cheap": the options are --floor and --quantity`],
     ["sell --floor 400 Laptop 500", `expected ITEM before any option, got "--floor"`],
     [`sell "two words" 500`, `item "two words" is not valid: expected one word`],
-    [`sell ${"x".repeat(65)} 500`, `item "${"x".repeat(65)}" is not valid`],
-    [`sell Laptop 500 ${"d".repeat(301)}`, "the description is not valid"],
+    [`sell ${"x".repeat(65)} 500`, `item "${"x".repeat(65)}" is too long: at most 64 characters`],
+    [
+      `sell Laptop 500 ${"d".repeat(301)}`,
+      "the description is too long: at most 300 characters, not 301",
+    ],
   ];
   for (const [line, why] of cases) {
     await t.step(line.slice(0, 40), () => {
@@ -219,5 +225,32 @@ Deno.test("parseCommand does not echo a card number or expiry typed as a command
     assert.equal(parsed.ok, false);
     assert.ok(!parsed.ok && !parsed.error.includes(line.split(" ")[0]!), line);
     assert.match(!parsed.ok ? parsed.error : "", /^Unknown command \(digits, not shown\)/);
+  }
+});
+
+Deno.test("parseCommand takes exit and ? as quit and help", () => {
+  assert.deepEqual(parseCommand("exit"), { ok: true, command: { name: "quit", args: [] } });
+  assert.deepEqual(parseCommand("?"), { ok: true, command: { name: "help", args: [] } });
+  assert.equal(error("exit now"), "Cannot run exit: takes no arguments; usage: quit");
+});
+
+Deno.test("parseCommand reads questions", () => {
+  assert.deepEqual(parseCommand("questions"), {
+    ok: true,
+    command: { name: "questions", args: [] },
+  });
+  assert.match(helpText(), /^ {2}questions +List the questions waiting for an answer$/m);
+});
+
+Deno.test("parseCommand never shows zod's own wording", () => {
+  for (
+    const line of [
+      `sell ${"x".repeat(65)} 500`,
+      `buy ${"x".repeat(65)} 500`,
+      `buy Mug 5 ${"d ".repeat(200)}`,
+      "sell Lamp 99999999999",
+    ]
+  ) {
+    assert.doesNotMatch(error(line), /Too big|Too small|expected string to have/, line);
   }
 });

@@ -10,8 +10,17 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
+import { checkListen } from "../shell/listen_check.ts";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
-import { duration, fromZod, logLevel, port } from "../cli/value_parsers.ts";
+import {
+  duration,
+  formatDuration,
+  fromZod,
+  logLevel,
+  port,
+  shownAs,
+} from "../cli/value_parsers.ts";
+import type { SubcommandUsage } from "../cli/usage.ts";
 import { z } from "zod";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { fingerprint, type Identity } from "../security/identity.ts";
@@ -36,7 +45,7 @@ const Cap = z.string().regex(/^[0-9]{1,7}$/, "expected a whole number (0: no cap
 
 const dataOption = option("--data", string({ metavar: "DIR" }), {
   description: message`Directory for server.kv and server.log.`,
-}).withDefault("./shop-data");
+}).withDefault("./shop-data", shownAs("./shop-data"));
 
 const kvOption = optional(option("--kv", string({ metavar: "PATH|URL" }), {
   description:
@@ -85,36 +94,51 @@ const serverOptions = object({
   command: constant("server"),
   port: option("--port", port(), {
     description: message`UDP port to serve on (0 picks a free one).`,
-  }).withDefault(5000),
+  }).withDefault(5000, shownAs("5000")),
   host: option("--host", string({ metavar: "HOST" }), {
     description: message`Address to bind.`,
-  }).withDefault("0.0.0.0"),
+  }).withDefault("0.0.0.0", shownAs("0.0.0.0")),
   data: dataOption,
   logLevel: option("--log-level", logLevel(), {
     description: message`Lowest level of log lines shown on standard error.`,
-  }).withDefault("info"),
+  }).withDefault("info", shownAs("info")),
   offerWindow: option("--offer-window", duration(), {
     description: message`How long offers are collected, counted from the first one.`,
-  }).withDefault(DEFAULT_TIMERS.offerWindow),
+  }).withDefault(DEFAULT_TIMERS.offerWindow, shownAs(formatDuration(DEFAULT_TIMERS.offerWindow))),
   searchTimeout: option("--search-timeout", duration(), {
     description: message`How long a search waits for any offer before NOT_AVAILABLE.`,
-  }).withDefault(DEFAULT_TIMERS.searchTimeout),
+  }).withDefault(
+    DEFAULT_TIMERS.searchTimeout,
+    shownAs(formatDuration(DEFAULT_TIMERS.searchTimeout)),
+  ),
   negotiationTimeout: option("--negotiation-timeout", duration(), {
     description: message`How long a seller has to answer NEGOTIATE before NOT_FOUND.`,
-  }).withDefault(DEFAULT_TIMERS.negotiationTimeout),
+  }).withDefault(
+    DEFAULT_TIMERS.negotiationTimeout,
+    shownAs(formatDuration(DEFAULT_TIMERS.negotiationTimeout)),
+  ),
   reserveTimeout: option("--reserve-timeout", duration(), {
     description: message`How long a buyer has to answer FOUND before the reservation is cancelled.`,
-  }).withDefault(DEFAULT_TIMERS.reserveTimeout),
+  }).withDefault(
+    DEFAULT_TIMERS.reserveTimeout,
+    shownAs(formatDuration(DEFAULT_TIMERS.reserveTimeout)),
+  ),
   offlineAfter: option("--offline-after", duration(), {
     description:
       message`Silence after which one of our peers (which says ALIVE every 20 s) is offline: its listings hidden, no search waits for it (0: never).`,
-  }).withDefault(DEFAULT_LIVENESS.offlineAfter),
+  }).withDefault(
+    DEFAULT_LIVENESS.offlineAfter,
+    shownAs(formatDuration(DEFAULT_LIVENESS.offlineAfter)),
+  ),
   forgetOfflineAfter: option("--forget-offline-after", duration(), {
     description: message`How long a peer may stay offline before it is de-registered (0: never).`,
-  }).withDefault(DEFAULT_LIVENESS.forgetAfter),
+  }).withDefault(
+    DEFAULT_LIVENESS.forgetAfter,
+    shownAs(formatDuration(DEFAULT_LIVENESS.forgetAfter)),
+  ),
   transactionTimeout: option("--transaction-timeout", duration(), {
     description: message`How long a peer has to answer on TCP during a purchase.`,
-  }).withDefault(30_000),
+  }).withDefault(30_000, shownAs(formatDuration(30_000))),
   declineCards: flag("--decline-cards", {
     description: message`Decline every charge (to test failed purchases).`,
   }).withDefault(false),
@@ -125,7 +149,7 @@ const serverOptions = object({
   rateLimit: option("--rate-limit", fromZod(PerSecond, { metavar: "N", placeholder: 1000 }), {
     description:
       message`Datagrams per second one host may send before it has a session, and one session after (bursts of twice that).`,
-  }).withDefault(1000),
+  }).withDefault(1000, shownAs("1000")),
   signatureRate: option(
     "--signature-rate",
     fromZod(PerSecond, { metavar: "N", placeholder: SIGNATURES_PER_SECOND }),
@@ -133,10 +157,10 @@ const serverOptions = object({
       description:
         message`Signed registrations one host may have checked per second (bursts of twice that).`,
     },
-  ).withDefault(SIGNATURES_PER_SECOND),
+  ).withDefault(SIGNATURES_PER_SECOND, shownAs(String(SIGNATURES_PER_SECOND))),
   namesPerHost: option("--names-per-host", fromZod(Cap, { metavar: "N", placeholder: 64 }), {
     description: message`Most names one IP address may hold (0: no cap).`,
-  }).withDefault(DEFAULT_LIMITS.namesPerHost),
+  }).withDefault(DEFAULT_LIMITS.namesPerHost, shownAs(String(DEFAULT_LIMITS.namesPerHost))),
   classicNamesPerHost: option(
     "--classic-names-per-host",
     fromZod(Cap, { metavar: "N", placeholder: 8 }),
@@ -144,11 +168,24 @@ const serverOptions = object({
       description:
         message`Most classic names one IP address may hold, with --allow-plaintext (0: no cap). Classic peers prove no address, so this bounds what forged registrations can make the server send to one host.`,
     },
-  ).withDefault(DEFAULT_LIMITS.classicNamesPerHost),
+  ).withDefault(
+    DEFAULT_LIMITS.classicNamesPerHost,
+    shownAs(String(DEFAULT_LIMITS.classicNamesPerHost)),
+  ),
   namesPerKey: option("--names-per-key", fromZod(Cap, { metavar: "N", placeholder: 4 }), {
     description: message`Most names one peer key may hold (0: no cap).`,
-  }).withDefault(DEFAULT_LIMITS.namesPerKey),
+  }).withDefault(DEFAULT_LIMITS.namesPerKey, shownAs(String(DEFAULT_LIMITS.namesPerKey))),
 });
+
+/** The usage of `shop server` and of its two subcommands, shown after a usage error. */
+export const serverUsages: readonly SubcommandUsage[] = [
+  { path: ["server"], usage: [{ type: "command", name: "server" }, ...serverOptions.usage] },
+  {
+    path: ["server", "ledger"],
+    usage: [{ type: "command", name: "server" }, ...ledgerCommand.usage],
+  },
+  { path: ["server", "key"], usage: [{ type: "command", name: "server" }, ...keyCommand.usage] },
+];
 
 /** The `shop server` command line. */
 export const serverCommand = command(
@@ -172,6 +209,18 @@ export type ServerCommand = InferValue<typeof serverCommand>;
 export async function runServer(
   options: Extract<ServerCommand, { command: "server" }>,
 ): Promise<number> {
+  // The port is looked at before the data directory is made or touched.
+  const busy = checkListen([{
+    transport: "udp",
+    hostname: options.host,
+    port: options.port,
+    portOption: "--port",
+    hostOption: "--host",
+  }]);
+  if (busy !== undefined) {
+    console.error(`Error: ${busy}`);
+    return 1;
+  }
   const opened = await openDataDir(options.data, { name: "server", what: "shop server" });
   if (typeof opened === "number") return opened;
   using _held = opened;
@@ -181,8 +230,9 @@ export async function runServer(
   });
   const log = logger("server");
   warnFixedModes(log, opened.prepared);
+  let server: ShopServer;
   try {
-    await using server = await ShopServer.start({
+    server = await ShopServer.start({
       hostname: options.host,
       port: options.port,
       dataDir: options.data,
@@ -205,6 +255,22 @@ export async function runServer(
         namesPerKey: options.namesPerKey,
       },
     });
+  } catch (error) {
+    log.error("Server failed to start: {error}", { error: String(error) });
+    await shutdownLogging();
+    // A start that failed leaves no data directory it made.
+    await opened.discard();
+    console.error(
+      `Error: ${
+        error instanceof Deno.errors.AddrInUse
+          ? `Cannot listen on UDP ${options.host}:${options.port}: the port is in use (give another with --port)`
+          : `Cannot start the server: ${String(error)}`
+      }`,
+    );
+    return 1;
+  }
+  try {
+    await using _server = server;
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.
     console.log(`shop server listening on ${hostname}:${port} (data in ${options.data})`);

@@ -6,12 +6,20 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import { dirname, resolve } from "node:path";
 import { formatMode, prepareDataDir, type PreparedDataDir, usePrivateUmask } from "./data_dir.ts";
 import { AlreadyRunning, type DirLock, lockDataDir } from "./lock.ts";
 
 /** A data directory ready for one process: prepared, and locked for it. */
 export interface OpenedDataDir extends Disposable {
   readonly prepared: PreparedDataDir;
+  /** The topmost directory this open created, if the path did not exist. */
+  readonly created: string | undefined;
+  /**
+   * Releases the lock and removes what this open created, with everything
+   * in it: for a start that failed, so that it leaves nothing behind.
+   */
+  discard(): Promise<void>;
 }
 
 /**
@@ -31,43 +39,89 @@ export async function openDataDir(
   lock: { readonly name: string; readonly what: string },
 ): Promise<OpenedDataDir | number> {
   let held: DirLock;
-  try {
-    const found = await Deno.stat(path).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    });
-    if (found && !found.isDirectory) throw new Deno.errors.AlreadyExists("a file");
-    // Private from the first file on: the lock file too.
-    usePrivateUmask();
-    if (!found) await Deno.mkdir(path, { recursive: true, mode: 0o700 });
-    held = await lockDataDir(path, lock.name, lock.what);
-  } catch (error) {
+  let created: string | undefined;
+  const fail = async (error: unknown) => {
+    // What this open made goes again: a refused start leaves nothing.
+    if (created !== undefined) await Deno.remove(created, { recursive: true }).catch(() => {});
     if (error instanceof AlreadyRunning) {
       console.error(`Error: ${error.message} on data directory "${path}"`);
       return 1;
     }
     console.error(
-      `Error: Cannot use data directory "${path}": ${reason(error)}. Give another with --data`,
+      `Error: Cannot use data directory "${path}": ${reason(error)} (give another with --data)`,
     );
     return 2;
+  };
+  try {
+    const found = await statOrNothing(path);
+    if (found && !found.isDirectory) throw new Deno.errors.AlreadyExists("a file");
+    // Private from the first file on: the lock file too.
+    usePrivateUmask();
+    if (!found) {
+      const top = await topmostMissing(path);
+      await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+      created = top;
+    }
+    held = await lockDataDir(path, lock.name, lock.what);
+  } catch (error) {
+    return await fail(error);
   }
   try {
     const prepared = await prepareDataDir(path);
-    return { prepared, [Symbol.dispose]: () => held[Symbol.dispose]() };
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      held[Symbol.dispose]();
+    };
+    return {
+      prepared,
+      created,
+      async discard() {
+        release();
+        if (created !== undefined) await Deno.remove(created, { recursive: true });
+      },
+      [Symbol.dispose]: release,
+    };
   } catch (error) {
     held[Symbol.dispose]();
-    console.error(
-      `Error: Cannot use data directory "${path}": ${reason(error)}. Give another with --data`,
-    );
-    return 2;
+    return await fail(error);
   }
 }
 
+async function statOrNothing(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** The first directory of `path`, from the root down, that does not exist. */
+async function topmostMissing(path: string): Promise<string> {
+  let missing = resolve(path);
+  for (let parent = dirname(missing); parent !== missing; parent = dirname(missing)) {
+    if (await statOrNothing(parent)) break;
+    missing = parent;
+  }
+  return missing;
+}
+
+/** Why a path cannot be a data directory, said for a person. */
 function reason(error: unknown): string {
   if (error instanceof Deno.errors.AlreadyExists) return "it is a file, not a directory";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return "permission denied (it or its parent is not writable by this user)";
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return "outside the paths this program may read and write (its --allow-read and --allow-write)";
+  }
   if (error instanceof Deno.errors.NotADirectory) return "a part of the path is a file";
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Deno.errors.NotFound) return "its parent directory cannot be created";
+  const text = error instanceof Error ? error.message : String(error);
+  if (/\(os error 30\)/.test(text)) return "it is on a read-only file system";
+  return text.replace(/ \(os error \d+\).*$/, "");
 }
 
 /** Logs each path that was open to others and is now private. */

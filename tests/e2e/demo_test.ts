@@ -9,7 +9,8 @@ Deno.test("deno task demo runs the scripted marketplace and ends with the ledger
   );
   const output = await new Deno.Command(Deno.execPath(), {
     args,
-    env: { NO_COLOR: "1" },
+    // No NO_COLOR: a pipe alone must keep the colours out.
+    env: { NO_COLOR: "" },
     stdin: "null",
     signal: AbortSignal.timeout(120_000),
   }).output();
@@ -30,6 +31,11 @@ Deno.test("deno task demo runs the scripted marketplace and ends with the ledger
   ) {
     assert.match(stdout, expected);
   }
+  assert.ok(!stdout.includes("\x1b"), "no escape codes in a pipe");
+  const dir = stdout.match(/data and logs in (\S+) \(removed at the end/)?.[1];
+  assert.ok(dir, "the demo says where its data is and that it removes it");
+  assert.match(stdout, new RegExp(`Removed ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n$`));
+  assert.equal(await Deno.stat(dir).then(() => true, () => false), false, "and it did");
   for (const card of ["4111111111111111", "5555555555554444", "378282246310005"]) {
     assert.ok(!stdout.includes(card), "no card number in the transcript");
   }

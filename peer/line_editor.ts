@@ -1,0 +1,284 @@
+/**
+ * A line editor for a terminal in raw mode: a prompt, editing with the
+ * arrow keys, Home/End, backspace and delete, a history on Up/Down, and
+ * output from elsewhere (events, warnings) printed above the line being
+ * typed without mangling it. Written here because prompt libraries
+ * misbehave on piped standard input; a pipe is read by `readLines` with
+ * none of this.
+ *
+ * The editor is a pure state machine over key strings ({@linkcode LineEditor.keys})
+ * with the terminal behind a `write` function, so that it is tested
+ * without a terminal.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode LineEditor}. */
+export interface LineEditorOptions {
+  /** Writes to the terminal (raw mode: `\r\n` ends a line). */
+  readonly write: (text: string) => void;
+  /** The prompt, like `alice> `. */
+  readonly prompt: string;
+  /** Most lines kept in the history. */
+  readonly historySize?: number;
+}
+
+/** What a key did: a line entered, an abort (Ctrl-C, Ctrl-D), or the end of input. */
+export type KeyResult =
+  | { readonly kind: "line"; readonly text: string }
+  | { readonly kind: "abort"; readonly key: "\x03" | "\x04" }
+  | { readonly kind: "end" };
+
+/** One key press: a character, a control character or an escape sequence. */
+// deno-lint-ignore no-control-regex -- terminal keys are control characters
+const KEY = /^(\x1b\[[0-9;]*[\x40-\x7e]|\x1bO.|\x1b.|[\s\S])/u;
+
+/** A line editor on a raw-mode terminal. */
+export class LineEditor {
+  readonly #write: (text: string) => void;
+  readonly #prompt: string;
+  readonly #historySize: number;
+  readonly #history: string[] = [];
+  /** Where Up/Down is in the history: `#history.length` is the line being typed. */
+  #recall = 0;
+  /** The line typed before Up was pressed, given back by Down. */
+  #draft = "";
+  /** The line, as code points, and the cursor's index in it. */
+  #chars: string[] = [];
+  #cursor = 0;
+  /** Input not echoed and not kept (a card number, its expiry). */
+  #secret = false;
+  /** Text of an escape sequence split across reads. */
+  #pending = "";
+
+  constructor(options: LineEditorOptions) {
+    this.#write = options.write;
+    this.#prompt = options.prompt;
+    this.#historySize = options.historySize ?? 500;
+  }
+
+  /** The lines entered so far, oldest first (never a secret one). */
+  get history(): readonly string[] {
+    return this.#history;
+  }
+
+  /** The line being typed. */
+  get line(): string {
+    return this.#chars.join("");
+  }
+
+  /** Whether what is typed next is hidden (no echo) and left out of the history. */
+  set secret(secret: boolean) {
+    if (secret === this.#secret) return;
+    this.#secret = secret;
+    this.#redraw();
+  }
+
+  /** Draws the prompt and the line: at the start, and after each line entered. */
+  start(): void {
+    this.#redraw();
+  }
+
+  /** Prints text above the line being typed, then draws that line again. */
+  print(text: string): void {
+    this.#write(`\r\x1b[K${text.replaceAll(/\r?\n/g, "\r\n")}\r\n`);
+    this.#redraw();
+  }
+
+  /** Leaves the line: clears it, for output after the editor is done. */
+  finish(): void {
+    this.#write("\r\x1b[K");
+  }
+
+  /**
+   * Reads typed text (one key or many, as a read gives them) and returns
+   * what it finished: lines entered, aborts, or the end of input.
+   */
+  keys(text: string): KeyResult[] {
+    const results: KeyResult[] = [];
+    let rest = this.#pending + text;
+    this.#pending = "";
+    while (rest !== "") {
+      // An escape sequence cut off at the end of a read waits for the rest.
+      // deno-lint-ignore no-control-regex -- an unfinished escape sequence
+      if (/^\x1b(\[[0-9;]*|O)?$/.test(rest) && rest.length < 8) {
+        this.#pending = rest;
+        break;
+      }
+      const key = rest.match(KEY)![0];
+      rest = rest.slice(key.length);
+      const result = this.#key(key);
+      if (result) results.push(result);
+      if (result?.kind === "end") break;
+    }
+    return results;
+  }
+
+  #key(key: string): KeyResult | undefined {
+    switch (key) {
+      case "\r":
+      case "\n":
+        return this.#enter();
+      case "\x03": // Ctrl-C
+      case "\x04": { // Ctrl-D
+        if (this.#secret) {
+          this.#clear();
+          this.#write("\r\n");
+          return { kind: "abort", key };
+        }
+        if (key === "\x04" && this.#chars.length > 0) return this.#edit(() => this.#delete());
+        if (key === "\x03" && this.#chars.length > 0) {
+          // As in a shell: the line is dropped, a new prompt is shown.
+          this.#write("^C\r\n");
+          this.#clear();
+          this.#redraw();
+          return undefined;
+        }
+        this.#write("\r\n");
+        return { kind: "end" };
+      }
+      case "\x7f":
+      case "\b":
+        return this.#edit(() => {
+          if (this.#cursor === 0) return;
+          this.#chars.splice(--this.#cursor, 1);
+        });
+      case "\x1b[3~":
+        return this.#edit(() => this.#delete());
+      case "\x1b[D":
+      case "\x1bOD":
+      case "\x02": // Ctrl-B
+        return this.#edit(() => (this.#cursor = Math.max(0, this.#cursor - 1)));
+      case "\x1b[C":
+      case "\x1bOC":
+      case "\x06": // Ctrl-F
+        return this.#edit(() => (this.#cursor = Math.min(this.#chars.length, this.#cursor + 1)));
+      case "\x1b[H":
+      case "\x1bOH":
+      case "\x1b[1~":
+      case "\x1b[7~":
+      case "\x01": // Ctrl-A
+        return this.#edit(() => (this.#cursor = 0));
+      case "\x1b[F":
+      case "\x1bOF":
+      case "\x1b[4~":
+      case "\x1b[8~":
+      case "\x05": // Ctrl-E
+        return this.#edit(() => (this.#cursor = this.#chars.length));
+      case "\x15": // Ctrl-U: the line up to the cursor
+        return this.#edit(() => {
+          this.#chars.splice(0, this.#cursor);
+          this.#cursor = 0;
+        });
+      case "\x0b": // Ctrl-K: the line from the cursor
+        return this.#edit(() => void this.#chars.splice(this.#cursor));
+      case "\x1b[A":
+      case "\x1bOA":
+      case "\x10": // Ctrl-P
+        return this.#edit(() => this.#recallLine(-1));
+      case "\x1b[B":
+      case "\x1bOB":
+      case "\x0e": // Ctrl-N
+        return this.#edit(() => this.#recallLine(+1));
+      case "\x0c": // Ctrl-L
+        this.#write("\x1b[H\x1b[2J");
+        this.#redraw();
+        return undefined;
+      case "\t":
+        return this.#edit(() => this.#insert(" "));
+    }
+    // Other escape sequences and control characters do nothing.
+    // deno-lint-ignore no-control-regex -- the control characters left
+    if (key.startsWith("\x1b") || /^[\x00-\x1f\x7f]$/.test(key)) return undefined;
+    return this.#edit(() => this.#insert(key));
+  }
+
+  #insert(char: string): void {
+    this.#chars.splice(this.#cursor++, 0, char);
+  }
+
+  #delete(): void {
+    this.#chars.splice(this.#cursor, 1);
+  }
+
+  #edit(change: () => void): undefined {
+    change();
+    this.#redraw();
+    return undefined;
+  }
+
+  #recallLine(step: number): void {
+    if (this.#secret) return;
+    const to = this.#recall + step;
+    if (to < 0 || to > this.#history.length) return;
+    if (this.#recall === this.#history.length) this.#draft = this.line;
+    this.#recall = to;
+    this.#chars = [...(to === this.#history.length ? this.#draft : this.#history[to]!)];
+    this.#cursor = this.#chars.length;
+  }
+
+  #enter(): KeyResult {
+    const text = this.line;
+    if (!this.#secret) {
+      // The line stays on screen as typed; a secret one was never shown.
+      this.#redraw(true);
+      if (text.trim() !== "" && this.#history.at(-1) !== text) {
+        this.#history.push(text);
+        if (this.#history.length > this.#historySize) this.#history.shift();
+      }
+    }
+    this.#write("\r\n");
+    this.#clear();
+    this.#redraw();
+    return { kind: "line", text };
+  }
+
+  #clear(): void {
+    this.#chars = [];
+    this.#cursor = 0;
+    this.#recall = this.#history.length;
+    this.#draft = "";
+  }
+
+  /** Draws the prompt and the line, with the cursor where it is in the line. */
+  #redraw(atEnd = false): void {
+    if (this.#secret) {
+      this.#write(`\r\x1b[K${this.#prompt}`);
+      return;
+    }
+    const line = this.line;
+    const back = atEnd ? 0 : displayWidth(this.#chars.slice(this.#cursor).join(""));
+    this.#write(`\r\x1b[K${this.#prompt}${line}${back > 0 ? `\x1b[${back}D` : ""}`);
+  }
+}
+
+/**
+ * Yields the lines typed on a raw-mode terminal through an editor; Ctrl-C
+ * and Ctrl-D during a secret come out as lines of that one character (the
+ * reader's "abort"), and Ctrl-D (or Ctrl-C) on an empty line ends input.
+ */
+export async function* editedLines(
+  stream: ReadableStream<Uint8Array>,
+  editor: LineEditor,
+): AsyncGenerator<string> {
+  editor.start();
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    for (const result of editor.keys(chunk)) {
+      if (result.kind === "end") return;
+      yield result.kind === "line" ? result.text : result.key;
+    }
+  }
+}
+
+/** Characters that take two columns: East Asian wide and full-width ones, and emoji. */
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
+/** Characters that take no column: combining marks and zero-width ones. */
+const ZERO = /[\p{Mn}\p{Me}\u200b-\u200f\ufe00-\ufe0f]/u;
+
+/** The columns a text takes on a terminal. */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const char of text) width += ZERO.test(char) ? 0 : WIDE.test(char) ? 2 : 1;
+  return width;
+}

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { LineEditor } from "./line_editor.ts";
+
+/** An editor whose screen output is collected. */
+function editor(): { editor: LineEditor; screen: string[] } {
+  const screen: string[] = [];
+  return {
+    editor: new LineEditor({ write: (text) => screen.push(text), prompt: "alice> " }),
+    screen,
+  };
+}
+
+const lines = (results: ReturnType<LineEditor["keys"]>) =>
+  results.map((result) => result.kind === "line" ? result.text : result.kind);
+
+const LEFT = "\x1b[D";
+const RIGHT = "\x1b[C";
+const UP = "\x1b[A";
+const DOWN = "\x1b[B";
+const HOME = "\x1b[H";
+const END = "\x1b[F";
+
+Deno.test("LineEditor inserts at the cursor moved with left, right, home and end", () => {
+  const { editor: e } = editor();
+  assert.deepEqual(lines(e.keys(`sel Lamp${HOME}${RIGHT}${RIGHT}${RIGHT}l${END} 25\r`)), [
+    "sell Lamp 25",
+  ]);
+  assert.deepEqual(lines(e.keys(`buy 5${LEFT}${LEFT}Mug\r`)), ["buyMug 5"]);
+});
+
+Deno.test("LineEditor deletes with backspace and Delete", () => {
+  const { editor: e } = editor();
+  assert.deepEqual(lines(e.keys("statuss\x7f\r")), ["status"]);
+  assert.deepEqual(lines(e.keys(`xhelp${HOME}\x1b[3~\r`)), ["help"]);
+  assert.deepEqual(lines(e.keys(`\x7f\x7fok\r`)), ["ok"]);
+});
+
+Deno.test("LineEditor recalls earlier lines with up and down, and the draft after them", () => {
+  const { editor: e } = editor();
+  e.keys("register\rstatus\rstatus\r");
+  assert.deepEqual(e.history, ["register", "status"]);
+  e.keys(`inv${UP}`);
+  assert.equal(e.line, "status");
+  e.keys(UP);
+  assert.equal(e.line, "register");
+  e.keys(UP);
+  assert.equal(e.line, "register");
+  e.keys(`${DOWN}${DOWN}`);
+  assert.equal(e.line, "inv");
+  assert.deepEqual(lines(e.keys(`${UP}${UP}\r`)), ["register"]);
+});
+
+Deno.test("LineEditor takes an escape sequence split across reads as one key", () => {
+  const { editor: e } = editor();
+  e.keys("ab\x1b");
+  e.keys("[");
+  e.keys("Dx\r");
+  assert.deepEqual(e.history, ["axb"]);
+});
+
+Deno.test("LineEditor ends input at Ctrl-D on an empty line, and Ctrl-C drops a line", () => {
+  const { editor: e } = editor();
+  assert.deepEqual(lines(e.keys("oops\x03")), []);
+  assert.equal(e.line, "");
+  assert.deepEqual(lines(e.keys("\x04")), ["end"]);
+});
+
+Deno.test("LineEditor shows nothing of a secret and keeps it out of the history", () => {
+  const { editor: e, screen } = editor();
+  e.secret = true;
+  const before = screen.length;
+  assert.deepEqual(lines(e.keys("4111111111111111\r")), ["4111111111111111"]);
+  assert.ok(!screen.slice(before).join("").includes("4111"), "the card was not echoed");
+  assert.deepEqual(e.history, []);
+  assert.deepEqual(e.keys("12\x03"), [{ kind: "abort", key: "\x03" }]);
+});
+
+Deno.test("LineEditor prints output above the line being typed and draws it again", () => {
+  const { editor: e, screen } = editor();
+  e.keys("buy La");
+  screen.length = 0;
+  e.print("FOUND Lamp 25 from bob\nsecond line");
+  assert.equal(
+    screen.join(""),
+    "\r\x1b[KFOUND Lamp 25 from bob\r\nsecond line\r\n\r\x1b[Kalice> buy La",
+  );
+});
+
+Deno.test("LineEditor places the cursor by display width after wide characters", () => {
+  const { editor: e, screen } = editor();
+  e.keys(`日本x${LEFT}`);
+  assert.equal(screen.at(-1), "\r\x1b[Kalice> 日本x\x1b[1D");
+  e.keys(LEFT);
+  assert.equal(screen.at(-1), "\r\x1b[Kalice> 日本x\x1b[3D");
+});
