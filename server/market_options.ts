@@ -30,7 +30,7 @@ export const DEFAULT_TIMERS: MarketTimers = {
   negotiationTimeout: 60_000,
   reserveTimeout: 5 * 60_000,
   retention: 60 * 60_000,
-  holdTimeout: 5_000,
+  holdTimeout: 2_000,
 };
 
 /** Caps that keep memory bounded under any load. */
