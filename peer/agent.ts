@@ -49,11 +49,12 @@ import {
   onPurchaseCancel,
 } from "./agent/buying.ts";
 import { AgentTurn, type PeerEffect, type PeerEvent } from "./agent/effects.ts";
-import { onPaymentAnswer } from "./agent/paying.ts";
+import { onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
 import {
   askedQuestion,
   asksSecret,
   isPaymentQuestion,
+  nextQuestionDeadline,
   type Question,
   settleQuestions,
   takeAsked,
@@ -92,6 +93,7 @@ import {
   onReserve,
   onSearch,
   releaseReservation,
+  reprice,
   sell,
   unsell,
 } from "./agent/selling.ts";
@@ -129,7 +131,11 @@ export { formatAge, formatTime } from "./agent/views.ts";
 export { REQUEST_TRANSITIONS, requestMoveAllowed } from "./agent/request_states.ts";
 export { FEE_RATE } from "../protocol/fee.ts";
 
-/** The words that answer a [y/N] question rather than run as a command. */
+/**
+ * The words that answer a [y/N] question; an empty line is the default no.
+ * Anything else runs as a command (or is an error), and the question is
+ * shown again: a typo must not decline a deal.
+ */
 const YES_OR_NO = /^\s*(y|yes|n|no)?\s*$/i;
 
 /** The peer's state machine. */
@@ -153,12 +159,17 @@ export class Agent {
     return this.#state.unacked.size;
   }
 
-  /** When the agent next needs a `tick` event (a retransmission is due), if ever. */
+  /**
+   * When the agent next needs a `tick` event (a retransmission is due, or
+   * a question's time runs out), if ever.
+   */
   nextDeadline(): number | undefined {
-    const resend = this.#state.unacked.nextDeadline();
-    const alive = nextKeepAlive(this.#state, this.#listing);
-    if (alive === undefined) return resend;
-    return resend === undefined ? alive : Math.min(resend, alive);
+    const deadlines = [
+      this.#state.unacked.nextDeadline(),
+      nextQuestionDeadline(this.#state),
+      nextKeepAlive(this.#state, this.#listing),
+    ].filter((at) => at !== undefined);
+    return deadlines.length === 0 ? undefined : Math.min(...deadlines);
   }
 
   /** Whether the server agreed `auth`: MACs on datagrams, TLS on the TCP port. */
@@ -217,6 +228,7 @@ export class Agent {
 
   /** Whether the next input line answers a payment question (never log it). */
   get paymentPrompt(): boolean {
+    if (this.#state.withdrawnSecret) return true;
     const asked = askedQuestion(this.#state);
     return asked !== undefined && isPaymentQuestion(asked);
   }
@@ -311,13 +323,27 @@ export class Agent {
   /** A line of input: the answer to the question on screen, or a command. */
   #onLine(turn: AgentTurn, text: string): void {
     const state = this.#state;
+    if (state.withdrawnSecret) {
+      // Typed for a card prompt that went away: read without echo, never used.
+      state.withdrawnSecret = false;
+      turn.print(
+        "withdrawn",
+        "Discarded the line typed after the payment question was withdrawn (not shown)",
+        { about: "secret" },
+      );
+      return;
+    }
     const asked = askedQuestion(state);
     if (asked) {
       if (!isPaymentQuestion(asked) && !YES_OR_NO.test(text)) {
         // A command typed as the question popped up (a search can end at
-        // any moment) runs as a command; the question stays to answer.
+        // any moment) runs as a command, a typo is an error; either way
+        // the question stays to answer, and is shown again.
         const parsed = parseCommand(text);
-        if (parsed.ok && parsed.command) return this.#onCommand(turn, parsed.command);
+        if (!parsed.ok) turn.error(parsed.error);
+        else if (parsed.command) this.#onCommand(turn, parsed.command);
+        if (askedQuestion(state) === asked) state.asked = undefined;
+        return;
       }
       takeAsked(state);
       const yes = /^\s*(y|yes)\s*$/i.test(text);
@@ -340,6 +366,8 @@ export class Agent {
         return sendDeregister(state, turn);
       case "sell":
         return sell(state, turn, command.args);
+      case "price":
+        return reprice(state, turn, command.args);
       case "unsell":
         return unsell(state, turn, command.args.item);
       case "browse":
@@ -352,6 +380,8 @@ export class Agent {
         return printRequests(state, turn);
       case "history":
         return printHistory(state, turn);
+      case "payment":
+        return paymentCommand(state, turn, command.args.clear);
       case "set":
         state.autoBuy = command.args.value;
         turn.save({ key: ["settings"], value: { autoBuy: state.autoBuy, changedAt: turn.at } });
@@ -377,8 +407,8 @@ export class Agent {
         turn.print(
           "help",
           `Commands:\n${helpText()}\n` +
-            "When a question ends in [y/N], the next line answers it: y or yes, anything else is no; " +
-            "a command typed then runs, and the question still waits for its answer.\n" +
+            "When a question ends in [y/N], y or yes accepts, n, no or an empty line declines; " +
+            "anything else runs as a command, and the question is shown again.\n" +
             "When the server asks for payment details, the next lines give the card number, its " +
             "expiry (MM/YY) and the address; a terminal does not show the card and expiry.",
         );

@@ -33,9 +33,9 @@ Deno.test("the inventory is listed on a server with book, and kept in step", asy
     lastSeq = list.seq;
   });
   await t.step("a change sends the listing again with a higher seq", () => {
-    const list = only(sent(peer.line("sell Lamp 22 brass --quantity 2", T0)));
+    const list = only(sent(peer.line("price Lamp 22", T0)));
     assert.ok(list.type === "LIST" && list.seq > lastSeq);
-    assert.deepEqual(lists([list]), [["Lamp", 22, 2]]);
+    assert.deepEqual(lists([list]), [["Lamp", 22, 3]]);
   });
   await t.step("a command that changes nothing sends nothing", () => {
     assert.deepEqual(sent(peer.line("inventory", T0)), []);

@@ -245,12 +245,60 @@ Deno.test("one round of questions answers every INFORM_Req that waits for it", (
   ]);
 });
 
-Deno.test("details that are not valid are answered with CANCEL, and asked again next time", async (t) => {
+Deno.test("a detail that is not valid is asked again, and the transaction goes on", async (t) => {
   const cases: [string, string[], RegExp][] = [
-    ["a card of letters", ["y"], /^the card number is not valid: expected 12 to 19 digits$/],
+    ["a card of letters", ["y"], /^Error: The card number is not valid: expected 12 to 19 digits/],
     ["a short card", ["41111"], /card number is not valid/],
-    ["a bad expiry", [CARD, "4/29"], /^the card expiry is not valid: expected a month and year/],
-    ["an empty address", [CARD, EXPIRY, "   "], /^the address is not valid: must not be empty$/],
+    [
+      "a card failing the Luhn check",
+      ["4111 1111 1111 1112"],
+      /^Error: The card number is not valid: its check digit is wrong \(Luhn\)/,
+    ],
+    ["a bad expiry", [CARD, "4/29"], /^Error: The card expiry is not valid: expected a month/],
+    [
+      "an expired card",
+      [CARD, "10/26"],
+      /^Error: The card expiry is not valid: the card has expired/,
+    ],
+    [
+      "an empty address",
+      [CARD, EXPIRY, "   "],
+      /^Error: The address is not valid: must not be empty/,
+    ],
+  ];
+  for (const [name, lines, error] of cases) {
+    await t.step(name, () => {
+      const { peer } = buyer();
+      const asked = printed(peer.tcp(1, informReq()));
+      let effects: PeerEffect[] = [];
+      for (const line of lines) effects = peer.line(line);
+      assert.deepEqual(tcpSent(effects), [], "no CANCEL");
+      const [shown, again] = printed(effects);
+      assert.equal(shown?.event, "error");
+      assert.match(shown?.text ?? "", error);
+      assert.match(shown?.text ?? "", /: type it again \(2 tries left\)$/);
+      assert.equal(again?.event, "prompt", "the same question again");
+      const about = lines.length === 1 ? "CARD" : lines.length === 2 ? "EXPIRY" : "ADDRESS";
+      assert.equal(again?.fields?.about, about);
+      if (about === "CARD") assert.equal(again?.text, asked[0]?.text);
+      assert.equal(peer.agent.secretPrompt, about !== "ADDRESS");
+      assertNoSecrets(effects);
+      // The right answer now goes on.
+      const rest = [CARD, EXPIRY, "42 Main St"].slice(lines.length - 1);
+      for (const line of rest) effects = peer.line(line);
+      assert.equal(only(tcpSent(effects))[1].type, "INFORM_Res");
+    });
+  }
+});
+
+Deno.test("three details not valid in a row end the transaction with CANCEL, and nothing is kept", async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ["three bad cards", ["1", "2", "3"], /^the card number is not valid: .* \(3 tries\)$/],
+    [
+      "two bad expiries after a good card",
+      [CARD, "13/30", "1/30", "01/20"],
+      /^the card expiry is not valid: the card has expired \(3 tries\)$/,
+    ],
     ["Ctrl-C", [CARD, "\u0003"], /^the payment details were not given$/],
   ];
   for (const [name, lines, reason] of cases) {
@@ -288,13 +336,115 @@ Deno.test("details that are not valid are answered with CANCEL, and asked again 
   });
 });
 
-Deno.test("a connection that closes while details are asked ends the questions", () => {
+Deno.test("details the server refused are forgotten: the next transaction asks again", async (t) => {
+  const reasons: [string, "buyer" | "seller", boolean][] = [
+    ["the buyer's card number ************1111 is invalid", "buyer", true],
+    ["the buyer's card has expired", "buyer", true],
+    ["the card was declined", "buyer", true],
+    ["the buyer gave no address", "buyer", true],
+    ["the seller's card number ************4444 is invalid", "buyer", false],
+    ["the buyer did not answer in time", "buyer", false],
+    ["the seller's card has expired", "seller", true],
+    ["the buyer's card has expired", "seller", false],
+    ["the card was declined", "seller", false],
+  ];
+  for (const [reason, role, forgets] of reasons) {
+    await t.step(`${role}, ${JSON.stringify(reason)}: ${forgets ? "forgotten" : "kept"}`, () => {
+      const peer = role === "buyer"
+        ? buyer({ payment: PAYMENT }).peer
+        : seller({ payment: PAYMENT });
+      const item = role === "buyer" ? "Laptop" : "laptop";
+      const price = role === "buyer" ? 480 : 500;
+      assert.equal(only(tcpSent(peer.tcp(1, informReq("T1", item, price))))[1].type, "INFORM_Res");
+      const effects = peer.tcp(1, { type: "TX_CANCEL", rq: "T1", reason });
+      assert.deepEqual(events(effects), forgets ? ["CANCEL", "warning"] : ["CANCEL"]);
+      if (forgets) {
+        assert.match(
+          printed(effects)[1]!.text,
+          /^Forgot the payment details the server refused \(card \*+1111\): .*type payment/,
+        );
+      }
+      assertNoSecrets(effects);
+      peer.line("sell Bike 200");
+      peer.receive({ type: "RESERVE", rq: "S2", item: "Bike", price: 200 });
+      const next = peer.tcp(2, informReq("T2", "Bike", 200));
+      assert.equal(
+        printed(next)[0]?.fields?.about ?? printed(next)[0]?.event,
+        forgets ? "CARD" : "INFORM_Req",
+      );
+    });
+  }
+});
+
+Deno.test("the payment command asks for the details ahead, payment clear forgets them", async (t) => {
+  const { peer } = buyer();
+  await t.step("payment asks card, expiry and address, checked as at a transaction", () => {
+    const asked = only(printed(peer.line("payment")));
+    assert.equal(asked.text, "Card number (kept for this session, never stored):");
+    assert.equal(peer.agent.secretPrompt, true);
+    const bad = printed(peer.line("4111111111111112"));
+    assert.deepEqual(bad.map((o) => o.event), ["error", "prompt"]);
+    peer.line(CARD);
+    peer.line(EXPIRY);
+    const done = peer.line("42 Main St");
+    assert.deepEqual(printed(done).map((o) => o.text), [
+      `Payment details kept for this session: card ${MASKED}`,
+    ]);
+    assertNoSecrets(done);
+    assert.equal(peer.agent.paymentPrompt, false);
+  });
+  await t.step("a transaction then uses them at once", () => {
+    assert.equal(only(tcpSent(peer.tcp(1, informReq())))[1].type, "INFORM_Res");
+  });
+  await t.step("payment clear forgets them: the next transaction asks", () => {
+    assert.equal(
+      only(printed(peer.line("payment clear"))).text,
+      `Forgot the payment details (card ${MASKED}): the next purchase or sale asks for them`,
+    );
+    peer.line("sell Bike 200");
+    peer.receive({ type: "RESERVE", rq: "S2", item: "Bike", price: 200 });
+    assert.equal(
+      only(printed(peer.tcp(2, informReq("T2", "Bike", 200)))).fields?.about,
+      "CARD",
+    );
+  });
+  await t.step("payment while the details are asked says so", () => {
+    // The line answers the card question: it is no command then.
+    assert.deepEqual(events(peer.line("payment")), ["error", "prompt"]);
+  });
+});
+
+Deno.test("a card prompt withdrawn while on screen: the next line is still secret, and discarded", () => {
   const { peer } = buyer();
   peer.tcp(1, informReq());
+  assert.equal(peer.agent.secretPrompt, true);
   const effects = peer.tcpClosed(1, "remote");
   assert.deepEqual(peer.agent.questions, []);
+  assert.match(
+    printed(effects).at(-1)!.text,
+    /^No longer asking for payment details: .*The next line you type is still hidden, and discarded$/,
+  );
+  // The shell keeps the terminal from echoing, and does not log the line.
+  assert.equal(peer.agent.secretPrompt, true);
+  assert.equal(peer.agent.paymentPrompt, true);
+  const typed = peer.line(CARD);
+  assert.deepEqual(events(typed), ["withdrawn"]);
+  assertNoSecrets(typed);
   assert.equal(peer.agent.secretPrompt, false);
-  assert.ok(printed(effects).some((o) => /No longer asking for payment details/.test(o.text)));
   // The next line is a command again.
+  assert.deepEqual(events(peer.line("status")), ["status"]);
+});
+
+Deno.test("an address prompt withdrawn: nothing secret follows, the next line is a command", () => {
+  const { peer } = buyer();
+  peer.tcp(1, informReq());
+  peer.line(CARD);
+  peer.line(EXPIRY);
+  const effects = peer.tcpClosed(1, "remote");
+  assert.equal(
+    printed(effects).at(-1)!.text,
+    "No longer asking for payment details: the server closed the transaction",
+  );
+  assert.equal(peer.agent.secretPrompt, false);
   assert.deepEqual(events(peer.line("status")), ["status"]);
 });

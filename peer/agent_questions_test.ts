@@ -1,6 +1,6 @@
 /** The agent's questions: NEGOTIATE and FOUND asked one at a time, answered by the next line. */
 import assert from "node:assert/strict";
-import { events, Harness, only, printed, sent, writes } from "./_agent_harness.ts";
+import { events, Harness, only, printed, sent, T0, writes } from "./_agent_harness.ts";
 
 Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t) => {
   await t.step("y accepts and reserves", () => {
@@ -29,14 +29,15 @@ Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t)
   });
 
   await t.step(
-    "a command typed while the question shows runs, and the question still waits",
+    "a command typed while the question shows runs, and the question is shown again",
     () => {
       const peer = new Harness();
       peer.register();
       peer.line("sell Laptop 500");
       peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 450 });
       const command = peer.line("buy Desk 30");
-      assert.deepEqual(events(command), ["LOOKING_FOR"], "no second prompt");
+      assert.deepEqual(events(command), ["LOOKING_FOR", "prompt"]);
+      assert.equal(printed(command)[1]?.fields?.rq, "S1");
       assert.deepEqual(sent(command).map((m) => m.type), ["LOOKING_FOR"]);
       assert.deepEqual(peer.agent.questions.map((q) => q.rq), ["S1"]);
       assert.deepEqual(sent(peer.line("y")), [
@@ -45,7 +46,7 @@ Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t)
     },
   );
 
-  for (const answer of ["n", "", "maybe", "NO"]) {
+  for (const answer of ["n", "", "no", "NO"]) {
     await t.step(`${JSON.stringify(answer)} refuses, and is not run as a command`, () => {
       const peer = new Harness();
       peer.line("sell Laptop 500");
@@ -59,6 +60,28 @@ Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t)
       // The line after the answer is a command again.
       assert.deepEqual(events(peer.line("status")), ["status"]);
     });
+  }
+
+  for (const typo of ["invntory", "maybe", "yess", "sell"]) {
+    await t.step(
+      `${JSON.stringify(typo)} is an error, not an answer: the question is shown again`,
+      () => {
+        const peer = new Harness();
+        peer.line("sell Laptop 500");
+        peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 450 });
+        const typed = peer.line(typo);
+        assert.deepEqual(sent(typed), [], "no REFUSE");
+        assert.deepEqual(events(typed), ["error", "prompt"]);
+        assert.equal(
+          printed(typed)[1]?.text,
+          "A buyer offers 450 for Laptop (your price 500). Accept? [y/N]",
+        );
+        assert.deepEqual(peer.agent.questions.map((q) => q.rq), ["S1"]);
+        assert.deepEqual(sent(peer.line("yes")), [
+          { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 450 },
+        ]);
+      },
+    );
   }
 
   await t.step("a RESERVE meanwhile makes the question moot: refused, not asked", () => {
@@ -159,6 +182,58 @@ Deno.test("questions are asked one at a time, first come first asked", () => {
   assert.deepEqual(sent(answerB).map((m) => [m.type, m.rq]), [["BUY", b]]);
   assert.deepEqual(events(answerB), ["BUY"]);
   assert.deepEqual(peer.agent.questions, []);
+});
+
+Deno.test("a NEGOTIATE question is withdrawn when the server's time for it runs out", async (t) => {
+  await t.step("by the negotiation timeout the agent knows, less a margin", () => {
+    const peer = new Harness({ negotiationTimeout: 60_000 });
+    peer.line("sell Laptop 500");
+    peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 450 }, T0);
+    assert.equal(peer.agent.nextDeadline(), T0 + 59_000);
+    assert.deepEqual(printed(peer.tick(T0 + 58_999)), []);
+    const expired = peer.tick(T0 + 59_000);
+    assert.deepEqual(sent(expired), [
+      { type: "REFUSE", rq: "S1", item: "Laptop", maxPrice: 450 },
+    ]);
+    assert.equal(
+      only(printed(expired)).text,
+      "Refused 450 for Laptop: the question is withdrawn, " +
+        "not answered within the server's negotiation time",
+    );
+    assert.deepEqual(peer.agent.questions, []);
+    assert.equal(peer.agent.nextDeadline(), undefined);
+    // A late "y" accepts nothing: it is a command (unknown) now.
+    const late = peer.line("y");
+    assert.deepEqual(sent(late), []);
+    assert.deepEqual(events(late), ["error"]);
+    assert.equal(peer.agent.items[0]?.reservedFor, undefined);
+  });
+
+  await t.step("by the server's CANCEL for it", () => {
+    const peer = new Harness();
+    peer.line("sell Laptop 500");
+    peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 450 });
+    const cancel = peer.receive({ type: "CANCEL", rq: "S1", item: "Laptop", price: 450 });
+    assert.deepEqual(sent(cancel), []);
+    assert.deepEqual(events(cancel), ["withdrawn"]);
+    assert.match(
+      only(printed(cancel)).text,
+      /^Question withdrawn: the server ended the negotiation/,
+    );
+    assert.deepEqual(peer.agent.questions, []);
+    assert.deepEqual(sent(peer.line("y")), []);
+    assert.equal(peer.agent.items[0]?.reservedFor, undefined);
+  });
+
+  await t.step("after a restart, a question whose time ran out meanwhile", () => {
+    const peer = new Harness();
+    peer.line("sell Laptop 500");
+    peer.receive({ type: "NEGOTIATE", rq: "S1", item: "Laptop", maxPrice: 450 }, T0);
+    const restarted = new Harness({}, peer.store);
+    const started = restarted.start(T0 + 120_000);
+    assert.ok(sent(started).some((m) => m.type === "REFUSE" && m.rq === "S1"));
+    assert.deepEqual(restarted.agent.questions, []);
+  });
 });
 
 Deno.test("a CANCEL from the server ends a purchase and drops its question", async (t) => {

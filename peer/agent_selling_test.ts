@@ -25,11 +25,33 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
     assert.equal(only(printed(effects)).text, "Selling Laptop at 500 (floor 450)");
   });
 
-  await t.step("sell of the same item in other case replaces it", () => {
+  await t.step("sell of an item listed (in any case) says so and changes nothing", () => {
     const effects = peer.line("sell LAPTOP 480");
-    assert.equal(only(printed(effects)).fields?.replaced, true);
+    assert.deepEqual(writes(effects), []);
+    const output = only(printed(effects));
+    assert.equal(output.event, "error");
+    assert.equal(
+      output.text,
+      "Error: Laptop is already listed at 500: use `price Laptop 480` to change it, " +
+        "or `unsell Laptop` first to list it anew",
+    );
     assert.deepEqual(peer.agent.items.map((item) => [item.item, item.price, item.floor]), [
-      ["LAPTOP", 480, undefined],
+      ["Laptop", 500, 450],
+    ]);
+  });
+
+  await t.step("price changes the price, keeping the floor unless told", () => {
+    const kept = peer.line("price laptop 490");
+    assert.equal(only(printed(kept)).text, "Laptop now at 490 (floor 450); was 500");
+    const effects = peer.line("price LAPTOP 480 --no-floor", T0 + 2);
+    assert.deepEqual(writes(effects), [{
+      kind: "save",
+      key: ["item", "laptop"],
+      value: { item: "Laptop", price: 480, description: "a fast one", addedAt: T0 + 1 },
+    }]);
+    assert.equal(only(printed(effects)).text, "Laptop now at 480, no floor; was 490");
+    assert.deepEqual(peer.agent.items.map((item) => [item.item, item.price, item.floor]), [
+      ["Laptop", 480, undefined],
     ]);
   });
 
@@ -39,12 +61,12 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
     assert.equal(output.event, "inventory");
     assert.deepEqual(output.text.split("\n"), [
       "ITEM    PRICE  FLOOR  STATE      DESCRIPTION",
-      "LAPTOP    480      -  available",
+      "Laptop    480      -  available  a fast one",
       "Phone    99.5     80  available  old",
     ]);
     const items = output.fields?.items as { item: string; state: string }[];
     assert.deepEqual(items.map((item) => [item.item, item.state]), [
-      ["LAPTOP", "available"],
+      ["Laptop", "available"],
       ["Phone", "available"],
     ]);
   });
@@ -52,7 +74,7 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
   await t.step("unsell removes an item whatever its case", () => {
     const effects = peer.line("unsell phone");
     assert.deepEqual(writes(effects), [{ kind: "delete", key: ["item", "phone"] }]);
-    assert.deepEqual(peer.agent.items.map((item) => item.item), ["LAPTOP"]);
+    assert.deepEqual(peer.agent.items.map((item) => item.item), ["Laptop"]);
   });
 
   await t.step("unsell of a missing item says how to list the inventory", () => {
@@ -63,16 +85,51 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
 
   await t.step("a reserved item can be neither replaced nor removed", () => {
     peer.receive({ type: "RESERVE", rq: "S1", item: "laptop", price: 480 });
-    for (const line of ["sell Laptop 999", "unsell Laptop"]) {
+    for (const line of ["price Laptop 999", "unsell Laptop"]) {
       const effects = peer.line(line);
       assert.deepEqual(writes(effects), []);
       const output = only(printed(effects));
       assert.equal(output.event, "error");
-      assert.match(output.text, /LAPTOP is reserved for a buyer \(S1\)/);
+      assert.match(output.text, /Laptop is reserved for a buyer \(S1\)/);
     }
     assert.equal(peer.agent.items[0]?.price, 480);
     assert.match(only(printed(peer.line("inventory"))).text, /reserved \(S1\)/);
   });
+});
+
+Deno.test("a floor above the price is refused, by sell and by price", () => {
+  const peer = new Harness();
+  const refused = only(printed(peer.line("sell Pen 5 --floor 5.01")));
+  assert.equal(refused.event, "error");
+  assert.equal(
+    refused.text,
+    "Error: Cannot sell Pen at 5 with a floor of 5.01: " +
+      "the floor is the least you accept, so it must not be above the price",
+  );
+  assert.equal(peer.agent.items.length, 0);
+  assert.equal(only(printed(peer.line("sell Pen 5 --floor 5"))).event, "sell");
+  const lowered = only(printed(peer.line("price Pen 4")));
+  assert.equal(lowered.event, "error");
+  assert.match(
+    lowered.text,
+    /floor of 5: .* \(give --floor PRICE or --no-floor with the new price\)$/,
+  );
+  assert.equal(only(printed(peer.line("price Pen 4 --floor 3.5"))).event, "price");
+  assert.deepEqual(peer.agent.items.map((item) => [item.price, item.floor]), [[4, 3.5]]);
+  assert.equal(only(printed(peer.line("price Pen 4 --floor 4.5"))).event, "error");
+});
+
+Deno.test("prices of a fraction of a cent or of zero are refused at the command", () => {
+  const peer = new Harness();
+  for (const line of ["sell Pen 0.000001", "sell Pen 0", "sell Pen 0.00", "buy Pen 0.001"]) {
+    const output = only(printed(peer.line(line)));
+    assert.equal(output.event, "error", line);
+    assert.match(
+      output.text,
+      /is not a price: (at most 2 decimals, like 24.99|must be at least 0.01)/,
+    );
+  }
+  assert.equal(peer.agent.items.length, 0);
 });
 
 Deno.test("SEARCH is answered with OFFER only for an unreserved item, matched in any case", async (t) => {

@@ -24,6 +24,8 @@ import { Session, untilSignal } from "./script.ts";
 import { type PaymentDetails, readPaymentFile } from "./payment.ts";
 import { parseServerKey } from "./guard.ts";
 import { ShopPeer } from "./peer.ts";
+import { webAddress } from "../web/address.ts";
+import { pageInput, PeerPage } from "./web/mod.ts";
 
 /** A `--server-key` value: the base64url of the server's raw P-256 public key. */
 const ServerKey = z.string().refine((text) => {
@@ -88,6 +90,10 @@ export const peerCommand = command(
       description:
         message`Lowest level of log lines shown on standard error (all of them go to NAME.log).`,
     }).withDefault("warning", shownAs("warning")),
+    web: optional(option("--web", webAddress(), {
+      description:
+        message`Also serve a page at [HOST:]PORT (host 127.0.0.1 by default; port 0 picks one) and print its URL with a token. Standard input keeps working; its end no longer stops the peer (quit or a signal does).`,
+    })),
   }),
   {
     brief: message`Run a buyer and seller peer.`,
@@ -200,17 +206,24 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   const log = logger("peer");
   warnFixedModes(log, opened.prepared);
   const session = new Session();
-  const print = (output: Output) => {
+  /** Shows an event on the terminal only. */
+  const show = (output: Output) => {
     session.saw(output);
     const text = formatOutput(output, options.json);
     if (editor) editor.print(text);
     else console.log(text);
+  };
+  let page: PeerPage | undefined;
+  const print = (output: Output) => {
+    show(output);
+    page?.print(output);
   };
   const secretInput = (secret: boolean) => {
     if (editor) editor.secret = secret;
   };
   let peer: ShopPeer;
   try {
+    page = options.web ? PeerPage.start(options.web) : undefined;
     peer = await ShopPeer.start({
       name: options.name,
       server: options.server,
@@ -227,6 +240,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     });
   } catch (error) {
     log.error("Peer failed to start: {error}", { error: String(error) });
+    await page?.[Symbol.asyncDispose]();
     await shutdownLogging();
     // A start that failed leaves no data directory it made.
     await opened.discard();
@@ -239,6 +253,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   using _held = opened;
   using signal = untilSignal();
   try {
+    await using _page = page;
     await using _peer = peer;
     const { udp, tcp } = peer.ports;
     print({
@@ -252,11 +267,17 @@ export async function runPeer(options: PeerCommand): Promise<number> {
         keyFingerprint: peer.key.fingerprint,
       },
     });
+    if (page) {
+      page.attach(peer, options.server);
+      // On the terminal only: the page's log never shows the token.
+      show({ event: "web", text: `Page: ${page.url}`, fields: { url: page.url } });
+    }
     log.debug("Peer {name} started on UDP {udp}, TCP {tcp}", { name: options.name, udp, tcp });
     if (editor) Deno.stdin.setRaw(true);
-    const input = editor
+    const typed = editor
       ? editedLines(Deno.stdin.readable, editor)
       : readLines(Deno.stdin.readable);
+    const input = page ? pageInput(page, typed) : typed;
     await peer.run(session.lines(input, {
       stay: options.stay,
       stopped: signal.signalled,

@@ -6,7 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { Item, MAX_ITEM_LENGTH, MAX_PRICE, MAX_TEXT_LENGTH, Price, Text } from "../protocol/mod.ts";
+import { Item, MAX_ITEM_LENGTH, MAX_PRICE, MAX_TEXT_LENGTH, Text } from "../protocol/mod.ts";
+import { priceProblem } from "../protocol/money.ts";
 import { splitWords } from "./shell_words.ts";
 
 interface CommandSpec<S extends z.ZodType> {
@@ -71,8 +72,6 @@ function item(word: string | undefined): string {
 
 function price(word: string | undefined, what: string): number {
   const text = required(word, what);
-  const parsed = Price.safeDecode(text);
-  if (parsed.success) return parsed.data;
   const quoted = JSON.stringify(text);
   // A number the wire cannot carry is refused for its size or sign, not as
   // if it were no number at all.
@@ -80,11 +79,14 @@ function price(word: string | undefined, what: string): number {
     throw new ArgumentError(`${what} ${quoted} is over the maximum ${MAX_PRICE}`);
   }
   if (/^-[0-9]+(\.[0-9]+)?$/.test(text)) {
-    throw new ArgumentError(`${what} ${quoted} is negative: a price is 0 or more`);
+    throw new ArgumentError(`${what} ${quoted} is negative: a price is at least 0.01`);
   }
-  throw new ArgumentError(
-    `${what} ${quoted} is not a price: ${parsed.error.issues[0]!.message}`,
-  );
+  // The rules are the wire's (protocol/money.ts), so what is typed can be sent.
+  const problem = priceProblem(text);
+  if (problem !== undefined) {
+    throw new ArgumentError(`${what} ${quoted} is not a price: ${problem}`);
+  }
+  return Number(text);
 }
 
 /** The remaining words as one description, single-spaced. */
@@ -162,6 +164,32 @@ const browseArgs = words((input) => {
   return { prefix: prefix === undefined ? "" : item(prefix) };
 });
 
+/** `price ITEM PRICE [--floor PRICE | --no-floor]` */
+const priceArgs = words((input) => {
+  const [itemWord, priceWord, ...tail] = input;
+  const parsedItem = item(itemWord);
+  const parsedPrice = price(priceWord, "PRICE");
+  let floor: number | null | undefined;
+  for (let i = 0; i < tail.length; i++) {
+    const word = tail[i]!;
+    if (floor !== undefined) throw new ArgumentError("give --floor or --no-floor only once");
+    if (word === "--no-floor") floor = null;
+    else if (word === "--floor") floor = price(tail[++i], "floor");
+    else if (word.startsWith("--floor=")) floor = price(word.slice("--floor=".length), "floor");
+    else throw new ArgumentError(`unexpected ${JSON.stringify(word)}: only --floor or --no-floor`);
+  }
+  return { item: parsedItem, price: parsedPrice, floor };
+});
+
+/** `payment [clear]` */
+const paymentArgs = words((input) => {
+  const [word, ...rest] = input;
+  if (rest.length > 0 || (word !== undefined && word !== "clear")) {
+    throw new ArgumentError("takes nothing, or clear");
+  }
+  return { clear: word === "clear" };
+});
+
 /** `buy ITEM MAX_PRICE [DESCRIPTION...]` */
 const buyArgs = words((input) => {
   const [itemWord, priceWord, ...rest] = input;
@@ -207,6 +235,11 @@ export const COMMANDS = {
     "Offer an item (N of them, default 1); with --floor, NEGOTIATE at or above it is accepted without asking",
     sellArgs,
   ),
+  price: spec(
+    "price ITEM PRICE [--floor PRICE|--no-floor]",
+    "Change the price of an item listed (and its floor; without either option the floor stays)",
+    priceArgs,
+  ),
   unsell: spec("unsell ITEM", "Take an item out of the inventory", unsellArgs),
   browse: spec(
     "browse [PREFIX]",
@@ -225,6 +258,11 @@ export const COMMANDS = {
     "history",
     "List completed sales and purchases with the fee, and their totals",
     none,
+  ),
+  payment: spec(
+    "payment [clear]",
+    "Enter the payment details now (card, expiry, address), or forget them",
+    paymentArgs,
   ),
   set: spec("set auto-buy on|off", "Buy every FOUND at once, or ask first (the default)", setArgs),
   status: spec(

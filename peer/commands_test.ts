@@ -20,6 +20,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "register",
     "deregister",
     "sell",
+    "price",
     "unsell",
     "browse",
     "inventory",
@@ -27,6 +28,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "requests",
     "questions",
     "history",
+    "payment",
     "set",
     "status",
     "key",
@@ -139,13 +141,42 @@ Deno.test("parseCommand reads sell with a description and a floor anywhere after
   }
 });
 
+Deno.test("parseCommand reads price and payment", () => {
+  assert.deepEqual(parseCommand("price Lamp 30"), {
+    ok: true,
+    command: { name: "price", args: { item: "Lamp", price: 30, floor: undefined } },
+  });
+  assert.deepEqual(parseCommand("price Lamp 30 --floor 24.50"), {
+    ok: true,
+    command: { name: "price", args: { item: "Lamp", price: 30, floor: 24.5 } },
+  });
+  assert.deepEqual(parseCommand("price Lamp 30 --no-floor"), {
+    ok: true,
+    command: { name: "price", args: { item: "Lamp", price: 30, floor: null } },
+  });
+  const bad = parseCommand("price Lamp 30.001");
+  assert.ok(!bad.ok && bad.error.startsWith(`Cannot run price: PRICE "30.001" is not a price`));
+  assert.deepEqual(parseCommand("payment"), {
+    ok: true,
+    command: { name: "payment", args: { clear: false } },
+  });
+  assert.deepEqual(parseCommand("payment clear"), {
+    ok: true,
+    command: { name: "payment", args: { clear: true } },
+  });
+  assert.ok(!parseCommand("payment 4111").ok);
+});
+
 Deno.test("parseCommand says what is wrong with a sell line and how to type it", async (t) => {
   const usage = `usage: ${COMMANDS.sell.usage}`;
   const cases: [string, string][] = [
     ["sell", "missing ITEM"],
     ["sell Laptop", "missing PRICE"],
-    ["sell Laptop abc", `PRICE "abc" is not a price: expected a non-negative decimal number`],
-    ["sell Laptop -5", `PRICE "-5" is negative: a price is 0 or more`],
+    ["sell Laptop abc", `PRICE "abc" is not a price: expected a decimal number like 24.99`],
+    ["sell Pen 0.000001", `PRICE "0.000001" is not a price: at most 2 decimals, like 24.99`],
+    ["sell Pen 0", `PRICE "0" is not a price: must be at least 0.01`],
+    ["sell Pen 5 --floor 0.001", `floor "0.001" is not a price: at most 2 decimals`],
+    ["sell Laptop -5", `PRICE "-5" is negative: a price is at least 0.01`],
     ["sell Lamp 99999999999", `PRICE "99999999999" is over the maximum 1000000000`],
     ["sell Lamp 1000000000.5", `PRICE "1000000000.5" is over the maximum 1000000000`],
     ["sell Laptop 1.1234567", `PRICE "1.1234567" is not a price`],

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { Card, Expiry, PostalAddress } from "../protocol/payment.ts";
+import { Card, Expiry, expiryValid, luhnValid, PostalAddress } from "../protocol/payment.ts";
 
 // The rules themselves live in protocol/payment.ts, shared with the server.
 export { Card, Expiry, PostalAddress };
@@ -54,28 +54,50 @@ const DETAIL_NAMES = {
   address: "the address",
 } as const;
 
+/** Why the server would refuse a well-formed card or expiry (protocol/payment.ts), if it would. */
+function refusal(detail: keyof PaymentDetails, value: string, now: Date): string | undefined {
+  if (detail === "card" && !luhnValid(value)) {
+    return "its check digit is wrong (Luhn), so a digit is mistyped";
+  }
+  if (detail === "expiry" && !expiryValid(value, now)) return "the card has expired";
+  return undefined;
+}
+
 /**
- * Checks one payment detail as typed at its question.
+ * Checks one payment detail as typed at its question, by the rules the
+ * server checks (the card's Luhn digit, an expiry not past), so that a typo
+ * is caught while it can be typed again.
  *
+ * @param now The time, for the expiry.
  * @returns The normalized detail, or why it is not valid (never quoting it).
  */
 export function parseDetail(
   detail: keyof PaymentDetails,
   text: string,
+  now: Date = new Date(),
 ): { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: string } {
   const schema = detail === "card" ? Card : detail === "expiry" ? Expiry : PostalAddress;
   const parsed = schema.safeParse(text);
-  return parsed.success
+  if (!parsed.success) {
+    return {
+      ok: false,
+      error: `${DETAIL_NAMES[detail]} is not valid: ${describeIssue(parsed.error)}`,
+    };
+  }
+  const why = refusal(detail, parsed.data, now);
+  return why === undefined
     ? { ok: true, value: parsed.data }
-    : { ok: false, error: `${DETAIL_NAMES[detail]} is not valid: ${describeIssue(parsed.error)}` };
+    : { ok: false, error: `${DETAIL_NAMES[detail]} is not valid: ${why}` };
 }
 
 /**
- * Checks payment details given as JSON text.
+ * Checks payment details given as JSON text, by the rules the server
+ * checks too (the card's Luhn digit, an expiry not past).
  *
+ * @param now The time, for the expiry.
  * @returns The normalized details, or what is wrong with them.
  */
-export function parsePaymentJson(text: string): PaymentResult {
+export function parsePaymentJson(text: string, now: Date = new Date()): PaymentResult {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -87,9 +109,12 @@ export function parsePaymentJson(text: string): PaymentResult {
     };
   }
   const parsed = PaymentDetails.safeParse(value);
-  return parsed.success
-    ? { ok: true, details: parsed.data }
-    : { ok: false, error: describeIssue(parsed.error) };
+  if (!parsed.success) return { ok: false, error: describeIssue(parsed.error) };
+  for (const detail of ["card", "expiry"] as const) {
+    const why = refusal(detail, parsed.data[detail], now);
+    if (why !== undefined) return { ok: false, error: `${detail}: ${why}` };
+  }
+  return { ok: true, details: parsed.data };
 }
 
 /**
@@ -99,7 +124,10 @@ export function parsePaymentJson(text: string): PaymentResult {
  *
  * @param path The file, JSON like `{"card": "4111…", "expiry": "04/29", "address": "42 Main St"}`.
  */
-export async function readPaymentFile(path: string): Promise<PaymentResult> {
+export async function readPaymentFile(
+  path: string,
+  now: Date = new Date(),
+): Promise<PaymentResult> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -113,7 +141,7 @@ export async function readPaymentFile(path: string): Promise<PaymentResult> {
       : (error as Error).message;
     return { ok: false, error: `--payment ${JSON.stringify(path)}: cannot read it: ${why}` };
   }
-  const parsed = parsePaymentJson(text);
+  const parsed = parsePaymentJson(text, now);
   return parsed.ok
     ? parsed
     : { ok: false, error: `--payment ${JSON.stringify(path)}: ${parsed.error}` };

@@ -33,6 +33,16 @@ Deno.test("parsePaymentJson says what is wrong, never quoting the card", async (
       /^card is missing or not a string$/,
     ],
     [
+      "a card failing the Luhn check",
+      { card: "4111111111111112", expiry: "11/30", address: "x" },
+      /^card: its check digit is wrong \(Luhn\), so a digit is mistyped$/,
+    ],
+    [
+      "an expired card",
+      { card: CARD, expiry: "01/20", address: "x" },
+      /^expiry: the card has expired$/,
+    ],
+    [
       "a month 13",
       { card: CARD, expiry: "13/30", address: "x" },
       /^expiry: expected a month and year/,

@@ -230,7 +230,17 @@ Deno.test("encode throws TypeError on a message that breaks its schema", async (
     [
       "a negative price",
       { type: "BUY", rq: "r1", item: "Laptop", price: -1 },
-      /^Cannot encode BUY: price must not be negative$/,
+      /^Cannot encode BUY: price must be at least 0.01$/,
+    ],
+    [
+      "a price of no cents",
+      { type: "BUY", rq: "r1", item: "Laptop", price: 0 },
+      /^Cannot encode BUY: price must be at least 0.01$/,
+    ],
+    [
+      "a price of a fraction of a cent",
+      { type: "BUY", rq: "r1", item: "Laptop", price: 24.999 },
+      /^Cannot encode BUY: price at most 2 decimals, like 24.99$/,
     ],
     ["a NaN price", { type: "BUY", rq: "r1", item: "Laptop", price: NaN }, /price/],
     [

@@ -66,6 +66,23 @@ Deno.test("decode rejects a negative price", async (t) => {
   }
 });
 
+Deno.test("decode rejects a price below one cent or with more than 2 decimals", async (t) => {
+  const cases: [string, string][] = [
+    ["0", "must be at least 0.01"],
+    ["0.00", "must be at least 0.01"],
+    ["0.000001", "at most 2 decimals, like 24.99"],
+    ["24.999", "at most 2 decimals, like 24.99"],
+    ["1.001", "at most 2 decimals, like 24.99"],
+  ];
+  for (const [text, why] of cases) {
+    await t.step(text, () => {
+      const error = rejected(`OFFER s1 bob Laptop ${text}`);
+      assert.equal(error.code, "invalid_field");
+      assert.equal(error.message, `Invalid price "${text}" in OFFER: ${why}`);
+    });
+  }
+});
+
 Deno.test("decode rejects a price above the limit", () => {
   const error = rejected("BUY r3 Laptop 1000000000.01");
   assert.equal(error.code, "invalid_field");

@@ -58,9 +58,9 @@ Deno.test("decode reads decimal prices as numbers", async (t) => {
     ["500", 500],
     ["500.0", 500],
     ["499.99", 499.99],
-    ["0", 0],
+    ["0.01", 0.01],
     ["0.5", 0.5],
-    ["0.000001", 0.000001],
+    ["24.990000", 24.99],
     ["007", 7],
     ["1000000000", 1_000_000_000],
   ];
@@ -82,7 +82,7 @@ Deno.test("encode writes prices without trailing zeros or float noise", () => {
   assert.equal(write(499.99), "BUY r1 Laptop 499.99");
   assert.equal(write(0.1 + 0.2), "BUY r1 Laptop 0.3");
   assert.equal(write(450.5), "BUY r1 Laptop 450.5");
-  assert.equal(write(0), "BUY r1 Laptop 0");
+  assert.equal(write(0.01), "BUY r1 Laptop 0.01");
 });
 
 Deno.test("decode tolerates one trailing newline", async (t) => {

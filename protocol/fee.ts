@@ -7,6 +7,9 @@
  *
  * @module
  */
+import { fromCents, toCents } from "./money.ts";
+
+export { fromCents, toCents };
 
 /** The server's share of every sale. */
 export const FEE_RATE = 0.1;
@@ -20,16 +23,6 @@ export interface FeeSplit {
   readonly fee: number;
   /** What the seller is paid: the price less the fee. */
   readonly sellerShare: number;
-}
-
-/** An amount in whole cents (prices on the wire have at most two decimals). */
-export function toCents(amount: number): number {
-  return Math.round(amount * 100);
-}
-
-/** Whole cents as an amount. */
-export function fromCents(cents: number): number {
-  return cents / 100;
 }
 
 /**

@@ -6,6 +6,9 @@
  * @module
  */
 import { z } from "zod";
+import { amountProblem, formatPrice, MAX_PRICE, PRICE_TEXT, priceProblem } from "./money.ts";
+
+export { formatPrice, MAX_PRICE };
 
 /** Most characters a request token may have. */
 export const MAX_RQ_LENGTH = 64;
@@ -15,8 +18,6 @@ export const MAX_NAME_LENGTH = 32;
 export const MAX_ITEM_LENGTH = 64;
 /** Most characters of free text (description, reason, address). */
 export const MAX_TEXT_LENGTH = 300;
-/** Largest price accepted, so that cents stay exact in a double. */
-export const MAX_PRICE = 1_000_000_000;
 
 /** An opaque request token: printable ASCII without spaces. */
 export const Rq = z.string().regex(
@@ -69,23 +70,23 @@ export const Port = z.codec(
   { decode: (text) => Number(text), encode: (port) => String(port) },
 );
 
-const PRICE_TEXT = /^[0-9]{1,10}(\.[0-9]{1,6})?$/;
-
-/** Writes a price the way classic peers expect: `500`, `499.99`. */
-export function formatPrice(price: number): string {
-  return Number.isInteger(price) ? String(price) : String(Number(price.toFixed(6)));
-}
-
-/** A non-negative decimal price: `500`, `500.0`, `499.99`. */
+/**
+ * A price: a decimal number of whole cents, at least 0.01 and at most
+ * {@linkcode MAX_PRICE}: `500`, `500.0`, `499.99` (the rules of
+ * `money.ts`, which the peer's commands use too).
+ */
 export const Price = z.codec(
   z.string().regex(
     PRICE_TEXT,
     "expected a non-negative decimal number like 499.99",
-  ),
-  z.number().nonnegative("must not be negative").max(
-    MAX_PRICE,
-    `must be at most ${MAX_PRICE}`,
-  ),
+  ).superRefine((text, ctx) => {
+    const problem = priceProblem(text);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: text });
+  }),
+  z.number().superRefine((price, ctx) => {
+    const problem = amountProblem(price);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: price });
+  }),
   { decode: (text) => Number(text), encode: formatPrice },
 );
 

@@ -31,6 +31,9 @@ import { SIGNATURES_PER_SECOND } from "./guard.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
 import { serverKvPath, ServerStore } from "./store.ts";
+// --web: the read-only dashboard (web16).
+import { webAddress } from "../web/address.ts";
+import { Dashboard } from "./web/mod.ts";
 
 const PerSecond = z.string().regex(
   /^[0-9]{1,7}$/,
@@ -175,6 +178,10 @@ const serverOptions = object({
   namesPerKey: option("--names-per-key", fromZod(Cap, { metavar: "N", placeholder: 4 }), {
     description: message`Most names one peer key may hold (0: no cap).`,
   }).withDefault(DEFAULT_LIMITS.namesPerKey, shownAs(String(DEFAULT_LIMITS.namesPerKey))),
+  web: optional(option("--web", webAddress(), {
+    description:
+      message`Also serve a read-only dashboard at [HOST:]PORT (host 127.0.0.1 by default; port 0 picks one) and print its URL with a token.`,
+  })),
 });
 
 /** The usage of `shop server` and of its two subcommands, shown after a usage error. */
@@ -274,6 +281,8 @@ export async function runServer(
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.
     console.log(`shop server listening on ${hostname}:${port} (data in ${options.data})`);
+    await using dashboard = options.web ? Dashboard.start(server, options.web) : undefined;
+    if (dashboard) console.log(`Dashboard: ${dashboard.url}`);
     await untilSignal();
     log.info("Shutting down");
     return 0;

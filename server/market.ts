@@ -29,7 +29,7 @@ import {
   RELIABLE_SENDS,
 } from "../protocol/mod.ts";
 import { ExtensionSet } from "../protocol/extensions.ts";
-import { splitPrice } from "../protocol/fee.ts";
+import { splitPrice, toCents } from "../protocol/fee.ts";
 import { Retransmitter } from "../transport/reliability.ts";
 import {
   type Effect,
@@ -582,7 +582,8 @@ export class Market {
       .map((offer) => ({ seller: offer.seller, price: offer.price, at: offer.at, listed: false }));
     const listed = this.#listed(request)
       .map((listing) => ({ ...listing, listed: true }));
-    const usable = [...offered, ...listed].sort((a, b) => a.price - b.price || a.at - b.at);
+    const usable = [...offered, ...listed]
+      .sort((a, b) => toCents(a.price) - toCents(b.price) || a.at - b.at);
     const best = usable[0];
     if (!best) {
       this.#sendTo(request.buyer, noDeal("NOT_AVAILABLE", request), turn);
@@ -591,7 +592,7 @@ export class Market {
         : "every offering seller's item is reserved or gone";
       return this.#end(open, "not_available", reason, turn);
     }
-    if (best.price <= request.maxPrice) {
+    if (toCents(best.price) <= toCents(request.maxPrice)) {
       if (best.listed) return this.#hold(open, best.seller, best.price, turn);
       return this.#reserve(open, best.seller, best.price, turn);
     }
@@ -1106,7 +1107,7 @@ export class Market {
       ) continue;
       listed.push({ seller, price: listing.price, at: listing.at });
     }
-    return listed.sort((a, b) => a.price - b.price || a.at - b.at);
+    return listed.sort((a, b) => toCents(a.price) - toCents(b.price) || a.at - b.at);
   }
 
   /** Whether a peer was sent the search's SEARCH: one that cannot list (no `book`). */

@@ -31,6 +31,8 @@ import { ConnectionSlots } from "./connection_slots.ts";
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
+import type { LedgerEntry } from "./records.ts";
+import { Traffic } from "./traffic.ts";
 import {
   type Conclusion,
   deliverShipping,
@@ -113,6 +115,8 @@ export class ShopServer implements AsyncDisposable {
   readonly #wakeup: Wakeup;
   #closing = false;
   readonly #done: Promise<void>;
+  /** Datagrams in and addresses heard from, for the dashboard (web16). */
+  readonly #traffic = new Traffic();
 
   private constructor(
     options: ServerOptions,
@@ -195,6 +199,16 @@ export class ShopServer implements AsyncDisposable {
     return this.#market;
   }
 
+  /** Datagrams in and addresses heard from, for the dashboard. */
+  get traffic(): Traffic {
+    return this.#traffic;
+  }
+
+  /** Every ledger entry, read from the store (for the dashboard). */
+  ledger(): Promise<LedgerEntry[]> {
+    return this.#store.ledger();
+  }
+
   /** Resolves when the server has stopped. */
   get finished(): Promise<void> {
     return this.#done;
@@ -207,8 +221,10 @@ export class ShopServer implements AsyncDisposable {
     });
     for await (const { data, from } of receiving) {
       const at = this.#clock.now();
+      this.#traffic.datagram();
       const admission = await this.#guard.admit(data, from, at);
       if (admission.kind === "message") {
+        this.#traffic.heard(from, at);
         // Tagged templates: no placeholders to parse, no fields to redact
         // (the line itself still passes the card-number mask).
         wire.debug`recv ${formatAddress(from)} ${describe(admission.message)}`;

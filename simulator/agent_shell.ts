@@ -21,6 +21,7 @@ import type { ShellHost } from "./_shell.ts";
 import type { Network } from "./network.ts";
 import type { Random } from "./random.ts";
 import { agentSnapshot, RecordStore } from "./records.ts";
+import { TIMERS } from "./market_shell.ts";
 import type { TcpLeg } from "./tcp_leg.ts";
 import type { AgentPlan } from "./workload.ts";
 
@@ -86,6 +87,8 @@ export class AgentShell {
       // A run must fall quiet: no keep-alive (the market watches no silence either).
       keepAlive: 0,
       payment: { card: this.plan.card, expiry: "12/30", address: `${name}'s place` },
+      // The market's, so that an unanswered NEGOTIATE question is withdrawn in time.
+      negotiationTimeout: TIMERS.negotiationTimeout,
       ...(this.plan.keyed
         ? { key: { key: `key-${name}`, fingerprint: `fp-${name}` } }
         : { allowPlaintext: true }),

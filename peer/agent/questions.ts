@@ -47,8 +47,12 @@ export function askedQuestion(state: AgentState): Question | undefined {
   return head && state.asked === questionId(head) ? head : undefined;
 }
 
-/** Whether the question on screen wants a secret (card number or expiry). */
+/**
+ * Whether the next line is a secret (card number or expiry): one is asked,
+ * or one was withdrawn while on screen and the next line may still be it.
+ */
 export function asksSecret(state: AgentState): boolean {
+  if (state.withdrawnSecret) return true;
   const asked = askedQuestion(state);
   return asked !== undefined && SECRET_QUESTIONS.has(asked.about);
 }
@@ -67,11 +71,20 @@ export function takeAsked(state: AgentState): Question | undefined {
  * gone or taken, and prints the prompt of the first one when it is new.
  */
 export function settleQuestions(state: AgentState, turn: AgentTurn): void {
-  if (state.interview && state.waiting.length === 0) {
+  const onScreen = askedQuestion(state);
+  if (state.interview && !state.interview.manual && state.waiting.length === 0) {
     // Every connection that wanted the details is gone: stop asking.
     state.interview = undefined;
-    turn.warn("No longer asking for payment details: the server closed the transaction");
+    if (onScreen && SECRET_QUESTIONS.has(onScreen.about)) {
+      // The user may be typing the card already: that line must not echo.
+      state.withdrawnSecret = true;
+      turn.warn(
+        "No longer asking for payment details: the server closed the transaction. " +
+          "The next line you type is still hidden, and discarded",
+      );
+    } else turn.warn("No longer asking for payment details: the server closed the transaction");
   }
+  expireNegotiations(state, turn);
   state.questions = state.questions.filter((question) => {
     if (isPaymentQuestion(question)) return state.interview !== undefined;
     if (question.about === "FOUND") return state.requests.get(question.rq)?.state === "found";
@@ -97,7 +110,62 @@ export function settleQuestions(state: AgentState, turn: AgentTurn): void {
   prompt(state, turn, head);
 }
 
+/**
+ * How long after NEGOTIATE the server gives up on it (its
+ * `--negotiation-timeout`), less a margin for the answer's trip: after
+ * that the question is withdrawn, since an ACCEPT would come too late.
+ */
+export function negotiationDeadline(state: AgentState, askedAt: number): number {
+  return askedAt + Math.max(0, state.negotiationTimeout - NEGOTIATION_MARGIN_MS);
+}
+
+/** How much before the server's deadline a NEGOTIATE question is withdrawn. */
+const NEGOTIATION_MARGIN_MS = 1_000;
+
+/** The earliest deadline of a NEGOTIATE question waiting, if any. */
+export function nextQuestionDeadline(state: AgentState): number | undefined {
+  let next: number | undefined;
+  for (const question of state.questions) {
+    if (question.about !== "NEGOTIATE") continue;
+    const negotiation = state.negotiations.get(question.rq);
+    if (negotiation?.state !== "asking") continue;
+    const due = negotiationDeadline(state, negotiation.askedAt);
+    if (next === undefined || due < next) next = due;
+  }
+  return next;
+}
+
+/** NEGOTIATE questions whose time ran out end, unanswered (the server gave up on them). */
+function expireNegotiations(state: AgentState, turn: AgentTurn): void {
+  for (const question of state.questions) {
+    if (question.about !== "NEGOTIATE") continue;
+    const negotiation = state.negotiations.get(question.rq);
+    if (negotiation?.state !== "asking") continue;
+    if (negotiationDeadline(state, negotiation.askedAt) > turn.at) continue;
+    refuseNegotiation(
+      state,
+      turn,
+      negotiation,
+      "the question is withdrawn, not answered within the server's negotiation time",
+    );
+  }
+}
+
 function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
+  if (isPaymentQuestion(question) && state.interview?.manual) {
+    const text = question.about === "CARD"
+      ? "Card number (kept for this session, never stored):"
+      : question.about === "EXPIRY"
+      ? "Expiry (MM/YY):"
+      : "Address:";
+    turn.print("prompt", text, {
+      rq: question.rq,
+      question: text,
+      about: question.about,
+      secret: SECRET_QUESTIONS.has(question.about),
+    });
+    return;
+  }
   if (isPaymentQuestion(question)) {
     const waiting = state.transactions.get(state.waiting[0]!);
     const text = question.about === "CARD"

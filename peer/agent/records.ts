@@ -129,7 +129,8 @@ export interface NegotiationRecord {
   /** The item as NEGOTIATE spelled it. */
   readonly item: string;
   readonly maxPrice: number;
-  readonly state: "asking" | "accepted" | "refused";
+  /** `withdrawn`: the server ended it (its CANCEL) while the user was asked. */
+  readonly state: "asking" | "accepted" | "refused" | "withdrawn";
   readonly askedAt: number;
   readonly answeredAt?: number;
 }

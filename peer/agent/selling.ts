@@ -7,6 +7,7 @@
  * @module
  */
 import { formatPrice, type Message, type MessageOf } from "../../protocol/mod.ts";
+import { toCents } from "../../protocol/money.ts";
 import type { CommandOf } from "../commands.ts";
 import type { AgentTurn } from "./effects.ts";
 import {
@@ -18,17 +19,27 @@ import {
 } from "./records.ts";
 import { type AgentState, keepAnswer, putItem, remember, RESUME_WITHIN_MS } from "./state.ts";
 
-/** The `sell` command: adds an item, or changes one not reserved. */
+/** Why a floor cannot go with a price, if it cannot (compared in whole cents). */
+function floorProblem(item: string, price: number, floor: number | undefined): string | undefined {
+  if (floor === undefined || toCents(floor) <= toCents(price)) return undefined;
+  return `Cannot sell ${item} at ${formatPrice(price)} with a floor of ${formatPrice(floor)}: ` +
+    "the floor is the least you accept, so it must not be above the price";
+}
+
+/** The `sell` command: lists an item not listed yet. */
 export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">["args"]): void {
   const key = args.item.toLowerCase();
   const existing = state.items.get(key);
-  if (existing?.reservedFor !== undefined) {
+  if (existing) {
     turn.error(
-      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
-        "it can change once the sale ends or the server cancels it",
+      `${existing.item} is already listed at ${formatPrice(existing.price)}: ` +
+        `use \`price ${existing.item} ${formatPrice(args.price)}\` to change it, ` +
+        `or \`unsell ${existing.item}\` first to list it anew`,
     );
     return;
   }
+  const problem = floorProblem(args.item, args.price, args.floor);
+  if (problem) return turn.error(problem);
   const item: InventoryItem = {
     item: args.item,
     price: args.price,
@@ -42,15 +53,63 @@ export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">
   const many = item.quantity === undefined ? "" : `${item.quantity} × `;
   turn.print(
     "sell",
-    `${existing ? "Updated" : "Selling"} ${many}${item.item} at ${formatPrice(item.price)}${floor}`,
+    `Selling ${many}${item.item} at ${formatPrice(item.price)}${floor}`,
     {
       item: item.item,
       price: item.price,
       quantity: item.quantity ?? 1,
       floor: item.floor,
       description: item.description,
-      replaced: existing !== undefined,
     },
+  );
+}
+
+/**
+ * The `price` command: changes the price of an item listed, and its floor
+ * (`floor` a price to set, `null` to remove, `undefined` to keep it).
+ */
+export function reprice(
+  state: AgentState,
+  turn: AgentTurn,
+  args: CommandOf<"price">["args"],
+): void {
+  const key = args.item.toLowerCase();
+  const existing = state.items.get(key);
+  if (!existing) {
+    turn.error(
+      `${args.item} is not listed: use \`sell ${args.item} ${formatPrice(args.price)}\` to list it`,
+    );
+    return;
+  }
+  if (existing.reservedFor !== undefined) {
+    turn.error(
+      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
+        "its price can change once the sale ends or the server cancels it",
+    );
+    return;
+  }
+  const floor = args.floor === null ? undefined : args.floor ?? existing.floor;
+  const problem = floorProblem(existing.item, args.price, floor);
+  if (problem) {
+    const keep = args.floor === undefined && floor !== undefined
+      ? ` (give --floor PRICE or --no-floor with the new price)`
+      : "";
+    return turn.error(problem + keep);
+  }
+  const { floor: _old, ...rest } = existing;
+  const item: InventoryItem = {
+    ...rest,
+    price: args.price,
+    ...(floor === undefined ? {} : { floor }),
+  };
+  putItem(state, turn, key, item);
+  const floorText = floor === undefined ? ", no floor" : ` (floor ${formatPrice(floor)})`;
+  turn.print(
+    "price",
+    `${item.item} now at ${formatPrice(item.price)}${floorText}; was ${
+      formatPrice(existing.price)
+    }`,
+    { item: item.item, price: item.price, floor, was: existing.price, wasFloor: existing.floor },
   );
 }
 
@@ -199,8 +258,23 @@ export function releaseReservation(
     );
     return true;
   }
+  const negotiation = state.negotiations.get(message.rq);
+  if (negotiation?.state === "asking") {
+    // The server gave up on the negotiation while the user was asked.
+    remember(state, message);
+    const ended: NegotiationRecord = { ...negotiation, state: "withdrawn", answeredAt: turn.at };
+    state.negotiations.set(message.rq, ended);
+    turn.save({ key: ["negotiation", message.rq], value: ended });
+    turn.print(
+      "withdrawn",
+      `Question withdrawn: the server ended the negotiation of ${negotiation.item} ` +
+        `(${message.rq}) before it was answered`,
+      { rq: message.rq, about: "NEGOTIATE", item: negotiation.item },
+    );
+    return true;
+  }
   const ended = [...state.items.values()].some((item) => reservationEnded(item, message.rq));
-  if (ended || state.negotiations.has(message.rq)) {
+  if (ended || negotiation) {
     // Released already (a server sends it again after a restart), or a
     // negotiation that held nothing: nothing to do.
     remember(state, message);
@@ -237,7 +311,7 @@ export function onNegotiate(
     return refuseNegotiation(state, turn, negotiation, "it is reserved for another buyer");
   }
   if (item.floor !== undefined) {
-    if (message.maxPrice >= item.floor) {
+    if (toCents(message.maxPrice) >= toCents(item.floor)) {
       return acceptNegotiation(state, turn, negotiation, item, "floor");
     }
     return refuseNegotiation(

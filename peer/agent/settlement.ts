@@ -15,7 +15,7 @@ import {
   type MessageOf,
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
-import { askDetails, pay } from "./paying.ts";
+import { askDetails, onDetailsRejected, pay } from "./paying.ts";
 import type { AgentState, Transaction } from "./state.ts";
 import {
   cancelTransaction,
@@ -184,6 +184,7 @@ function onTxCancel(
     return;
   }
   cancelTransaction(state, turn, transaction, message.reason, "server");
+  onDetailsRejected(state, turn, transaction, message.reason);
 }
 
 /** Something on connection `conn` that does not parse: the transaction is cancelled. */

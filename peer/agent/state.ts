@@ -62,6 +62,25 @@ export interface AgentOptions {
   readonly retransmit?: Partial<RetransmitOptions>;
   /** Silence after which the peer says ALIVE to a server with `book` (0: never). */
   readonly keepAlive?: number;
+  /**
+   * How long the server waits for the answer to NEGOTIATE (its
+   * `--negotiation-timeout`, 1 minute by default): a question still
+   * unanswered then is withdrawn.
+   */
+  readonly negotiationTimeout?: number;
+}
+
+/** The server's default `--negotiation-timeout`. */
+export const NEGOTIATION_TIMEOUT_MS = 60_000;
+
+/** The payment details being asked, one question at a time. */
+export interface Interview {
+  card?: string;
+  expiry?: string;
+  /** How many answers to the question on screen were not valid. */
+  tries: number;
+  /** Asked by the `payment` command, not for a transaction. */
+  readonly manual?: boolean;
 }
 
 /** A TCP transaction this peer takes part in, by connection. */
@@ -119,7 +138,14 @@ export interface AgentState {
   /** Payment details, from `--payment` or typed once; in memory only. */
   payment: PaymentDetails | undefined;
   /** The payment details typed so far, while they are being asked. */
-  interview: { card?: string; expiry?: string } | undefined;
+  interview: Interview | undefined;
+  /**
+   * A card or expiry prompt was withdrawn while on screen: the next line
+   * may be that secret, so it is read without echo and discarded.
+   */
+  withdrawnSecret: boolean;
+  /** See {@linkcode AgentOptions.negotiationTimeout}. */
+  readonly negotiationTimeout: number;
   /** Connections waiting for the payment details being asked, oldest first. */
   waiting: number[];
   /** Open TCP transactions by connection id. */
@@ -177,6 +203,8 @@ export function createState(
     recent: new Map(),
     payment: options.payment,
     interview: undefined,
+    withdrawnSecret: false,
+    negotiationTimeout: options.negotiationTimeout ?? NEGOTIATION_TIMEOUT_MS,
     waiting: [],
     transactions: new Map(),
     history: new Map(),

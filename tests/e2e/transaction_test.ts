@@ -13,6 +13,7 @@ import {
   PeerProcess,
   SECRETS,
   ServerProcess,
+  ShopProcess,
   tempDir,
 } from "./_process.ts";
 
@@ -145,20 +146,44 @@ Deno.test("a declined card cancels the purchase on both sides and releases the i
   assert.equal(sellerCancel.role, "seller");
   const inventory = await m.seller.command("inventory", "inventory");
   assert.equal((inventory.items as { state: string }[])[0]?.state, "available");
+  // The buyer forgot the refused card: its next purchase asks for one.
+  await m.buyer.waitEvent("warning", {
+    where: (e) => /Forgot the payment details the server refused/.test(String(e.message)),
+  });
+  await m.buyer.send("buy Lamp 30");
+  await m.buyer.waitEvent("prompt", { where: (e) => e.about === "CARD" });
 });
 
-Deno.test("an invalid card number cancels the purchase with the reason", async () => {
+Deno.test("a --payment file with a card failing the Luhn check or expired is refused at start, exit 2", async (t) => {
   await using temp = await tempDir();
-  const dir = temp.path;
-  {
-    await using m = await market(dir, { buyerCard: BAD_CARD });
-    await m.buyer.send("buy Lamp 30");
-    const cancel = await m.buyer.waitEvent("CANCEL", { where: (e) => e.reason !== undefined });
-    assert.match(String(cancel.reason), /buyer's card number \*+1112 is invalid/);
-    await m.server.kill("SIGTERM");
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ["a mistyped card", { card: BAD_CARD, expiry: EXPIRY, address: "x" }, /card: its check digit/],
+    [
+      "an expired card",
+      { card: BUYER_CARD, expiry: "01/20", address: "x" },
+      /expiry: the card has/,
+    ],
+  ];
+  for (const [name, details, error] of cases) {
+    await t.step(name, async () => {
+      const path = join(temp.path, "bea-payment.json");
+      await Deno.writeTextFile(path, JSON.stringify(details));
+      await using peer = new ShopProcess([
+        "peer",
+        "--name",
+        "bea",
+        "--data",
+        temp.path,
+        "--payment",
+        path,
+      ]);
+      const status = await peer.finished();
+      assert.equal(status.code, 2);
+      const stderr = peer.stderr.join("\n");
+      assert.match(stderr, new RegExp(`--payment ".*bea-payment.json": ${error.source}`));
+      // (The server's own check of such a card: classic_transaction_test.ts.)
+    });
   }
-  const { entries } = await ledger(dir);
-  assert.deepEqual(entries.map((e) => e.outcome), ["cancelled"]);
 });
 
 Deno.test("a buyer that does not answer on TCP: the purchase is cancelled after the timeout", async () => {

@@ -1,0 +1,6 @@
+/**
+ * The server's read-only dashboard (`shop server --web`).
+ *
+ * @module
+ */
+export * from "./dashboard.ts";
