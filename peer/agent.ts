@@ -75,6 +75,7 @@ import {
   answerReserve,
   browse,
   keepAlive,
+  listingsBeforePrints,
   ListingSync,
   nextKeepAlive,
   onCatalogue,
@@ -292,7 +293,7 @@ export class Agent {
     }
     syncListings(state, this.#listing, turn);
     settleQuestions(state, turn);
-    const effects = turn.effects();
+    const effects = listingsBeforePrints(turn.effects());
     for (const effect of effects) {
       if (effect.kind === "send") {
         track(state, effect.message, event.at);

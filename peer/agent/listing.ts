@@ -11,7 +11,7 @@
  * @module
  */
 import { type CatalogueEntry, formatPrice, type MessageOf } from "../../protocol/mod.ts";
-import type { AgentTurn } from "./effects.ts";
+import type { AgentTurn, PeerEffect } from "./effects.ts";
 import type { AgentState } from "./state.ts";
 
 /** How long this peer stays silent before it says ALIVE. */
@@ -199,4 +199,22 @@ export function keepAlive(state: AgentState, sync: ListingSync, turn: AgentTurn)
 /** When the next keep-alive is due, if this peer keeps itself known. */
 export function nextKeepAlive(state: AgentState, sync: ListingSync): number | undefined {
   return lists(state) && sync.keepAlive > 0 ? sync.lastSent + sync.keepAlive : undefined;
+}
+
+/** What goes out ahead of a turn's printed lines (see {@linkcode listingsBeforePrints}). */
+const AHEAD: ReadonlySet<string> = new Set(["LIST", "OFFER", "NO_OFFER"]);
+
+/**
+ * A turn's LISTs and answers to RESERVE (OFFER, NO_OFFER) moved ahead of
+ * its printed lines (writes stay first): a script that buys as soon as
+ * `sell` is shown finds the item listed, and one that stops a seller as
+ * soon as RESERVE is shown finds the item held, as before the book.
+ */
+export function listingsBeforePrints(effects: PeerEffect[]): PeerEffect[] {
+  const isAhead = (effect: PeerEffect) => effect.kind === "send" && AHEAD.has(effect.message.type);
+  const firstPrint = effects.findIndex((effect) => effect.kind === "print");
+  if (firstPrint < 0 || !effects.slice(firstPrint).some(isAhead)) return effects;
+  const before = effects.slice(0, firstPrint);
+  const after = effects.slice(firstPrint);
+  return [...before, ...after.filter(isAhead), ...after.filter((effect) => !isAhead(effect))];
 }
