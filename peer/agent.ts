@@ -41,6 +41,7 @@ import { type Address, formatAddress, type Message } from "../protocol/mod.ts";
 import { type Command, helpText, parseCommand } from "./commands.ts";
 import {
   buy,
+  cancelSearch,
   lookFor,
   onDenied,
   onFound,
@@ -61,16 +62,20 @@ import {
 } from "./agent/questions.ts";
 import {
   awaitsUnsealed,
+  fallBackToClassic,
   onDeregistrationAnswer,
+  onLateRegistration,
   onRefused,
   onRegistrationAnswer,
   onRetry,
+  register,
   registerAgainAfterRestart,
+  registering,
   sendDeregister,
-  sendRegister,
   takePending,
+  takeRegisterAnswer,
 } from "./agent/registration.ts";
-import { acknowledge, onAck, onTick, track } from "./agent/reliability.ts";
+import { acknowledge, nextDeadline, onAck, onTick, track } from "./agent/reliability.ts";
 import {
   answerReserve,
   browse,
@@ -126,11 +131,14 @@ export type { AgentOptions, KeyInfo, PeerProfile } from "./agent/state.ts";
 export type { PaymentQuestion, Question } from "./agent/questions.ts";
 export { AUTH, OFFERED_EXTENSIONS } from "./agent/registration.ts";
 export { MAC_OVERHEAD } from "./agent/buying.ts";
-export { PLAINTEXT_REASON, UNAUTHENTICATED_REASON } from "./agent/settlement.ts";
+export { CONFIRM_AFTER_MS, PLAINTEXT_REASON, UNAUTHENTICATED_REASON } from "./agent/settlement.ts";
 export { ABORT_INPUT } from "./agent/paying.ts";
 export { formatAge, formatTime } from "./agent/views.ts";
 export { REQUEST_TRANSITIONS, requestMoveAllowed } from "./agent/request_states.ts";
 export { FEE_RATE } from "../protocol/fee.ts";
+
+/** Commands that need the registration: given while it is pending, they wait for it. */
+const NEEDS_REGISTRATION: ReadonlySet<Command["name"]> = new Set(["buy", "deregister", "cancel"]);
 
 /**
  * The words that answer a [y/N] question; an empty line is the default no.
@@ -166,7 +174,7 @@ export class Agent {
    */
   nextDeadline(): number | undefined {
     const deadlines = [
-      this.#state.unacked.nextDeadline(),
+      nextDeadline(this.#state),
       nextQuestionDeadline(this.#state),
       nextKeepAlive(this.#state, this.#listing),
     ].filter((at) => at !== undefined);
@@ -277,6 +285,10 @@ export class Agent {
         break;
       case "invalid":
         turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
+        // A classic server that cannot read our REGISTER's extra words.
+        if (this.isServer(event.from)) {
+          fallBackToClassic(state, turn, `the server answered what does not parse`, true);
+        }
         break;
       case "tcp":
         onTcp(state, turn, event.conn, event.message);
@@ -291,6 +303,7 @@ export class Agent {
         onTcpClosed(state, turn, event.conn, event.cause);
         break;
     }
+    this.#runQueued(turn);
     syncListings(state, this.#listing, turn);
     settleQuestions(state, turn);
     const effects = listingsBeforePrints(turn.effects());
@@ -358,11 +371,41 @@ export class Agent {
     if (parsed.command) this.#onCommand(turn, parsed.command);
   }
 
+  /**
+   * Commands given while a REGISTER was pending: run once it is confirmed,
+   * or failed with the registration's error once none is pending.
+   */
+  #runQueued(turn: AgentTurn): void {
+    const state = this.#state;
+    if (state.queued.length === 0 || (!state.registered && registering(state))) return;
+    const queued = state.queued;
+    state.queued = [];
+    for (const command of queued) {
+      if (state.registered || !NEEDS_REGISTRATION.has(command.name)) {
+        this.#onCommand(turn, command);
+      } else {
+        turn.error(
+          `Cannot run ${command.name}: ${state.registrationFailure ?? "not registered"}`,
+        );
+      }
+    }
+  }
+
   #onCommand(turn: AgentTurn, command: Command): void {
     const state = this.#state;
+    // Once one command waits, the ones after it wait too: a script's
+    // commands run in the order given.
+    const waits = NEEDS_REGISTRATION.has(command.name) || state.queued.length > 0;
+    if (waits && !state.registered && registering(state)) {
+      turn.log("debug", `${command.name} waits for the registration`);
+      state.queued.push(command);
+      return;
+    }
     switch (command.name) {
       case "register":
-        return sendRegister(state, turn, true);
+        return register(state, turn);
+      case "cancel":
+        return cancelSearch(state, turn, command.args.which);
       case "deregister":
         return sendDeregister(state, turn);
       case "sell":
@@ -425,12 +468,17 @@ export class Agent {
     switch (message.type) {
       case "REGISTERED":
       case "REGISTER-DENIED": {
-        const pending = takePending(state, turn, "REGISTER", message.rq);
-        if (!pending) return onUnexpected(state, turn, message);
+        const taken = takeRegisterAnswer(state, turn, message);
+        if (!taken) {
+          if (onLateRegistration(state, turn, message, serverKey)) {
+            return void remember(state, message);
+          }
+          return onUnexpected(state, turn, message);
+        }
         remember(state, message);
         // A new registration: the server's book is told everything again.
         if (message.type === "REGISTERED") this.#listing.reset();
-        return onRegistrationAnswer(state, turn, message, pending, serverKey);
+        return onRegistrationAnswer(state, turn, message, taken.pending, serverKey);
       }
       case "DE-REGISTERED":
       case "DE-REGISTER-DENIED": {

@@ -106,7 +106,8 @@ Deno.test("a REGISTER never answered ends with a timeout line", () => {
   const effects = peer.tick(T0 + 300);
   assert.equal(
     only(printed(effects)).text,
-    "Server not answering: REGISTER got no reply after 2 tries",
+    "Server not answering: REGISTER got no reply after 2 tries; is the server running at " +
+      "127.0.0.1:5000? Start the peer with --server HOST:PORT to use another",
   );
   assert.equal(peer.agent.pendingCount, 0);
   assert.equal(peer.agent.registered, false);

@@ -17,6 +17,7 @@ import {
   tcpSent,
   writes,
 } from "./_agent_harness.ts";
+import { CONFIRM_AFTER_MS } from "./agent.ts";
 
 Deno.test("Shipping_Info to the seller sells the item, records the sale and closes", async (t) => {
   const peer = sellerInTransaction();
@@ -197,7 +198,12 @@ Deno.test("with a classic server the close of the buyer's connection completes t
   await t.step("closed by the server after INFORM_Res, without CANCEL: bought", () => {
     const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
     peer.tcp(1, informReq());
-    const effects = peer.tcpClosed(1, "remote");
+    const closing = peer.tcpClosed(1, "remote");
+    assert.deepEqual(events(closing), ["paid"]);
+    assert.equal(peer.agent.requests[0]?.state, "buying", "not bought before it is confirmed");
+    assert.equal(peer.agent.nextDeadline(), T0 + CONFIRM_AFTER_MS);
+    assert.deepEqual(printed(peer.tick(T0 + CONFIRM_AFTER_MS - 1)), []);
+    const effects = peer.tick(T0 + CONFIRM_AFTER_MS);
     const output = only(printed(effects));
     assert.equal(output.event, "bought");
     assert.equal(output.text, "Bought Laptop from bob for 480; it ships to 42 Main St");
@@ -205,6 +211,23 @@ Deno.test("with a classic server the close of the buyer's connection completes t
     assert.equal(peer.agent.requests[0]?.state, "bought");
     assert.equal(peer.store.snapshot().history?.length, 1);
   });
+
+  await t.step(
+    "closed after INFORM_Res, then CANCEL on a new connection: cancelled, never bought",
+    () => {
+      const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
+      peer.tcp(1, informReq());
+      assert.deepEqual(events(peer.tcpClosed(1, "remote")), ["paid"]);
+      const cancel = peer.tcp(2, { type: "TX_CANCEL", rq: "T1", reason: "Card-Declined" });
+      // The declined card is forgotten too, with a warning that says so.
+      assert.deepEqual(events(cancel), ["CANCEL", "warning"]);
+      assert.match(printed(cancel)[0]!.text, /cancelled: Card-Declined/);
+      assert.equal(peer.agent.requests[0]?.state, "cancelled");
+      assert.deepEqual(printed(peer.tick(T0 + 60_000)), []);
+      assert.equal(peer.agent.requests[0]?.state, "cancelled");
+      assert.deepEqual(peer.store.snapshot().history, []);
+    },
+  );
 
   await t.step("a read timeout is no completion", () => {
     const { peer } = buyer({ payment: PAYMENT, server: "classic", allowPlaintext: true });
@@ -373,4 +396,18 @@ Deno.test("history lists sales and purchases with the fee and totals", async (t)
       received: 0,
     });
   });
+});
+
+Deno.test("a CANCEL datagram that overtook INFORM_Req: the TCP CANCEL's reason is shown", () => {
+  const { peer, rq } = buyer({ payment: PAYMENT });
+  peer.receive({ type: "CANCEL", rq, item: "Laptop", price: 480 });
+  const refused = peer.tcp(1, informReq("T1"));
+  assert.deepEqual(tcpSent(refused), [[1, {
+    type: "TX_CANCEL",
+    rq: "T1",
+    reason: "the server cancelled this purchase",
+  }]]);
+  const cancel = peer.tcp(2, { type: "TX_CANCEL", rq: "T1", reason: "the seller sam hung up" });
+  assert.equal(only(printed(cancel)).text, "Purchase of Laptop cancelled: the seller sam hung up");
+  assert.equal(peer.agent.requests[0]?.reason, "the seller sam hung up");
 });

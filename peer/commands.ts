@@ -208,6 +208,14 @@ const unsellArgs = words((input) => {
   return { item: parsed };
 });
 
+/** `cancel RQ|ITEM` */
+const cancelArgs = words((input) => {
+  const [which, ...rest] = input;
+  if (which === undefined) throw new ArgumentError("missing the request (RQ) or ITEM to cancel");
+  if (rest.length > 0) throw new ArgumentError("takes one request or ITEM only");
+  return { which };
+});
+
 /** `set auto-buy on|off` */
 const setArgs = words((input) => {
   const [setting, value, ...rest] = input;
@@ -252,7 +260,12 @@ export const COMMANDS = {
     "Look for an item at up to MAX_PRICE",
     buyArgs,
   ),
-  requests: spec("requests", "List this peer's searches and their state", none),
+  cancel: spec(
+    "cancel RQ|ITEM",
+    "End an open search (by its request, or its item): our server ends it at once",
+    cancelArgs,
+  ),
+  requests: spec("requests", "List this peer's searches and their state (also searches)", none),
   questions: spec("questions", "List the questions waiting for an answer", none),
   history: spec(
     "history",
@@ -279,6 +292,7 @@ export const COMMANDS = {
 export const ALIASES: Readonly<Record<string, keyof typeof COMMANDS>> = {
   exit: "quit",
   "?": "help",
+  searches: "requests",
 };
 
 type Commands = typeof COMMANDS;

@@ -25,6 +25,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "browse",
     "inventory",
     "buy",
+    "cancel",
     "requests",
     "questions",
     "history",

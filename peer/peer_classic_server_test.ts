@@ -39,6 +39,8 @@ Deno.test("with a classic server and --allow-plaintext: bare messages, and the c
     // One write, no newline: what a classic server's single recv expects.
     assert.equal(await readChunk(conn), `INFORM_Res T7 alice ${CARD} ${EXPIRY} 42 Main St`);
     conn.close();
+    await fixture.waitFor("paid");
+    assert.equal(fixture.peer.agent.requests[0]?.state, "buying", "not bought before confirmed");
     const bought = await fixture.waitFor("bought");
     assert.equal(bought.text, "Bought Phone for 90; it ships to 42 Main St");
     assert.equal(fixture.peer.agent.requests[0]?.state, "bought");

@@ -110,7 +110,7 @@ Deno.test("a server that never answers: REGISTER is sent again, then a timeout l
   const again = await fixture.server.expect("REGISTER");
   assert.equal(again.text, first.text, "the same signed text, so the server keeps one exchange");
   const timeout = await fixture.waitFor("timeout");
-  assert.equal(timeout.text, "Server not answering: REGISTER got no reply after 3 tries");
+  assert.match(timeout.text, /^Server not answering: REGISTER got no reply after 3 tries; /);
 });
 
 Deno.test("deregister when not registered is refused locally, nothing sent", async () => {

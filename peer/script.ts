@@ -33,14 +33,21 @@ export interface SessionLinesOptions {
 }
 
 /** What the shell sees of one session: its printed outputs and its input lines. */
+/** The events that make a piped session exit 1. */
+const FAILURES: ReadonlySet<string> = new Set(["error", "REGISTER-DENIED", "refused", "timeout"]);
+
 export class Session {
-  /** How many `error` events were printed. */
+  /**
+   * How many errors were printed: `error` events, and a registration that
+   * failed (denied, refused, or not answered), since what follows it in a
+   * script cannot have worked.
+   */
   errors = 0;
   #registration: { resolve: () => void } | undefined;
 
   /** Looks at each output before it is printed. */
   saw(output: Output): void {
-    if (output.event === "error") this.errors++;
+    if (FAILURES.has(output.event)) this.errors++;
     if (this.#registration && REGISTRATION_ENDS.has(output.event)) {
       this.#registration.resolve();
       this.#registration = undefined;

@@ -303,7 +303,7 @@ export class TcpServer implements AsyncDisposable {
       } catch (error) {
         if (!this.#has(id)) return; // closed on our side
         const timedOut = error instanceof DOMException && error.name === "TimeoutError";
-        const problem = timedOut ? `nothing came for ${timeoutMs} ms` : String(error);
+        const problem = timedOut ? `nothing came for ${timeoutMs} ms` : readProblem(error);
         const fields = { id, from, problem };
         // Only an authenticated connection's end always deserves a warning.
         if (this.#active.has(id)) log.warning("TCP connection {id} from {from}: {problem}", fields);
@@ -376,4 +376,18 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Closed already.
   }
+}
+
+/**
+ * Why reading a connection failed, in words: a TLS connection the server
+ * dropped without closing it (it stopped, or crashed) is said so, rather
+ * than with the TLS library's message and link.
+ */
+export function readProblem(error: unknown): string {
+  const text = String(error);
+  if (/UnexpectedEof|close_notify/.test(text)) {
+    return "the server closed the connection without ending TLS (it may have stopped)";
+  }
+  if (error instanceof Deno.errors.ConnectionReset) return "the server reset the connection";
+  return text;
 }

@@ -3,7 +3,12 @@ import { systemClock } from "../shell/clock.ts";
 import { createIdentity } from "../security/identity.ts";
 import { authorityPem, peerCertificates } from "../security/certificates.ts";
 import type { TcpSession } from "./guard.ts";
-import { MAX_TCP_CONNECTIONS, TcpServer, type TcpServerOptions } from "./tcp_server.ts";
+import {
+  MAX_TCP_CONNECTIONS,
+  readProblem,
+  TcpServer,
+  type TcpServerOptions,
+} from "./tcp_server.ts";
 import { frameEvent, type TcpEvent } from "./tcp_frames.ts";
 
 const utf8 = new TextEncoder();
@@ -195,4 +200,19 @@ Deno.test("frameEvent reads a frame and says whether it authenticates", async (t
     const notText = frameEvent(1, new Uint8Array([0xff, 0xfe]), { session, at });
     assert.deepEqual([notText.event.kind, notText.authentic], ["tcp-unauthenticated", false]);
   });
+});
+
+Deno.test("a TLS connection the server dropped is said in words, not with the TLS library's link", () => {
+  const rustls = new Error(
+    "UnexpectedEof: peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+  );
+  assert.equal(
+    readProblem(rustls),
+    "the server closed the connection without ending TLS (it may have stopped)",
+  );
+  assert.equal(
+    readProblem(new Deno.errors.ConnectionReset("reset")),
+    "the server reset the connection",
+  );
+  assert.equal(readProblem(new Error("other")), "Error: other");
 });

@@ -58,6 +58,9 @@ export class UdpLink implements AsyncDisposable {
     this.#receiving = this.#receive();
   }
 
+  /** The last error a send to the server met, until one succeeds. */
+  #sendError: string | undefined;
+
   /** The bound UDP port. */
   get port(): number {
     return (this.#socket.addr as Deno.NetAddr).port;
@@ -85,12 +88,21 @@ export class UdpLink implements AsyncDisposable {
         hostname: server.hostname,
         port: server.port,
       });
+      this.#sendError = undefined;
     } catch (error) {
       if (this.#closing) return;
+      // Every retry fails the same way (a host that does not resolve): say
+      // it once, and again only when it changes or after a send went out.
+      const why = String(error);
+      if (why === this.#sendError) {
+        log.debug("Send failed again: {error}", { error: why });
+        return;
+      }
+      this.#sendError = why;
       print({
         event: "error",
-        text: `Error: cannot reach the server at ${formatAddress(server)}: ${String(error)}`,
-        fields: { message: String(error) },
+        text: `Error: cannot reach the server at ${formatAddress(server)}: ${why}`,
+        fields: { message: why },
       });
     }
   }

@@ -11,8 +11,15 @@
  *
  * @module
  */
-import type { z } from "zod";
-import { Rq, SECRET_FIELDS } from "./fields.ts";
+import { z } from "zod";
+import {
+  MAX_NAME_LENGTH,
+  MAX_RQ_LENGTH,
+  NAME_TEXT,
+  PORT_TEXT,
+  RQ_TEXT,
+  SECRET_FIELDS,
+} from "./fields.ts";
 import { type Channel, type Message, type MessageType, SPECS } from "./messages.ts";
 
 /** The largest datagram or TCP message accepted, in bytes (PROTOCOL.md). */
@@ -182,7 +189,11 @@ export function decode(
   if (keyword === undefined) return fail("empty", "Message is empty");
   const layout = LAYOUTS.get(`${channel} ${keyword}`);
   const rqToken = tokens[1];
-  const rq = rqToken !== undefined && Rq.safeParse(rqToken).success ? rqToken : undefined;
+  const rq = rqToken !== undefined && isRq(rqToken) ? rqToken : undefined;
+  if (channel === "udp" && keyword === "REGISTER" && tokens.length === 6 && rq !== undefined) {
+    const message = classicRegister(rq, tokens);
+    if (message) return { ok: true, message };
+  }
   if (layout === undefined) {
     return fail(
       "unknown_type",
@@ -191,6 +202,35 @@ export function decode(
     );
   }
   return decodeTolerant(layout, keyword, tokens.slice(1), rq);
+}
+
+/** What the `Rq` schema accepts, checked without zod. */
+function isRq(token: string): boolean {
+  return token.length <= MAX_RQ_LENGTH && RQ_TEXT.test(token);
+}
+
+function portOf(token: string): number | undefined {
+  if (!PORT_TEXT.test(token)) return undefined;
+  const port = Number(token);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/**
+ * A classic `REGISTER rq name ip udpPort tcpPort` with an IPv4 address,
+ * the message a busy server decodes most, checked field by field with the
+ * very tests its zod schema makes (the same patterns and limits), or
+ * `undefined` when any check fails: the schema then decides, and explains.
+ */
+function classicRegister(rq: string, tokens: readonly string[]): Message | undefined {
+  const name = tokens[2]!;
+  const ip = tokens[3]!;
+  if (name.length > MAX_NAME_LENGTH || !NAME_TEXT.test(name) || !z.regexes.ipv4.test(ip)) {
+    return undefined;
+  }
+  const udpPort = portOf(tokens[4]!);
+  const tcpPort = portOf(tokens[5]!);
+  if (udpPort === undefined || tcpPort === undefined) return undefined;
+  return { type: "REGISTER", rq, name, ip, udpPort, tcpPort };
 }
 
 /**
@@ -298,6 +338,13 @@ function decodeFields(
  * @throws {TypeError} If the message breaks its schema: a program error.
  */
 export function encode(message: Message): string {
+  // The reply a busy server sends most: nothing to convert, one field to check.
+  if (
+    message.type === "REGISTERED" && message.extensions === undefined && isRq(message.rq) &&
+    Object.keys(message).length === 2
+  ) {
+    return `REGISTERED ${message.rq}`;
+  }
   const spec = SPECS[message.type];
   const layout = LAYOUTS.get(`${spec.channel} ${spec.keyword}`)!;
   const parsed = spec.schema.safeEncode(message);

@@ -19,11 +19,17 @@ export const MAX_ITEM_LENGTH = 64;
 /** Most characters of free text (description, reason, address). */
 export const MAX_TEXT_LENGTH = 300;
 
+/** The characters of a request token: printable ASCII without spaces. */
+export const RQ_TEXT = /^[\x21-\x7e]+$/;
+
 /** An opaque request token: printable ASCII without spaces. */
 export const Rq = z.string().regex(
-  /^[\x21-\x7e]+$/,
+  RQ_TEXT,
   "expected a token of printable characters without spaces",
 ).max(MAX_RQ_LENGTH);
+
+/** The characters of a peer name (see {@linkcode Name}). */
+export const NAME_TEXT = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /**
  * A peer name. Names become file names (`<name>.kv`, `<name>.log`), so they
@@ -31,7 +37,7 @@ export const Rq = z.string().regex(
  * digit.
  */
 export const Name = z.string().regex(
-  /^[A-Za-z0-9][A-Za-z0-9_-]*$/,
+  NAME_TEXT,
   "expected letters, digits, '_' or '-', starting with a letter or digit",
 ).max(MAX_NAME_LENGTH);
 
@@ -58,7 +64,8 @@ export const Ip = z.union([z.ipv4(), z.ipv6()], {
   error: "expected an IPv4 or IPv6 address like 127.0.0.1",
 });
 
-const PORT_TEXT = /^[0-9]{1,5}$/;
+/** A port as written on the wire (its range is checked on the number). */
+export const PORT_TEXT = /^[0-9]{1,5}$/;
 
 /** A port number 1-65535 written in decimal. */
 export const Port = z.codec(

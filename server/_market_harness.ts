@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import type { Address, Message } from "../protocol/mod.ts";
 import { isWrite } from "../protocol/effects.ts";
 import { canTransition, type RequestState } from "./request_states.ts";
+import { sendPort } from "./registry.ts";
 import {
   type Effect,
   Market,
@@ -76,6 +77,11 @@ export class Harness {
       if (effect.kind === "send") {
         const to = [...this.ports].find(([, port]) => port === effect.to.port)?.[0] ?? "?";
         this.outbox.push({ to, message: effect.message });
+      } else if (effect.kind === "fanout") {
+        for (const peer of effect.peers) {
+          const to = [...this.ports].find(([, port]) => port === sendPort(peer))?.[0] ?? "?";
+          this.outbox.push({ to, message: effect.message });
+        }
       } else if (isWrite(effect)) {
         this.#checkTransition(effect);
         this.writes.push(effect);

@@ -103,8 +103,13 @@ const serverOptions = object({
   }).withDefault("0.0.0.0", shownAs("0.0.0.0")),
   data: dataOption,
   logLevel: option("--log-level", logLevel(), {
-    description: message`Lowest level of log lines shown on standard error.`,
+    description:
+      message`Lowest level of log lines shown on standard error; debug also writes the wire log to DIR/server.log.`,
   }).withDefault("info", shownAs("info")),
+  wireLog: flag("--wire-log", {
+    description:
+      message`Write every datagram sent and received to DIR/server.log (by default it holds one line per event: registrations, searches, decisions, sales, refusals).`,
+  }).withDefault(false),
   offerWindow: option("--offer-window", duration(), {
     description: message`How long offers are collected, counted from the first one.`,
   }).withDefault(DEFAULT_TIMERS.offerWindow, shownAs(formatDuration(DEFAULT_TIMERS.offerWindow))),
@@ -201,7 +206,7 @@ export const serverCommand = command(
   {
     brief: message`Run the marketplace server.`,
     description:
-      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv; every message is logged to DIR/server.log.`,
+      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv; its events are logged to DIR/server.log (every datagram too with --wire-log).`,
   },
 );
 
@@ -234,6 +239,8 @@ export async function runServer(
   await setupLogging({
     file: join(options.data, "server.log"),
     consoleLevel: options.logLevel,
+    // An event log unless every datagram is asked for.
+    fileLevel: options.wireLog ? "debug" : "info",
   });
   const log = logger("server");
   warnFixedModes(log, opened.prepared);
@@ -306,9 +313,23 @@ export async function runLedger(
   try {
     store = await ServerStore.openExisting(options.data, options.kv);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    console.error(`No server data in ${options.data}: pass the server's --data directory`);
-    return 1;
+    if (error instanceof Deno.errors.NotFound) {
+      console.error(`Error: No server data in ${options.data}: pass the server's --data directory`);
+      return 1;
+    }
+    if (
+      error instanceof Deno.errors.NotADirectory || error instanceof Deno.errors.PermissionDenied
+    ) {
+      console.error(
+        `Error: Cannot read server data in ${options.data}: ${
+          error instanceof Deno.errors.NotADirectory
+            ? "a part of the path is a file"
+            : "permission denied"
+        } (give the server's --data directory)`,
+      );
+      return 2;
+    }
+    throw error;
   }
   await using _store = store;
   const entries = (await store.ledger()).sort((a, b) => a.at - b.at);
@@ -334,7 +355,7 @@ export async function runKey(
     await using store = await ServerStore.open(options.data, options.kv);
     ({ identity, created } = await store.identity());
   } catch (error) {
-    console.error(`Cannot read the server key in ${where}: ${(error as Error).message}`);
+    console.error(`Error: Cannot read the server key in ${where}: ${(error as Error).message}`);
     return 1;
   }
   const key = identity.publicText;

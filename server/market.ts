@@ -447,11 +447,18 @@ export class Market {
       return this.#sendTo(buyer.name, refusal, turn);
     }
     const id = this.#newId();
-    // Our sellers answer from the book; SEARCH asks only those that cannot list.
-    const contacted: string[] = [];
+    // Our sellers answer from the book: SEARCH asks only the peers that
+    // cannot list. Classic peers get one datagram for all (no session to
+    // seal it with, no ACK to track); ours without `book` each get theirs.
+    const classic: RegisteredPeer[] = [];
+    const ours: string[] = [];
     for (const name of this.#registry.unlisted()) {
-      if (name !== buyer.name && !this.#liveness.isOffline(name)) contacted.push(name);
+      if (name === buyer.name || this.#liveness.isOffline(name)) continue;
+      const peer = this.#registry.get(name)!;
+      if (isOurs(peer)) ours.push(name);
+      else classic.push(peer);
     }
+    const contacted = classic.length + ours.length;
     const record: RequestRecord = {
       id,
       buyer: buyer.name,
@@ -463,24 +470,24 @@ export class Market {
       updatedAt: event.at,
       state: "searching",
       deadline: event.at + this.#timers.searchTimeout,
-      contacted: contacted.length,
+      contacted,
     };
     const open = this.#table.add(record);
     turn.save({ key: ["request", id], value: record });
     const listed = this.#listed(record).length;
     turn.log(
       "info",
-      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); ${listed} listing(s), asking ${contacted.length} peer(s)`,
+      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); ${listed} listing(s), asking ${contacted} peer(s)`,
     );
     if (listed > 0) {
       // Listings are offers already made: decided now, or when the window closes.
-      if (contacted.length === 0) return this.#decide(open, turn);
+      if (contacted === 0) return this.#decide(open, turn);
       this.#update(
         open,
         { firstOfferAt: event.at, deadline: event.at + this.#timers.offerWindow },
         turn,
       );
-    } else if (contacted.length === 0) {
+    } else if (contacted === 0) {
       this.#sendTo(buyer.name, noDeal("NOT_AVAILABLE", record), turn);
       return this.#end(open, "not_available", "no other peer is registered", turn);
     }
@@ -490,7 +497,8 @@ export class Market {
       item: message.item,
       description: message.description,
     };
-    for (const seller of contacted) this.#sendTo(seller, search, turn);
+    if (classic.length > 0) turn.fanout(search, classic);
+    for (const seller of ours) this.#sendTo(seller, search, turn);
   }
 
   #onOffer(event: MessageEvent, message: MessageOf<"OFFER">, turn: MarketTurn): void {
@@ -693,6 +701,15 @@ export class Market {
       const plan = this.#plan(buying);
       if (plan) this.#transact(request.id, plan, turn);
       return;
+    }
+    if (
+      message.type === "CANCEL" &&
+      (request.state === "searching" || request.state === "negotiating")
+    ) {
+      // The buyer withdraws a search before its outcome: nothing is
+      // reserved yet; a seller asked to negotiate that accepts later is
+      // told CANCEL (see the negotiation answer).
+      return this.#end(open, "cancelled", `${request.buyer} cancelled the search`, turn);
     }
     if (!isOpen(request.state)) {
       // Answered after the reservation lapsed: say again that it is over.

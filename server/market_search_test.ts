@@ -4,6 +4,7 @@
  * no sleeping: time is the `at` of each event.
  */
 import assert from "node:assert/strict";
+import type { Message } from "../protocol/mod.ts";
 import { Harness, lookingFor, offer, T0, TIMERS } from "./_market_harness.ts";
 
 Deno.test("the cheapest of three offers within the max wins when the window closes", () => {
@@ -207,4 +208,78 @@ Deno.test("ended searches are forgotten after the retention time", () => {
   h.tick(T0 + TIMERS.retention);
   assert.equal(h.market.request("S1"), undefined);
   assert.deepEqual(h.writes.at(-1), { kind: "delete", key: ["request", "S1"] });
+});
+
+Deno.test("the buyer's CANCEL of an open search ends it at once", async (t) => {
+  await t.step(
+    "while offers are collected: cancelled, no outcome, a late offer reserves nothing",
+    () => {
+      const h = new Harness();
+      h.register("buyer", true);
+      h.register("s1");
+      h.from("buyer", lookingFor("b1", "buyer", "Laptop", 500));
+      h.take("buyer");
+      h.take("s1");
+      h.from("buyer", { type: "CANCEL", rq: "b1", item: "Laptop", price: 500 }, T0 + 10);
+      assert.equal(h.market.request("S1")?.state, "cancelled");
+      h.from("s1", offer("S1", "s1", "Laptop", 400), T0 + 20);
+      h.tick(T0 + TIMERS.offerWindow + 10);
+      assert.deepEqual(h.take("buyer").filter((m) => m.type !== "ACK"), []);
+      assert.deepEqual(h.take("s1").filter((m) => m.type !== "ACK"), [], "no RESERVE");
+      assert.equal(h.market.request("S1")?.state, "cancelled");
+    },
+  );
+
+  await t.step("while negotiating: cancelled, and a late ACCEPT is told CANCEL", () => {
+    const h = new Harness();
+    h.register("buyer", true);
+    h.register("s1");
+    h.from("buyer", lookingFor("b1", "buyer", "Laptop", 400));
+    h.from("s1", offer("S1", "s1", "Laptop", 550));
+    h.tick(T0 + TIMERS.offerWindow);
+    assert.equal(h.market.request("S1")?.state, "negotiating");
+    h.take("s1");
+    h.from("buyer", { type: "CANCEL", rq: "b1", item: "Laptop", price: 400 });
+    assert.equal(h.market.request("S1")?.state, "cancelled");
+    h.from("s1", { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 400 });
+    assert.deepEqual(h.take("s1").filter((m) => m.type !== "ACK"), [
+      { type: "CANCEL", rq: "S1", item: "Laptop", price: 400 },
+    ]);
+  });
+});
+
+Deno.test("a classic REGISTER and one with extensions from the same source", async (t) => {
+  const withExtensions = (h: Harness, rq: string, extensions?: string[]): Message => {
+    const port = h.address("alice").port;
+    return {
+      type: "REGISTER",
+      rq,
+      name: "alice",
+      ip: "127.0.0.1",
+      udpPort: port,
+      tcpPort: port + 1000,
+      ...(extensions ? { extensions } : {}),
+    };
+  };
+
+  await t.step("the classic one first: the one with extensions takes its place", () => {
+    const h = new Harness();
+    h.register("alice");
+    h.from("alice", withExtensions(h, "alice-ext", ["from", "ack"]));
+    assert.deepEqual(h.take("alice"), [{
+      type: "REGISTERED",
+      rq: "alice-ext",
+      extensions: ["from", "ack"],
+    }]);
+  });
+
+  await t.step("the one with extensions first: the classic one is confirmed as it", () => {
+    const h = new Harness();
+    h.register("alice", ["from", "ack"]);
+    h.from("alice", withExtensions(h, "alice-classic"));
+    assert.deepEqual(
+      h.take("alice").filter((m) => m.type === "REGISTERED"),
+      [{ type: "REGISTERED", rq: "alice-classic", extensions: ["from", "ack"] }],
+    );
+  });
 });

@@ -34,7 +34,13 @@ function registerWithKey(market: Market, port: number, key: string, rq = "r1") {
 }
 
 function sent(effects: ReturnType<Market["handle"]>) {
-  return effects.flatMap((effect) => effect.kind === "send" ? [effect.message] : []);
+  return effects.flatMap((effect) =>
+    effect.kind === "send"
+      ? [effect.message]
+      : effect.kind === "fanout"
+      ? effect.peers.map(() => effect.message)
+      : []
+  );
 }
 
 Deno.test("a signed registration binds the name to the key", () => {

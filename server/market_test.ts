@@ -12,7 +12,13 @@ function message(market: Market, from: Address, message: Message, at = T0): Effe
 }
 
 function sent(effects: Effect[]): Message[] {
-  return effects.flatMap((effect) => effect.kind === "send" ? [effect.message] : []);
+  return effects.flatMap((effect) =>
+    effect.kind === "send"
+      ? [effect.message]
+      : effect.kind === "fanout"
+      ? effect.peers.map(() => effect.message)
+      : []
+  );
 }
 
 function writes(effects: Effect[]) {

@@ -7,7 +7,7 @@
 import type { Address, DecodeError, Message } from "../protocol/mod.ts";
 import { type LogEffect, Turn } from "../protocol/effects.ts";
 import type { SessionKeys } from "../security/channel.ts";
-import type { Mutation, ServerRecord } from "./records.ts";
+import type { Mutation, RegisteredPeer, ServerRecord } from "./records.ts";
 import type { Conclusion, TransactionOutcome, TransactionPlan } from "./transaction.ts";
 
 /** A datagram for the shell to send. */
@@ -17,6 +17,19 @@ export interface SendEffect {
   readonly message: Message;
   /** Most bytes the reply may take (replies to unregistered sources). */
   readonly limit?: number;
+}
+
+/**
+ * One datagram for many classic peers (a search's SEARCH): the shell
+ * encodes it once and sends it to each peer at {@linkcode sendPort} of its
+ * source host, in slices that let other work in between, skipping any peer
+ * no longer registered by then. Nothing is kept per recipient: `peers`
+ * holds the registry's own records.
+ */
+export interface FanoutEffect {
+  readonly kind: "fanout";
+  readonly message: Message;
+  readonly peers: readonly RegisteredPeer[];
 }
 
 /** Run the TCP leg of a purchase; answer with a `transacted` event. */
@@ -40,7 +53,13 @@ export interface ConcludeEffect {
 }
 
 /** What the machine asks its shell to do. */
-export type Effect = SendEffect | Mutation | LogEffect | TransactEffect | ConcludeEffect;
+export type Effect =
+  | SendEffect
+  | FanoutEffect
+  | Mutation
+  | LogEffect
+  | TransactEffect
+  | ConcludeEffect;
 
 /** What happens to the machine. */
 export type ServerEvent =
@@ -129,6 +148,11 @@ export class MarketTurn extends Turn<Effect> {
     this.emit(
       limit === undefined ? { kind: "send", to, message } : { kind: "send", to, message, limit },
     );
+  }
+
+  /** Sends `message` to each of `peers` (classic peers: nothing to seal or track). */
+  fanout(message: Message, peers: readonly RegisteredPeer[]): void {
+    this.emit({ kind: "fanout", message, peers });
   }
 
   /** Stores a record. */

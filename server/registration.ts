@@ -63,7 +63,12 @@ export function admit(
     );
   }
   const existing = registry.get(message.name);
-  if (existing) {
+  // Our peer sends a classic REGISTER beside its first one when that goes
+  // unanswered: if the classic one was admitted first, the one with
+  // extensions from the very same source takes its place.
+  const upgrades = existing !== undefined && !existing.auth && existing.extensions === undefined &&
+    message.extensions !== undefined && sameRegistration(existing, message, event.from);
+  if (existing && !upgrades) {
     if (registration && existing.auth?.key !== registration.proof.key) {
       return deny(`name ${message.name} is bound to another key`);
     }
@@ -71,9 +76,17 @@ export function admit(
       if (existing.auth || !sameRegistration(existing, message, event.from)) {
         return deny(`name ${message.name} in use`);
       }
-      return { admission: { kind: "confirm" }, registered };
+      // The reply says what the server keeps: the first REGISTER's
+      // extensions, whatever this copy offered (a peer that sent a classic
+      // REGISTER beside one with extensions learns which one counts).
+      const kept: Message = {
+        type: "REGISTERED",
+        rq: message.rq,
+        ...(existing.extensions ? { extensions: [...existing.extensions] } : {}),
+      };
+      return { admission: { kind: "confirm" }, registered: kept };
     }
-  } else if (registry.size >= options.maxPeers) {
+  } else if (!existing && registry.size >= options.maxPeers) {
     return deny(`the server is full (${options.maxPeers} peers)`);
   }
   // A new name (or one moving to another host) counts against its host,

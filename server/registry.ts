@@ -168,6 +168,11 @@ export function addressOf(peer: RegisteredPeer): Address {
   return isOurs(peer) ? peer.source : { hostname: peer.source.hostname, port: peer.udpPort };
 }
 
+/** The port of {@linkcode addressOf}, without making an address (its host is the source's). */
+export function sendPort(peer: RegisteredPeer): number {
+  return isOurs(peer) ? peer.source.port : peer.udpPort;
+}
+
 /**
  * Whether a datagram comes from a registered peer: for our authenticated
  * peers, its session key vouched for it; for the others, its IP and either

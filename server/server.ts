@@ -12,11 +12,10 @@
  */
 import { type Address, describe, encode, formatAddress, type Message } from "../protocol/mod.ts";
 import { isWrite } from "../protocol/effects.ts";
-import { logger } from "../log/setup.ts";
+import { logger, wireLogging } from "../log/setup.ts";
 import { type Clock, systemClock } from "../shell/clock.ts";
 import { Wakeup } from "../shell/wakeup.ts";
 import { fingerprint } from "../security/identity.ts";
-import { datagrams } from "../transport/udp.ts";
 import {
   type Effect,
   Market,
@@ -27,18 +26,14 @@ import {
   type RegisteredPeer,
   type ServerEvent,
 } from "./market.ts";
-import { ConnectionSlots } from "./connection_slots.ts";
+import type { FanoutEffect } from "./market_turn.ts";
+import { sendPort } from "./registry.ts";
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
 import { ServerStore } from "./store.ts";
 import type { LedgerEntry } from "./records.ts";
 import { Traffic } from "./traffic.ts";
-import {
-  type Conclusion,
-  deliverShipping,
-  Transaction,
-  type TransactionPlan,
-} from "./transaction.ts";
+import { TransactionLegs } from "./legs.ts";
 
 /** Options for {@linkcode ShopServer.start}. */
 export interface ServerOptions {
@@ -77,15 +72,22 @@ export interface ServerOptions {
   readonly clock?: Clock;
 }
 
+/**
+ * Batches whose commits may be under way at once: the next batch is handled
+ * and its commit started while the last one's is being written.
+ */
+const COMMITS_IN_FLIGHT = 2;
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
+
 /**
- * Tries at delivering a settled sale's Shipping_Info on new connections,
- * the pauses between them doubling from 1 s up to 30 s (about 7 minutes in
- * all). The party registering again, or a restart, starts them afresh.
+ * Datagrams of a fan-out sent before the sender lets the receive loop and
+ * the worker run: a SEARCH to 20,000 peers does not hold up the replies to
+ * everyone else while it goes out.
  */
-const DELIVERY_ATTEMPTS = 20;
-const DELIVERY_MAX_PAUSE_MS = 30_000;
+const FANOUT_SLICE = 256;
+/** Bytes read per datagram; the codec rejects anything over its limit. */
+const RECEIVE_BUFFER_BYTES = 2048;
 
 const utf8 = new TextEncoder();
 const log = logger("server");
@@ -98,17 +100,17 @@ export class ShopServer implements AsyncDisposable {
   readonly #market: Market;
   readonly #guard: Guard;
   readonly #options: ServerOptions;
-  /** Transactions whose TCP leg is open, by their RQ#. */
-  readonly #transactions = new Map<string, Transaction>();
-  readonly #background = new Set<Promise<void>>();
-  /** The delivery under way for each `request\0role`; a newer one replaces it. */
-  readonly #deliveries = new Map<string, AbortController>();
-  /** Bounds the TCP connections open to each peer (transactions and deliveries). */
-  readonly #slots = new ConnectionSlots();
-  /** Aborts the background work's waits at close. */
-  readonly #stopping = new AbortController();
+  /** The purchases' TCP legs and deliveries, in the background. */
+  readonly #legs: TransactionLegs;
   readonly #encodings = new WeakMap<Message, string>();
+  readonly #target = { transport: "udp" as const, hostname: "", port: 0 };
   readonly #queue: ServerEvent[] = [];
+  /** Fan-outs still to send, oldest first, and the sender draining them. */
+  readonly #fanouts: FanoutEffect[] = [];
+  #fanningOut = false;
+  #fanning: Promise<void> | undefined;
+  /** Lets the fan-out sender wait for one turn of the event loop. */
+  readonly #turns = new MessageChannel();
   #wake: (() => void) | undefined;
   readonly #clock: Clock;
   /** Ticks the market at its next deadline. */
@@ -128,6 +130,13 @@ export class ShopServer implements AsyncDisposable {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#wakeup = new Wakeup((at) => this.#enqueue({ kind: "tick", at }), { clock: this.#clock });
+    this.#legs = new TransactionLegs({
+      processor: options.processor ?? approveAll,
+      timeoutMs: options.transactionTimeout ?? 30_000,
+      seal: (name, text) => guard.sealFor(name, text),
+      clock: this.#clock,
+      enqueue: (event) => this.#enqueue(event),
+    });
     this.#guard = guard;
     this.#socket = socket;
     this.#store = store;
@@ -215,36 +224,49 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #receive(): Promise<void> {
-    const receiving = datagrams(this.#socket, {
-      closing: () => this.#closing,
-      onError: (error) => log.warning("Receive failed: {error}", { error: String(error) }),
-    });
-    for await (const { data, from } of receiving) {
+    const buffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
+    while (!this.#closing) {
+      let received: [Uint8Array, Deno.Addr];
+      try {
+        received = await this.#socket.receive(buffer);
+      } catch (error) {
+        // An ICMP "unreachable" from a peer that went away ends one receive, not the loop.
+        if (this.#closing) return;
+        log.warning("Receive failed: {error}", { error: String(error) });
+        continue;
+      }
+      const data = received[0];
+      const addr = received[1] as Deno.NetAddr;
+      const from: Address = { hostname: addr.hostname, port: addr.port };
       const at = this.#clock.now();
       this.#traffic.datagram();
-      const admission = await this.#guard.admit(data, from, at);
+      // Most datagrams are admitted at once; only a signed registration waits.
+      const admitted = this.#guard.admit(data, from, at);
+      const admission = admitted instanceof Promise ? await admitted : admitted;
       if (admission.kind === "message") {
         this.#traffic.heard(from, at);
-        // Tagged templates: no placeholders to parse, no fields to redact
-        // (the line itself still passes the card-number mask).
-        wire.debug`recv ${formatAddress(from)} ${describe(admission.message)}`;
-        this.#enqueue({
-          kind: "message",
-          from,
-          message: admission.message,
-          bytes: data.length,
-          at,
-          ...(admission.authenticated ? { authenticated: admission.authenticated } : {}),
-          ...(admission.registration ? { registration: admission.registration } : {}),
-        });
+        // Checked first: a tagged template allocates even when nobody writes it.
+        if (wireLogging()) wire.debug`recv ${formatAddress(from)} ${describe(admission.message)}`;
+        const event: ServerEvent = admission.authenticated || admission.registration
+          ? {
+            kind: "message",
+            from,
+            message: admission.message,
+            bytes: data.length,
+            at,
+            ...(admission.authenticated ? { authenticated: admission.authenticated } : {}),
+            ...(admission.registration ? { registration: admission.registration } : {}),
+          }
+          : { kind: "message", from, message: admission.message, bytes: data.length, at };
+        this.#enqueue(event);
       } else if (admission.kind === "invalid") {
         this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
       } else if (admission.kind === "challenge") {
         // Stateless: the cookie is the only answer, and no longer than the request.
-        wire.debug`retry ${formatAddress(from)}`;
+        if (wireLogging()) wire.debug`retry ${formatAddress(from)}`;
         this.#socket.send(utf8.encode(admission.text), { ...from, transport: "udp" })
           .catch((error) => log.debug("Send failed: {error}", { error: String(error) }));
-      } else {
+      } else if (wireLogging()) {
         wire.debug`drop ${formatAddress(from)}: ${admission.why}`;
       }
     }
@@ -256,10 +278,17 @@ export class ShopServer implements AsyncDisposable {
   }
 
   async #work(): Promise<void> {
+    // Batches whose commits are under way, oldest first.
+    const pending: Promise<void>[] = [];
+    let last: Promise<void> = Promise.resolve();
     while (!this.#closing) {
       if (this.#queue.length === 0) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;
+        continue;
+      }
+      if (pending.length >= COMMITS_IN_FLIGHT) {
+        await pending[0];
         continue;
       }
       const events = this.#queue.splice(0, this.#queue.length);
@@ -269,38 +298,53 @@ export class ShopServer implements AsyncDisposable {
       const commits: Mutation[][] = [[]];
       for (const event of events) {
         const produced = this.#market.handle(event);
-        const writes = produced.filter(isWrite);
         let current = commits.at(-1)!;
-        if (current.length > 0 && current.length + writes.length > MAX_MUTATIONS_PER_COMMIT) {
+        let writes = 0;
+        for (const effect of produced) if (isWrite(effect)) writes++;
+        if (current.length > 0 && current.length + writes > MAX_MUTATIONS_PER_COMMIT) {
           commits.push(current = []);
         }
-        for (const write of writes) {
+        for (const effect of produced) {
+          if (!isWrite(effect)) continue;
           if (current.length === MAX_MUTATIONS_PER_COMMIT) commits.push(current = []);
-          current.push(write);
+          current.push(effect);
         }
-        effects.push(...produced);
+        for (const effect of produced) effects.push(effect);
       }
-      try {
-        await this.#perform(commits, effects);
-      } catch (error) {
+      // The commits start now, in order (KV applies one handle's commits in
+      // the order they were made), while the next batch is handled; each
+      // batch's replies go out after its own commits and the batches before.
+      const batch = this.#perform(commits, effects, last).catch((error) => {
         // Nothing is sent for state that could not be stored; the peers'
         // retransmissions will ask again.
         log.error("Cannot store {count} events: {error}", {
           count: events.length,
           error: String(error),
         });
-      }
+      }).finally(() => pending.splice(pending.indexOf(batch), 1));
+      pending.push(batch);
+      last = batch;
       if (!this.#closing) this.#wakeup.arm(this.#market.nextDeadline());
     }
+    await Promise.all(pending);
   }
 
-  async #perform(commits: readonly Mutation[][], effects: readonly Effect[]): Promise<void> {
+  async #perform(
+    commits: readonly Mutation[][],
+    effects: readonly Effect[],
+    before: Promise<void>,
+  ): Promise<void> {
     // The replay marks of the sessions these events came on go in the first
     // commit: a restart refuses whatever was acted on before it.
-    let marks = this.#guard.takeMarks();
-    for (const mutations of commits) {
-      await this.#store.apply(mutations, marks);
-      marks = [];
+    const stored = commits.map((mutations, i) =>
+      this.#store.apply(mutations, i === 0 ? this.#guard.takeMarks() : [])
+    );
+    // Settled at once, so that a failure is not reported as unhandled while
+    // an earlier batch is still being waited for.
+    for (const commit of stored) commit.catch(() => {});
+    await before;
+    for (const [i, mutations] of commits.entries()) {
+      await stored[i];
       for (const mutation of mutations) {
         if (mutation.key[0] === "peer") {
           this.#guard.update(
@@ -313,146 +357,108 @@ export class ShopServer implements AsyncDisposable {
     }
     for (const effect of effects) {
       if (effect.kind === "send") this.#send(effect);
+      else if (effect.kind === "fanout") this.#fanout(effect);
       else if (effect.kind === "log") log[effect.level]`${effect.text}`;
-      else if (effect.kind === "transact") this.#transact(effect);
-      else if (effect.kind === "conclude") this.#conclude(effect);
+      else if (effect.kind === "transact") this.#legs.transact(effect);
+      else if (effect.kind === "conclude") this.#legs.conclude(effect);
     }
-  }
-
-  /** Runs a transaction's TCP leg in the background; its outcome comes back as an event. */
-  #transact(effect: Extract<Effect, { kind: "transact" }>): void {
-    const { buyer, seller } = effect.plan;
-    for (const party of [buyer, seller]) {
-      if (!party.ca) {
-        log.warning(
-          "Transaction {id}: card data from {name} crosses the network in plain text (a classic peer)",
-          {
-            id: effect.plan.id,
-            name: party.name,
-          },
-        );
-      }
-    }
-    const timeoutMs = this.#options.transactionTimeout ?? 30_000;
-    const transaction = new Transaction(effect.plan, {
-      processor: this.#options.processor ?? approveAll,
-      timeoutMs,
-      seal: (name, text) => this.#guard.sealFor(name, text),
-      slots: this.#slots,
-      signal: this.#stopping.signal,
-    });
-    const id = effect.plan.id;
-    this.#transactions.get(id)?.[Symbol.asyncDispose]();
-    this.#transactions.set(id, transaction);
-    this.#inBackground((async () => {
-      const outcome = await transaction.run();
-      this.#enqueue({
-        kind: "transacted",
-        request: effect.request,
-        tx: id,
-        outcome,
-        at: this.#clock.now(),
-      });
-      // The market concludes it in a coming batch (with CANCEL when its
-      // purchase ended meanwhile); one whose outcome it ignored (a stale
-      // run) is closed here, so its connections and slots are not held for
-      // ever.
-      await pause(timeoutMs, this.#stopping.signal, this.#clock);
-      if (this.#transactions.get(id) === transaction) {
-        this.#transactions.delete(id);
-        await transaction[Symbol.asyncDispose]();
-      }
-    })());
-  }
-
-  /** Ends a transaction on the wire, after its outcome is stored. */
-  #conclude(effect: Extract<Effect, { kind: "conclude" }>): void {
-    const transaction = this.#transactions.get(effect.plan.id);
-    this.#transactions.delete(effect.plan.id);
-    const { conclusion } = effect;
-    this.#inBackground((async () => {
-      const told = transaction
-        ? await transaction.conclude(conclusion)
-        : { seller: false, buyer: false };
-      if (!conclusion.ok) return;
-      await Promise.all(effect.deliver.map(async (role) => {
-        // Whoever the live connection did not reach gets it on a new one.
-        if (told[role] || await this.#deliver(effect.request, effect.plan, conclusion, role)) {
-          this.#enqueue({
-            kind: "delivered",
-            request: effect.request,
-            to: role,
-            at: this.#clock.now(),
-          });
-        }
-      }));
-    })());
-  }
-
-  /** Delivers Shipping_Info on new connections until it arrives, or the tries run out. */
-  async #deliver(
-    request: string,
-    plan: TransactionPlan,
-    conclusion: Extract<Conclusion, { ok: true }>,
-    role: "seller" | "buyer",
-  ): Promise<boolean> {
-    const key = `${request}\0${role}`;
-    this.#deliveries.get(key)?.abort();
-    const replaced = new AbortController();
-    this.#deliveries.set(key, replaced);
-    const signal = AbortSignal.any([replaced.signal, this.#stopping.signal]);
-    try {
-      for (let attempt = 0; attempt < DELIVERY_ATTEMPTS && !signal.aborted; attempt++) {
-        if (attempt > 0) {
-          await pause(
-            Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS),
-            signal,
-            this.#clock,
-          );
-          if (signal.aborted) break;
-        }
-        const delivered = await deliverShipping(plan, conclusion, {
-          timeoutMs: this.#options.transactionTimeout ?? 30_000,
-          seal: (name, text) => this.#guard.sealFor(name, text),
-          slots: this.#slots,
-          signal,
-        }, role);
-        if (delivered) return true;
-      }
-      return false;
-    } finally {
-      if (this.#deliveries.get(key) === replaced) this.#deliveries.delete(key);
-    }
-  }
-
-  #inBackground(work: Promise<void>): void {
-    const tracked = work.catch((error) => {
-      log.error("Background work failed: {error}", { error: String(error) });
-    }).finally(() => this.#background.delete(tracked));
-    this.#background.add(tracked);
   }
 
   #send(effect: Extract<Effect, { kind: "send" }>): void {
     const { to } = effect;
     const message = effect.limit === undefined ? effect.message : fit(effect.message, effect.limit);
     if (!message) {
-      wire.debug`withheld ${effect.message.type} to ${
-        formatAddress(to)
-      }: longer than the datagram it answers`;
+      if (wireLogging()) {
+        wire.debug`withheld ${effect.message.type} to ${
+          formatAddress(to)
+        }: longer than the datagram it answers`;
+      }
       return;
     }
     const text = this.#encoded(message);
-    wire.debug`send ${formatAddress(to)} ${
-      message.type === "INFORM_Res" ? describe(message) : text
-    }`;
+    if (wireLogging()) {
+      wire.debug`send ${formatAddress(to)} ${
+        message.type === "INFORM_Res" ? describe(message) : text
+      }`;
+    }
     const sealed = this.#guard.sealNow(to, message, text);
-    const sending = typeof sealed === "string"
-      ? this.#socket.send(utf8.encode(sealed), { transport: "udp", ...to })
-      : sealed.then((signed) =>
-        this.#socket.send(utf8.encode(signed), { transport: "udp", ...to })
-      );
-    sending.catch((error) => {
+    if (typeof sealed === "string") this.#sendText(sealed, to);
+    else {
+      sealed.then((signed) => this.#sendText(signed, to)).catch((error) => {
+        log.warning`Cannot sign a reply to ${formatAddress(to)}: ${String(error)}`;
+      });
+    }
+  }
+
+  /** One datagram; the address object is reused (`send` reads it before it returns). */
+  #sendText(text: string, to: Address): void {
+    const target = this.#target;
+    target.hostname = to.hostname;
+    target.port = to.port;
+    this.#socket.send(utf8.encode(text), target).catch((error) => {
       log.warning`Cannot send to ${formatAddress(to)}: ${String(error)}`;
+    });
+  }
+
+  /** Queues a fan-out for the sender, which starts if it is idle. */
+  #fanout(effect: FanoutEffect): void {
+    this.#fanouts.push(effect);
+    if (this.#fanningOut) return;
+    this.#fanningOut = true;
+    this.#fanning = this.#sendFanouts().catch((error) => {
+      log.error("Fan-out failed: {error}", { error: String(error) });
+    });
+  }
+
+  /**
+   * Sends the queued fan-outs: each datagram encoded once, one `send` per
+   * peer through one reused address object, and after every
+   * {@linkcode FANOUT_SLICE} sends a turn of the event loop, in which
+   * datagrams are received and other replies sent. A peer that left (or
+   * registered again) since the search is skipped.
+   */
+  async #sendFanouts(): Promise<void> {
+    const target = { transport: "udp" as const, hostname: "", port: 0 };
+    let failed = 0;
+    const onError = (error: unknown) => {
+      if (failed++ === 0) log.warning`Cannot send a fan-out datagram: ${String(error)}`;
+    };
+    try {
+      for (let effect = this.#fanouts.shift(); effect; effect = this.#fanouts.shift()) {
+        const started = performance.now();
+        const { message, peers } = effect;
+        const text = this.#encoded(message);
+        const bytes = utf8.encode(text);
+        let sent = 0;
+        for (let i = 0; i < peers.length && !this.#closing; i++) {
+          const peer = peers[i]!;
+          if (this.#market.peer(peer.name) !== peer) continue;
+          target.hostname = peer.source.hostname;
+          target.port = sendPort(peer);
+          // The address is read before send returns: one object serves every send.
+          this.#socket.send(bytes, target).catch(onError);
+          sent++;
+          if (wireLogging()) wire.debug`send ${formatAddress(target)} ${text}`;
+          if (sent % FANOUT_SLICE === 0) await this.#nextTurn();
+        }
+        const ms = performance.now() - started;
+        log.info`${message.type} ${message.rq} sent to ${count(sent)} ${
+          sent === 1 ? "peer" : "peers"
+        } in ${ms.toFixed(1)} ms${failed > 0 ? ` (${count(failed)} sends failed)` : ""}`;
+        failed = 0;
+      }
+    } finally {
+      // In the same turn as the last look at the queue: a fan-out queued
+      // from now on starts a new sender.
+      this.#fanningOut = false;
+    }
+  }
+
+  /** Resolves after one turn of the event loop (a timer would wait a millisecond or more). */
+  #nextTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#turns.port1.onmessage = () => resolve();
+      this.#turns.port2.postMessage(undefined);
     });
   }
 
@@ -466,13 +472,13 @@ export class ShopServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return this.#done;
     this.#closing = true;
-    this.#stopping.abort();
     this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     this.#wake?.();
     await this.#done;
-    await Promise.all([...this.#transactions.values()].map((tx) => tx[Symbol.asyncDispose]()));
-    await Promise.allSettled([...this.#background]);
+    await this.#fanning;
+    this.#turns.port1.close();
+    await this.#legs[Symbol.asyncDispose]();
     await this.#store[Symbol.asyncDispose]();
     log.info("Stopped");
   }
@@ -498,15 +504,7 @@ function fit(message: Message, limit: number): Message | undefined {
   return reason && size({ ...message, reason }) <= limit ? { ...message, reason } : undefined;
 }
 
-/** Waits `ms` on the clock, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal, clock: Clock): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clock.clear(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = clock.set(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
+/** A count as people read it: `20,000`. */
+function count(n: number): string {
+  return n.toLocaleString("en-US");
 }

@@ -13,7 +13,7 @@ import { authorityPem } from "../security/certificates.ts";
 import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
-import type { PaymentDetails, PaymentProcessor } from "./payment.ts";
+import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
 import {
   chargeOutcome,
   checkCollected,
@@ -21,6 +21,7 @@ import {
   confirmsShipping,
   informRequest,
   judgeReply,
+  type PartyRole,
   shippingInfo,
 } from "./transaction_flow.ts";
 
@@ -113,13 +114,36 @@ export class Transaction implements AsyncDisposable {
       return { ok: false, reason: "the server stopped before it could reach the parties" };
     }
     // The parties' time to answer starts once there are slots to reach them.
-    const signal = AbortSignal.timeout(this.#options.timeoutMs);
-    const [buyer, seller] = await Promise.all([
-      this.#collect("buyer", signal),
-      this.#collect("seller", signal),
-    ]);
-    const checked = checkCollected(buyer, seller, this.#options.now?.() ?? new Date());
-    if (!checked.ok) return checked;
+    // The first party that fails (an invalid answer, a hang-up, details
+    // that cannot be charged) ends the wait for the other: both are told
+    // at once instead of at the timeout.
+    const failed = new AbortController();
+    const deadline = AbortSignal.timeout(this.#options.timeoutMs);
+    // Reaching a party and sending INFORM_Req go on (so it can be told
+    // why with CANCEL); only the wait for its answer ends early.
+    const signal = AbortSignal.any([deadline, failed.signal]);
+    let firstFailure: string | undefined;
+    const now = this.#options.now?.() ?? new Date();
+    const collect = async (role: PartyRole) => {
+      const collected = await this.#collect(role, deadline, signal);
+      const reason = "reason" in collected
+        ? collected.reason
+        : checkDetails(role, collected.details, now);
+      if (reason !== undefined && firstFailure === undefined) {
+        firstFailure = reason;
+        if (!signal.aborted) {
+          log.info("Transaction {id} fails: {reason}; not waiting for the other party", {
+            id: this.plan.id,
+            reason,
+          });
+          failed.abort(new Error(reason));
+        }
+      }
+      return collected;
+    };
+    const [buyer, seller] = await Promise.all([collect("buyer"), collect("seller")]);
+    const checked = checkCollected(buyer, seller, now);
+    if (!checked.ok) return { ok: false, reason: firstFailure ?? checked.reason };
     let charged;
     try {
       charged = await this.#options.processor.charge({
@@ -136,17 +160,18 @@ export class Transaction implements AsyncDisposable {
 
   async #collect(
     role: "buyer" | "seller",
+    deadline: AbortSignal,
     signal: AbortSignal,
   ): Promise<{ details: PaymentDetails } | { reason: string }> {
     const party = this.plan[role];
     const where = formatAddress(party.address);
     let conn: Deno.Conn;
     try {
-      conn = await connect(party, signal);
+      conn = await connect(party, deadline);
     } catch (error) {
       return {
         reason: `the ${role} ${party.name} could not be reached at ${where}${
-          timedOut(error, signal)
+          timedOut(error, deadline)
         }`,
       };
     }
@@ -155,6 +180,13 @@ export class Transaction implements AsyncDisposable {
       await this.#write(role, informRequest(this.plan));
       const result = await new MessageReader(conn).read({ signal });
       if (result !== undefined && !result.ok) {
+        // The robustness rule: a rejected message is logged with its reason.
+        log.warning("Rejected a TCP message from the {role} {name} of {id}: {error}", {
+          role,
+          name: party.name,
+          id: this.plan.id,
+          error: result.error.message,
+        });
         return { reason: `the ${role} ${party.name} sent ${result.error.message}` };
       }
       if (result !== undefined) {
@@ -166,6 +198,15 @@ export class Transaction implements AsyncDisposable {
         });
       }
       const judged = judgeReply(this.plan, role, result?.message);
+      if ("reason" in judged && result !== undefined) {
+        log.warning("Rejected {type} {rq} from the {role} {name}: {reason}", {
+          type: result.message.type,
+          rq: result.message.rq,
+          role,
+          name: party.name,
+          reason: judged.reason,
+        });
+      }
       if ("details" in judged && !party.acks) this.#watchHangup(role, conn);
       return judged;
     } catch (error) {

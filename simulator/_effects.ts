@@ -8,6 +8,7 @@
  */
 import type { Address, Message } from "../protocol/mod.ts";
 import type { Effect } from "../server/market.ts";
+import { sendPort } from "../server/registry.ts";
 import type { Conclusion, TransactionPlan } from "../server/transaction.ts";
 import type { Output, PeerEffect } from "../peer/agent.ts";
 
@@ -35,8 +36,14 @@ export type Action =
 
 /** The market's effects as actions, in order. */
 export function marketActions(effects: readonly Effect[]): Action[] {
-  return effects.map((effect): Action => {
+  return effects.flatMap((effect): Action | Action[] => {
     switch (effect.kind) {
+      case "fanout":
+        return effect.peers.map((peer): Action => ({
+          kind: "udp",
+          to: { hostname: peer.source.hostname, port: sendPort(peer) },
+          message: effect.message,
+        }));
       case "save":
         return { kind: "write", key: effect.key, value: effect.value };
       case "delete":

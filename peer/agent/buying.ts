@@ -17,7 +17,14 @@ import {
 import type { CommandOf } from "../commands.ts";
 import type { AgentTurn } from "./effects.ts";
 import type { BuyRequest } from "./records.ts";
-import { type AgentState, onUnexpected, OPEN_STATES, remember, updateRequest } from "./state.ts";
+import {
+  type AgentState,
+  onUnexpected,
+  OPEN_STATES,
+  remember,
+  sortedRequests,
+  updateRequest,
+} from "./state.ts";
 
 /** Room left in a datagram for the MAC token the shell appends (` mac=SEQ.TAG`). */
 export const MAC_OVERHEAD = 48;
@@ -60,10 +67,15 @@ export function lookFor(state: AgentState, turn: AgentTurn, args: CommandOf<"buy
   state.requests.set(rq, request);
   turn.save({ key: ["request", rq], value: request });
   turn.send(message);
+  // Offers take a while to come in: say what is being waited for.
+  const wait = state.serverKind === "ours"
+    ? "the server collects offers until every asked peer answered or its offer window closes"
+    : "a classic server collects offers for up to 5 minutes";
   turn.print(
     "LOOKING_FOR",
-    `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq})`,
-    { rq, item: args.item, description: args.description, maxPrice: args.maxPrice },
+    `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq}): ` +
+      `search sent; ${wait} (cancel ${rq} ends it)`,
+    { rq, item: args.item, description: args.description, maxPrice: args.maxPrice, wait },
   );
 }
 
@@ -90,7 +102,10 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
       turn.log("debug", `Repeated FOUND ${message.rq}`);
       return;
     case "cancelled":
-      if (request.cancelledBy === "user" && !ack) turn.send(buyerAnswer("CANCEL", request));
+      // A search cancelled before its FOUND: the spec's CANCEL answers the FOUND.
+      if (request.cancelledBy === "user" && !ack) {
+        turn.send(buyerAnswer("CANCEL", { ...request, price: request.price ?? message.price }));
+      }
       turn.log("debug", `Repeated FOUND ${message.rq}: already cancelled`);
       return;
     default:
@@ -137,6 +152,64 @@ export function buy(state: AgentState, turn: AgentTurn, request: BuyRequest, aut
   );
 }
 
+/**
+ * The `cancel RQ|ITEM` command: ends one of this peer's open searches. A
+ * FOUND is declined (CANCEL). A search still collecting offers is ended
+ * here; our server is sent CANCEL for it at once (it ends the search and
+ * releases what it reserved), while a classic server, whose protocol has
+ * CANCEL only as the answer to FOUND, gets it when its FOUND comes. A
+ * purchase already being paid cannot be cancelled.
+ */
+export function cancelSearch(state: AgentState, turn: AgentTurn, which: string): void {
+  const byRq = state.requests.get(which);
+  const open = byRq
+    ? [byRq]
+    : sortedRequests(state).filter((request) =>
+      OPEN_STATES.has(request.state) &&
+      (request.foundItem ?? request.item).toLowerCase() === which.toLowerCase()
+    );
+  if (open.length === 0) {
+    return turn.error(`No open search ${JSON.stringify(which)}: type requests to list them`);
+  }
+  if (open.length > 1) {
+    return turn.error(
+      `${open.length} open searches for ${which}: cancel one by its request, one of ${
+        open.map((request) => request.rq).join(", ")
+      }`,
+    );
+  }
+  const request = open[0]!;
+  switch (request.state) {
+    case "found":
+      return decline(state, turn, request);
+    case "searching": {
+      const cancelled = updateRequest(state, turn, request, {
+        state: "cancelled",
+        cancelledBy: "user",
+        reason: "cancelled by you",
+      });
+      const ours = state.serverKind === "ours";
+      if (ours) turn.send(buyerAnswer("CANCEL", { ...cancelled, price: request.maxPrice }));
+      turn.print(
+        "CANCEL",
+        `Cancelled the search for ${request.item} (request ${request.rq})` +
+          (ours ? "" : "; a FOUND for it will be answered with CANCEL"),
+        { rq: request.rq, item: request.item, role: "buyer", by: "you", state: "searching" },
+      );
+      return;
+    }
+    case "buying":
+      return turn.error(
+        `The purchase of ${request.foundItem ?? request.item} (request ${request.rq}) is ` +
+          "being paid: it can no longer be cancelled",
+      );
+    default:
+      return turn.error(
+        `The search ${request.rq} for ${request.item} has ended already (${request.state})`,
+      );
+  }
+}
+
 function decline(state: AgentState, turn: AgentTurn, request: BuyRequest): void {
   const cancelled = updateRequest(state, turn, request, {
     state: "cancelled",
@@ -165,6 +238,10 @@ export function onNoDeal(
   const end = message.type === "NOT_AVAILABLE" ? "not_available" : "not_found";
   if (request.state === end) {
     turn.log("debug", `Repeated ${message.type} ${message.rq}`);
+    return;
+  }
+  if (request.state === "cancelled" && request.cancelledBy === "user") {
+    turn.log("debug", `${message.type} ${message.rq}: the search was cancelled already`);
     return;
   }
   if (request.state !== "searching") {

@@ -71,6 +71,14 @@ export function sendRegister(
   });
 }
 
+/** The `register` command: says where it registers, at once (an answer may take a while). */
+export function register(state: AgentState, turn: AgentTurn): void {
+  const server = formatAddress(state.profile.server);
+  state.registrationFailure = undefined;
+  turn.print("registering", `Registering with ${server}…`, { server });
+  sendRegister(state, turn, true);
+}
+
 /** The `deregister` command. */
 export function sendDeregister(state: AgentState, turn: AgentTurn): void {
   if (!state.registered) {
@@ -133,6 +141,129 @@ export function takePending(
   return pending;
 }
 
+/**
+ * The pending REGISTER that REGISTERED or REGISTER-DENIED answers, taken off
+ * the lists. Some classic servers answer with their own counter instead of
+ * our RQ#: such an answer is taken for the one REGISTER pending (a classic
+ * one first, for a classic answer), unless the server is known to be ours
+ * or the answer repeats one already acted on.
+ */
+export function takeRegisterAnswer(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"REGISTERED" | "REGISTER-DENIED">,
+): { rq: string; pending: Pending } | undefined {
+  const own = takePending(state, turn, "REGISTER", message.rq);
+  if (own) return { rq: message.rq, pending: own };
+  if (state.serverKind === "ours" || state.recent.has(`${message.type} ${message.rq}`)) {
+    return undefined;
+  }
+  const all = [...state.pending].filter(([, pending]) =>
+    pending.type === "REGISTER" && !pending.auto
+  );
+  const classic = message.type === "REGISTER-DENIED" || message.extensions === undefined;
+  const preferred = all.filter(([, pending]) => !pending.extended === classic);
+  const candidates = preferred.length > 0 ? preferred : all;
+  if (candidates.length !== 1) return undefined;
+  const [rq] = candidates[0]!;
+  turn.log("info", `${message.type} ${message.rq} taken as the answer to REGISTER ${rq}`);
+  return { rq, pending: takePending(state, turn, "REGISTER", rq)! };
+}
+
+/** Whether a REGISTER is waiting for its answer. */
+export function registering(state: AgentState): boolean {
+  return [...state.pending.values()].some((pending) => pending.type === "REGISTER");
+}
+
+/** Tries of a REGISTER with extensions before a classic one is sent beside it. */
+export const FALLBACK_AFTER_TRIES = 3;
+
+/**
+ * A REGISTER with extensions went unanswered, or got an answer that does
+ * not parse: a classic server that chokes on the extra words. A classic
+ * REGISTER is sent beside it; whichever is answered first registers. Not
+ * for a server known to be ours (its key is known, or it is a restart's
+ * registration).
+ *
+ * @returns Whether it fell back.
+ */
+export function fallBackToClassic(
+  state: AgentState,
+  turn: AgentTurn,
+  why: string,
+  answered = false,
+): boolean {
+  if (state.serverKey || state.serverKind === "ours") return false;
+  const entry = [...state.pending].find(([, pending]) =>
+    pending.type === "REGISTER" && pending.extended && !pending.auto && !pending.fellBack
+  );
+  if (!entry) return false;
+  const [rq, pending] = entry;
+  if (answered) {
+    // Answered, though with what does not parse: not sent again.
+    takePending(state, turn, "REGISTER", rq);
+    state.superseded.add(rq);
+  } else state.pending.set(rq, { ...pending, fellBack: true });
+  turn.log("info", `REGISTER ${rq} with extensions: ${why}; sending a classic REGISTER too`);
+  sendRegister(state, turn, false);
+  return true;
+}
+
+/** Ends the other REGISTERs pending once one is answered. */
+function dropOtherRegisters(state: AgentState, turn: AgentTurn): void {
+  for (const [rq, pending] of [...state.pending]) {
+    if (pending.type !== "REGISTER") continue;
+    takePending(state, turn, "REGISTER", rq);
+    state.unacked.forget(`REGISTER ${rq}`);
+    state.superseded.add(rq);
+  }
+  state.deferredDenial = undefined;
+}
+
+/**
+ * A REGISTERED for a REGISTER given up when the one beside it was answered
+ * first: the server took both, this one last, so its answer says what the
+ * server now knows of this peer (our server with `--allow-plaintext`
+ * confirms a classic REGISTER and then the one with extensions). Except a
+ * classic answer once the server answered with extensions: our server never
+ * takes a classic REGISTER in place of one with extensions (one that comes
+ * after is confirmed with the extensions it keeps), so that answer was sent
+ * first and only delivered late, and the server is still ours.
+ *
+ * @returns Whether it was such an answer.
+ */
+export function onLateRegistration(
+  state: AgentState,
+  turn: AgentTurn,
+  message: MessageOf<"REGISTERED" | "REGISTER-DENIED">,
+  serverKey: KeyInfo | undefined,
+): boolean {
+  if (!state.superseded.delete(message.rq)) return false;
+  if (message.type === "REGISTER-DENIED" || !state.registered) {
+    turn.log("debug", `${message.type} ${message.rq}: another REGISTER was answered first`);
+    return true;
+  }
+  if (message.extensions === undefined && state.serverKind === "ours") {
+    turn.log("debug", `REGISTERED ${message.rq}: a classic answer overtaken by our server's`);
+    return true;
+  }
+  state.serverKind = message.extensions === undefined ? "classic" : "ours";
+  state.extensions = ExtensionSet.from(message.extensions);
+  if (serverKey && state.extensions.has("auth")) state.serverKey = serverKey;
+  setRegistered(state, turn, true);
+  turn.log(
+    "info",
+    `REGISTERED ${message.rq} came last: the server knows this peer as ${
+      state.serverKind === "ours"
+        ? `ours (extensions: ${state.extensions.toArray().join(" ") || "none"})`
+        : "classic"
+    }`,
+  );
+  // What was sent meanwhile without retransmission is sent again, now tracked.
+  resumeFlows(state, turn);
+  return true;
+}
+
 /** Most RETRYs one registration follows: a forged stream of them cannot loop it. */
 const MAX_RETRIES = 3;
 
@@ -147,6 +278,7 @@ export function onRetry(state: AgentState, turn: AgentTurn, message: MessageOf<"
   takePending(state, turn, "REGISTER", message.rq);
   const retries = (pending.retries ?? 0) + 1;
   if (retries > MAX_RETRIES) {
+    state.registrationFailure = `the server asked for its address cookie ${MAX_RETRIES} times`;
     turn.print(
       "REGISTER-DENIED",
       `Registration failed: the server asked for its address cookie ${MAX_RETRIES} times`,
@@ -168,6 +300,7 @@ export function onRefused(state: AgentState, turn: AgentTurn, rq: string, reason
     turn.log("warning", `Refused an answer to REGISTER ${rq}: ${reason}`);
     return;
   }
+  state.registrationFailure = `the registration was refused: ${reason}`;
   turn.print("refused", `Registration refused: ${reason}`, { rq, reason });
 }
 
@@ -180,6 +313,31 @@ export function onRegistrationAnswer(
   serverKey: KeyInfo | undefined,
 ): void {
   const server = formatAddress(state.profile.server);
+  if (state.registered && pending.fellBack) {
+    // The first REGISTER, still out beside the classic one answered
+    // before it: our server now knows this peer by it.
+    if (message.type === "REGISTER-DENIED") {
+      turn.log("info", `REGISTER with extensions denied (${message.reason}); registered classic`);
+      return;
+    }
+    state.superseded.add(message.rq);
+    onLateRegistration(state, turn, message, serverKey);
+    return;
+  }
+  if (message.type === "REGISTER-DENIED" && registering(state)) {
+    // Two REGISTERs out (the classic one sent beside the first): the other
+    // may still be answered.
+    if (pending.fellBack) {
+      turn.log(
+        "info",
+        `REGISTER with extensions denied (${message.reason}); the classic one is out`,
+      );
+      return;
+    }
+    state.deferredDenial = message.reason;
+    turn.log("info", `Classic REGISTER denied (${message.reason}); waiting for the first one`);
+    return;
+  }
   if (message.type === "REGISTER-DENIED") {
     // A strict classic server rejects the extension words: ask again
     // without them. Not a server whose key is known (it is ours), nor
@@ -200,9 +358,14 @@ export function onRegistrationAnswer(
     const reason = pending.firstDenial !== undefined && UNSIGNED_REFUSED.test(message.reason)
       ? pending.firstDenial
       : message.reason;
+    state.registrationFailure = `the registration was denied: ${reason}`;
     turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, { rq: message.rq, reason });
     return;
   }
+  // The classic REGISTER answered first: the one with extensions beside it
+  // stays out, our server takes it in the classic one's place.
+  if (pending.extended) dropOtherRegisters(state, turn);
+  else state.deferredDenial = undefined;
   state.serverKind = message.extensions === undefined ? "classic" : "ours";
   // Only the feature words: `key=`, `dh=` and `sig=` were for the shell.
   state.extensions = ExtensionSet.from(message.extensions);

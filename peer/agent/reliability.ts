@@ -8,12 +8,15 @@
  */
 import {
   ACKED_REQUESTS,
+  formatAddress,
   type Message,
   type MessageOf,
   RELIABLE_SENDS,
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
 import { released } from "./records.ts";
+import { FALLBACK_AFTER_TRIES, fallBackToClassic, registering } from "./registration.ts";
+import { recordPurchase } from "./transactions.ts";
 import { type AgentState, putItem, updateRequest } from "./state.ts";
 
 /**
@@ -49,8 +52,33 @@ export function onTick(state: AgentState, turn: AgentTurn): void {
       `No answer to ${payload.type} ${payload.rq} yet: sending it again (try ${attempt})`,
     );
     turn.send(payload);
+    if (payload.type === "REGISTER" && attempt === FALLBACK_AFTER_TRIES + 1) {
+      fallBackToClassic(state, turn, `no answer after ${FALLBACK_AFTER_TRIES} tries`);
+    }
   }
   for (const { payload, attempt } of expired) gaveUp(state, turn, payload, attempt);
+  confirmPurchases(state, turn);
+}
+
+/**
+ * When the agent next needs a tick: a retransmission, or a classic
+ * purchase to confirm.
+ */
+export function nextDeadline(state: AgentState): number | undefined {
+  const times = [state.unacked.nextDeadline(), ...[...state.unconfirmed.values()].map((u) => u.at)]
+    .filter((at): at is number => at !== undefined);
+  return times.length === 0 ? undefined : Math.min(...times);
+}
+
+/** Classic purchases whose time for a CANCEL passed: bought. */
+function confirmPurchases(state: AgentState, turn: AgentTurn): void {
+  for (const [rq, { transaction, at }] of [...state.unconfirmed]) {
+    if (at > turn.at) continue;
+    state.unconfirmed.delete(rq);
+    const request = state.requests.get(transaction.ref);
+    if (request?.state !== "buying") continue;
+    recordPurchase(state, turn, transaction, transaction.address, false);
+  }
 }
 
 /** Ends a request the server never answered, and says so. */
@@ -59,7 +87,29 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
   const what = `${message.type}${about} got no reply after ${attempts} tries`;
   let outcome = "";
   switch (message.type) {
-    case "REGISTER":
+    case "REGISTER": {
+      const fellBack = state.pending.get(message.rq)?.fellBack;
+      state.pending.delete(message.rq);
+      // Registered by the classic REGISTER sent beside it: nothing to say.
+      if (fellBack && state.registered) return;
+      // The REGISTER sent beside it may still be answered.
+      if (registering(state)) return;
+      const server = formatAddress(state.profile.server);
+      if (state.deferredDenial !== undefined) {
+        const reason = state.deferredDenial;
+        state.deferredDenial = undefined;
+        state.registrationFailure = `the registration was denied: ${reason}`;
+        turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, {
+          rq: message.rq,
+          reason,
+        });
+        return;
+      }
+      state.registrationFailure = `the server at ${server} did not answer`;
+      outcome = `; is the server running at ${server}? ` +
+        "Start the peer with --server HOST:PORT to use another";
+      break;
+    }
     case "DE-REGISTER":
       state.pending.delete(message.rq);
       break;

@@ -16,7 +16,8 @@ import {
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
 import { askDetails, onDetailsRejected, pay } from "./paying.ts";
-import type { AgentState, Transaction } from "./state.ts";
+import type { BuyRequest } from "./records.ts";
+import { type AgentState, type Transaction, updateRequest } from "./state.ts";
 import {
   cancelTransaction,
   forget,
@@ -26,6 +27,12 @@ import {
   roleFor,
   transactionOf,
 } from "./transactions.ts";
+
+/**
+ * How long after a classic server closed the buyer's connection its CANCEL
+ * may still come (on a new connection) before the purchase counts as bought.
+ */
+export const CONFIRM_AFTER_MS = 3_000;
 
 /** What a TCP message without the server's MAC is answered with. */
 export const UNAUTHENTICATED_REASON = "unauthenticated request";
@@ -74,7 +81,16 @@ function onInformReq(
   }
   const match = roleFor(state, message);
   if (!match) {
-    const reason = `no purchase or sale of ${message.item} here`;
+    const overtaken = cancelledPurchase(state, message.item, turn.at);
+    // The server's CANCEL datagram overtook this INFORM_Req: its CANCEL on
+    // this connection will say why.
+    if (overtaken) {
+      state.overtaken.set(message.rq, overtaken.rq);
+      if (state.overtaken.size > 64) state.overtaken.delete(state.overtaken.keys().next().value!);
+    }
+    const reason = overtaken
+      ? "the server cancelled this purchase"
+      : `no purchase or sale of ${message.item} here`;
     turn.tcpSend(conn, { type: "TX_CANCEL", rq: message.rq, reason });
     turn.tcpClose(conn);
     turn.warn(
@@ -176,6 +192,21 @@ function onTxCancel(
 ): void {
   const transaction = transactionOf(state, conn, message.rq);
   forget(state, turn, conn);
+  state.unconfirmed.delete(message.rq);
+  const overtaken = state.requests.get(state.overtaken.get(message.rq) ?? "");
+  state.overtaken.delete(message.rq);
+  if (!transaction && overtaken) {
+    const item = overtaken.foundItem ?? overtaken.item;
+    updateRequest(state, turn, overtaken, { reason: message.reason });
+    turn.print("CANCEL", `Purchase of ${item} cancelled: ${message.reason}`, {
+      rq: message.rq,
+      reason: message.reason,
+      role: "buyer",
+      item,
+      by: "server",
+    });
+    return;
+  }
   if (!transaction) {
     turn.warn(
       `Ignored CANCEL ${message.rq} (${message.reason}): it cancels no transaction of this peer`,
@@ -241,8 +272,22 @@ export function onTcpClosed(
     state.serverKind !== "ours"
   ) {
     // A classic server sends the buyer no receipt: it closes the
-    // connection after a successful charge, and sends CANCEL otherwise.
-    recordPurchase(state, turn, transaction, transaction.address, false);
+    // connection after a successful charge, and sends CANCEL otherwise,
+    // perhaps on a new connection after the close. Bought once no CANCEL
+    // came for a while.
+    state.unconfirmed.set(transaction.rq, { transaction, at: turn.at + CONFIRM_AFTER_MS });
+    turn.print(
+      "paid",
+      `Paid for ${transaction.item} (${formatPrice(transaction.price)}): the server closed the ` +
+        `connection; bought unless it cancels within ${CONFIRM_AFTER_MS / 1000} s`,
+      {
+        rq: transaction.rq,
+        request: transaction.ref,
+        item: transaction.item,
+        price: transaction.price,
+        confirmAfterMs: CONFIRM_AFTER_MS,
+      },
+    );
     return;
   }
   const why = cause === "timeout"
@@ -265,4 +310,17 @@ export function onTcpClosed(
 function reasonText(text: string): string {
   const words = text.replace(/\p{C}/gu, " ").split(/\s+/).filter((word) => word !== "");
   return words.join(" ").slice(0, MAX_TEXT_LENGTH).trimEnd() || "invalid message";
+}
+
+/** How recent a server's cancel of a purchase must be for a late INFORM_Req to be its. */
+const OVERTAKEN_WITHIN_MS = 60_000;
+
+/** A purchase of `item` the server cancelled just now, before it was settled. */
+function cancelledPurchase(state: AgentState, item: string, now: number): BuyRequest | undefined {
+  return [...state.requests.values()].find((request) =>
+    request.state === "cancelled" && request.cancelledBy === "server" &&
+    request.transaction === undefined && request.price !== undefined &&
+    (request.foundItem ?? request.item).toLowerCase() === item.toLowerCase() &&
+    now - request.updatedAt <= OVERTAKEN_WITHIN_MS
+  );
 }

@@ -12,6 +12,7 @@
 import { type Address, formatAddress, isLoopback, type Message } from "../../protocol/mod.ts";
 import { ExtensionSet } from "../../protocol/extensions.ts";
 import { type RetransmitOptions, Retransmitter } from "../../transport/reliability.ts";
+import type { Command } from "../commands.ts";
 import type { PaymentDetails } from "../payment.ts";
 import type { AgentTurn } from "./effects.ts";
 import type { Question } from "./questions.ts";
@@ -112,6 +113,22 @@ export interface Pending {
   readonly firstDenial?: string;
   /** How many RETRYs this registration has followed (a bound against a forger). */
   readonly retries?: number;
+  /**
+   * A REGISTER with extensions that went unanswered (or got an answer that
+   * does not parse) and has a classic REGISTER sent beside it: whichever is
+   * answered first registers.
+   */
+  readonly fellBack?: boolean;
+}
+
+/**
+ * A classic server's purchase not yet confirmed: it closed the connection
+ * after INFORM_Res, and a CANCEL may still come on a new one.
+ */
+export interface Unconfirmed {
+  readonly transaction: Transaction;
+  /** When the purchase counts as confirmed if no CANCEL came. */
+  readonly at: number;
 }
 
 /** Everything the agent knows; one value, changed only while handling an event. */
@@ -160,6 +177,28 @@ export interface AgentState {
   serverKey: KeyInfo | undefined;
   serverKeyGiven: boolean;
   readonly allowPlaintext: boolean;
+  /**
+   * Commands that need a registration, given while a REGISTER was pending:
+   * run once it is confirmed, or failed with its error.
+   */
+  queued: Command[];
+  /** Why the last registration failed, for the commands queued behind it. */
+  registrationFailure: string | undefined;
+  /** A denial of the classic fallback, reported if the REGISTER beside it is not answered. */
+  deferredDenial: string | undefined;
+  /**
+   * REGISTERs given up when another one sent beside them was answered: a
+   * late REGISTERED for one is the server's latest view of this peer.
+   */
+  readonly superseded: Set<string>;
+  /**
+   * INFORM_Reqs refused because the server's CANCEL datagram came first:
+   * the transaction RQ# to the purchase's, so the reason its CANCEL gives
+   * is shown.
+   */
+  readonly overtaken: Map<string, string>;
+  /** Classic purchases awaiting confirmation, by transaction RQ#. */
+  readonly unconfirmed: Map<string, Unconfirmed>;
 }
 
 /** The searches that have not ended. */
@@ -214,6 +253,12 @@ export function createState(
     serverKey: options.serverKey,
     serverKeyGiven: options.serverKeyGiven ?? false,
     allowPlaintext: options.allowPlaintext ?? false,
+    queued: [],
+    registrationFailure: undefined,
+    deferredDenial: undefined,
+    superseded: new Set(),
+    overtaken: new Map(),
+    unconfirmed: new Map(),
   };
   for (const entry of snapshot.history ?? []) state.history.set(entry.tx, entry);
   for (const item of snapshot.items ?? []) state.items.set(item.item.toLowerCase(), item);

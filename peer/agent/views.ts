@@ -10,6 +10,7 @@ import { fromCents, toCents } from "../../protocol/fee.ts";
 import type { AgentTurn } from "./effects.ts";
 import { type AgentState, OPEN_STATES, sortedRequests } from "./state.ts";
 import type { HistoryEntry, InventoryItem } from "./records.ts";
+import { displayWidth } from "../text_width.ts";
 
 /** The inventory, sorted by item name. */
 export function sortedItems(state: AgentState): InventoryItem[] {
@@ -65,7 +66,8 @@ export function printRequests(state: AgentState, turn: AgentTurn): void {
         request.rq,
         request.item,
         formatPrice(request.maxPrice),
-        request.state,
+        // Words for people; the JSON fields keep the machine's names.
+        request.state.replaceAll("_", " "),
         request.price === undefined ? "-" : formatPrice(request.price),
         request.seller ?? "-",
         formatAge(turn.at - request.createdAt),
@@ -150,7 +152,7 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
     [
       `${id.name}: ${state.registered ? "registered" : "not registered"} with ${server}`,
       `  announced IP ${id.ip}, UDP port ${id.udpPort}, TCP port ${id.tcpPort}`,
-      `  ${state.unacked.size} request(s) waiting for an answer`,
+      `  ${state.unacked.size} message(s) to the server waiting for an answer`,
       `  ${kind}`,
       `  key ${state.key?.fingerprint ?? "none"}; ${serverKey}`,
       `  ${session}`,
@@ -183,14 +185,16 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
 
 /** A plain-text table with a header row; `right` aligns numeric columns. */
 function table(header: string[], rows: string[][], right: boolean[]): string {
+  // Columns, not code units: an item named 日本 takes four.
   const widths = header.map((title, i) =>
-    Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length))
+    Math.max(displayWidth(title), ...rows.map((row) => displayWidth(row[i] ?? "")))
   );
+  const pad = (cell: string, i: number) => " ".repeat(widths[i]! - displayWidth(cell));
   const line = (cells: string[]) =>
     cells.map((cell, i) => {
       const last = i === cells.length - 1;
-      if (right[i]) return cell.padStart(widths[i]!);
-      return last ? cell : cell.padEnd(widths[i]!);
+      if (right[i]) return pad(cell, i) + cell;
+      return last ? cell : cell + pad(cell, i);
     }).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }

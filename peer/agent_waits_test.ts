@@ -1,0 +1,145 @@
+/**
+ * Feedback during waits and commands given before the registration
+ * completes: "Registering with…", the hint on giving up, `buy` queued
+ * behind a pending REGISTER, and `cancel` of an open search.
+ */
+import assert from "node:assert/strict";
+import { events, Harness, only, printed, registered, sent, T0 } from "./_agent_harness.ts";
+
+Deno.test("register says where it registers at once", () => {
+  const peer = new Harness();
+  const effects = peer.line("register");
+  assert.deepEqual(printed(effects), [{
+    event: "registering",
+    text: "Registering with 127.0.0.1:5000…",
+    fields: { server: "127.0.0.1:5000" },
+  }]);
+  assert.equal(only(sent(effects)).type, "REGISTER");
+});
+
+Deno.test("commands given while REGISTER is pending wait for it", async (t) => {
+  await t.step("buy runs once REGISTERED arrives", () => {
+    const peer = new Harness();
+    const register = only(sent(peer.line("register")));
+    const early = peer.line("buy Mug 10");
+    assert.deepEqual(sent(early), [], "nothing sent before the registration");
+    assert.deepEqual(events(early), [], "no Register first error");
+    const done = peer.receive({ type: "REGISTERED", rq: register.rq, extensions: ["from"] });
+    assert.deepEqual(events(done), ["REGISTERED", "LOOKING_FOR"]);
+    const looking = only(sent(done));
+    assert.equal(looking.type, "LOOKING_FOR");
+    assert.equal(peer.agent.requests[0]?.item, "Mug");
+  });
+
+  await t.step("the commands after a waiting one wait too, in order", () => {
+    const peer = new Harness();
+    const register = only(sent(peer.line("register")));
+    assert.deepEqual(events(peer.line("buy Mug 10")), []);
+    assert.deepEqual(events(peer.line("requests")), []);
+    const done = peer.receive({ type: "REGISTERED", rq: register.rq, extensions: ["from"] });
+    assert.deepEqual(events(done), ["REGISTERED", "LOOKING_FOR", "requests"]);
+  });
+
+  await t.step("a denied registration fails them with its error", () => {
+    const peer = new Harness();
+    const register = only(sent(peer.line("register")));
+    peer.line("buy Mug 10");
+    const retry = only(sent(peer.receive({
+      type: "REGISTER-DENIED",
+      rq: register.rq,
+      reason: "name alice in use",
+    })));
+    const denied = peer.receive({ type: "REGISTER-DENIED", rq: retry.rq, reason: "name in use" });
+    assert.deepEqual(events(denied), ["REGISTER-DENIED", "error"]);
+    assert.equal(
+      printed(denied)[1]?.text,
+      "Error: Cannot run buy: the registration was denied: name in use",
+    );
+    assert.deepEqual(sent(denied), []);
+  });
+
+  await t.step("a server that never answers fails them with a hint at --server", () => {
+    const peer = new Harness({ retransmit: { maxAttempts: 2, initialRto: 100 } });
+    peer.line("register", T0);
+    peer.line("buy Mug 10", T0);
+    peer.tick(T0 + 100);
+    const gaveUp = peer.tick(T0 + 300);
+    assert.deepEqual(events(gaveUp), ["timeout", "error"]);
+    assert.match(printed(gaveUp)[0]!.text, /Start the peer with --server HOST:PORT/);
+    assert.equal(
+      printed(gaveUp)[1]?.text,
+      "Error: Cannot run buy: the server at 127.0.0.1:5000 did not answer",
+    );
+  });
+
+  await t.step("without a pending REGISTER, buy still says to register", () => {
+    const peer = new Harness();
+    assert.equal(
+      only(printed(peer.line("buy Mug 10"))).text,
+      "Error: Register first: type register",
+    );
+  });
+});
+
+Deno.test("cancel ends an open search", async (t) => {
+  await t.step("with our server: CANCEL at once, and the search is over", () => {
+    const peer = registered();
+    const rq = only(sent(peer.line("buy Mug 10", T0))).rq;
+    const effects = peer.line(`cancel ${rq}`, T0 + 10);
+    assert.deepEqual(only(sent(effects)), { type: "CANCEL", rq, item: "Mug", price: 10 });
+    assert.match(only(printed(effects)).text, /^Cancelled the search for Mug/);
+    assert.equal(peer.agent.requests[0]?.state, "cancelled");
+    // A late outcome changes nothing and asks nothing.
+    const found = peer.receive({ type: "FOUND", rq, item: "Mug", price: 8 }, T0 + 20);
+    assert.deepEqual(peer.agent.questions, []);
+    assert.deepEqual(events(found), []);
+    assert.deepEqual(events(peer.receive({ type: "NOT_AVAILABLE", rq, item: "Mug" })), []);
+  });
+
+  await t.step(
+    "by item name; with a classic server the FOUND that comes is answered CANCEL",
+    () => {
+      const peer = new Harness();
+      peer.register("classic");
+      const rq = only(sent(peer.line("buy Mug 10"))).rq;
+      const effects = peer.line("cancel mug");
+      assert.deepEqual(sent(effects), [], "a classic server has no CANCEL for a search");
+      assert.match(only(printed(effects)).text, /a FOUND for it will be answered with CANCEL/);
+      const found = peer.receive({ type: "FOUND", rq, item: "Mug", price: 8 });
+      assert.deepEqual(only(sent(found)), { type: "CANCEL", rq, item: "Mug", price: 8 });
+    },
+  );
+
+  await t.step("a FOUND being asked is declined", () => {
+    const peer = registered();
+    const rq = only(sent(peer.line("buy Mug 10"))).rq;
+    peer.receive({ type: "FOUND", rq, item: "Mug", price: 8 });
+    const effects = peer.line("cancel Mug");
+    assert.deepEqual(sent(effects).filter((m) => m.type !== "ACK"), [
+      { type: "CANCEL", rq, item: "Mug", price: 8 },
+    ]);
+    assert.deepEqual(peer.agent.questions, []);
+  });
+
+  await t.step("nothing open, or two searches for the item: an error that says what to do", () => {
+    const peer = registered();
+    assert.match(only(printed(peer.line("cancel Mug"))).text, /No open search "Mug"/);
+    peer.line("buy Mug 10");
+    peer.line("buy Mug 12");
+    assert.match(only(printed(peer.line("cancel Mug"))).text, /2 open searches for Mug/);
+  });
+});
+
+Deno.test("a search says it was sent and what the server is collecting", async (t) => {
+  await t.step("our server", () => {
+    const peer = registered();
+    const output = only(printed(peer.line("buy Mug 10")));
+    assert.match(output.text, /: search sent; the server collects offers until every asked peer/);
+    assert.match(output.text, /\(cancel alice-a-2 ends it\)$/);
+  });
+  await t.step("a classic server", () => {
+    const peer = new Harness();
+    peer.register("classic");
+    assert.match(only(printed(peer.line("buy Mug 10"))).text, /up to 5 minutes/);
+  });
+});
