@@ -152,26 +152,16 @@ function expireNegotiations(state: AgentState, turn: AgentTurn): void {
 }
 
 function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
-  if (isPaymentQuestion(question) && state.interview?.manual) {
-    const text = question.about === "CARD"
-      ? "Card number (kept for this session, never stored):"
-      : question.about === "EXPIRY"
-      ? "Expiry (MM/YY):"
-      : "Address:";
-    turn.print("prompt", text, {
-      rq: question.rq,
-      question: text,
-      about: question.about,
-      secret: SECRET_QUESTIONS.has(question.about),
-    });
-    return;
-  }
   if (isPaymentQuestion(question)) {
-    const waiting = state.transactions.get(state.waiting[0]!);
+    // Details typed ahead with `payment` belong to no transaction yet.
+    const manual = state.interview?.manual === true;
+    const waiting = manual ? undefined : state.transactions.get(state.waiting[0]!);
     const text = question.about === "CARD"
-      ? `Card number for ${waiting?.role ?? "buyer"} of ${waiting?.item ?? "the item"} (${
-        formatPrice(waiting?.price ?? 0)
-      }):`
+      ? manual
+        ? "Card number (kept for this session, never stored):"
+        : `Card number for ${waiting?.role ?? "buyer"} of ${waiting?.item ?? "the item"} (${
+          formatPrice(waiting?.price ?? 0)
+        }):`
       : question.about === "EXPIRY"
       ? "Expiry (MM/YY):"
       : "Address:";
@@ -179,9 +169,7 @@ function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
       rq: question.rq,
       question: text,
       about: question.about,
-      item: waiting?.item,
-      price: waiting?.price,
-      role: waiting?.role,
+      ...(manual ? {} : { item: waiting?.item, price: waiting?.price, role: waiting?.role }),
       secret: SECRET_QUESTIONS.has(question.about),
     });
     return;
