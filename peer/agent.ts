@@ -76,6 +76,16 @@ import {
   takeRegisterAnswer,
 } from "./agent/registration.ts";
 import { acknowledge, nextDeadline, onAck, onTick, track } from "./agent/reliability.ts";
+import {
+  answerReserve,
+  browse,
+  keepAlive,
+  listingsBeforePrints,
+  ListingSync,
+  nextKeepAlive,
+  onCatalogue,
+  syncListings,
+} from "./agent/listing.ts";
 import type {
   BuyRequest,
   HistoryEntry,
@@ -140,9 +150,12 @@ const YES_OR_NO = /^\s*(y|yes|n|no)?\s*$/i;
 /** The peer's state machine. */
 export class Agent {
   readonly #state: AgentState;
+  /** What the server's offer book was told (extension `book`). */
+  readonly #listing: ListingSync;
 
   constructor(profile: PeerProfile, snapshot: PeerSnapshot, options: AgentOptions) {
     this.#state = createState(profile, snapshot, options);
+    this.#listing = new ListingSync(options.keepAlive);
   }
 
   /** Whether the server has confirmed this peer's registration. */
@@ -160,8 +173,11 @@ export class Agent {
    * a question's time runs out), if ever.
    */
   nextDeadline(): number | undefined {
-    const deadlines = [nextDeadline(this.#state), nextQuestionDeadline(this.#state)]
-      .filter((at) => at !== undefined);
+    const deadlines = [
+      nextDeadline(this.#state),
+      nextQuestionDeadline(this.#state),
+      nextKeepAlive(this.#state, this.#listing),
+    ].filter((at) => at !== undefined);
     return deadlines.length === 0 ? undefined : Math.min(...deadlines);
   }
 
@@ -246,6 +262,7 @@ export class Agent {
         break;
       case "tick":
         onTick(state, turn);
+        keepAlive(state, this.#listing, turn);
         break;
       case "refused":
         onRefused(state, turn, event.rq, event.reason);
@@ -287,10 +304,14 @@ export class Agent {
         break;
     }
     this.#runQueued(turn);
+    syncListings(state, this.#listing, turn);
     settleQuestions(state, turn);
-    const effects = turn.effects();
+    const effects = listingsBeforePrints(turn.effects());
     for (const effect of effects) {
-      if (effect.kind === "send") track(state, effect.message, event.at);
+      if (effect.kind === "send") {
+        track(state, effect.message, event.at);
+        this.#listing.lastSent = event.at;
+      }
     }
     return effects;
   }
@@ -393,6 +414,8 @@ export class Agent {
         return reprice(state, turn, command.args);
       case "unsell":
         return unsell(state, turn, command.args.item);
+      case "browse":
+        return browse(state, this.#listing, turn, command.args.prefix);
       case "inventory":
         return printInventory(state, turn);
       case "buy":
@@ -453,6 +476,8 @@ export class Agent {
           return onUnexpected(state, turn, message);
         }
         remember(state, message);
+        // A new registration: the server's book is told everything again.
+        if (message.type === "REGISTERED") this.#listing.reset();
         return onRegistrationAnswer(state, turn, message, taken.pending, serverKey);
       }
       case "DE-REGISTERED":
@@ -472,7 +497,10 @@ export class Agent {
       case "SEARCH":
         return onSearch(state, turn, message);
       case "RESERVE":
-        return onReserve(state, turn, message);
+        onReserve(state, turn, message);
+        return answerReserve(state, turn, message);
+      case "CATALOGUE":
+        return onCatalogue(state, this.#listing, turn, message);
       case "CANCEL":
         // As a seller (a reservation released), else as a buyer.
         if (!releaseReservation(state, turn, message)) onPurchaseCancel(state, turn, message);

@@ -12,7 +12,7 @@ Deno.test("register offers our extensions and learns that the server is ours", (
     ip: "127.0.0.1",
     udpPort: 6001,
     tcpPort: 7001,
-    extensions: ["from", "ack", "no-offer"],
+    extensions: ["from", "ack", "no-offer", "book"],
   });
   const effects = peer.receive({ type: "REGISTERED", rq: "alice-a-1", extensions: ["from"] });
   assert.deepEqual(only(printed(effects)).fields, {

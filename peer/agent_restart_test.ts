@@ -112,7 +112,7 @@ Deno.test("a restarted peer registers again, signed, and sends its open requests
   await t.step("start sends a REGISTER with auth", () => {
     again = only(sent(after.start(T0 + 100)));
     assert.equal(again.type, "REGISTER");
-    assert.deepEqual(again.type === "REGISTER" && again.extensions, [...OURS, "auth"]);
+    assert.deepEqual(again.type === "REGISTER" && again.extensions, [...OURS, "book", "auth"]);
   });
 
   await t.step("its REGISTERED takes up the open search and purchase", () => {

@@ -23,7 +23,11 @@ Deno.test("with a key: REGISTER offers auth, and the verified server key shows i
   const register = only(sent(peer.line("register")));
 
   await t.step("auth is offered", () => {
-    assert.deepEqual(register.type === "REGISTER" && register.extensions, [...OURS, "auth"]);
+    assert.deepEqual(register.type === "REGISTER" && register.extensions, [
+      ...OURS,
+      "book",
+      "auth",
+    ]);
   });
 
   await t.step("the REGISTERED's signature tokens are no features", () => {
@@ -123,6 +127,7 @@ Deno.test("RETRY to a signed REGISTER: sent again with the cookie signed in, a f
     assert.notEqual(again.rq, register.rq);
     assert.deepEqual(again.type === "REGISTER" && again.extensions, [
       ...OURS,
+      "book",
       "auth",
       `cookie=${cookie}`,
     ]);

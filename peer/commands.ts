@@ -104,38 +104,64 @@ function description(rest: readonly string[]): string {
   return text;
 }
 
-/** `sell ITEM PRICE [DESCRIPTION...] [--floor PRICE]` */
+/** `sell ITEM PRICE [DESCRIPTION...] [--floor PRICE] [--quantity N]` */
 const sellArgs = words((input) => {
   const [itemWord, priceWord, ...tail] = input;
   const parsedItem = item(itemWord);
   const parsedPrice = price(priceWord, "PRICE");
   const rest: string[] = [];
   let floor: number | undefined;
+  let quantity: number | undefined;
   for (let i = 0; i < tail.length; i++) {
     const word = tail[i]!;
-    let floorText: string | undefined;
-    if (word === "--floor") {
-      floorText = tail[++i];
-      if (floorText === undefined) {
-        throw new ArgumentError("--floor needs a price, like --floor 400");
+    const option = word.match(/^--(floor|quantity)(?:=(.*))?$/);
+    if (!option) {
+      if (word.startsWith("--")) {
+        throw new ArgumentError(
+          `unknown option ${JSON.stringify(word)}: the options are --floor and --quantity`,
+        );
       }
-    } else if (word.startsWith("--floor=")) {
-      floorText = word.slice("--floor=".length);
-    } else if (word.startsWith("--")) {
-      throw new ArgumentError(`unknown option ${JSON.stringify(word)}: the only one is --floor`);
-    } else {
       rest.push(word);
       continue;
     }
-    if (floor !== undefined) throw new ArgumentError("give --floor only once");
-    floor = price(floorText, "floor");
+    const name = option[1]!;
+    const value = option[2] ?? tail[++i];
+    if (value === undefined) {
+      throw new ArgumentError(
+        name === "floor"
+          ? "--floor needs a price, like --floor 400"
+          : "--quantity needs a count, like --quantity 3",
+      );
+    }
+    if (name === "floor") {
+      if (floor !== undefined) throw new ArgumentError("give --floor only once");
+      floor = price(value, "floor");
+    } else {
+      if (quantity !== undefined) throw new ArgumentError("give --quantity only once");
+      if (!/^[1-9][0-9]{0,5}$/.test(value)) {
+        throw new ArgumentError(
+          `quantity ${
+            JSON.stringify(value)
+          } is not valid: expected a whole number from 1 to 999999`,
+        );
+      }
+      quantity = Number(value);
+    }
   }
   return {
     item: parsedItem,
     price: parsedPrice,
     description: description(rest),
     ...(floor === undefined ? {} : { floor }),
-  } as { item: string; price: number; description: string; floor?: number };
+    ...(quantity === undefined ? {} : { quantity }),
+  } as { item: string; price: number; description: string; floor?: number; quantity?: number };
+});
+
+/** `browse [PREFIX]` */
+const browseArgs = words((input) => {
+  const [prefix, ...rest] = input;
+  if (rest.length > 0) throw new ArgumentError("takes one PREFIX only");
+  return { prefix: prefix === undefined ? "" : item(prefix) };
 });
 
 /** `price ITEM PRICE [--floor PRICE | --no-floor]` */
@@ -213,8 +239,8 @@ export const COMMANDS = {
   register: spec("register", "Register with the server", none),
   deregister: spec("deregister", "Leave the marketplace (de-register)", none),
   sell: spec(
-    "sell ITEM PRICE [DESCRIPTION...] [--floor PRICE]",
-    "Offer an item; with --floor, NEGOTIATE at or above it is accepted without asking",
+    "sell ITEM PRICE [DESCRIPTION...] [--floor PRICE] [--quantity N]",
+    "Offer an item (N of them, default 1); with --floor, NEGOTIATE at or above it is accepted without asking",
     sellArgs,
   ),
   price: spec(
@@ -223,6 +249,11 @@ export const COMMANDS = {
     priceArgs,
   ),
   unsell: spec("unsell ITEM", "Take an item out of the inventory", unsellArgs),
+  browse: spec(
+    "browse [PREFIX]",
+    "List what is for sale (names starting with PREFIX): lowest price, sellers, quantity",
+    browseArgs,
+  ),
   inventory: spec("inventory", "List the items for sale", none),
   buy: spec(
     "buy ITEM MAX_PRICE [DESCRIPTION...]",

@@ -28,7 +28,7 @@ Deno.test("with our secure server: signed registration, sealed datagrams, TLS tr
       register = await server.expect("REGISTER");
       assert.deepEqual(
         register.message.extensions?.filter((word) => !word.includes("=")),
-        ["from", "ack", "no-offer", "auth"],
+        ["from", "ack", "no-offer", "book", "auth"],
       );
       assert.ok(utf8.encode(register.text).length <= 1200, "the REGISTER fits a datagram");
       assert.equal(server.proof, undefined);

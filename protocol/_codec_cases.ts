@@ -250,6 +250,44 @@ export const CANONICAL: readonly WireCase[] = [
     message: { type: "DENIED", rq: "b4", reason: "too many open searches (32)" },
   },
   {
+    wire: "LIST l1 carol 7 Lamp 25 3 brass desk lamp",
+    channel: "udp",
+    message: {
+      type: "LIST",
+      rq: "l1",
+      name: "carol",
+      seq: 7,
+      item: "Lamp",
+      price: 25,
+      quantity: 3,
+      description: "brass desk lamp",
+    },
+  },
+  {
+    wire: "ALIVE k1 carol",
+    channel: "udp",
+    message: { type: "ALIVE", rq: "k1", name: "carol" },
+  },
+  {
+    wire: "BROWSE w1 dave 0 La",
+    channel: "udp",
+    message: { type: "BROWSE", rq: "w1", name: "dave", from: 0, prefix: "La" },
+  },
+  {
+    wire: "CATALOGUE w1 2 5 Lamp 20 2 4 Laptop 499.99 1 1",
+    channel: "udp",
+    message: {
+      type: "CATALOGUE",
+      rq: "w1",
+      next: 2,
+      total: 5,
+      entries: [
+        { item: "Lamp", price: 20, sellers: 2, quantity: 4 },
+        { item: "Laptop", price: 499.99, sellers: 1, quantity: 1 },
+      ],
+    },
+  },
+  {
     wire: "NO_OFFER s9 carol Lamp",
     channel: "udp",
     message: { type: "NO_OFFER", rq: "s9", name: "carol", item: "Lamp" },

@@ -16,9 +16,11 @@
  * - `ack`: acknowledgements and retransmission both ways (UDP and the
  *   Shipping_Info on TCP);
  * - `no-offer`: NO_OFFER answers a SEARCH the seller cannot serve;
- * - `auth`: signed registration, sealed datagrams and TLS.
+ * - `auth`: signed registration, sealed datagrams and TLS;
+ * - `book`: the offer book: LIST, BROWSE and CATALOGUE, ALIVE, and a
+ *   RESERVE answered with OFFER (held) or NO_OFFER (declined).
  */
-export const KNOWN_EXTENSIONS = ["from", "ack", "no-offer", "auth"] as const;
+export const KNOWN_EXTENSIONS = ["from", "ack", "no-offer", "auth", "book"] as const;
 
 /** One extension word. */
 export type Extension = typeof KNOWN_EXTENSIONS[number];

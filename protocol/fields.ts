@@ -97,6 +97,60 @@ export const Price = z.codec(
   { decode: (text) => Number(text), encode: formatPrice },
 );
 
+/** Largest count on the wire (a quantity, a sequence number, a catalogue index). */
+export const MAX_COUNT = 1e15;
+
+/** A non-negative whole number written in decimal: `0`, `3`, `1719000000000`. */
+export const Count = z.codec(
+  z.string().regex(/^[0-9]{1,16}$/, "expected a whole number like 3"),
+  z.int().nonnegative("must not be negative").max(MAX_COUNT, `must be at most ${MAX_COUNT}`),
+  { decode: (text) => Number(text), encode: (count) => String(count) },
+);
+
+/** One line of the offer book's catalogue: an item's lowest price, sellers and quantity. */
+export interface CatalogueEntry {
+  readonly item: string;
+  readonly price: number;
+  readonly sellers: number;
+  readonly quantity: number;
+}
+
+const ENTRY_TEXT =
+  /^([^\s\p{C}]+ [0-9]{1,10}(\.[0-9]{1,6})? [0-9]{1,16} [0-9]{1,16}( [^\s\p{C}]+ [0-9]{1,10}(\.[0-9]{1,6})? [0-9]{1,16} [0-9]{1,16})*)?$/u;
+
+/**
+ * The catalogue's entries as groups of four words, `item price sellers
+ * quantity`, one group after another (extension `book`).
+ */
+export const CatalogueEntries = z.codec(
+  z.string().regex(ENTRY_TEXT, "expected groups of item, price, sellers and quantity"),
+  z.array(z.object({
+    item: Item,
+    price: z.number().nonnegative().max(MAX_PRICE),
+    sellers: z.int().nonnegative(),
+    quantity: z.int().nonnegative(),
+  })),
+  {
+    decode: (text) => {
+      const words = text === "" ? [] : text.split(" ");
+      const entries: CatalogueEntry[] = [];
+      for (let i = 0; i + 3 < words.length; i += 4) {
+        entries.push({
+          item: words[i]!,
+          price: Number(words[i + 1]),
+          sellers: Number(words[i + 2]),
+          quantity: Number(words[i + 3]),
+        });
+      }
+      return entries;
+    },
+    encode: (entries) =>
+      entries.map((entry) =>
+        `${entry.item} ${formatPrice(entry.price)} ${entry.sellers} ${entry.quantity}`
+      ).join(" "),
+  },
+);
+
 /** The token that opens the extension list of our own peers and server. */
 export const EXTENSION_MARKER = "shop/1";
 

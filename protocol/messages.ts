@@ -7,7 +7,9 @@
  */
 import { z } from "zod";
 import {
+  CatalogueEntries,
   Cookie,
+  Count,
   Extensions,
   Ip,
   Item,
@@ -173,6 +175,9 @@ const ACKED_REQUEST_TYPES = [
   "REFUSE",
   "BUY",
   "CANCEL",
+  "LIST",
+  "ALIVE",
+  "BROWSE",
 ] as const;
 
 /** What the server sends our peers again until they acknowledge it (extension `ack`). */
@@ -184,6 +189,7 @@ const RELIABLE_SEND_TYPES = [
   "NOT_AVAILABLE",
   "NOT_FOUND",
   "CANCEL",
+  "CATALOGUE",
 ] as const;
 
 /** The datagram keywords an ACK may acknowledge: either list, CANCEL once. */
@@ -217,6 +223,37 @@ export const Denied = message("DENIED", { rq: Rq, reason: RequiredText });
  */
 export const Retry = message("RETRY", { rq: Rq, cookie: Cookie });
 
+// The offer book (extension `book`).
+
+/**
+ * A seller's listing, set as a whole: `quantity` 0 withdraws it. `seq`
+ * grows with each change the peer makes, so a late copy of an older
+ * change is ignored. Never the floor: it stays with the seller.
+ */
+export const List = message("LIST", {
+  rq: Rq,
+  name: Name,
+  seq: Count,
+  item: Item,
+  price: Price,
+  quantity: Count,
+  description: Text,
+});
+/** A peer's keep-alive: it is online, though it has nothing else to say. */
+export const Alive = message("ALIVE", { rq: Rq, name: Name });
+/** Asks for the catalogue of item names starting with `prefix`, from entry `from` on. */
+export const Browse = message("BROWSE", { rq: Rq, name: Name, from: Count, prefix: Text });
+/**
+ * One page of the catalogue: `next` is the index of the entry after this
+ * page, `total` how many entries match (`next` = `total` on the last page).
+ */
+export const Catalogue = message("CATALOGUE", {
+  rq: Rq,
+  next: Count,
+  total: Count,
+  entries: CatalogueEntries,
+});
+
 /** Any P2S2 message, told apart by `type`. */
 export const Message = z.discriminatedUnion("type", [
   Register,
@@ -246,6 +283,10 @@ export const Message = z.discriminatedUnion("type", [
   NoOffer,
   Denied,
   Retry,
+  List,
+  Alive,
+  Browse,
+  Catalogue,
 ]);
 
 /** A decoded P2S2 message. */
@@ -306,6 +347,10 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "NO_OFFER": spec(NoOffer, "udp", "rq name item"),
   "DENIED": spec(Denied, "udp", "rq reason..."),
   "RETRY": spec(Retry, "udp", "rq cookie"),
+  "LIST": spec(List, "udp", "rq name seq item price quantity description..."),
+  "ALIVE": spec(Alive, "udp", "rq name"),
+  "BROWSE": spec(Browse, "udp", "rq name from prefix..."),
+  "CATALOGUE": spec(Catalogue, "udp", "rq next total entries..."),
 };
 
 /** The keyword a message type is written with on the wire. */

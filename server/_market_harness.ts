@@ -30,6 +30,7 @@ export const TIMERS: MarketTimers = {
   negotiationTimeout: 2_000,
   reserveTimeout: 3_000,
   retention: 60_000,
+  holdTimeout: 1_000,
 };
 
 /** A market plus the peers registered on it and everything it sent. */
@@ -60,6 +61,10 @@ export class Harness {
         key: ["offer", offer.request, offer.seller],
         value: offer,
       });
+    }
+    for (const listing of snapshot?.listings ?? []) {
+      const key = ["listing", listing.seller, listing.item.toLowerCase()] as const;
+      this.writes.push({ kind: "save", key, value: listing });
     }
   }
 
@@ -161,6 +166,7 @@ export class Harness {
       peers: of("peer") as never,
       requests: of("request") as never,
       offers: of("offer") as never,
+      listings: of("listing") as never,
     };
   }
 }

@@ -26,6 +26,7 @@ import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { fingerprint, type Identity } from "../security/identity.ts";
 import { formatLedger, totals } from "./ledger.ts";
 import { DEFAULT_LIMITS, DEFAULT_TIMERS } from "./market.ts";
+import { DEFAULT_LIVENESS } from "./liveness.ts";
 import { SIGNATURES_PER_SECOND } from "./guard.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
@@ -129,6 +130,19 @@ const serverOptions = object({
   }).withDefault(
     DEFAULT_TIMERS.reserveTimeout,
     shownAs(formatDuration(DEFAULT_TIMERS.reserveTimeout)),
+  ),
+  offlineAfter: option("--offline-after", duration(), {
+    description:
+      message`Silence after which one of our peers (which says ALIVE every 20 s) is offline: its listings hidden, no search waits for it (0: never).`,
+  }).withDefault(
+    DEFAULT_LIVENESS.offlineAfter,
+    shownAs(formatDuration(DEFAULT_LIVENESS.offlineAfter)),
+  ),
+  forgetOfflineAfter: option("--forget-offline-after", duration(), {
+    description: message`How long a peer may stay offline before it is de-registered (0: never).`,
+  }).withDefault(
+    DEFAULT_LIVENESS.forgetAfter,
+    shownAs(formatDuration(DEFAULT_LIVENESS.forgetAfter)),
   ),
   transactionTimeout: option("--transaction-timeout", duration(), {
     description: message`How long a peer has to answer on TCP during a purchase.`,
@@ -243,6 +257,7 @@ export async function runServer(
         negotiationTimeout: options.negotiationTimeout,
         reserveTimeout: options.reserveTimeout,
       },
+      liveness: { offlineAfter: options.offlineAfter, forgetAfter: options.forgetOfflineAfter },
       transactionTimeout: options.transactionTimeout,
       processor: options.declineCards ? declineAll : approveAll,
       allowPlaintext: options.allowPlaintext,

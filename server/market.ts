@@ -56,6 +56,8 @@ import {
   SERVER_EXTENSIONS,
 } from "./market_options.ts";
 import { ReplyCache } from "./reply_cache.ts";
+import { itemKey, type ListingRecord, OfferBook } from "./offer_book.ts";
+import { Liveness } from "./liveness.ts";
 import { buyerView, cancel, negotiate, noDeal, reserve } from "./search_messages.ts";
 import { isOpen, type RequestState } from "./request_states.ts";
 import { NEVER, RequestTable, type TrackedRequest } from "./request_table.ts";
@@ -63,6 +65,7 @@ import type { TransactionPlan } from "./transaction.ts";
 
 export type {
   LedgerEntry,
+  ListingRecord,
   Mutation,
   OfferRecord,
   RecordKey,
@@ -124,6 +127,10 @@ export class Market {
    * restart ends every leg it ran.
    */
   readonly #legs = new Map<string, TransactionPlan>();
+  /** What our sellers list (extension `book`). */
+  readonly #book = new OfferBook();
+  /** Which of our peers are offline. */
+  readonly #liveness: Liveness;
   /** A restart's resends are still to do. */
   #restored = false;
   /** Work a restart left half done, taken up at the first tick. */
@@ -134,6 +141,7 @@ export class Market {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#allowPlaintext = options.allowPlaintext ?? false;
     this.#unacked = new Retransmitter(options.retransmit);
+    this.#liveness = new Liveness(options.liveness);
     this.#replies = new ReplyCache({
       cap: this.#limits.replyCache,
       ttl: this.#limits.replyCacheTtl,
@@ -148,6 +156,7 @@ export class Market {
       this.#restored = true;
     }
     for (const offer of snapshot.offers ?? []) this.#table.addOffer(offer);
+    for (const listing of snapshot.listings ?? []) this.#book.restore(listing);
     for (const { record } of this.#table.values()) {
       if (record.state === "buying" || this.#owed(record).length > 0) this.#resume.push(record.id);
     }
@@ -178,6 +187,16 @@ export class Market {
     return [...this.#table.get(id)?.offers.values() ?? []];
   }
 
+  /** The offer book of our sellers. */
+  get book(): OfferBook {
+    return this.#book;
+  }
+
+  /** Whether a peer of ours is offline (its listings hidden, no search waits for it). */
+  isOffline(name: string): boolean {
+    return this.#liveness.isOffline(name);
+  }
+
   /** How many messages to our peers await acknowledgement. */
   get unacknowledged(): number {
     return this.#unacked.size;
@@ -191,10 +210,12 @@ export class Market {
   /** When the machine next needs a `tick`, if ever. */
   nextDeadline(): number | undefined {
     if (this.#restored || this.#resume.length > 0) return 0;
-    const timer = this.#table.nextDeadline();
-    const resend = this.#unacked.nextDeadline();
-    if (timer === undefined) return resend;
-    return resend === undefined ? timer : Math.min(timer, resend);
+    const deadlines = [
+      this.#table.nextDeadline(),
+      this.#unacked.nextDeadline(),
+      this.#liveness.nextDeadline(),
+    ].filter((at) => at !== undefined);
+    return deadlines.length === 0 ? undefined : Math.min(...deadlines);
   }
 
   /**
@@ -237,6 +258,7 @@ export class Market {
    */
   #onMessage(event: MessageEvent, turn: MarketTurn): void {
     const { message, from } = event;
+    this.#heardFrom(event, turn);
     if (message.type === "ACK") return this.#onAck(event, message, turn);
     // LOOKING_FOR, BUY and CANCEL are not cached: their handlers answer a
     // repeat with the search's current outcome, fresher than a cached reply.
@@ -302,6 +324,13 @@ export class Market {
       case "BUY":
       case "CANCEL":
         return this.#onBuyerAnswer(event, message, turn);
+      case "LIST":
+        return this.#onList(event, message, turn);
+      case "BROWSE":
+        return this.#onBrowse(event, message, turn);
+      case "ALIVE":
+        // Heard: that is all a keep-alive asks (the ACK follows).
+        return;
       default:
         turn.log("warning", `Ignored ${message.type} ${message.rq}: not a request a server takes`);
     }
@@ -325,6 +354,8 @@ export class Market {
     if (admission.kind === "confirm") return this.#reply(event, registered, turn);
     const { peer, replaces } = admission;
     if (replaces) this.#registry.remove(replaces);
+    // A new registration lists again in full: what it listed before goes.
+    this.#clearListings(peer.name, turn);
     this.#registry.add(peer);
     if (replaces) this.#redeliverTo(peer.name, turn);
     turn.save({ key: ["peer", peer.name], value: peer });
@@ -345,6 +376,7 @@ export class Market {
     }
     this.#endFlowsOf(peer, turn);
     this.#registry.remove(peer);
+    this.#leave(peer.name, turn);
     turn.delete(["peer", peer.name]);
     turn.log("info", `De-registered ${peer.name}`);
     this.#reply(event, { type: "DE-REGISTERED", rq: message.rq }, turn);
@@ -356,9 +388,16 @@ export class Market {
     for (const open of this.#table.values()) {
       const request = open.record;
       if (!isOpen(request.state)) continue;
+      if (request.state === "searching" && request.holding === name && request.buyer !== name) {
+        this.#holdFailed(open, `${name} left the marketplace`, false, turn);
+        continue;
+      }
       if (request.buyer === name) {
         if (request.state === "found" || request.state === "buying") {
           this.#sendTo(request.seller!, cancel(request, "seller"), turn);
+        }
+        if (request.state === "searching" && request.holding !== undefined) {
+          this.#sendTo(request.holding, cancel(request, "seller"), turn);
         }
         this.#end(open, "cancelled", "the buyer left the marketplace", turn);
       } else if (request.seller === name && request.state !== "searching") {
@@ -370,7 +409,7 @@ export class Market {
         );
         const state = negotiating ? "not_found" : "cancelled";
         this.#end(open, state, "the seller left the marketplace", turn);
-      } else if (request.state === "searching" && wasAsked(peer, request)) {
+      } else if (request.state === "searching" && this.#searched(peer, request)) {
         if (open.offers.delete(name)) turn.delete(["offer", request.id, name]);
         // A seller who left will not answer: stop waiting for it.
         open.answered.add(name);
@@ -408,13 +447,15 @@ export class Market {
       return this.#sendTo(buyer.name, refusal, turn);
     }
     const id = this.#newId();
-    // Classic peers get one datagram for all (no session to seal it with,
-    // no ACK to track); our peers each get theirs, reliably if they ack.
+    // Our sellers answer from the book: SEARCH asks only the peers that
+    // cannot list. Classic peers get one datagram for all (no session to
+    // seal it with, no ACK to track); ours without `book` each get theirs.
     const classic: RegisteredPeer[] = [];
     const ours: string[] = [];
-    for (const peer of this.#registry.values()) {
-      if (peer.name === buyer.name) continue;
-      if (isOurs(peer)) ours.push(peer.name);
+    for (const name of this.#registry.unlisted()) {
+      if (name === buyer.name || this.#liveness.isOffline(name)) continue;
+      const peer = this.#registry.get(name)!;
+      if (isOurs(peer)) ours.push(name);
       else classic.push(peer);
     }
     const contacted = classic.length + ours.length;
@@ -433,11 +474,20 @@ export class Market {
     };
     const open = this.#table.add(record);
     turn.save({ key: ["request", id], value: record });
+    const listed = this.#listed(record).length;
     turn.log(
       "info",
-      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); asking ${contacted} peer(s)`,
+      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); ${listed} listing(s), asking ${contacted} peer(s)`,
     );
-    if (contacted === 0) {
+    if (listed > 0) {
+      // Listings are offers already made: decided now, or when the window closes.
+      if (contacted === 0) return this.#decide(open, turn);
+      this.#update(
+        open,
+        { firstOfferAt: event.at, deadline: event.at + this.#timers.offerWindow },
+        turn,
+      );
+    } else if (contacted === 0) {
       this.#sendTo(buyer.name, noDeal("NOT_AVAILABLE", record), turn);
       return this.#end(open, "not_available", "no other peer is registered", turn);
     }
@@ -454,6 +504,11 @@ export class Market {
   #onOffer(event: MessageEvent, message: MessageOf<"OFFER">, turn: MarketTurn): void {
     const open = this.#table.get(message.rq);
     const seller = this.#registry.get(message.name);
+    if (this.#isHoldAnswer(event, open, seller)) return this.#held(open!, turn);
+    if (this.#isLateHold(event, open, seller)) {
+      // It held the item for a RESERVE the search no longer wants: release it.
+      return this.#sendTo(seller!.name, cancel(open!.record, "seller", message.price), turn);
+    }
     const problem = !open
       ? "no such search"
       : !seller || !this.#registry.sentBy(seller, event.from, event.authenticated)
@@ -497,6 +552,9 @@ export class Market {
   #onNoOffer(event: MessageEvent, message: MessageOf<"NO_OFFER">, turn: MarketTurn): void {
     const open = this.#table.get(message.rq);
     const seller = this.#registry.get(message.name);
+    if (this.#isHoldAnswer(event, open, seller)) {
+      return this.#holdFailed(open!, `${message.name} no longer has it`, false, turn);
+    }
     if (
       !open || !seller || !this.#registry.sentBy(seller, event.from, event.authenticated) ||
       !wasAsked(seller, open.record) ||
@@ -516,6 +574,8 @@ export class Market {
   #decideIfAllAnswered(open: TrackedRequest, turn: MarketTurn): void {
     const request = open.record;
     if (request.state !== "searching" || open.answered.size < request.contacted) return;
+    // A listing's RESERVE is out: its answer decides.
+    if (request.holding !== undefined) return;
     turn.log("info", `Search ${request.id}: all ${request.contacted} asked peer(s) answered`);
     this.#decide(open, turn);
   }
@@ -523,20 +583,25 @@ export class Market {
   /** The offer window closed: pick the best offer, or negotiate, or give up. */
   #decide(open: TrackedRequest, turn: MarketTurn): void {
     const request = open.record;
-    const usable = [...open.offers.values()]
+    const offered = [...open.offers.values()]
       .filter((offer) =>
         this.#registry.has(offer.seller) && !this.#table.isReservedElsewhere(offer.seller, request)
       )
+      .map((offer) => ({ seller: offer.seller, price: offer.price, at: offer.at, listed: false }));
+    const listed = this.#listed(request)
+      .map((listing) => ({ ...listing, listed: true }));
+    const usable = [...offered, ...listed]
       .sort((a, b) => toCents(a.price) - toCents(b.price) || a.at - b.at);
     const best = usable[0];
     if (!best) {
       this.#sendTo(request.buyer, noDeal("NOT_AVAILABLE", request), turn);
-      const reason = open.offers.size === 0
+      const reason = open.offers.size === 0 && (request.declined ?? []).length === 0
         ? "no offer arrived"
         : "every offering seller's item is reserved or gone";
       return this.#end(open, "not_available", reason, turn);
     }
     if (toCents(best.price) <= toCents(request.maxPrice)) {
+      if (best.listed) return this.#hold(open, best.seller, best.price, turn);
       return this.#reserve(open, best.seller, best.price, turn);
     }
     const negotiating = this.#update(open, {
@@ -748,6 +813,7 @@ export class Market {
         "info",
         `Transaction ${event.tx}: ${request.buyer} paid ${request.price} for ${request.item}; ${request.seller} is credited ${sellerShare}, fee ${fee}`,
       );
+      this.#soldFromListing(request.seller!, request.item, turn);
       if (plan) this.#concludeSale(bought, plan, this.#owed(bought), turn);
       return;
     }
@@ -854,6 +920,7 @@ export class Market {
       this.#resendAfterRestart(turn);
     }
     this.#retransmit(turn);
+    this.#sweepLiveness(turn);
     for (const id of this.#resume.splice(0)) {
       const open = this.#table.get(id);
       const plan = open && this.#plan(open.record);
@@ -875,6 +942,9 @@ export class Market {
     const request = open.record;
     switch (request.state) {
       case "searching":
+        if (request.holding !== undefined) {
+          return this.#holdFailed(open, `${request.holding} did not answer RESERVE`, true, turn);
+        }
         return this.#decide(open, turn);
       case "negotiating":
         return this.#noDeal(open, `${request.seller} did not answer NEGOTIATE`, turn);
@@ -937,6 +1007,11 @@ export class Market {
     for (const { payload } of resend) turn.send(payload.to, payload.message);
     for (const { key, attempt } of expired) {
       turn.log("warning", `Gave up on ${key} after ${attempt} sends without ACK`);
+      // The retransmitter's keys start with the peer's name.
+      const name = key.slice(0, key.indexOf(" "));
+      if (this.#registry.has(name) && this.#liveness.lost(name, turn.at)) {
+        this.#wentOffline(name, "it stopped acknowledging", turn);
+      }
     }
   }
 
@@ -954,6 +1029,12 @@ export class Market {
         case "negotiating":
           if (acks(request.seller!)) this.#sendTo(request.seller!, negotiate(request), turn);
           break;
+        case "searching":
+          // A RESERVE of a listing awaits its answer.
+          if (request.holding !== undefined && acks(request.holding)) {
+            this.#sendTo(request.holding, reserve(request), turn);
+          }
+          break;
         case "found":
           if (acks(request.seller!)) this.#sendTo(request.seller!, reserve(request), turn);
           if (acks(request.buyer)) this.#sendTo(request.buyer, this.#buyerView(request)!, turn);
@@ -969,6 +1050,218 @@ export class Market {
           }
           break;
       }
+    }
+  }
+
+  // The offer book and liveness (extension `book`)
+
+  #onList(event: MessageEvent, message: MessageOf<"LIST">, turn: MarketTurn): void {
+    const seller = this.#registry.get(message.name);
+    if (
+      !seller || !this.#registry.sentBy(seller, event.from, event.authenticated) ||
+      !this.#registry.speaks(seller.name, "book")
+    ) {
+      turn.log("debug", `Ignored LIST ${message.rq} from ${message.name}: not a lister here`);
+      return;
+    }
+    const listing: ListingRecord = {
+      seller: seller.name,
+      item: message.item,
+      price: message.price,
+      quantity: message.quantity,
+      description: message.description,
+      seq: message.seq,
+      at: event.at,
+    };
+    const key = ["listing", seller.name, itemKey(message.item)] as const;
+    switch (this.#book.apply(listing)) {
+      case "listed":
+        turn.save({ key, value: listing });
+        turn.log(
+          "debug",
+          `${seller.name} lists ${message.quantity} × ${message.item} at ${message.price}`,
+        );
+        return;
+      case "withdrawn":
+        turn.delete(key);
+        turn.log("debug", `${seller.name} no longer lists ${message.item}`);
+        return;
+      case "stale":
+        turn.log("debug", `Ignored LIST ${message.rq} from ${seller.name}: a later one came first`);
+    }
+  }
+
+  #onBrowse(event: MessageEvent, message: MessageOf<"BROWSE">, turn: MarketTurn): void {
+    const peer = this.#registry.get(message.name);
+    if (
+      !peer || !this.#registry.sentBy(peer, event.from, event.authenticated) ||
+      !this.#registry.speaks(peer.name, "book")
+    ) {
+      turn.log("debug", `Ignored BROWSE ${message.rq} from ${message.name}: not registered there`);
+      return;
+    }
+    const page = this.#book.catalogue(
+      message.prefix,
+      message.from,
+      (seller) => this.#registry.has(seller) && !this.#liveness.isOffline(seller),
+    );
+    this.#sendTo(peer.name, { type: "CATALOGUE", rq: message.rq, ...page }, turn);
+  }
+
+  /**
+   * The listings a search may take, cheapest first: registered, online
+   * sellers other than the buyer, that did not decline it and hold the
+   * item for no other search.
+   */
+  #listed(request: RequestRecord): { seller: string; price: number; at: number }[] {
+    const declined = request.declined ?? [];
+    const listed: { seller: string; price: number; at: number }[] = [];
+    for (const listing of this.#book.listings(request.item)) {
+      const seller = listing.seller;
+      if (
+        seller === request.buyer || declined.includes(seller) || !this.#registry.has(seller) ||
+        this.#liveness.isOffline(seller) || this.#table.isReservedElsewhere(seller, request)
+      ) continue;
+      listed.push({ seller, price: listing.price, at: listing.at });
+    }
+    return listed.sort((a, b) => toCents(a.price) - toCents(b.price) || a.at - b.at);
+  }
+
+  /** Whether a peer was sent the search's SEARCH: one that cannot list (no `book`). */
+  #searched(peer: RegisteredPeer, request: RequestRecord): boolean {
+    return wasAsked(peer, request) && !this.#registry.speaks(peer.name, "book");
+  }
+
+  /** The cheapest listing within the max: RESERVE to its seller, whose answer decides. */
+  #hold(open: TrackedRequest, seller: string, price: number, turn: MarketTurn): void {
+    const request = this.#update(open, {
+      holding: seller,
+      price,
+      deadline: turn.at + this.#timers.holdTimeout,
+    }, turn);
+    turn.log(
+      "info",
+      `Search ${request.id}: RESERVE ${request.item} at ${price} from ${seller}'s listing`,
+    );
+    this.#sendTo(seller, reserve(request), turn);
+  }
+
+  /** Whether a datagram is the awaited answer of the lister a search holds. */
+  #isHoldAnswer(
+    event: MessageEvent,
+    open: TrackedRequest | undefined,
+    seller: RegisteredPeer | undefined,
+  ): boolean {
+    return open !== undefined && seller !== undefined && open.record.state === "searching" &&
+      open.record.holding === seller.name &&
+      this.#registry.sentBy(seller, event.from, event.authenticated);
+  }
+
+  /**
+   * Whether an OFFER is a lister's late "held" for a RESERVE its search
+   * gave up on (declined, timed out, or the search ended without it).
+   */
+  #isLateHold(
+    event: MessageEvent,
+    open: TrackedRequest | undefined,
+    seller: RegisteredPeer | undefined,
+  ): boolean {
+    if (!open || !seller || !this.#registry.speaks(seller.name, "book")) return false;
+    if (!this.#registry.sentBy(seller, event.from, event.authenticated)) return false;
+    const request = open.record;
+    return (request.declined ?? []).includes(seller.name) && request.seller !== seller.name;
+  }
+
+  /** The lister holds the item: FOUND to the buyer (its RESERVE went already). */
+  #held(open: TrackedRequest, turn: MarketTurn): void {
+    const request = open.record;
+    const found = this.#update(open, {
+      state: "found",
+      seller: request.holding,
+      holding: undefined,
+      deadline: turn.at + this.#timers.reserveTimeout,
+    }, turn);
+    turn.log(
+      "info",
+      `Search ${found.id}: ${found.buyer} may buy ${found.item} from ${found.seller} at ${found.price}`,
+    );
+    this.#sendTo(found.buyer, this.#buyerView(found)!, turn);
+  }
+
+  /** The lister declined, left or is silent: the next cheapest, or the end. */
+  #holdFailed(open: TrackedRequest, why: string, release: boolean, turn: MarketTurn): void {
+    const request = open.record;
+    const seller = request.holding!;
+    // Its RESERVE is answered or given up: not sent again.
+    this.#unacked.forget(`${seller} RESERVE ${request.id}`);
+    // A silent lister may have held it all the same.
+    if (release) this.#sendTo(seller, cancel(request, "seller"), turn);
+    this.#update(open, {
+      holding: undefined,
+      price: undefined,
+      declined: [...(request.declined ?? []), seller],
+    }, turn);
+    turn.log("info", `Search ${request.id}: ${why}; trying the next listing`);
+    this.#decide(open, turn);
+  }
+
+  /** A sale from a listing takes one off its quantity until the seller lists anew. */
+  #soldFromListing(seller: string, item: string, turn: MarketTurn): void {
+    const after = this.#book.sold(seller, item, turn.at);
+    if (!after) return;
+    const key = ["listing", seller, itemKey(item)] as const;
+    if (after.quantity > 0) turn.save({ key, value: after });
+    else turn.delete(key);
+  }
+
+  #clearListings(name: string, turn: MarketTurn): void {
+    for (const key of this.#book.clearSeller(name)) turn.delete(["listing", name, key]);
+  }
+
+  /** A peer left (or was forgotten): its listings and liveness go with it. */
+  #leave(name: string, turn: MarketTurn): void {
+    this.#clearListings(name, turn);
+    this.#liveness.remove(name);
+  }
+
+  #heardFrom(event: MessageEvent, turn: MarketTurn): void {
+    const name = event.authenticated ?? this.#registry.nameAt(event.from);
+    if (name === undefined || !this.#registry.has(name)) return;
+    if (this.#liveness.heard(name, event.at, this.#registry.speaks(name, "book"))) {
+      turn.log("info", `${name} is online again`);
+    }
+  }
+
+  /** A peer went offline: searches stop waiting for it; its listings are hidden. */
+  #wentOffline(name: string, why: string, turn: MarketTurn): void {
+    turn.log("warning", `${name} is offline: ${why}`);
+    const peer = this.#registry.get(name);
+    for (const open of this.#table.values()) {
+      const request = open.record;
+      if (request.state !== "searching") continue;
+      if (request.holding === name) {
+        this.#holdFailed(open, `${name} is offline`, true, turn);
+      } else if (peer && this.#searched(peer, request) && !open.answered.has(name)) {
+        open.answered.add(name);
+        this.#decideIfAllAnswered(open, turn);
+      }
+    }
+  }
+
+  #sweepLiveness(turn: MarketTurn): void {
+    const { offline, forget } = this.#liveness.sweep(turn.at);
+    for (const name of offline) this.#wentOffline(name, "it fell silent", turn);
+    for (const name of forget) {
+      const peer = this.#registry.get(name);
+      if (!peer) {
+        this.#liveness.remove(name);
+        continue;
+      }
+      this.#endFlowsOf(peer, turn);
+      this.#registry.remove(peer);
+      this.#leave(name, turn);
+      turn.delete(["peer", name]);
+      turn.log("info", `De-registered ${name}: offline for too long`);
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import { KNOWN_EXTENSIONS } from "../protocol/extensions.ts";
 import type { RetransmitOptions } from "../transport/reliability.ts";
+import type { LivenessOptions } from "./liveness.ts";
 
 /** Timing of the market, in milliseconds. */
 export interface MarketTimers {
@@ -18,6 +19,8 @@ export interface MarketTimers {
   readonly reserveTimeout: number;
   /** How long an ended search is remembered (to answer retransmissions). */
   readonly retention: number;
+  /** How long a lister has to answer the RESERVE of its listing (extension `book`). */
+  readonly holdTimeout: number;
 }
 
 /** The defaults: the original spec's windows. */
@@ -27,6 +30,7 @@ export const DEFAULT_TIMERS: MarketTimers = {
   negotiationTimeout: 60_000,
   reserveTimeout: 5 * 60_000,
   retention: 60 * 60_000,
+  holdTimeout: 2_000,
 };
 
 /** Caps that keep memory bounded under any load. */
@@ -75,6 +79,8 @@ export interface MarketOptions {
   readonly newId?: () => string;
   /** Admit classic peers (no keys, no TLS); refused by default. */
   readonly allowPlaintext?: boolean;
+  /** When our peers count as offline, and when an offline one is de-registered. */
+  readonly liveness?: Partial<LivenessOptions>;
 }
 
 /**

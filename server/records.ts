@@ -9,6 +9,9 @@ import type { Address } from "../protocol/mod.ts";
 import type { Write } from "../protocol/effects.ts";
 import type { SessionKeys } from "../security/channel.ts";
 import type { RequestState } from "./request_states.ts";
+import type { ListingRecord } from "./offer_book.ts";
+
+export type { ListingRecord } from "./offer_book.ts";
 
 /** What the server remembers of a registered peer. */
 export interface RegisteredPeer {
@@ -63,6 +66,13 @@ export interface RequestRecord {
   readonly shipped?: boolean;
   /** Whether our buyer has been sent its receipt (Shipping_Info too). */
   readonly receipted?: boolean;
+  /**
+   * While searching: the lister sent RESERVE for its listing at `price`,
+   * whose OFFER (held) or NO_OFFER (declined) is awaited (extension `book`).
+   */
+  readonly holding?: string;
+  /** Listers that declined or did not answer their RESERVE: not asked again. */
+  readonly declined?: readonly string[];
 }
 
 /** One settled or failed transaction, as the ledger keeps it. */
@@ -99,7 +109,8 @@ export type ServerRecord =
   | { readonly key: readonly ["peer", string]; readonly value: RegisteredPeer }
   | { readonly key: readonly ["request", string]; readonly value: RequestRecord }
   | { readonly key: readonly ["offer", string, string]; readonly value: OfferRecord }
-  | { readonly key: readonly ["ledger", string]; readonly value: LedgerEntry };
+  | { readonly key: readonly ["ledger", string]; readonly value: LedgerEntry }
+  | { readonly key: readonly ["listing", string, string]; readonly value: ListingRecord };
 
 /** A key in the server's store; the store maps it to its KV key. */
 export type RecordKey = ServerRecord["key"];
@@ -112,4 +123,6 @@ export interface Snapshot {
   readonly peers: Iterable<RegisteredPeer>;
   readonly requests?: Iterable<RequestRecord>;
   readonly offers?: Iterable<OfferRecord>;
+  /** The offer book (extension `book`). */
+  readonly listings?: Iterable<ListingRecord>;
 }

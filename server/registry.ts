@@ -27,6 +27,8 @@ export class Registry {
   readonly #perHost = new Map<string, { all: number; classic: number }>();
   /** Names held per key. */
   readonly #perKey = new Map<string, number>();
+  /** Peers that do not speak `book` (classic ones, older ones of ours): SEARCH asks them. */
+  readonly #unlisted = new Set<string>();
 
   /** How many peers are registered. */
   get size(): number {
@@ -46,6 +48,11 @@ export class Registry {
   /** Every registered peer, in the order they registered. */
   values(): IterableIterator<RegisteredPeer> {
     return this.#byName.values();
+  }
+
+  /** The peers a search asks with SEARCH: those that cannot list (no `book`). */
+  unlisted(): IterableIterator<string> {
+    return this.#unlisted.values();
   }
 
   /** The name of the peer whose datagrams come from `from`, if any. */
@@ -74,6 +81,8 @@ export class Registry {
     const words = peer.extensions;
     if (words && words.length > 0) this.#extensions.set(peer.name, this.#intern(words));
     else this.#extensions.delete(peer.name);
+    if (this.speaks(peer.name, "book")) this.#unlisted.delete(peer.name);
+    else this.#unlisted.add(peer.name);
   }
 
   /** Removes a peer; addresses another peer took over since stay with that one. */
@@ -82,6 +91,7 @@ export class Registry {
     if (held) this.#count(held, -1);
     this.#byName.delete(peer.name);
     this.#extensions.delete(peer.name);
+    this.#unlisted.delete(peer.name);
     for (const port of [peer.source.port, peer.udpPort]) {
       const key = formatAddress({ hostname: peer.source.hostname, port });
       if (this.#bySource.get(key) === peer.name) this.#bySource.delete(key);

@@ -20,6 +20,7 @@ import {
   type Effect,
   Market,
   type MarketLimits,
+  type MarketOptions,
   type MarketTimers,
   type Mutation,
   type RegisteredPeer,
@@ -65,6 +66,8 @@ export interface ServerOptions {
   readonly signaturesPerSecond?: number;
   /** Caps of the market, such as names per host and per key. */
   readonly limits?: Partial<MarketLimits>;
+  /** When our peers count as offline and when they are de-registered (offer book). */
+  readonly liveness?: MarketOptions["liveness"];
   /** The clock events are stamped with and timers set on (the system's by default). */
   readonly clock?: Clock;
 }
@@ -153,6 +156,7 @@ export class ShopServer implements AsyncDisposable {
         timers: options.timers,
         allowPlaintext: options.allowPlaintext,
         ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.liveness ? { liveness: options.liveness } : {}),
       });
       const { identity } = await store.identity();
       const guard = new Guard(identity, {

@@ -18,6 +18,7 @@ import { applyWrites } from "../shell/kv_apply.ts";
 import type { KeyedRecord, Write } from "../protocol/effects.ts";
 import type {
   LedgerEntry,
+  ListingRecord,
   Mutation,
   OfferRecord,
   RegisteredPeer,
@@ -76,6 +77,7 @@ export class ServerStore implements AsyncDisposable {
       peers: await this.#all<RegisteredPeer>("peer"),
       requests: await this.#all<RequestRecord>("request"),
       offers: await this.#all<OfferRecord>("offer"),
+      listings: await this.#all<ListingRecord>("listing"),
     };
   }
 

@@ -21,6 +21,7 @@ export const TIMERS: MarketTimers = {
   negotiationTimeout: 2_000,
   reserveTimeout: 3_000,
   retention: 60_000,
+  holdTimeout: 1_000,
 };
 
 /** The market, its records, and its shell's timer. */
@@ -57,6 +58,7 @@ export class MarketShell {
       allowPlaintext: true,
       timers: TIMERS,
       newId: () => `s${boot}-${++ids}`,
+      liveness: { offlineAfter: 0, forgetAfter: 0 },
     });
     this.#armed = undefined;
     // A restored market wants a tick at once (nextDeadline 0): its shell's

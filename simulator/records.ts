@@ -8,6 +8,7 @@
  */
 import type {
   LedgerEntry,
+  ListingRecord,
   OfferRecord,
   RegisteredPeer,
   RequestRecord,
@@ -59,6 +60,7 @@ export function marketSnapshot(store: RecordStore): Snapshot {
     peers: store.all<RegisteredPeer>("peer"),
     requests: store.all<RequestRecord>("request"),
     offers: store.all<OfferRecord>("offer"),
+    listings: store.all<ListingRecord>("listing"),
   };
 }
 

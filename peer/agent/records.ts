@@ -34,6 +34,8 @@ export interface InventoryItem {
   readonly description: string;
   /** The lowest NEGOTIATE max accepted without asking. */
   readonly floor?: number;
+  /** How many are for sale (absent: one); each sale takes one. */
+  readonly quantity?: number;
   /** The server's RQ# of the request this item is held for. */
   readonly reservedFor?: string;
   /** The price it is held at (RESERVE's, or the NEGOTIATE max accepted). */

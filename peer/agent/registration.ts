@@ -25,10 +25,11 @@ import { isAuthenticated } from "./views.ts";
 /**
  * The extensions this peer offers in REGISTER: `from` (FOUND names the
  * seller), `ack` (acknowledgements and retransmission both ways) and
- * `no-offer` (NO_OFFER answers a SEARCH it cannot serve). A peer with a key
+ * `no-offer` (NO_OFFER answers a SEARCH it cannot serve) and `book` (its
+ * inventory listed on the server, `browse`, keep-alives). A peer with a key
  * offers `auth` too: the shell signs that REGISTER.
  */
-export const OFFERED_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer"];
+export const OFFERED_EXTENSIONS: readonly string[] = ["from", "ack", "no-offer", "book"];
 
 /** The extension word of a signed registration, MACs and TLS. */
 export const AUTH = "auth";

@@ -45,16 +45,19 @@ export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">
     price: args.price,
     description: args.description,
     ...(args.floor === undefined ? {} : { floor: args.floor }),
+    ...(args.quantity === undefined || args.quantity === 1 ? {} : { quantity: args.quantity }),
     addedAt: turn.at,
   };
   putItem(state, turn, key, item);
   const floor = item.floor === undefined ? "" : ` (floor ${formatPrice(item.floor)})`;
+  const many = item.quantity === undefined ? "" : `${item.quantity} × `;
   turn.print(
     "sell",
-    `Selling ${item.item} at ${formatPrice(item.price)}${floor}`,
+    `Selling ${many}${item.item} at ${formatPrice(item.price)}${floor}`,
     {
       item: item.item,
       price: item.price,
+      quantity: item.quantity ?? 1,
       floor: item.floor,
       description: item.description,
     },

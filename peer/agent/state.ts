@@ -61,6 +61,8 @@ export interface AgentOptions {
   readonly allowPlaintext?: boolean;
   /** Retransmission timing of requests to the server. */
   readonly retransmit?: Partial<RetransmitOptions>;
+  /** Silence after which the peer says ALIVE to a server with `book` (0: never). */
+  readonly keepAlive?: number;
   /**
    * How long the server waits for the answer to NEGOTIATE (its
    * `--negotiation-timeout`, 1 minute by default): a question still

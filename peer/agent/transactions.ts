@@ -149,7 +149,12 @@ export function recordSale(
   message: MessageOf<"Shipping_Info">,
 ): void {
   const { fee, sellerShare: credit } = splitPrice(transaction.price);
-  if (state.items.delete(transaction.ref)) turn.delete(["item", transaction.ref]);
+  const sold = state.items.get(transaction.ref);
+  if (sold && (sold.quantity ?? 1) > 1) {
+    // One of several: the others stay for sale.
+    const left = (sold.quantity ?? 1) - 1;
+    putItem(state, turn, transaction.ref, { ...endReservation(sold), quantity: left });
+  } else if (state.items.delete(transaction.ref)) turn.delete(["item", transaction.ref]);
   record(state, turn, {
     tx: transaction.rq,
     role: "seller",

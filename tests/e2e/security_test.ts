@@ -247,9 +247,10 @@ Deno.test("replayed authenticated datagrams are dropped and change nothing", asy
   await buyer.send("buy Lamp 30");
   await buyer.waitEvent("FOUND");
   await server.waitFor(/drop .*replayed/, { stderr: true });
-  // One search, one offer: the replayed LOOKING_FOR and OFFER did nothing.
+  // One search, one listing, one hold: the replayed LOOKING_FOR, LIST and OFFER did nothing.
   assert.equal(server.stderr.filter((line) => /looks for Lamp/.test(line)).length, 1);
-  assert.equal(server.stderr.filter((line) => /sam offers Lamp/.test(line)).length, 1);
+  assert.equal(server.stderr.filter((line) => /sam lists 1 × Lamp/.test(line)).length, 1);
+  assert.equal(server.stderr.filter((line) => /may buy Lamp from sam/.test(line)).length, 1);
   assert.ok(proxy.stats.toServer.duplicated > 5);
 });
 
