@@ -10,7 +10,7 @@ import { MarketTurn, type ServerEvent } from "./market_turn.ts";
 import type { LedgerEntry, RegisteredPeer, RequestRecord } from "./records.ts";
 import { isOurs } from "./registry.ts";
 import { cancel } from "./search_messages.ts";
-import type { TransactionPlan } from "./transaction.ts";
+import type { TransactionOutcome, TransactionPlan } from "./transaction.ts";
 
 import { MarketCore } from "./market_core.ts";
 
@@ -64,22 +64,7 @@ export abstract class MarketSettlement extends MarketCore {
     }
     const plan = this.plan(request);
     const { outcome } = event;
-    const { fee, sellerShare } = splitPrice(request.price!);
-    const entry: LedgerEntry = {
-      tx: event.tx,
-      request: request.id,
-      buyerRq: request.buyerRq,
-      item: request.item,
-      price: request.price!,
-      fee: outcome.ok ? fee : 0,
-      sellerCredit: outcome.ok ? sellerShare : 0,
-      buyer: request.buyer,
-      seller: request.seller!,
-      ...(outcome.ok ? { buyerCard: outcome.buyer.card, sellerCard: outcome.seller.card } : {}),
-      outcome: outcome.ok ? "completed" : "cancelled",
-      ...(outcome.ok ? {} : { reason: outcome.reason }),
-      at: event.at,
-    };
+    const entry = ledgerEntry(request, event, outcome);
     turn.save({ key: ["ledger", event.tx], value: entry });
     if (outcome.ok) {
       const bought = this.update(open, {
@@ -91,7 +76,7 @@ export abstract class MarketSettlement extends MarketCore {
       }, turn);
       turn.log(
         "info",
-        `Transaction ${event.tx}: ${request.buyer} paid ${request.price} for ${request.item}; ${request.seller} is credited ${sellerShare}, fee ${fee}`,
+        `Transaction ${event.tx}: ${request.buyer} paid ${request.price} for ${request.item}; ${request.seller} is credited ${entry.sellerCredit}, fee ${entry.fee}`,
       );
       this.soldFromListing(request.seller!, request.item, turn);
       if (plan) this.concludeSale(bought, plan, this.owed(bought), turn);
@@ -125,21 +110,10 @@ export abstract class MarketSettlement extends MarketCore {
     turn: MarketTurn,
   ): void {
     const reason = `the purchase ended during the transaction: ${request.reason ?? "cancelled"}`;
-    const entry: LedgerEntry = {
-      tx: event.tx,
-      request: request.id,
-      buyerRq: request.buyerRq,
-      item: request.item,
-      price: request.price!,
-      fee: 0,
-      sellerCredit: 0,
-      buyer: request.buyer,
-      seller: request.seller!,
-      outcome: "cancelled",
-      reason,
-      at: event.at,
-    };
-    turn.save({ key: ["ledger", event.tx], value: entry });
+    turn.save({
+      key: ["ledger", event.tx],
+      value: ledgerEntry(request, event, { ok: false, reason }),
+    });
     turn.log(
       "warning",
       `Transaction ${event.tx} ended after its purchase ${request.id}: ${reason}${
@@ -191,4 +165,31 @@ export abstract class MarketSettlement extends MarketCore {
     this.sendTo(request.seller!, cancel(request, "seller"), turn);
     this.sendTo(request.buyer, cancel(request, "buyer"), turn);
   }
+}
+
+/**
+ * A transaction's ledger entry: a completed sale with its fee split and
+ * the masked cards, or a cancelled one with its reason and no money.
+ */
+function ledgerEntry(
+  request: RequestRecord,
+  event: Extract<ServerEvent, { kind: "transacted" }>,
+  outcome: TransactionOutcome,
+): LedgerEntry {
+  const { fee, sellerShare } = splitPrice(request.price!);
+  return {
+    tx: event.tx,
+    request: request.id,
+    buyerRq: request.buyerRq,
+    item: request.item,
+    price: request.price!,
+    fee: outcome.ok ? fee : 0,
+    sellerCredit: outcome.ok ? sellerShare : 0,
+    buyer: request.buyer,
+    seller: request.seller!,
+    ...(outcome.ok ? { buyerCard: outcome.buyer.card, sellerCard: outcome.seller.card } : {}),
+    outcome: outcome.ok ? "completed" : "cancelled",
+    ...(outcome.ok ? {} : { reason: outcome.reason }),
+    at: event.at,
+  };
 }
