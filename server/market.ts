@@ -698,6 +698,11 @@ export class Market extends MarketBook {
         }
         return this.decide(open, turn);
       case "negotiating":
+        // Our seller may still be asking its user: a CANCEL withdraws the
+        // question (a classic seller is told nothing it would not expect).
+        if (this.registry.speaks(request.seller!, "ack")) {
+          this.sendTo(request.seller!, cancel(request, "seller", request.maxPrice), turn);
+        }
         return this.noDeal(open, `${request.seller} did not answer NEGOTIATE`, turn);
       case "found":
         this.cancelBothSides(request, turn);
