@@ -30,6 +30,7 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { type BookResult, runBook } from "./_book.ts";
 import { type FanoutResult, runFanout } from "./_fanout.ts";
 import { type HarnessKind, openHarness } from "./_harness.ts";
 import { type PurchaseResult, runPurchases } from "./_purchase.ts";
@@ -39,7 +40,7 @@ import { setTarget, target } from "./_server.ts";
 import { BenchError, formatCount, progress } from "./_stats.ts";
 import { lineChart } from "./chart.ts";
 
-const SCENARIOS = ["registrations", "fanout", "purchase", "restart"] as const;
+const SCENARIOS = ["registrations", "fanout", "purchase", "restart", "book"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 /** The sizes of a full run and of the smoke run. */
@@ -57,6 +58,16 @@ const SIZES = {
     fanout: { levels: [1_000, 10_000, 20_000], repeats: 7, repeatsAtLargest: 12, probes: 3 },
     purchase: { count: 50, warmup: 3, offerWindow: "50ms" },
     restart: { peers: 100_000, searches: 10_000 },
+    book: {
+      peers: 100_000,
+      sellersPerItem: 10,
+      sockets: 1_000,
+      buyers: 64,
+      inFlight: 256,
+      seconds: 10,
+      classic: 100,
+      offerWindow: "50ms",
+    },
   },
   smoke: {
     registrations: {
@@ -71,6 +82,16 @@ const SIZES = {
     fanout: { levels: [50, 200], repeats: 3, repeatsAtLargest: 4, probes: 1 },
     purchase: { count: 3, warmup: 1, offerWindow: "50ms" },
     restart: { peers: 1_000, searches: 50 },
+    book: {
+      peers: 1_000,
+      sellersPerItem: 10,
+      sockets: 20,
+      buyers: 8,
+      inFlight: 32,
+      seconds: 1,
+      classic: 10,
+      offerWindow: "50ms",
+    },
   },
 };
 
@@ -89,6 +110,9 @@ const TARGETS = {
   purchaseMedianMs: 30,
   restartMs: 2_000,
   bytesPerPeer: 2_048,
+  /** Issue 14: searches decided from the offer book. */
+  bookSearchesPerSecond: 2_000,
+  bookMedianMs: 5,
 };
 
 interface Results {
@@ -96,6 +120,7 @@ interface Results {
   fanout?: FanoutResult;
   purchase?: PurchaseResult;
   restart?: RestartResult;
+  book?: BookResult;
 }
 
 interface Row {
@@ -109,7 +134,8 @@ interface Row {
   harness: string;
 }
 
-const USAGE = "Usage: deno task bench [--smoke] [--only registrations,fanout,purchase,restart] " +
+const USAGE =
+  "Usage: deno task bench [--smoke] [--only registrations,fanout,purchase,restart,book] " +
   "[--out DIR] [--profile DIR] [--target DIR] [--harness auto|native|deno]";
 
 async function main(): Promise<number> {
@@ -208,6 +234,11 @@ async function main(): Promise<number> {
   results.restart = await run(
     "restart",
     () => runRestart({ ...sizes.restart, ...opt(profileFor("restart")) }),
+  );
+
+  results.book = await run(
+    "book",
+    () => runBook({ ...sizes.book, strict: mode === "smoke", ...opt(profileFor("book")) }),
   );
 
   const rows = table(results, harness.kind);
@@ -444,6 +475,57 @@ function table(results: Results, harness: HarnessKind): Row[] {
       ratio: "",
       target: `≤ ${formatCount(TARGETS.bytesPerPeer)} B`,
       met: restart.bytesPerPeer <= TARGETS.bytesPerPeer,
+      harness: "deno",
+    });
+  }
+  const book = results.book;
+  if (book) {
+    const market = `${formatCount(book.peers)} listers, ${formatCount(book.items)} items`;
+    for (const phase of book.phases) {
+      rows.push({
+        figure: `book: searches/s, ${market}, ${phase.classic} classic`,
+        shop: `${formatCount(phase.perSecond)}/s (${formatCount(phase.searches)} in ${
+          formatCount(phase.elapsedMs / 1000)
+        } s, ${book.inFlight} in flight, ${phase.notFound} not found, ${phase.unanswered} unanswered, ${phase.resent} resent)`,
+        floor: "",
+        ratio: "",
+        target: phase.classic === 0 ? `≥ ${formatCount(TARGETS.bookSearchesPerSecond)}/s` : "",
+        met: phase.classic === 0 ? phase.perSecond >= TARGETS.bookSearchesPerSecond : undefined,
+        harness: "deno",
+      });
+      rows.push({
+        figure: `book: LOOKING_FOR → FOUND, ${phase.classic} classic`,
+        shop: `p50 ${ms(phase.latencyMs.median)}, p99 ${ms(phase.latencyMs.p99)}, max ${
+          ms(phase.latencyMs.max)
+        }`,
+        floor: "",
+        ratio: "",
+        target: phase.classic === 0 ? `p50 ≤ ${TARGETS.bookMedianMs} ms` : "(offer window)",
+        met: phase.classic === 0 ? phase.latencyMs.median <= TARGETS.bookMedianMs : undefined,
+        harness: "deno",
+      });
+      rows.push({
+        figure: `book: SEARCH datagrams per search, ${phase.classic} classic`,
+        shop: `${phase.searchDatagramsPerSearch}`,
+        floor: "",
+        ratio: "",
+        target: `= ${phase.classic}`,
+        met: phase.searchDatagramsPerSearch === phase.classic,
+        harness: "deno",
+      });
+    }
+    rows.push({
+      figure: "book: restart, spawn → answering a REGISTER",
+      shop: `${formatCount(book.restartMs)} ms (listening ${formatCount(book.listeningMs)} ms; ` +
+        `then of ${
+          book.afterRestart.searches + book.afterRestart.notFound +
+          book.afterRestart.unanswered
+        } searches ${book.afterRestart.searches} found from ` +
+        `the restored book, ${book.afterRestart.unanswered} unanswered)`,
+      floor: "",
+      ratio: "",
+      target: `≤ ${formatCount(TARGETS.restartMs)} ms`,
+      met: book.restartMs <= TARGETS.restartMs,
       harness: "deno",
     });
   }
