@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { displayWidth } from "../text_width.ts";
 import { type CatalogueEntry, formatPrice, type MessageOf } from "../../protocol/mod.ts";
 import type { AgentTurn, PeerEffect } from "./effects.ts";
 import type { AgentState } from "./state.ts";
@@ -177,12 +178,13 @@ function printCatalogue(turn: AgentTurn, browsing: Browsing, total: number): voi
     String(entry.quantity),
   ]);
   const header = ["ITEM", "FROM", "SELLERS", "FOR SALE"];
+  // Terminal columns, not code units: an item named 日本茶 takes six.
   const widths = header.map((title, i) =>
-    Math.max(title.length, ...rows.map((row) => row[i]!.length))
+    Math.max(displayWidth(title), ...rows.map((row) => displayWidth(row[i]!)))
   );
+  const pad = (cell: string, i: number) => " ".repeat(widths[i]! - displayWidth(cell));
   const line = (row: string[]) =>
-    row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))
-      .join("  ").trimEnd();
+    row.map((cell, i) => i === 0 ? cell + pad(cell, i) : pad(cell, i) + cell).join("  ").trimEnd();
   const shown = entries.length < total ? ` (the first ${entries.length} of ${total})` : "";
   const text = entries.length === 0
     ? `Nothing for sale${what}`

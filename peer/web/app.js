@@ -56,7 +56,8 @@ function App() {
     ${error && html`<p class="error wide-error" data-test="error" role="alert">${error}</p>`}
     <main>
       <${Questions} questions=${state.questions} status=${state.status} act=${act} />
-      <${Market} requests=${state.requests} questions=${state.questions} act=${act} />
+      <${Market} requests=${state.requests} questions=${state.questions} act=${act}
+        catalogue=${log.find((entry) => entry.event === "browse")?.fields} />
       <${Selling} items=${state.items} act=${act} />
       <${History} history=${state.history} />
       <${EventLog} log=${log} />
@@ -167,7 +168,41 @@ function PaymentForm({ question, status, act }) {
   `;
 }
 
-function Market({ requests, questions, act }) {
+/** What is for sale (the offer book's catalogue), from the last `browse` event. */
+function Catalogue({ catalogue, act }) {
+  const [prefix, setPrefix] = useState("");
+  const browse = (event) => {
+    event.preventDefault();
+    act("/api/browse", { prefix });
+  };
+  return html`
+    <form class="row" onSubmit=${browse} data-test="browse">
+      <label>Browse items starting with<input name="prefix" value=${prefix} onInput=${(e) =>
+        setPrefix(e.currentTarget.value)} /></label>
+      <button type="submit">Browse</button>
+    </form>
+    ${catalogue && html`
+      <table data-test="catalogue">
+        <caption>For sale</caption>
+        <thead>
+          <tr><th>Item</th><th class="num">From</th><th class="num">Sellers</th><th class="num">For sale</th></tr>
+        </thead>
+        <tbody>
+          ${catalogue.entries.length === 0 && html`
+            <tr><td colspan="4" class="notice">Nothing for sale${catalogue.prefix ? ` starting with "${catalogue.prefix}"` : ""}.</td></tr>`}
+          ${catalogue.entries.map((entry) => html`
+            <tr key=${entry.item}>
+              <td>${entry.item}</td>
+              <td class="num">${Number(entry.price).toFixed(2)}</td>
+              <td class="num">${entry.sellers}</td>
+              <td class="num">${entry.quantity}</td>
+            </tr>`)}
+        </tbody>
+      </table>`}
+  `;
+}
+
+function Market({ requests, questions, act, catalogue }) {
   const [item, setItem] = useState("");
   const [maxPrice, setMaxPrice] = useState("");
   const [description, setDescription] = useState("");
@@ -189,6 +224,7 @@ function Market({ requests, questions, act }) {
           onInput=${(e) => setDescription(e.currentTarget.value)} /></label>
         <button type="submit">Search</button>
       </form>
+      <${Catalogue} catalogue=${catalogue} act=${act} />
       <table>
         <thead>
           <tr>

@@ -285,6 +285,10 @@ function routesOf(self: () => PeerPage, queue: LineQueue): Record<string, Route>
       ].join(" ");
       return command(line, "sell");
     },
+    "POST /api/browse": async ({ request }) => {
+      const prefix = field(await body(request), "prefix", true).trim();
+      return command(prefix === "" ? "browse" : `browse ${quoteWord(prefix)}`, "browse");
+    },
     "POST /api/unsell": async ({ request }) =>
       command(`unsell ${quoteWord(field(await body(request), "item"))}`, "unsell"),
     "POST /api/buy": async ({ request }) => {

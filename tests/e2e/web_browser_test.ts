@@ -85,6 +85,19 @@ Deno.test({
         await alice.waitEvent("sell");
       });
 
+      await t.step(
+        "bob browses what is for sale in his page: the lamp, never its floor",
+        async () => {
+          const form = bobPage.locator("[data-test=browse]");
+          await form.locator("input[name=prefix]").fill("La");
+          await form.locator("button[type=submit]").click();
+          const row = bobPage.locator("[data-test=catalogue] tbody tr").filter({ hasText: "Lamp" });
+          await row.waitFor(WAIT);
+          assert.match(await row.innerText(), /Lamp\s+25\.00\s+1\s+1/);
+          assert.doesNotMatch(await bobPage.locator("[data-test=catalogue]").innerText(), /20\.00/);
+        },
+      );
+
       await t.step("bob searches, answers the Buy question and pays in his page", async () => {
         const form = bobPage.locator("[data-test=search]");
         await form.locator("input[name=item]").fill("Lamp");
