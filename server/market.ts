@@ -58,6 +58,9 @@ export type { RequestState } from "./request_states.ts";
 export { type Effect, MarketTurn, type ServerEvent } from "./market_turn.ts";
 export * from "./market_options.ts";
 
+/** How many hold times a search waits for a lister whose RESERVE is still being resent. */
+const HOLD_RESEND_WAITS = 4;
+
 /**
  * The marketplace's state machine.
  *
@@ -205,6 +208,13 @@ export class Market extends MarketBook {
           formatAddress(event.from)
         }: nothing awaited it`,
       );
+      return;
+    }
+    // The lister has the RESERVE of its listing now: its answer gets the
+    // whole hold time from here, however long a lossy link took to deliver it.
+    const open = message.of === "RESERVE" ? this.table.get(message.rq) : undefined;
+    if (open?.record.state === "searching" && open.record.holding === name) {
+      this.update(open, { deadline: turn.at + this.timers.holdTimeout }, turn);
     }
   }
 
@@ -694,6 +704,16 @@ export class Market extends MarketBook {
     switch (request.state) {
       case "searching":
         if (request.holding !== undefined) {
+          // Still being resent (a lossy link): wait a little longer, but
+          // never more than a few hold times for a lister that is gone.
+          const waited = turn.at - (request.holdSince ?? request.updatedAt);
+          if (
+            this.unacked.has(`${request.holding} RESERVE ${request.id}`) &&
+            waited < HOLD_RESEND_WAITS * this.timers.holdTimeout
+          ) {
+            this.update(open, { deadline: turn.at + this.timers.holdTimeout }, turn);
+            return;
+          }
           return this.holdFailed(open, `${request.holding} did not answer RESERVE`, true, turn);
         }
         return this.decide(open, turn);

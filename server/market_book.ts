@@ -102,6 +102,7 @@ export abstract class MarketBook extends MarketSettlement {
   protected hold(open: TrackedRequest, seller: string, price: number, turn: MarketTurn): void {
     const request = this.update(open, {
       holding: seller,
+      holdSince: turn.at,
       price,
       deadline: turn.at + this.timers.holdTimeout,
     }, turn);

@@ -66,11 +66,17 @@ Deno.test("a declined RESERVE goes to the next cheapest lister; a silent one is 
     h.from("s2", { type: "NO_OFFER", rq: "S1", name: "s2", item: "Lamp" }, T0 + 2);
     assert.deepEqual(h.take("s3"), [{ type: "RESERVE", rq: "S1", item: "Lamp", price: 25 }]);
   });
-  await t.step("s3 silent past the hold timeout: CANCEL to it, RESERVE to s1", () => {
-    h.tick(T0 + 2 + 1_000);
-    assert.deepEqual(types(h.take("s3")).at(-1), "CANCEL S1");
-    assert.deepEqual(h.take("s1"), [{ type: "RESERVE", rq: "S1", item: "Lamp", price: 30 }]);
-  });
+  await t.step(
+    "s3 acknowledges the RESERVE, then is silent past the hold timeout: CANCEL to it, RESERVE to s1",
+    () => {
+      h.from("s3", { type: "ACK", rq: "S1", of: "RESERVE" }, T0 + 3);
+      h.tick(T0 + 3 + 999);
+      assert.deepEqual(h.take("s1"), [], "the hold time counts from the ACK");
+      h.tick(T0 + 3 + 1_000);
+      assert.deepEqual(types(h.take("s3")).at(-1), "CANCEL S1");
+      assert.deepEqual(h.take("s1"), [{ type: "RESERVE", rq: "S1", item: "Lamp", price: 30 }]);
+    },
+  );
   await t.step("a late OFFER from s3 is released with CANCEL", () => {
     h.from("s3", offer("S1", "s3", "Lamp", 25), T0 + 1_100);
     assert.deepEqual(types(h.take("s3")), ["CANCEL S1"]);
@@ -300,4 +306,16 @@ Deno.test("the book survives a server restart; a new registration lists anew", a
     assert.equal(restarted.market.book.get("s3", "lamp"), undefined);
     assert.deepEqual([...restarted.stored().listings!].map((l) => l.seller).sort(), ["s1", "s2"]);
   });
+});
+
+Deno.test("a lister whose RESERVE is still being resent (a lossy link) gets a few hold times, not more", () => {
+  const h = lampMarket();
+  h.from("buyer", lookingFor("b1", "buyer", "Lamp", 40), T0 + 1);
+  assert.deepEqual(types(h.take("s2")), ["RESERVE S1"]);
+  h.tick(T0 + 1 + 1_000);
+  assert.equal(h.market.request("S1")?.holding, "s2", "still waiting for s2's ACK");
+  // The RESERVE goes on being resent to s2; after four hold times the next lister is asked.
+  for (let at = T0 + 1 + 1_000; at <= T0 + 1 + 4_000; at += 250) h.tick(at);
+  assert.equal(h.market.request("S1")?.holding, "s3");
+  assert.equal(types(h.take("s2")).at(-1), "CANCEL S1");
 });

@@ -71,6 +71,8 @@ export interface RequestRecord {
    * whose OFFER (held) or NO_OFFER (declined) is awaited (extension `book`).
    */
   readonly holding?: string;
+  /** When the RESERVE of that listing was first sent. */
+  readonly holdSince?: number;
   /** Listers that declined or did not answer their RESERVE: not asked again. */
   readonly declined?: readonly string[];
 }
