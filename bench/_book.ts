@@ -16,9 +16,10 @@
  *
  * @module
  */
+import { answerProbe } from "./_restart.ts";
 import { registerMany } from "./_load.ts";
 import { ServerProcess, tempDir } from "./_server.ts";
-import { BenchError, formatCount, progress, round, sleep, summary, within } from "./_stats.ts";
+import { BenchError, formatCount, progress, round, sleep, summary } from "./_stats.ts";
 import { head, UdpPool } from "./_udp.ts";
 
 /** Options for {@linkcode runBook}. */
@@ -223,7 +224,12 @@ export async function runBook(options: BookOptions): Promise<BookResult> {
     const stopped = await server.stop("SIGTERM");
     const port = server.port;
     const spawn = performance.now();
-    const probe = answerProbe(buyers, options.buyers, port);
+    const probe = answerProbe(buyers, port, {
+      index: options.buyers,
+      name: "bkprobe",
+      tries: 12_000,
+      timeoutMs: 120_000,
+    });
     server = await ServerProcess.start({
       dataDir: dir.path,
       port,
@@ -484,29 +490,4 @@ function ackedMany(options: AckedOptions): Promise<{ perSecond: number; resent: 
     if (options.count === 0) return finish();
     launch();
   });
-}
-
-/** Sends a REGISTER probe from socket `index` every 10 ms until answered; returns when. */
-async function answerProbe(pool: UdpPool, index: number, port: number): Promise<number> {
-  const rq = "bkprobe-1";
-  let answered: (at: number) => void = () => {};
-  const answer = new Promise<number>((resolve) => (answered = resolve));
-  const stop = pool.listen((message, _socket, at) => {
-    if (head(message)[1] === rq) answered(at);
-  });
-  let sending = true;
-  const sender = (async () => {
-    for (let i = 0; sending && i < 12_000; i++) {
-      await pool.send(index, `REGISTER ${rq} bkprobe 127.0.0.1 ${pool.port(index)} 9`, port)
-        .catch(() => {});
-      await sleep(10);
-    }
-  })();
-  try {
-    return await within(answer, 120_000, "the restarted server to answer a REGISTER");
-  } finally {
-    sending = false;
-    stop();
-    await sender;
-  }
 }

@@ -236,12 +236,19 @@ async function baselineRss(): Promise<number> {
 }
 
 /**
- * Sends a REGISTER probe every 10 ms until the server answers it.
+ * Sends a REGISTER probe every 10 ms from one socket of `pool` until the
+ * server answers it (before the server binds, the datagram is refused;
+ * that is expected).
  *
  * @returns When the answer was read.
  */
-async function answerProbe(pool: UdpPool, port: number): Promise<number> {
-  const rq = "probe-1";
+export async function answerProbe(
+  pool: UdpPool,
+  port: number,
+  options: { index?: number; name?: string; tries?: number; timeoutMs?: number } = {},
+): Promise<number> {
+  const { index = 0, name = "probe", tries = 20_000, timeoutMs = 180_000 } = options;
+  const rq = `${name}-1`;
   let answered: (at: number) => void = () => {};
   const answer = new Promise<number>((resolve) => (answered = resolve));
   const stop = pool.listen((message, _socket, at) => {
@@ -249,14 +256,14 @@ async function answerProbe(pool: UdpPool, port: number): Promise<number> {
   });
   let sending = true;
   const sender = (async () => {
-    for (let i = 0; sending && i < 20_000; i++) {
-      // Before the server binds, the datagram is refused; that is expected.
-      await pool.send(0, `REGISTER ${rq} probe 127.0.0.1 ${pool.port(0)} 9`, port).catch(() => {});
+    for (let i = 0; sending && i < tries; i++) {
+      await pool.send(index, `REGISTER ${rq} ${name} 127.0.0.1 ${pool.port(index)} 9`, port)
+        .catch(() => {});
       await sleep(10);
     }
   })();
   try {
-    return await within(answer, 180_000, "the restarted server to answer a REGISTER");
+    return await within(answer, timeoutMs, "the restarted server to answer a REGISTER");
   } finally {
     sending = false;
     stop();
