@@ -30,7 +30,7 @@ import { DEFAULT_LIVENESS } from "./liveness.ts";
 import { SIGNATURES_PER_SECOND } from "./guard.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
-import { serverKvPath, ServerStore } from "./store.ts";
+import { KvStore, serverKvPath } from "./store/mod.ts";
 // --web: the read-only dashboard (web16).
 import { webAddress } from "../web/address.ts";
 import { Dashboard } from "./web/mod.ts";
@@ -309,9 +309,9 @@ export async function runServer(
 export async function runLedger(
   options: Extract<ServerCommand, { command: "ledger" }>,
 ): Promise<number> {
-  let store: ServerStore;
+  let store: KvStore;
   try {
-    store = await ServerStore.openExisting(options.data, options.kv);
+    store = await KvStore.openExisting(options.data, options.kv);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       console.error(`Error: No server data in ${options.data}: pass the server's --data directory`);
@@ -352,7 +352,7 @@ export async function runKey(
   let identity: Identity;
   let created: boolean;
   try {
-    await using store = await ServerStore.open(options.data, options.kv);
+    await using store = await KvStore.open(options.data, options.kv);
     ({ identity, created } = await store.identity());
   } catch (error) {
     console.error(`Error: Cannot read the server key in ${where}: ${(error as Error).message}`);

@@ -5,5 +5,5 @@
  */
 export * from "./market.ts";
 export * from "./server.ts";
-export * from "./store.ts";
+export * from "./store/mod.ts";
 export * from "./cli.ts";

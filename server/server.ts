@@ -30,7 +30,7 @@ import type { FanoutEffect } from "./market_turn.ts";
 import { sendPort } from "./registry.ts";
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
-import { ServerStore } from "./store.ts";
+import { KvStore, type ServerStore } from "./store/mod.ts";
 import type { LedgerEntry } from "./records.ts";
 import { Traffic } from "./traffic.ts";
 import { TransactionLegs } from "./legs.ts";
@@ -150,7 +150,7 @@ export class ShopServer implements AsyncDisposable {
    * @throws {Deno.errors.AddrInUse} If the port is taken.
    */
   static async start(options: ServerOptions): Promise<ShopServer> {
-    const store = await ServerStore.open(options.dataDir, options.kv);
+    const store = await KvStore.open(options.dataDir, options.kv);
     try {
       const market = new Market(await store.load(), {
         timers: options.timers,

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertNoCardData, disposeAll, PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 import { authorityPem } from "../../security/certificates.ts";
-import { serverKvPath } from "../../server/store.ts";
+import { serverKvPath } from "../../server/store/mod.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const FLOOD = 20;
