@@ -30,7 +30,9 @@ import { DEFAULT_LIVENESS } from "./liveness.ts";
 import { SIGNATURES_PER_SECOND } from "./guard.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
-import { KvStore, serverKvPath } from "./store/mod.ts";
+import { KvStore, serverKvPath, type ServerStore } from "./store/mod.ts";
+import { openStore } from "./store/open.ts";
+import { describeError } from "../shell/commit_queue.ts";
 // --web: the read-only dashboard (web16).
 import { webAddress } from "../web/address.ts";
 import { Dashboard } from "./web/mod.ts";
@@ -55,6 +57,17 @@ const kvOption = optional(option("--kv", string({ metavar: "PATH|URL" }), {
     message`Keep the state in this KV file, or in a remote Deno KV (a KV Connect URL; the token from DENO_KV_ACCESS_TOKEN), instead of DIR/server.kv.`,
 }));
 
+const storeOption = optional(option("--store", string({ metavar: "URL" }), {
+  description:
+    message`Keep the state in PostgreSQL (postgres://HOST:PORT[,HOST2:PORT2…]/DB?sslmode=…) instead of Deno KV. The user and password come from PGUSER and PGPASSWORD or --store-password-file, never from the URL.`,
+}));
+
+const storePasswordFileOption = optional(
+  option("--store-password-file", string({ metavar: "FILE" }), {
+    description: message`Read the PostgreSQL password from this file (instead of PGPASSWORD).`,
+  }),
+);
+
 /** `shop server ledger`: the ledger, read from the KV file. */
 const ledgerCommand = command(
   "ledger",
@@ -62,6 +75,8 @@ const ledgerCommand = command(
     command: constant("ledger"),
     data: dataOption,
     kv: kvOption,
+    store: storeOption,
+    storePasswordFile: storePasswordFileOption,
     json: flag("--json", {
       description: message`Print the entries and totals as one JSON object.`,
     }).withDefault(false),
@@ -80,6 +95,8 @@ const keyCommand = command(
     command: constant("key"),
     data: dataOption,
     kv: kvOption,
+    store: storeOption,
+    storePasswordFile: storePasswordFileOption,
     json: flag("--json", {
       description: message`Print the key and its fingerprint as one JSON object.`,
     }).withDefault(false),
@@ -94,6 +111,16 @@ const keyCommand = command(
 
 const serverOptions = object({
   kv: kvOption,
+  store: storeOption,
+  storePasswordFile: storePasswordFileOption,
+  storeTimeout: option("--store-timeout", duration(), {
+    description:
+      message`How long the store may fail every commit (disk full, a database failing over) before the server stops with the reason; replies wait meanwhile.`,
+  }).withDefault(30_000, shownAs(formatDuration(30_000))),
+  standby: flag("--standby", {
+    description:
+      message`Wait for the server that holds the store to stop or die, then take over: restore its state and serve on the same port.`,
+  }).withDefault(false),
   command: constant("server"),
   port: option("--port", port(), {
     description: message`UDP port to serve on (0 picks a free one).`,
@@ -221,8 +248,9 @@ export type ServerCommand = InferValue<typeof serverCommand>;
 export async function runServer(
   options: Extract<ServerCommand, { command: "server" }>,
 ): Promise<number> {
-  // The port is looked at before the data directory is made or touched.
-  const busy = checkListen([{
+  // The port is looked at before the data directory is made or touched
+  // (a standby waits for it instead).
+  const busy = options.standby ? undefined : checkListen([{
     transport: "udp",
     hostname: options.host,
     port: options.port,
@@ -233,7 +261,20 @@ export async function runServer(
     console.error(`Error: ${busy}`);
     return 1;
   }
-  const opened = await openDataDir(options.data, { name: "server", what: "shop server" });
+  const opened = await openDataDir(options.data, {
+    name: "server",
+    what: "shop server",
+    ...(options.standby
+      ? {
+        onWait: (pid?: number) =>
+          console.log(
+            `Standby: waiting for the shop server on ${options.data}${
+              pid === undefined ? "" : ` (pid ${pid})`
+            } to stop`,
+          ),
+      }
+      : {}),
+  });
   if (typeof opened === "number") return opened;
   using _held = opened;
   await setupLogging({
@@ -251,6 +292,13 @@ export async function runServer(
       port: options.port,
       dataDir: options.data,
       ...(options.kv ? { kv: options.kv } : {}),
+      ...(options.store ? { store: options.store } : {}),
+      ...(options.storePasswordFile ? { storePasswordFile: options.storePasswordFile } : {}),
+      storeTimeout: options.storeTimeout,
+      standby: options.standby,
+      holdsLock: true,
+      onStandby: (owner) =>
+        console.log(`Standby: waiting for ${owner.holder} to stop (it holds the store)`),
       timers: {
         offerWindow: options.offerWindow,
         searchTimeout: options.searchTimeout,
@@ -290,7 +338,16 @@ export async function runServer(
     console.log(`shop server listening on ${hostname}:${port} (data in ${options.data})`);
     await using dashboard = options.web ? Dashboard.start(server, options.web) : undefined;
     if (dashboard) console.log(`Dashboard: ${dashboard.url}`);
-    await untilSignal();
+    const stop = new AbortController();
+    const failure = await Promise.race([
+      untilSignal(stop.signal).then(() => undefined),
+      server.failed,
+    ]);
+    stop.abort();
+    if (failure) {
+      console.error(`Error: The server stopped: ${describeError(failure)}`);
+      return 1;
+    }
     log.info("Shutting down");
     return 0;
   } catch (error) {
@@ -309,9 +366,11 @@ export async function runServer(
 export async function runLedger(
   options: Extract<ServerCommand, { command: "ledger" }>,
 ): Promise<number> {
-  let store: KvStore;
+  let store: ServerStore;
   try {
-    store = await KvStore.openExisting(options.data, options.kv);
+    store = options.store
+      ? await openStore({ dataDir: options.data, ...storeLocation(options) })
+      : await KvStore.openExisting(options.data, options.kv);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       console.error(`Error: No server data in ${options.data}: pass the server's --data directory`);
@@ -329,7 +388,10 @@ export async function runLedger(
       );
       return 2;
     }
-    throw error;
+    console.error(
+      `Error: Cannot read the ledger in ${options.store ?? options.data}: ${describeError(error)}`,
+    );
+    return 1;
   }
   await using _store = store;
   const entries = (await store.ledger()).sort((a, b) => a.at - b.at);
@@ -348,11 +410,12 @@ export async function runLedger(
 export async function runKey(
   options: Extract<ServerCommand, { command: "key" }>,
 ): Promise<number> {
-  const where = options.kv ?? serverKvPath(options.data);
+  let where = options.store ?? options.kv ?? serverKvPath(options.data);
   let identity: Identity;
   let created: boolean;
   try {
-    await using store = await KvStore.open(options.data, options.kv);
+    await using store = await openStore({ dataDir: options.data, ...storeLocation(options) });
+    where = store.where;
     ({ identity, created } = await store.identity());
   } catch (error) {
     console.error(`Error: Cannot read the server key in ${where}: ${(error as Error).message}`);
@@ -374,7 +437,23 @@ export async function runKey(
   return 0;
 }
 
-function untilSignal(): Promise<void> {
+/** The store options of a command, as {@linkcode openStore} takes them. */
+function storeLocation(
+  options: {
+    kv?: string | undefined;
+    store?: string | undefined;
+    storePasswordFile?: string | undefined;
+  },
+) {
+  return {
+    ...(options.kv ? { kv: options.kv } : {}),
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.storePasswordFile ? { storePasswordFile: options.storePasswordFile } : {}),
+  };
+}
+
+/** Resolves at SIGINT or SIGTERM; the listeners go when `signal` aborts. */
+function untilSignal(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const stop = () => {
       Deno.removeSignalListener("SIGINT", stop);
@@ -383,5 +462,6 @@ function untilSignal(): Promise<void> {
     };
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
+    signal.addEventListener("abort", stop, { once: true });
   });
 }

@@ -4,9 +4,16 @@
  *
  * Datagrams are decoded and queued as they arrive. A single worker drains
  * the queue: it feeds every waiting event to the machine, writes all of
- * their mutations in one KV commit, and only then sends the replies (group
+ * their mutations in one commit, and only then sends the replies (group
  * commit). Under load many datagrams share one commit; when idle each one
  * is committed on its own at once.
+ *
+ * Honest commits: a batch's replies, log lines and TCP legs go out only
+ * once its commit and every one before it succeeded. A failed commit is
+ * tried again in order while the batches behind it wait
+ * (`shell/commit_queue.ts`); past `storeTimeout` the server stops with
+ * the reason, to be restarted from what is stored. A server that another
+ * took the store from stops at its next commit (the store's epoch fence).
  *
  * @module
  */
@@ -30,7 +37,12 @@ import type { FanoutEffect } from "./market_turn.ts";
 import { sendPort } from "./registry.ts";
 import { Guard } from "./guard.ts";
 import { approveAll, type PaymentProcessor } from "./payment.ts";
-import { KvStore, type ServerStore } from "./store/mod.ts";
+import { type Owner, type ServerStore } from "./store/mod.ts";
+import { Fenced } from "./store/store.ts";
+import { openStore } from "./store/open.ts";
+import { CommitQueue, describeError } from "../shell/commit_queue.ts";
+import { hostname as hostName } from "node:os";
+import { resolve } from "node:path";
 import type { LedgerEntry } from "./records.ts";
 import { Traffic } from "./traffic.ts";
 import { TransactionLegs } from "./legs.ts";
@@ -49,6 +61,31 @@ export interface ServerOptions {
    * DENO_KV_ACCESS_TOKEN).
    */
   readonly kv?: string;
+  /**
+   * A PostgreSQL URL (`postgres://host:port,host2:port2/db`, no password:
+   * it comes from PGPASSWORD or `storePasswordFile`) to keep the state in,
+   * instead of Deno KV.
+   */
+  readonly store?: string;
+  /** A file holding the PostgreSQL password. */
+  readonly storePasswordFile?: string;
+  /** How long the store may fail every commit before the server stops (default 30 s). */
+  readonly storeTimeout?: number;
+  /**
+   * Wait for the server that holds the store to stop (or its lease to run
+   * out), then take over and serve.
+   */
+  readonly standby?: boolean;
+  /**
+   * Whether the caller holds the data directory's lock: then a lease left
+   * by the server before on the same host and directory (killed) is taken
+   * at once.
+   */
+  readonly holdsLock?: boolean;
+  /** How long a claim on the store lasts unless renewed (default 6 s). */
+  readonly leaseMs?: number;
+  /** Called once when a standby starts waiting, with the holder. */
+  readonly onStandby?: (owner: Owner) => void;
   /** Windows and timeouts of the market; the spec's defaults otherwise. */
   readonly timers?: Partial<MarketTimers>;
   /** Charges buyers; the built-in one approves every valid card. */
@@ -79,6 +116,16 @@ export interface ServerOptions {
 const COMMITS_IN_FLIGHT = 2;
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
+/** How long a claim on the store lasts unless renewed; it is renewed every third of it. */
+const LEASE_MS = 6_000;
+/** How long a standby that took over waits for the UDP port to be let go. */
+const STANDBY_BIND_MS = 30_000;
+
+/** One commit: a batch's mutations, and the replay marks of the sessions it acted on. */
+interface Commit {
+  readonly mutations: readonly Mutation[];
+  readonly marks: ReturnType<Guard["takeMarks"]>;
+}
 
 /**
  * Datagrams of a fan-out sent before the sender lets the receive loop and
@@ -119,6 +166,12 @@ export class ShopServer implements AsyncDisposable {
   readonly #done: Promise<void>;
   /** Datagrams in and addresses heard from, for the dashboard (web16). */
   readonly #traffic = new Traffic();
+  /** The batches' commits, in order; replies wait for them. */
+  readonly #commits: CommitQueue<Commit>;
+  /** Why the server stopped by itself, if it did. */
+  #failure: Error | undefined;
+  readonly #failed = Promise.withResolvers<Error>();
+  #renewing: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     options: ServerOptions,
@@ -141,6 +194,31 @@ export class ShopServer implements AsyncDisposable {
     this.#socket = socket;
     this.#store = store;
     this.#market = market;
+    this.#commits = new CommitQueue<Commit>({
+      apply: (commit) => store.apply(commit.mutations, commit.marks),
+      inFlight: COMMITS_IN_FLIGHT,
+      retryFor: options.storeTimeout ?? 30_000,
+      retryable: (error) => !(error instanceof Fenced),
+      clock: this.#clock,
+      onStall: (error) =>
+        log.error("Cannot store: {error}; replies wait while the commit is tried again", {
+          error: describeError(error),
+        }),
+      onRecover: (ms, tries) =>
+        log.warning("Storing again after {seconds} s ({tries} tries); the waiting replies go out", {
+          seconds: (ms / 1000).toFixed(1),
+          tries,
+        }),
+    });
+    const leaseMs = options.leaseMs ?? LEASE_MS;
+    this.#renewing = setInterval(() => {
+      store.renew().catch((error) => {
+        if (error instanceof Fenced) this.#fail(error);
+        else {log.warning("Cannot renew the claim on the store: {error}", {
+            error: describeError(error),
+          });}
+      });
+    }, leaseMs / 3);
     this.#done = Promise.all([this.#receive(), this.#work()]).then(() => {});
   }
 
@@ -150,8 +228,18 @@ export class ShopServer implements AsyncDisposable {
    * @throws {Deno.errors.AddrInUse} If the port is taken.
    */
   static async start(options: ServerOptions): Promise<ShopServer> {
-    const store = await KvStore.open(options.dataDir, options.kv);
+    const store = await openStore(options);
     try {
+      await store.claim({
+        holder: holderName(options.dataDir),
+        leaseMs: options.leaseMs ?? LEASE_MS,
+        wait: options.standby ?? false,
+        ...(options.holdsLock ? { gone: sameDirectoryBefore(options.dataDir) } : {}),
+        onWaiting: (owner) => {
+          log.info("Standby: waiting for {holder} to stop (epoch {epoch})", { ...owner });
+          options.onStandby?.(owner);
+        },
+      });
       const market = new Market(await store.load(), {
         timers: options.timers,
         allowPlaintext: options.allowPlaintext,
@@ -168,11 +256,7 @@ export class ShopServer implements AsyncDisposable {
       const clock = options.clock ?? systemClock;
       guard.restoreMarks(await store.marks());
       for (const peer of market.peers()) guard.update(peer.name, peer, clock.now());
-      const socket = Deno.listenDatagram({
-        transport: "udp",
-        hostname: options.hostname,
-        port: options.port,
-      });
+      const socket = await listen(options);
       const server = new ShopServer(options, socket, store, market, guard);
       const { hostname, port } = server.address;
       log.info(
@@ -192,6 +276,7 @@ export class ShopServer implements AsyncDisposable {
       server.#enqueue({ kind: "tick", at: clock.now() });
       return server;
     } catch (error) {
+      await store.release().catch(() => {});
       await store[Symbol.asyncDispose]();
       throw error;
     }
@@ -221,6 +306,35 @@ export class ShopServer implements AsyncDisposable {
   /** Resolves when the server has stopped. */
   get finished(): Promise<void> {
     return this.#done;
+  }
+
+  /**
+   * Resolves with the reason if the server stops by itself: the store
+   * failed past `storeTimeout`, or another server took it over.
+   */
+  get failed(): Promise<Error> {
+    return this.#failed.promise;
+  }
+
+  /**
+   * Resolves when every event handled so far is stored: what the market
+   * shows then is what the store holds (the dashboard waits for it).
+   */
+  settled(): Promise<void> {
+    return this.#commits.settled();
+  }
+
+  /** Whether commits are failing and being tried again. */
+  get storeStalled(): boolean {
+    return this.#commits.stalled;
+  }
+
+  /** Stops serving: nothing more is sent, and the reason is reported once. */
+  #fail(error: Error): void {
+    if (this.#failure || this.#closing) return;
+    this.#failure = error;
+    log.error("Stopping: {error}", { error: describeError(error) });
+    this.#failed.resolve(error);
   }
 
   async #receive(): Promise<void> {
@@ -311,16 +425,12 @@ export class ShopServer implements AsyncDisposable {
         }
         for (const effect of produced) effects.push(effect);
       }
-      // The commits start now, in order (KV applies one handle's commits in
-      // the order they were made), while the next batch is handled; each
-      // batch's replies go out after its own commits and the batches before.
+      // The commits start now, in order, while the next batch is handled;
+      // each batch's replies go out after its own commits and the batches
+      // before. A commit that cannot be stored within the bound stops the
+      // server, and nothing of its batch or any later one is sent.
       const batch = this.#perform(commits, effects, last).catch((error) => {
-        // Nothing is sent for state that could not be stored; the peers'
-        // retransmissions will ask again.
-        log.error("Cannot store {count} events: {error}", {
-          count: events.length,
-          error: String(error),
-        });
+        this.#fail(error instanceof Error ? error : new Error(String(error)));
       }).finally(() => pending.splice(pending.indexOf(batch), 1));
       pending.push(batch);
       last = batch;
@@ -337,11 +447,8 @@ export class ShopServer implements AsyncDisposable {
     // The replay marks of the sessions these events came on go in the first
     // commit: a restart refuses whatever was acted on before it.
     const stored = commits.map((mutations, i) =>
-      this.#store.apply(mutations, i === 0 ? this.#guard.takeMarks() : [])
+      this.#commits.push({ mutations, marks: i === 0 ? this.#guard.takeMarks() : [] })
     );
-    // Settled at once, so that a failure is not reported as unhandled while
-    // an earlier batch is still being waited for.
-    for (const commit of stored) commit.catch(() => {});
     await before;
     for (const [i, mutations] of commits.entries()) {
       await stored[i];
@@ -355,6 +462,7 @@ export class ShopServer implements AsyncDisposable {
         }
       }
     }
+    if (this.#failure) return;
     for (const effect of effects) {
       if (effect.kind === "send") this.#send(effect);
       else if (effect.kind === "fanout") this.#fanout(effect);
@@ -472,6 +580,7 @@ export class ShopServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closing) return this.#done;
     this.#closing = true;
+    clearInterval(this.#renewing);
     this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     this.#wake?.();
@@ -479,8 +588,53 @@ export class ShopServer implements AsyncDisposable {
     await this.#fanning;
     this.#turns.port1.close();
     await this.#legs[Symbol.asyncDispose]();
+    // A standby takes over at once after a clean stop; not after a failure
+    // (whose writes may still be landing) or when another server holds the store.
+    if (!this.#failure) {
+      await this.#store.release().catch((error) =>
+        log.warning("Cannot release the store: {error}", { error: describeError(error) })
+      );
+    }
     await this.#store[Symbol.asyncDispose]();
     log.info("Stopped");
+  }
+}
+
+/**
+ * Who claims the store, as the owner record shows it: `HOST pid PID (DIR)`.
+ */
+function holderName(dataDir: string): string {
+  return `${hostName()} pid ${Deno.pid} (${resolve(dataDir)})`;
+}
+
+/**
+ * Whether a holder whose lease still runs has ended: the server before this
+ * one on the same host and data directory, whose lock this process now
+ * holds (it was killed, say). Its lease need not be waited out.
+ */
+function sameDirectoryBefore(dataDir: string): (owner: Owner) => boolean {
+  const mine = holderName(dataDir).replace(/ pid \d+ /, " ");
+  return (owner) =>
+    owner.holder !== holderName(dataDir) &&
+    owner.holder.replace(/ pid \d+ /, " ") === mine;
+}
+
+/**
+ * The server's UDP socket. A standby that has just taken over waits for
+ * the port to be let go by the server it replaces.
+ */
+async function listen(options: ServerOptions): Promise<Deno.DatagramConn> {
+  const bind = () =>
+    Deno.listenDatagram({ transport: "udp", hostname: options.hostname, port: options.port });
+  if (!options.standby || options.port === 0) return bind();
+  const until = Date.now() + STANDBY_BIND_MS;
+  for (;;) {
+    try {
+      return bind();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 }
 

@@ -34,6 +34,11 @@ export interface CommitQueueOptions<B> {
   readonly onStall?: (error: unknown) => void;
   /** Called once when commits succeed again, with how long they failed and the tries. */
   readonly onRecover?: (stalledMs: number, tries: number) => void;
+  /**
+   * Whether an error may pass by trying again (default: every error). One
+   * that cannot (another server took the store) ends the queue at once.
+   */
+  readonly retryable?: (error: unknown) => boolean;
   /** The clock pauses are timed on. */
   readonly clock?: Clock;
 }
@@ -85,14 +90,15 @@ interface Entry<B> {
  * ```
  */
 export class CommitQueue<B> {
-  readonly #options: Required<Omit<CommitQueueOptions<B>, "onStall" | "onRecover">>;
+  readonly #options: Required<Omit<CommitQueueOptions<B>, "onStall" | "onRecover" | "retryable">>;
+  readonly #retryable: (error: unknown) => boolean;
   readonly #onStall: ((error: unknown) => void) | undefined;
   readonly #onRecover: ((stalledMs: number, tries: number) => void) | undefined;
   /** Batches not yet reported stored, oldest first. */
   readonly #entries: Entry<B>[] = [];
   /** Whether a failure is being recovered from: no new commit starts meanwhile. */
   #recovering = false;
-  #failure: StoreUnavailable | undefined;
+  #failure: Error | undefined;
   #idle: (() => void)[] = [];
 
   constructor(options: CommitQueueOptions<B>) {
@@ -106,6 +112,7 @@ export class CommitQueue<B> {
     };
     this.#onStall = options.onStall;
     this.#onRecover = options.onRecover;
+    this.#retryable = options.retryable ?? (() => true);
   }
 
   /** Batches pushed and not yet reported stored. */
@@ -119,7 +126,7 @@ export class CommitQueue<B> {
   }
 
   /** The error the queue gave up with, if it did. */
-  get failure(): StoreUnavailable | undefined {
+  get failure(): Error | undefined {
     return this.#failure;
   }
 
@@ -128,7 +135,8 @@ export class CommitQueue<B> {
    *
    * @returns A promise that resolves once this batch and every one pushed
    *   before it are stored, and rejects with {@linkcode StoreUnavailable}
-   *   if the queue gives up first.
+   *   if the queue gives up first (or with the error itself when it is
+   *   not retryable).
    */
   push(batch: B): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
@@ -204,6 +212,10 @@ export class CommitQueue<B> {
     this.#recovering = true;
     const { clock } = this.#options;
     const since = clock.now();
+    if (!this.#retryable(first)) {
+      this.#giveUp(first instanceof Error ? first : new Error(String(first)));
+      return;
+    }
     this.#onStall?.(first);
     // The attempts still under way settle first, so nothing runs beside the retries.
     await Promise.allSettled(this.#entries.map((entry) => entry.attempt));
@@ -227,6 +239,10 @@ export class CommitQueue<B> {
           entry.stored = true;
         }
       } catch (failed) {
+        if (!this.#retryable(failed)) {
+          this.#giveUp(failed instanceof Error ? failed : new Error(String(failed)));
+          return;
+        }
         error = failed;
         continue;
       }
@@ -238,7 +254,7 @@ export class CommitQueue<B> {
     }
   }
 
-  #giveUp(failure: StoreUnavailable): void {
+  #giveUp(failure: Error): void {
     this.#failure = failure;
     this.#recovering = false;
     for (const entry of this.#entries.splice(0)) entry.reject(failure);

@@ -32,16 +32,28 @@ export interface DirLock extends Disposable {
  * Takes the lock of `name` in `dir`, which must exist.
  *
  * @param what How the owner is named in the error, like `alice` or `shop server`.
- * @throws {AlreadyRunning} If another process holds it.
+ * @param options `onWait`: wait for the owner to end instead of failing (told its pid).
+ * @throws {AlreadyRunning} If another process holds it and `onWait` is not given.
  */
-export async function lockDataDir(dir: string, name: string, what: string): Promise<DirLock> {
+export async function lockDataDir(
+  dir: string,
+  name: string,
+  what: string,
+  options: { readonly onWait?: (pid: number | undefined) => void } = {},
+): Promise<DirLock> {
   const path = join(dir, `${name}.lock`);
   const file = await Deno.open(path, { read: true, write: true, create: true });
   if (!await file.tryLock(true)) {
     const text = await Deno.readTextFile(path).catch(() => "");
-    file.close();
-    const pid = Number.parseInt(text, 10);
-    throw new AlreadyRunning(what, Number.isSafeInteger(pid) ? pid : undefined);
+    const parsed = Number.parseInt(text, 10);
+    const pid = Number.isSafeInteger(parsed) ? parsed : undefined;
+    if (!options.onWait) {
+      file.close();
+      throw new AlreadyRunning(what, pid);
+    }
+    // A standby: the lock is let go when the owner ends, however it ends.
+    options.onWait(pid);
+    await file.lock(true);
   }
   await file.truncate(0);
   await file.write(new TextEncoder().encode(`${Deno.pid}\n`));

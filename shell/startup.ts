@@ -36,7 +36,12 @@ export interface OpenedDataDir extends Disposable {
  */
 export async function openDataDir(
   path: string,
-  lock: { readonly name: string; readonly what: string },
+  lock: {
+    readonly name: string;
+    readonly what: string;
+    /** Wait for the process holding the lock to end (a standby), told its pid. */
+    readonly onWait?: (pid: number | undefined) => void;
+  },
 ): Promise<OpenedDataDir | number> {
   let held: DirLock;
   let created: string | undefined;
@@ -62,7 +67,12 @@ export async function openDataDir(
       await Deno.mkdir(path, { recursive: true, mode: 0o700 });
       created = top;
     }
-    held = await lockDataDir(path, lock.name, lock.what);
+    held = await lockDataDir(
+      path,
+      lock.name,
+      lock.what,
+      lock.onWait ? { onWait: lock.onWait } : {},
+    );
   } catch (error) {
     return await fail(error);
   }

@@ -94,7 +94,10 @@ export class KvStore implements ServerStore {
       const [epoch, lease] = await this.#kv.getMany<[Owner, Owner]>([EPOCH, LEASE]);
       const now = Date.now();
       const current = lease.value;
-      if (current && current.until > now && current.epoch === epoch.value?.epoch) {
+      if (
+        current && current.until > now && current.epoch === epoch.value?.epoch &&
+        !options.gone?.(current)
+      ) {
         if (!options.wait) throw new StoreBusy(current);
         if (!told) options.onWaiting?.(current);
         told = true;

@@ -45,6 +45,11 @@ export interface ClaimOptions {
    * with {@linkcode StoreBusy}.
    */
   readonly wait?: boolean;
+  /**
+   * Whether a holder whose lease still runs is known to be gone (a process
+   * of this host that no longer exists): its claim is taken at once.
+   */
+  readonly gone?: (owner: Owner) => boolean;
   /** Ends the wait. */
   readonly signal?: AbortSignal;
   /** Called once when the wait starts, with the holder waited for. */

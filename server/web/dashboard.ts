@@ -138,6 +138,10 @@ export class Dashboard implements AsyncDisposable {
   /** What the dashboard shows. */
   async state(): Promise<Record<string, unknown>> {
     const server = this.#server;
+    // What the market holds once every handled event is stored: the page
+    // never shows a change its commit has not kept (it waits while the
+    // store fails).
+    await server.settled().catch(() => {});
     const now = Date.now();
     const peers = [...server.market.peers()].map((peer) => {
       const lastHeard = server.traffic.lastHeard(peer.source);

@@ -1,0 +1,32 @@
+/**
+ * Opens the store the command line names: Deno KV in the data directory
+ * (the default), another KV file or a KV Connect URL (`--kv`), or
+ * PostgreSQL (`--store postgres://…`).
+ *
+ * @module
+ */
+import { KvStore } from "./kv_store.ts";
+import { isPostgresUrl, type ServerStore } from "./store.ts";
+
+/** Where the state is: the data directory, and the options that move it elsewhere. */
+export interface StoreLocation {
+  /** The data directory: its `server.kv` by default. */
+  readonly dataDir: string;
+  /** Another KV file, or a KV Connect URL. */
+  readonly kv?: string;
+  /** A PostgreSQL URL without a password. */
+  readonly store?: string;
+  /** A file holding the PostgreSQL password (else PGPASSWORD). */
+  readonly storePasswordFile?: string;
+}
+
+/** Opens (creating if needed) the store of a location. */
+export async function openStore(location: StoreLocation): Promise<ServerStore> {
+  if (location.store !== undefined && isPostgresUrl(location.store)) {
+    const { PostgresStore } = await import("./postgres_store.ts");
+    return await PostgresStore.open(location.store, {
+      ...(location.storePasswordFile ? { passwordFile: location.storePasswordFile } : {}),
+    });
+  }
+  return await KvStore.open(location.dataDir, location.store ?? location.kv);
+}
