@@ -318,7 +318,7 @@ export async function runServer(
       },
     });
   } catch (error) {
-    log.error("Server failed to start: {error}", { error: String(error) });
+    log.error("Server failed to start: {error}", { error: describeError(error) });
     await shutdownLogging();
     // A start that failed leaves no data directory it made.
     await opened.discard();
@@ -326,7 +326,7 @@ export async function runServer(
       `Error: ${
         error instanceof Deno.errors.AddrInUse
           ? `Cannot listen on UDP ${options.host}:${options.port}: the port is in use (give another with --port)`
-          : `Cannot start the server: ${String(error)}`
+          : `Cannot start the server: ${describeError(error)}`
       }`,
     );
     return 1;
