@@ -23,13 +23,16 @@ export class ShopProcess implements AsyncDisposable {
   readonly #reading: Promise<void>;
   #status: Deno.CommandStatus | undefined;
 
-  constructor(args: string[], options: { stdin?: boolean } = {}) {
+  constructor(
+    args: string[],
+    options: { stdin?: boolean; env?: Readonly<Record<string, string>> } = {},
+  ) {
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["run", ...PERMISSIONS, MAIN, ...args],
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...options.env },
     }).spawn();
     this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
     this.#reading = Promise.all([
@@ -141,6 +144,12 @@ export class ShopProcess implements AsyncDisposable {
 export class ServerProcess extends ShopProcess {
   port = 0;
 
+  /**
+   * The environment servers are started with (a PostgreSQL password, say),
+   * for the tests of one file; empty by default.
+   */
+  static env: Readonly<Record<string, string>> = {};
+
   /** Starts a server and waits until it listens. */
   static async start(dataDir: string, ...extra: string[]): Promise<ServerProcess> {
     const server = new ServerProcess([
@@ -152,7 +161,7 @@ export class ServerProcess extends ShopProcess {
       "--data",
       dataDir,
       ...extra,
-    ]);
+    ], { env: ServerProcess.env });
     const line = await server.waitFor(/listening on 127\.0\.0\.1:\d+/);
     server.port = Number(line.match(/127\.0\.0\.1:(\d+)/)![1]);
     return server;
@@ -169,7 +178,7 @@ export class ServerProcess extends ShopProcess {
       "--data",
       dataDir,
       ...extra,
-    ]);
+    ], { env: ServerProcess.env });
     await server.waitFor(/listening on 127\.0\.0\.1:\d+/);
     server.port = previous.port;
     return server;

@@ -7,6 +7,7 @@
  */
 import { KvStore } from "./kv_store.ts";
 import { isPostgresUrl, type ServerStore } from "./store.ts";
+import { FAULTS_VARIABLE, parseFaults, withFaults } from "./faulty_store.ts";
 
 /** Where the state is: the data directory, and the options that move it elsewhere. */
 export interface StoreLocation {
@@ -20,8 +21,17 @@ export interface StoreLocation {
   readonly storePasswordFile?: string;
 }
 
-/** Opens (creating if needed) the store of a location. */
+/**
+ * Opens (creating if needed) the store of a location, with the test fault
+ * points when `SHOP_TEST_STORE_FAULTS` is set (`faulty_store.ts`).
+ */
 export async function openStore(location: StoreLocation): Promise<ServerStore> {
+  const faults = Deno.env.get(FAULTS_VARIABLE);
+  const store = await open(location);
+  return faults ? withFaults(store, parseFaults(faults)) : store;
+}
+
+async function open(location: StoreLocation): Promise<ServerStore> {
   if (location.store !== undefined && isPostgresUrl(location.store)) {
     const { PostgresStore } = await import("./postgres_store.ts");
     return await PostgresStore.open(location.store, {
