@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PeerProcess, type ServerProcess } from "./_process.ts";
+import { PeerProcess } from "./_process.ts";
 import { RawUdp } from "./_udp.ts";
 import type { ServerStore } from "../../server/store/store.ts";
 import type { LedgerEntry } from "../../server/records.ts";
@@ -29,8 +29,8 @@ export interface MarketRun {
 export interface MarketRunOptions {
   /** The directory for the peers' data and payment files. */
   readonly dir: string;
-  /** The server, running; `server()` is read again after a disruption. */
-  readonly server: () => ServerProcess;
+  /** The server's UDP port (a standby that takes over serves on the same). */
+  readonly port: number;
   /** Classic names to register from raw sockets. */
   readonly registrations: number;
   /** Items the seller lists and the buyer buys. */
@@ -82,7 +82,7 @@ export async function runMarket(options: MarketRunOptions): Promise<MarketRun> {
     );
     return ["--payment", path];
   };
-  const port = () => options.server().port;
+  const port = () => options.port;
   await using seller = await PeerProcess.start(
     "seller",
     port(),

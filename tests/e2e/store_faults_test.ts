@@ -41,7 +41,7 @@ Deno.test("commits that fail, fail after writing, or are slow lose and double no
   try {
     const run = await runMarket({
       dir: dir.path,
-      server: () => server,
+      port: server.port,
       registrations: 60,
       items: 8,
       disrupt: () => Promise.resolve(),
