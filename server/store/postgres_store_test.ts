@@ -392,6 +392,7 @@ Deno.test({
   await using pg = await startPostgres();
   const url = await pg.database();
   await using store = await openStore(pg, url);
+  await using standby = await openStore(pg, url);
   await store.claim({ holder: "server", leaseMs: 60_000 });
   const { batches } = marketBatches();
   const [early, late] = [batches.slice(0, 10).flat(), batches.slice(10).flat()];
@@ -412,16 +413,20 @@ Deno.test({
   await blocker.end({ timeout: 0 }).catch(() => {});
   await holding;
 
-  // Down: applies fail (clearly) rather than hang.
+  // Down: applies fail (clearly) rather than hang; a standby keeps waiting.
   await assert.rejects(
     store.apply(late),
     /Cannot use the PostgreSQL store postgres:\/\/127\.0\.0\.1/,
   );
+  const takeover = standby.claim({ holder: "standby", leaseMs: 60_000, wait: true });
+  await new Promise((resolve) => setTimeout(resolve, 300));
   await pg.resume();
   // The shell tries again every batch not reported stored, in order.
   await store.apply(early);
   await store.apply(late);
   await store.apply(late);
+  await store.release();
+  assert.equal((await takeover).epoch, 2, "the standby took over once the lease was released");
   const [entries] = await query(pg, url, `SELECT count(*)::int AS n FROM ledger_entries`);
   assert.equal(entries?.n, 3);
   const dir = await Deno.makeTempDir({ prefix: "shop-kv-" });
@@ -558,32 +563,62 @@ Deno.test({ name: "TLS to the database: sslmode require and verify-full", ...PG 
 });
 
 Deno.test({
-  name: "a multi-host URL with target_session_attrs=read-write reaches the writable one",
+  name:
+    "a multi-host URL with target_session_attrs=read-write reaches the writable one, after a failover too",
   ...PG,
-}, async () => {
+}, async (t) => {
   // A read-only database stands for a standby (the roles are the same on each).
-  await using primary = await startPostgres();
-  await using readOnly = await startPostgres({ password: primary.password });
-  const url = await primary.database("market");
-  await readOnly.database("market");
-  await query(readOnly, url, `ALTER DATABASE market SET default_transaction_read_only = on`);
+  await using first = await startPostgres();
+  await using second = await startPostgres({ password: first.password });
+  const url = await first.database("market");
+  await second.database("market");
+  const readOnly = async (pg: TestPostgres, on: boolean) => {
+    const admin = pg.admin("postgres");
+    await admin.unsafe(`ALTER DATABASE market SET default_transaction_read_only = ${on}`);
+    await admin.end();
+  };
+  await readOnly(second, true);
   const dead = (() => {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     listener.close();
     return (listener.addr as Deno.NetAddr).port;
   })();
-  const hosts = `127.0.0.1:${dead},127.0.0.1:${readOnly.port},127.0.0.1:${primary.port}`;
+  const hosts = `127.0.0.1:${dead},127.0.0.1:${second.port},127.0.0.1:${first.port}`;
+  const count = async (pg: TestPostgres) =>
+    (await query(pg, url, `SELECT count(*)::int AS n FROM requests`))[0]?.n;
   await using store = await PostgresStore.open(
     `postgres://postgres@${hosts}/market?target_session_attrs=read-write`,
-    { passwordFile: primary.passwordFile },
+    { passwordFile: first.passwordFile },
   );
-  await store.apply([save(request("R1", { state: "searching" }))]);
-  assert.equal(
-    store.where,
-    `postgres://${hosts}/market?target_session_attrs=read-write`,
+
+  await t.step("past a dead host and a read-only one to the writable", async () => {
+    await store.apply([save(request("R1", { state: "searching" }))]);
+    assert.equal(store.where, `postgres://${hosts}/market?target_session_attrs=read-write`);
+    assert.equal(await count(first), 1);
+    const [absent] = await query(second, url, `SELECT to_regclass('requests') IS NULL AS absent`);
+    assert.equal(absent?.absent, true);
+  });
+
+  await t.step(
+    "the primary turns read-only, another is promoted: the next commit reaches it",
+    async () => {
+      // The promoted one has the schema, as a replica would.
+      await readOnly(second, false);
+      await (await openStore(second, `postgres://postgres@127.0.0.1:${second.port}/market`))
+        [Symbol.asyncDispose]();
+      // The old primary, demoted: every session read-only from now on.
+      const admin = first.admin("market");
+      await admin.unsafe(`ALTER SYSTEM SET default_transaction_read_only = on`);
+      await admin.unsafe(`SELECT pg_reload_conf()`);
+      await admin.end();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await assert.rejects(
+        store.apply([save(request("R2", { state: "searching" }))]),
+        /read-only transaction/,
+      );
+      await store.apply([save(request("R2", { state: "searching" }))]);
+      assert.equal(await count(second), 1);
+      assert.equal(await count(first), 1);
+    },
   );
-  const [row] = await query(primary, url, `SELECT count(*)::int AS n FROM requests`);
-  assert.equal(row?.n, 1);
-  const [absent] = await query(readOnly, url, `SELECT to_regclass('requests') IS NULL AS absent`);
-  assert.equal(absent?.absent, true);
 });
