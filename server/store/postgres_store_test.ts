@@ -119,6 +119,40 @@ Deno.test({
     assert.equal((await query(pg, url, `SELECT 1 FROM requests WHERE id = 'S-drift'`)).length, 0);
   });
 
+  await t.step("text that is SQL, quotes or dollar tags is stored as text", async () => {
+    const names = ["x'); DROP TABLE peers; --", "$q$ $$ $q0$", "Ünïcødé 🛒 \\ \" '", "cost$q"];
+    const batch: Mutation[] = names.flatMap((name, i): Mutation[] => [
+      {
+        kind: "save",
+        key: ["peer", name],
+        value: {
+          name,
+          ip: name,
+          udpPort: 9000 + i,
+          tcpPort: 9100 + i,
+          source: { hostname: "127.0.0.1", port: 9000 + i },
+          registeredAt: T0,
+        },
+      },
+      {
+        kind: "save",
+        key: ["listing", name, name.toLowerCase()],
+        value: {
+          seller: name,
+          item: name,
+          price: 1.5,
+          quantity: 1,
+          description: name,
+          seq: 1,
+          at: T0,
+        },
+      },
+    ]);
+    await kv.apply(batch);
+    await store.apply(batch);
+    assert.deepStrictEqual(await store.load(), await kv.load());
+  });
+
   await Deno.remove(dir, { recursive: true });
 });
 
