@@ -79,3 +79,17 @@ Deno.test("a de-registration the server denies ends nothing", () => {
   peer.receive({ type: "DE-REGISTER-DENIED", rq: request.rq, reason: "nope" }, T0 + 210);
   assert.equal(peer.agent.items.find((item) => item.item === "Lamp")?.reservedFor, "s1");
 });
+
+Deno.test("a DE-REGISTER answered 'not registered' (DE-REGISTERED lost, or the server forgot the name) ends the flows as DE-REGISTERED does", () => {
+  const peer = seller();
+  const searching = only(sent(peer.line("buy Chair 50", T0 + 100)));
+  peer.receive({ type: "RESERVE", rq: "s1", item: "Lamp", price: 20 }, T0 + 400);
+  const request = only(sent(peer.line("deregister", T0 + 1_000)));
+  assert.equal(request.type, "DE-REGISTER");
+  peer.receive(
+    { type: "DE-REGISTER-DENIED", rq: request.rq, reason: "name alice not registered" },
+    T0 + 1_010,
+  );
+  assert.equal(peer.agent.requests.find((r) => r.rq === searching.rq)?.state, "cancelled");
+  assert.equal(peer.agent.items.find((item) => item.item === "Lamp")?.reservedFor, undefined);
+});

@@ -175,8 +175,9 @@ export class Market extends MarketBook {
     const { message, from } = event;
     this.heardFrom(event, turn);
     if (message.type === "ACK") return this.onAck(event, message, turn);
-    // LOOKING_FOR, BUY and CANCEL are not cached: their handlers answer a
-    // repeat with the search's current outcome, fresher than a cached reply.
+    // LOOKING_FOR, BUY, CANCEL, ACCEPT and REFUSE are not cached: their
+    // handlers answer a repeat with the search's current outcome, fresher
+    // than a cached reply.
     const key = STATE_ANSWERED.has(message.type)
       ? undefined
       : `${formatAddress(from)} ${message.type} ${message.rq}`;

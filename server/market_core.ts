@@ -37,7 +37,15 @@ import type { TransactionPlan } from "./transaction.ts";
 export const SERVER_SET = ExtensionSet.from(SERVER_EXTENSIONS);
 
 /** Requests whose repeats are answered from the search's state, not the cache. */
-export const STATE_ANSWERED: ReadonlySet<string> = new Set(["LOOKING_FOR", "BUY", "CANCEL"]);
+export const STATE_ANSWERED: ReadonlySet<string> = new Set([
+  "LOOKING_FOR",
+  "BUY",
+  "CANCEL",
+  // A late repeat of an answer to NEGOTIATE is told the search's state now
+  // (CANCEL once it is over), never the RESERVE it got while it was open.
+  "ACCEPT",
+  "REFUSE",
+]);
 
 /** How long after a restart ended searches have their outcome sent again. */
 export const RESEND_ENDED_WITHIN = 60_000;

@@ -246,6 +246,29 @@ Deno.test("the buyer's CANCEL of an open search ends it at once", async (t) => {
       { type: "CANCEL", rq: "S1", item: "Laptop", price: 400 },
     ]);
   });
+
+  await t.step(
+    "an ACCEPT repeated after the search ended is not sent again the RESERVE it first got",
+    () => {
+      const h = new Harness();
+      h.register("buyer", true);
+      h.register("s1");
+      h.from("buyer", lookingFor("b1", "buyer", "Laptop", 400));
+      h.from("s1", offer("S1", "s1", "Laptop", 550));
+      h.tick(T0 + TIMERS.offerWindow);
+      h.take("s1");
+      const accept = { type: "ACCEPT", rq: "S1", item: "Laptop", maxPrice: 400 } as const;
+      h.from("s1", accept, T0 + TIMERS.offerWindow + 10);
+      assert.deepEqual(h.take("s1").filter((m) => m.type === "RESERVE").length, 1);
+      h.from("buyer", { type: "CANCEL", rq: "b1", item: "Laptop", price: 400 });
+      assert.equal(h.market.request("S1")?.state, "cancelled");
+      h.take("s1");
+      // The seller's copy of its ACCEPT arrives late (its ACK was lost).
+      h.from("s1", accept, T0 + TIMERS.offerWindow + 20);
+      const replies = h.take("s1").filter((m) => m.type !== "ACK");
+      assert.equal(replies.some((m) => m.type === "RESERVE"), false, JSON.stringify(replies));
+    },
+  );
 });
 
 Deno.test("a classic REGISTER and one with extensions from the same source", async (t) => {

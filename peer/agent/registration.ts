@@ -401,7 +401,10 @@ export function onDeregistrationAnswer(
   turn: AgentTurn,
   message: MessageOf<"DE-REGISTERED" | "DE-REGISTER-DENIED">,
 ): void {
-  if (message.type === "DE-REGISTERED") {
+  // "not registered": the server no longer has this name (its DE-REGISTERED
+  // was lost, or it forgot the peer): as good as DE-REGISTERED, so the
+  // flows end here too rather than wait for a server that ended them.
+  if (message.type === "DE-REGISTERED" || / not registered$/.test(message.reason)) {
     setRegistered(state, turn, false);
     const ended = endFlowsOnLeaving(state, turn);
     const what = ended > 0 ? `; ${ended} open search(es) and reservation(s) ended with it` : "";
