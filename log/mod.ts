@@ -4,3 +4,4 @@
  * @module
  */
 export * from "./setup.ts";
+export * from "./file_sink.ts";

@@ -25,7 +25,7 @@ import {
   type Sink,
   withFilter,
 } from "@logtape/logtape";
-import { getRotatingFileSink } from "@logtape/file";
+import { getFileSink } from "./file_sink.ts";
 import { redactByField, type RedactionPattern } from "@logtape/redaction";
 
 /** The levels a user can pick for the console. */
@@ -79,10 +79,16 @@ const CARD_NUMBER: RedactionPattern = {
 
 const SECRET_FIELDS = [/^(card|cardNumber|cc|pan|expiry|cvv|cvc)$/i];
 
+/** An error as its first line: a log line never carries a stack trace. */
+function errorLine(error: Error): string {
+  const first = error.message.split("\n")[0]!.trim();
+  return first ? `${error.name}: ${first}` : error.name;
+}
+
 function renderValue(value: unknown): string {
-  return typeof value === "string"
-    ? value
-    : Deno.inspect(value, { compact: true, breakLength: Infinity, colors: false });
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return errorLine(value);
+  return Deno.inspect(value, { compact: true, breakLength: Infinity, colors: false });
 }
 
 /** Properties that the message text does not already show. */
@@ -91,7 +97,8 @@ function renderExtraProperties(record: LogRecord): string {
   const template = typeof record.rawMessage === "string" ? record.rawMessage : "";
   for (const key in record.properties) {
     if (template.includes(`{${key}}`)) continue;
-    (extra ??= {})[key] = record.properties[key];
+    const value = record.properties[key];
+    (extra ??= {})[key] = value instanceof Error ? errorLine(value) : value;
   }
   return extra === undefined ? "" : ` ${renderValue(extra)}`;
 }
@@ -129,7 +136,7 @@ function formatter(record: LogRecord): string {
 /**
  * Marks a sink as formatting each record before it returns, so that
  * LogTape passes records as they are instead of copying each one first
- * (its `sinkSnapshotPolicy`, which @logtape/file's sinks use the same way).
+ * (its `sinkSnapshotPolicy`; `file_sink.ts` marks the file sink the same way).
  */
 function immediate(sink: Sink): Sink {
   Object.defineProperty(sink, Symbol.for("LogTape.sinkSnapshotPolicy.immediate"), {
@@ -162,15 +169,18 @@ function masked(sink: Sink): Sink {
  * Configures logging for this process. Call {@linkcode shutdownLogging}
  * before exit: the file sink writes in the background every 200 ms, so a
  * crash loses at most that much, and nothing syncs the file per message.
+ * When the file cannot be written (a full disk) standard error gets one
+ * line saying so, and one when it can again (see `file_sink.ts`).
  */
 export async function setupLogging(options: LoggingOptions): Promise<void> {
-  const file = getRotatingFileSink(options.file, {
+  const write = options.consoleWrite;
+  const file = getFileSink(options.file, {
     formatter,
     maxSize: 10 * 1024 * 1024,
     maxFiles: 5,
     bufferSize: 64 * 1024,
     flushInterval: 200,
-    nonBlocking: true,
+    report: write ?? ((line) => console.error(line)),
   });
   const everyLevelToStderr: Record<LogLevel, "error"> = {
     trace: "error",
@@ -180,8 +190,7 @@ export async function setupLogging(options: LoggingOptions): Promise<void> {
     error: "error",
     fatal: "error",
   };
-  const write = options.consoleWrite;
-  const console = immediate(withFilter(
+  const consoleSink = immediate(withFilter(
     write
       ? (record: LogRecord) => write(formatter(record).replace(/\n$/, ""))
       : getConsoleSink({ formatter, levelMap: everyLevelToStderr }),
@@ -192,7 +201,7 @@ export async function setupLogging(options: LoggingOptions): Promise<void> {
   const fileLevel: LogLevel = wireLog ? "debug" : "info";
   await configure({
     reset: true,
-    sinks: { file: masked(withFilter(file, fileLevel)), console: masked(console) },
+    sinks: { file: masked(withFilter(file, fileLevel)), console: masked(consoleSink) },
     loggers: [
       { category: ["shop"], sinks: ["file", "console"], lowestLevel: wireLog ? "debug" : "info" },
       { category: ["logtape", "meta"], sinks: ["console"], lowestLevel: "warning" },

@@ -13,7 +13,17 @@ import { join } from "node:path";
 import { checkListen } from "../shell/listen_check.ts";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import { z } from "zod";
-import { fromZod, hostPort, logLevel, peerName, port, shownAs } from "../cli/value_parsers.ts";
+import {
+  duration,
+  formatDuration,
+  fromZod,
+  hostPort,
+  logLevel,
+  peerName,
+  port,
+  shownAs,
+} from "../cli/value_parsers.ts";
+import { StoreUnavailable } from "../shell/commit_queue.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
 import { formatPrice } from "../protocol/mod.ts";
 import type { Agent, Output } from "./agent.ts";
@@ -36,6 +46,9 @@ const ServerKey = z.string().refine((text) => {
     return false;
   }
 }, "expected the server's public key, 87 base64url characters");
+
+/** How long the store may fail before the peer stops, unless `--store-timeout` says. */
+const DEFAULT_STORE_TIMEOUT = 30_000;
 
 /** The `shop peer` command line. */
 export const peerCommand = command(
@@ -90,6 +103,10 @@ export const peerCommand = command(
       description:
         message`Lowest level of log lines shown on standard error (all of them go to NAME.log).`,
     }).withDefault("warning", shownAs("warning")),
+    storeTimeout: option("--store-timeout", duration(), {
+      description:
+        message`How long NAME.kv may keep failing to store the peer's state (a full disk) before the peer stops with exit 1; meanwhile nothing is shown or sent.`,
+    }).withDefault(DEFAULT_STORE_TIMEOUT, shownAs(formatDuration(DEFAULT_STORE_TIMEOUT))),
     web: optional(option("--web", webAddress(), {
       description:
         message`Also serve a page at [HOST:]PORT (host 127.0.0.1 by default; port 0 picks one) and print its URL with a token. Standard input keeps working; its end no longer stops the peer (quit or a signal does).`,
@@ -237,6 +254,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       secretInput,
       serverKey: options.serverKey,
       allowPlaintext: options.allowPlaintext,
+      storeTimeout: options.storeTimeout,
     });
   } catch (error) {
     log.error("Peer failed to start: {error}", { error: String(error) });
@@ -297,6 +315,11 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     // A script learns from the exit code that something went wrong.
     return !terminal && session.errors > 0 ? 1 : 0;
   } catch (error) {
+    if (error instanceof StoreUnavailable) {
+      // Nothing it could not store was told; a restart goes on from what it did.
+      console.error(`Error: ${options.name} stopped: ${error.message}`);
+      return 1;
+    }
     log.error("Peer failed: {error}", { error: String(error) });
     return 1;
   } finally {

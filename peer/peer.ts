@@ -5,7 +5,14 @@
  *
  * Events (input lines, datagrams, TCP messages, timer ticks) are handled
  * one at a time, in order: the agent's effects for one are performed (its
- * writes in one commit first) before the next is handled. The UDP socket
+ * writes in one commit first) before the next is handled. Nothing that
+ * tells of an event (a line printed, a datagram, a TCP answer, the page's
+ * event stream) leaves before its writes are stored: a commit that fails
+ * is tried again through a {@linkcode CommitQueue}, with every event after
+ * it waiting, and past `storeTimeout` the peer stops with
+ * {@linkcode StoreUnavailable}, to start again from what it stored. The
+ * agent's state is then ahead of the store only while that one commit is
+ * under way. The UDP socket
  * ({@linkcode UdpLink}, in `udp_link.ts`) passes the server's datagrams
  * through the guard. One timer at {@linkcode Agent.nextDeadline} feeds the
  * agent `tick` events, for its retransmissions.
@@ -23,6 +30,7 @@ import type { Address } from "../protocol/mod.ts";
 import { logger } from "../log/setup.ts";
 import type { RetransmitOptions } from "../transport/reliability.ts";
 import { type Clock, systemClock } from "../shell/clock.ts";
+import { CommitQueue, describeError, StoreUnavailable } from "../shell/commit_queue.ts";
 import { Wakeup } from "../shell/wakeup.ts";
 import { Agent, type KeyInfo, type Output, type PeerEffect, type PeerEvent } from "./agent.ts";
 import { LOOKS_SECRET } from "./commands.ts";
@@ -78,6 +86,11 @@ export interface PeerOptions {
   readonly retransmit?: Partial<RetransmitOptions>;
   /** The clock events are stamped with and timers run on (the system's by default). */
   readonly clock?: Clock;
+  /**
+   * How long the peer's store may keep failing its commits (a full disk)
+   * before the peer gives up and stops (default 30 s).
+   */
+  readonly storeTimeout?: number;
 }
 
 /** How long `quit` waits for answers still due from the server. */
@@ -102,6 +115,10 @@ export class ShopPeer implements AsyncDisposable {
   readonly #clock: Clock;
   /** The one timer, set for the agent's next retransmission. */
   readonly #wakeup: Wakeup;
+  /** The agent's writes, stored in order and tried again while they fail. */
+  readonly #commits: CommitQueue<readonly PeerWrite[]>;
+  /** Why the peer stopped: its store failed past the bound. */
+  #failure: StoreUnavailable | undefined;
 
   private constructor(
     options: PeerOptions,
@@ -115,6 +132,13 @@ export class ShopPeer implements AsyncDisposable {
     this.#clock = options.clock ?? systemClock;
     this.#wakeup = new Wakeup((at) => this.#feed({ kind: "tick", at }), { clock: this.#clock });
     this.#store = store;
+    this.#commits = new CommitQueue({
+      apply: (writes) => store.apply(writes),
+      retryFor: options.storeTimeout ?? 30_000,
+      clock: this.#clock,
+      onStall: (error) => this.#stalled(error),
+      onRecover: (stalledMs, tries) => this.#recovered(stalledMs, tries),
+    });
     this.#guard = guard;
     this.#agent = agent;
     this.#stopped = new Promise((resolve) => (this.#stopRequested = resolve));
@@ -225,6 +249,16 @@ export class ShopPeer implements AsyncDisposable {
     return this.#agent;
   }
 
+  /**
+   * Resolves once every write the agent has made is stored: what the agent
+   * shows then is what the store holds.
+   *
+   * @throws {StoreUnavailable} If the store failed past the bound.
+   */
+  settled(): Promise<void> {
+    return this.#commits.settled();
+  }
+
   /** Whether the TCP port serves TLS now. */
   get tls(): boolean {
     return this.#tcp.secure;
@@ -234,17 +268,22 @@ export class ShopPeer implements AsyncDisposable {
    * Runs input lines (commands, or answers to the questions asked) until
    * `quit` or the end of input, then waits (a little) for answers still due.
    * Server messages are handled meanwhile: a search never blocks input.
+   *
+   * @throws {StoreUnavailable} If the peer's store failed every commit for
+   *   `storeTimeout`: the peer stopped, and told nobody of what it could
+   *   not store.
    */
   async run(lines: AsyncIterable<string>): Promise<void> {
     await this.#feed({ kind: "start", at: this.#clock.now() });
     const input = (async () => {
       for await (const line of lines) {
-        if (this.#closing) break;
+        if (this.#closing || this.#failure) break;
         await this.#feed({ kind: "line", text: line, at: this.#clock.now() });
       }
     })();
     await Promise.race([input, this.#stopped]);
     await this.#drain();
+    if (this.#failure) throw this.#failure;
   }
 
   /** Waits `ms` on the peer's clock. */
@@ -258,7 +297,7 @@ export class ShopPeer implements AsyncDisposable {
     // Shipping_Info), get a little time to end.
     while (
       (this.#agent.pendingCount > 0 || this.#agent.transactionCount > 0) &&
-      this.#clock.now() < deadline && !this.#closing
+      this.#clock.now() < deadline && !this.#closing && !this.#failure
     ) {
       await this.#sleep(20);
     }
@@ -267,7 +306,8 @@ export class ShopPeer implements AsyncDisposable {
 
   #feed(event: PeerEvent): Promise<void> {
     this.#chain = this.#chain.then(async () => {
-      if (this.#closing && event.kind === "tick") return;
+      // Past a store that failed, nothing more is acted on.
+      if (this.#failure || (this.#closing && event.kind === "tick")) return;
       if (
         (event.kind === "tcp" || event.kind === "tcp-invalid" ||
           event.kind === "tcp-unauthenticated") && this.#tcp.forgot(event.conn)
@@ -283,11 +323,10 @@ export class ShopPeer implements AsyncDisposable {
         } else log.debug("input {line}", { line: event.text });
       }
       const effects = this.#agent.handle(event);
-      // TLS (or plain TCP) is served before the registration is announced.
-      await this.#syncListener();
       await this.#perform(effects);
-      this.#wakeup.arm(this.#closing ? undefined : this.#agent.nextDeadline());
+      this.#wakeup.arm(this.#closing || this.#failure ? undefined : this.#agent.nextDeadline());
     }).catch((error) => {
+      if (error instanceof StoreUnavailable) return this.#giveUp(error);
       // Nothing an event does may stop the ones after it.
       log.error("Handling {kind} failed: {error}", { kind: event.kind, error: String(error) });
     });
@@ -296,21 +335,14 @@ export class ShopPeer implements AsyncDisposable {
 
   async #perform(effects: PeerEffect[]): Promise<void> {
     // The agent puts an event's writes first; they go in one commit, and
-    // nothing is sent or printed for the event if it fails.
+    // nothing is sent or printed for the event until it is stored (tried
+    // again while it fails, the events after it waiting).
     const writes = effects.filter((effect): effect is PeerWrite =>
       effect.kind === "save" || effect.kind === "delete"
     );
-    try {
-      await this.#store.apply(writes);
-    } catch (error) {
-      log.error("Cannot store the peer's state: {error}", { error: String(error) });
-      this.#options.print({
-        event: "error",
-        text: `Error: cannot store the peer's state: ${String(error)}`,
-        fields: { message: String(error) },
-      });
-      return;
-    }
+    if (writes.length > 0) await this.#commits.push(writes);
+    // TLS (or plain TCP) is served before the registration is announced.
+    await this.#syncListener();
     for (const effect of effects) {
       switch (effect.kind) {
         case "save":
@@ -349,6 +381,40 @@ export class ShopPeer implements AsyncDisposable {
         log.warning("Cannot switch terminal echo: {error}", { error: String(error) });
       }
     }
+  }
+
+  /** The store started failing: said once, until it works again. */
+  #stalled(error: unknown): void {
+    const why = describeError(error);
+    const bound = ((this.#options.storeTimeout ?? 30_000) / 1000).toFixed(0);
+    // In the file; the user sees the line printed.
+    log.info("Cannot store the peer's state: {error}; trying again", { error: why });
+    this.#options.print({
+      event: "warning",
+      text: `Cannot store ${this.#options.name}'s state: ${why}; nothing is shown or sent ` +
+        `until it is stored (trying again for up to ${bound} s)`,
+      fields: { message: why, store: "failing" },
+    });
+  }
+
+  #recovered(stalledMs: number, tries: number): void {
+    const after = (stalledMs / 1000).toFixed(1);
+    log.info("The peer's state is stored again after {after} s", { after });
+    this.#options.print({
+      event: "stored",
+      text: `${this.#options.name}'s state is stored again after ${after} s; carrying on`,
+      fields: { stalledMs, tries },
+    });
+  }
+
+  /** The store failed past the bound: stop, with nothing more acted on or told. */
+  #giveUp(failure: StoreUnavailable): void {
+    if (this.#failure) return;
+    this.#failure = failure;
+    this.#wakeup.arm(undefined);
+    // In the file; the command line says it on standard error.
+    log.info("Stopping: {error}", { error: failure.message });
+    this.#stopRequested();
   }
 
   /**

@@ -22,6 +22,7 @@ import type { Output, Question } from "../agent.ts";
 import { parseCommand } from "../commands.ts";
 import { parseDetail } from "../payment.ts";
 import type { ShopPeer } from "../peer.ts";
+import { StoreUnavailable } from "../../shell/commit_queue.ts";
 import { page, script } from "../../web/assets.ts";
 import { EventHub } from "../../web/events.ts";
 import { cardDataAllowed } from "../../web/gate.ts";
@@ -141,10 +142,17 @@ export class PeerPage implements AsyncDisposable {
     this.#hub.publish("output", { event: output.event, text: output.text, fields });
   };
 
-  /** The state the page shows, read from the agent. */
-  state(remote: Deno.NetAddr, secure: boolean): Record<string, unknown> {
+  /**
+   * The state the page shows, read from the agent once its writes are
+   * stored: a state the store does not hold yet (a commit being tried
+   * again on a full disk) is never shown.
+   *
+   * @throws {StoreUnavailable} If the peer's store failed past the bound.
+   */
+  async state(remote: Deno.NetAddr, secure: boolean): Promise<Record<string, unknown>> {
     const peer = this.#peer;
     if (!peer) return { starting: true };
+    await peer.settled();
     const agent = peer.agent;
     const questions = agent.questions;
     // Forget prompts of questions that are gone.
@@ -264,7 +272,14 @@ function routesOf(self: () => PeerPage, queue: LineQueue): Record<string, Route>
     }
   };
   return {
-    "GET /api/state": ({ remote, secure }) => json(self().state(remote, secure)),
+    "GET /api/state": async ({ remote, secure }) => {
+      try {
+        return json(await self().state(remote, secure));
+      } catch (error) {
+        if (error instanceof StoreUnavailable) return json({ error: error.message }, 503);
+        throw error;
+      }
+    },
     "GET /api/events": ({ request }) => self().events(request),
     "GET /api/history.csv": () => csvFile("history.csv", self().historyRows()),
     "POST /api/register": () => command("register", "register"),
