@@ -172,6 +172,8 @@ export class ShopServer implements AsyncDisposable {
   #failure: Error | undefined;
   readonly #failed = Promise.withResolvers<Error>();
   #renewing: ReturnType<typeof setInterval> | undefined;
+  /** Tells a store outage once when it starts and once when it is over. */
+  readonly #outage = new Outage();
 
   private constructor(
     options: ServerOptions,
@@ -200,23 +202,25 @@ export class ShopServer implements AsyncDisposable {
       retryFor: options.storeTimeout ?? 30_000,
       retryable: (error) => !(error instanceof Fenced),
       clock: this.#clock,
-      onStall: (error) =>
-        log.error("Cannot store: {error}; replies wait while the commit is tried again", {
-          error: describeError(error),
-        }),
-      onRecover: (ms, tries) =>
-        log.warning("Storing again after {seconds} s ({tries} tries); the waiting replies go out", {
-          seconds: (ms / 1000).toFixed(1),
-          tries,
-        }),
+      onStall: (error) => this.#outage.failed(error),
+      onRecover: (_ms, tries) => this.#outage.recovered(tries),
     });
     const leaseMs = options.leaseMs ?? LEASE_MS;
+    // Renewals that fail are told once, and once when they work again.
+    let renewFailing = false;
     this.#renewing = setInterval(() => {
-      store.renew().catch((error) => {
+      store.renew().then(() => {
+        if (renewFailing) log.info("The claim on the store is renewed again");
+        renewFailing = false;
+      }, (error) => {
         if (error instanceof Fenced) this.#fail(error);
-        else {log.warning("Cannot renew the claim on the store: {error}", {
+        // A commit that fails is told already; its store is the same.
+        else if (!renewFailing && !this.#commits.stalled) {
+          renewFailing = true;
+          log.warning("Cannot renew the claim on the store: {error}", {
             error: describeError(error),
-          });}
+          });
+        }
       });
     }, leaseMs / 3);
     this.#done = Promise.all([this.#receive(), this.#work()]).then(() => {});
@@ -234,7 +238,7 @@ export class ShopServer implements AsyncDisposable {
         holder: holderName(options.dataDir),
         leaseMs: options.leaseMs ?? LEASE_MS,
         wait: options.standby ?? false,
-        ...(options.holdsLock ? { gone: sameDirectoryBefore(options.dataDir) } : {}),
+        ...(options.holdsLock ? { gone: goneWithLock(options) } : {}),
         onWaiting: (owner) => {
           log.info("Standby: waiting for {holder} to stop (epoch {epoch})", { ...owner });
           options.onStandby?.(owner);
@@ -581,6 +585,7 @@ export class ShopServer implements AsyncDisposable {
     if (this.#closing) return this.#done;
     this.#closing = true;
     clearInterval(this.#renewing);
+    this.#outage.flush();
     this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     this.#wake?.();
@@ -588,15 +593,60 @@ export class ShopServer implements AsyncDisposable {
     await this.#fanning;
     this.#turns.port1.close();
     await this.#legs[Symbol.asyncDispose]();
-    // A standby takes over at once after a clean stop; not after a failure
-    // (whose writes may still be landing) or when another server holds the store.
-    if (!this.#failure) {
-      await this.#store.release().catch((error) =>
-        log.warning("Cannot release the store: {error}", { error: describeError(error) })
-      );
-    }
+    // A standby takes over at once after a stop (the release is ordered
+    // after every commit made; it fails harmlessly when the store is down
+    // or another server holds it).
+    await this.#store.release().catch((error) => {
+      if (!this.#failure) {
+        log.warning("Cannot release the store: {error}", { error: describeError(error) });
+      }
+    });
     await this.#store[Symbol.asyncDispose]();
     log.info("Stopped");
+  }
+}
+
+/** How long commits must succeed before an outage of the store is told over. */
+const OUTAGE_QUIET_MS = 2_000;
+
+/**
+ * A store outage told in two lines: one when commits start failing, one
+ * when they have succeeded for {@linkcode OUTAGE_QUIET_MS} (a nearly full
+ * disk takes some commits and refuses others: that flapping is one outage,
+ * not a line per refusal).
+ */
+class Outage {
+  #since: number | undefined;
+  #tries = 0;
+  #over: ReturnType<typeof setTimeout> | undefined;
+
+  failed(error: unknown): void {
+    clearTimeout(this.#over);
+    this.#over = undefined;
+    if (this.#since !== undefined) return;
+    this.#since = Date.now();
+    this.#tries = 0;
+    log.error("Cannot store: {error}; replies wait while the commit is retried", {
+      error: describeError(error),
+    });
+  }
+
+  recovered(tries: number): void {
+    this.#tries += tries;
+    clearTimeout(this.#over);
+    this.#over = setTimeout(() => this.flush(), OUTAGE_QUIET_MS);
+  }
+
+  /** Tells the outage over now if commits work again (at a stop, say). */
+  flush(): void {
+    if (this.#over === undefined || this.#since === undefined) return;
+    clearTimeout(this.#over);
+    this.#over = undefined;
+    log.warning(
+      "The store takes commits again after {seconds} s ({tries} tries); the waiting replies went out",
+      { seconds: ((Date.now() - this.#since) / 1000).toFixed(1), tries: this.#tries },
+    );
+    this.#since = undefined;
   }
 }
 
@@ -608,14 +658,17 @@ function holderName(dataDir: string): string {
 }
 
 /**
- * Whether a holder whose lease still runs has ended: the server before this
- * one on the same host and data directory, whose lock this process now
- * holds (it was killed, say). Its lease need not be waited out.
+ * Whether a holder whose lease still runs has ended, for a server that
+ * holds its data directory's lock: every holder, when the store is that
+ * directory's own `server.kv` (no other server can use it: a copy restored
+ * there, say); else the server before this one on the same host and data
+ * directory (it was killed). Its lease need not be waited out.
  */
-function sameDirectoryBefore(dataDir: string): (owner: Owner) => boolean {
-  const mine = holderName(dataDir).replace(/ pid \d+ /, " ");
+function goneWithLock(options: ServerOptions): (owner: Owner) => boolean {
+  if (options.kv === undefined && options.store === undefined) return () => true;
+  const mine = holderName(options.dataDir).replace(/ pid \d+ /, " ");
   return (owner) =>
-    owner.holder !== holderName(dataDir) &&
+    owner.holder !== holderName(options.dataDir) &&
     owner.holder.replace(/ pid \d+ /, " ") === mine;
 }
 

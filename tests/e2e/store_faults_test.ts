@@ -50,7 +50,7 @@ Deno.test("commits that fail, fail after writing, or are slow lose and double no
     // The server said so once per stall, in one line, and kept serving.
     const stderr = server.stderr.join("\n");
     assert.match(stderr, /Cannot store: Injected fault: commit \d+ not made; replies wait/);
-    assert.match(stderr, /Storing again after [\d.]+ s \(\d+ tries\)/);
+    assert.match(stderr, /The store takes commits again after [\d.]+ s \(\d+ tries\)/);
     assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
     await server.kill("SIGTERM");
     await using store = await KvStore.openExisting(data);
