@@ -9,7 +9,14 @@ import { commandLine, message } from "@optique/core/message";
 import { run } from "@optique/run";
 import { subcommandOf, usageHint } from "./cli/usage.ts";
 import { peerCommand, runPeer } from "./peer/cli.ts";
-import { runKey, runLedger, runServer, serverCommand, serverUsages } from "./server/cli.ts";
+import {
+  runKey,
+  runLedger,
+  runMigrate,
+  runServer,
+  serverCommand,
+  serverUsages,
+} from "./server/cli.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The program's version, from deno.json. */
@@ -70,6 +77,8 @@ if (import.meta.main) {
     ? await runLedger(options)
     : options.command === "key"
     ? await runKey(options)
+    : options.command === "migrate"
+    ? await runMigrate(options)
     : await runPeer(options);
   Deno.exit(code);
 }

@@ -32,6 +32,9 @@ import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
 import { KvStore, serverKvPath, type ServerStore } from "./store/mod.ts";
 import { openStore } from "./store/open.ts";
+import { isPostgresUrl } from "./store/store.ts";
+import { copyStore, verifyCopy } from "./store/migrate.ts";
+import { dirname } from "node:path";
 import { describeError } from "../shell/commit_queue.ts";
 // --web: the read-only dashboard (web16).
 import { webAddress } from "../web/address.ts";
@@ -106,6 +109,34 @@ const keyCommand = command(
     description: message`Print the server's public key as ${
       commandLine("shop peer --server-key KEY")
     } takes it, and its fingerprint (what peers show as "server key ..."). If the server has no key yet, one is made and stored in DIR/server.kv, where the server will find it at its first start, so the key can be handed out before then. Needs no running server.`,
+  },
+);
+
+/** `shop server migrate`: the market copied into another store. */
+const migrateCommand = command(
+  "migrate",
+  object({
+    command: constant("migrate"),
+    data: dataOption,
+    kv: kvOption,
+    store: storeOption,
+    storePasswordFile: storePasswordFileOption,
+    to: option("--to", string({ metavar: "PATH|URL" }), {
+      description:
+        message`The store to copy into: a Deno KV file (DIR/server.kv) or a PostgreSQL URL (the password from PGPASSWORD or --to-password-file).`,
+    }),
+    toPasswordFile: optional(option("--to-password-file", string({ metavar: "FILE" }), {
+      description: message`Read the target PostgreSQL's password from this file.`,
+    })),
+    overwrite: flag("--overwrite", {
+      description:
+        message`Copy into a store that holds records already, writing over them key by key (to finish a copy that stopped half way).`,
+    }).withDefault(false),
+  }),
+  {
+    brief: message`Copy the market into another store (Deno KV ↔ PostgreSQL).`,
+    description:
+      message`Copy every registration, search, offer, listing, ledger entry, replay mark and the server's key from the server's store (DIR/server.kv, --kv or --store) into --to, then check that both hold the same. Stop the server first: the copy claims both stores and refuses to run beside a server on either. Start the server on the new store afterwards.`,
   },
 );
 
@@ -224,12 +255,16 @@ export const serverUsages: readonly SubcommandUsage[] = [
     usage: [{ type: "command", name: "server" }, ...ledgerCommand.usage],
   },
   { path: ["server", "key"], usage: [{ type: "command", name: "server" }, ...keyCommand.usage] },
+  {
+    path: ["server", "migrate"],
+    usage: [{ type: "command", name: "server" }, ...migrateCommand.usage],
+  },
 ];
 
 /** The `shop server` command line. */
 export const serverCommand = command(
   "server",
-  or(ledgerCommand, keyCommand, serverOptions),
+  or(ledgerCommand, keyCommand, migrateCommand, serverOptions),
   {
     brief: message`Run the marketplace server.`,
     description:
@@ -435,6 +470,59 @@ export async function runKey(
       : `server key ${key}\nfingerprint ${keyFingerprint}`,
   );
   return 0;
+}
+
+/**
+ * Copies the market into another store and checks the copy.
+ *
+ * @returns The exit code: 1 when a store cannot be opened, the copy is
+ *   refused, or the check finds a difference.
+ */
+export async function runMigrate(
+  options: Extract<ServerCommand, { command: "migrate" }>,
+): Promise<number> {
+  const from = options.store ?? options.kv ?? serverKvPath(options.data);
+  let source: ServerStore | undefined;
+  let target: ServerStore | undefined;
+  try {
+    // Loaded only when asked for: a server on Deno KV never loads the PostgreSQL client.
+    const { PostgresStore } = await import("./store/postgres_store.ts");
+    source = options.store && isPostgresUrl(options.store)
+      ? await PostgresStore.openExisting(options.store, passwordFileOf(options.storePasswordFile))
+      : await KvStore.openExisting(options.data, options.store ?? options.kv);
+    target = isPostgresUrl(options.to)
+      ? await PostgresStore.open(options.to, passwordFileOf(options.toPasswordFile))
+      : await KvStore.open(dirname(options.to), options.to);
+    const counts = await copyStore(source, target, { overwrite: options.overwrite });
+    const check = await verifyCopy(source, target);
+    if (!check.same) {
+      console.error(
+        `Error: The copy in ${target.where} differs from ${source.where}:\n${
+          check.differences.join("\n")
+        }`,
+      );
+      return 1;
+    }
+    console.log(
+      `Copied ${counts.peers} peers, ${counts.requests} searches, ${counts.offers} offers, ${counts.listings} listings, ${counts.ledger} ledger entries, ${counts.marks} replay marks${
+        counts.identity ? " and the server key" : ""
+      } from ${source.where} to ${target.where}; both hold the same`,
+    );
+    return 0;
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? `no server data there (pass the server's --data, --kv or --store)`
+      : describeError(error);
+    console.error(`Error: Cannot copy the market from ${source?.where ?? from}: ${reason}`);
+    return 1;
+  } finally {
+    await target?.[Symbol.asyncDispose]();
+    await source?.[Symbol.asyncDispose]();
+  }
+}
+
+function passwordFileOf(file: string | undefined): { passwordFile?: string } {
+  return file ? { passwordFile: file } : {};
 }
 
 /** The store options of a command, as {@linkcode openStore} takes them. */

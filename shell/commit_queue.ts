@@ -190,9 +190,27 @@ export class CommitQueue<B> {
     );
   }
 
-  /** The store's apply, with a synchronous throw turned into a rejection. */
+  /**
+   * The store's apply, with a synchronous throw turned into a rejection,
+   * and an attempt that never ends (a database cut off without a word)
+   * counted as failed after the bound: the queue then gives up rather than
+   * wait forever. The attempt is not cancelled (a cancelled commit may
+   * still be made); the shell stops.
+   */
   async #apply(batch: B): Promise<void> {
-    await this.#options.apply(batch);
+    const { clock, retryFor } = this.#options;
+    let timer: unknown;
+    const hung = new Promise<never>((_, reject) => {
+      timer = clock.set(
+        () => reject(new Error(`A commit did not finish within ${(retryFor / 1000).toFixed(1)} s`)),
+        retryFor,
+      );
+    });
+    try {
+      await Promise.race([this.#options.apply(batch), hung]);
+    } finally {
+      clock.clear(timer);
+    }
   }
 
   /** Reports, oldest first, every batch stored with nothing unstored before it. */

@@ -118,3 +118,21 @@ Deno.test("settled waits for every batch pushed so far", async () => {
   await queue.settled();
   assert.deepEqual(store.data.size, 2);
 });
+
+Deno.test("a commit that never finishes counts as failed, and the queue gives up at the bound", async () => {
+  let calls = 0;
+  const queue = new CommitQueue<Batch>({
+    // A database cut off without a word: the commit neither succeeds nor fails.
+    apply: () => {
+      calls++;
+      return new Promise(() => {});
+    },
+    retryFor: 150,
+    backoff: 10,
+  });
+  const started = Date.now();
+  await assert.rejects(queue.push([["a", "1"]]), StoreUnavailable);
+  const took = Date.now() - started;
+  assert.ok(took >= 150 && took < 5_000, `gave up after ${took} ms`);
+  assert.ok(calls >= 1);
+});

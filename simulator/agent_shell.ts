@@ -1,9 +1,12 @@
 /**
- * A peer's shell in the simulated world: it keeps one agent's records,
- * hands it events (typed lines, datagrams, TCP messages, ticks), carries
- * out its effects, plays its user (who answers FOUND and NEGOTIATE after a
- * while), arms its wake-up, and rebuilds it from its records after a
- * crash, as `peer/peer.ts` does with KV and sockets.
+ * A peer's shell in the simulated world: it hands one agent events (typed
+ * lines, datagrams, TCP messages, ticks), commits each event's writes to
+ * its store through the commit queue and only then carries out the other
+ * effects, plays its user (who answers FOUND and NEGOTIATE after a while),
+ * arms its wake-up, and rebuilds the agent from its store after a crash,
+ * or after it stopped because the store failed too long, as `peer/peer.ts`
+ * does with KV and sockets (the same rule on the peer: it tells its user
+ * and the server nothing its store did not keep).
  *
  * Security: the crypto lives in the shells, so this one stands in for it.
  * A keyed agent registers with a `registration` proof and dummy session
@@ -16,11 +19,13 @@
 import type { Address, DecodeResult, Message } from "../protocol/mod.ts";
 import type { ServerEvent } from "../server/market.ts";
 import { Agent, type PeerEvent, type PeerProfile } from "../peer/agent.ts";
+import { type CommitMode, ShellCommits } from "./_commits.ts";
 import { agentActions } from "./_effects.ts";
 import type { ShellHost } from "./_shell.ts";
 import type { Network } from "./network.ts";
 import type { Random } from "./random.ts";
-import { agentSnapshot, RecordStore } from "./records.ts";
+import { agentSnapshot, type RecordStore } from "./records.ts";
+import type { SimulatedStore } from "./storage.ts";
 import { TIMERS } from "./market_shell.ts";
 import type { TcpLeg } from "./tcp_leg.ts";
 import type { AgentPlan } from "./workload.ts";
@@ -35,9 +40,9 @@ export type ShellProof = Pick<
 export class AgentShell {
   readonly plan: AgentPlan;
   readonly profile: PeerProfile;
-  /** What the agent stored: what a restart rebuilds it from. */
-  readonly store = new RecordStore();
   readonly #host: ShellHost;
+  readonly #disk: SimulatedStore;
+  readonly #commits: ShellCommits;
   readonly #network: Network;
   readonly #leg: TcpLeg;
   /** The user's answers, drawn from the run's seed. */
@@ -55,6 +60,8 @@ export class AgentShell {
       network: Network;
       leg: TcpLeg;
       users: Random;
+      store: SimulatedStore;
+      mode: CommitMode;
     },
   ) {
     this.#host = host;
@@ -63,6 +70,13 @@ export class AgentShell {
     this.#network = parts.network;
     this.#leg = parts.leg;
     this.#users = parts.users;
+    this.#disk = parts.store;
+    this.#commits = new ShellCommits(host, parts.store, parts.plan.name, parts.mode);
+  }
+
+  /** What the agent stored: what a restart rebuilds it from. */
+  get store(): RecordStore {
+    return this.#disk.records;
   }
 
   /** Where the agent's datagrams come from. */
@@ -77,9 +91,21 @@ export class AgentShell {
 
   /** Starts the agent from its records (a restart, after the first). */
   start(): void {
-    this.#boot++;
-    let rqs = 0;
     const name = this.plan.name;
+    if (this.#agent) return;
+    if (!this.#disk.available) {
+      return this.#host.stopped(name, {
+        reason: "cannot read its store",
+        atStart: true,
+        restart: () => this.start(),
+      });
+    }
+    this.#boot++;
+    this.#commits.open((error) => {
+      this.crash();
+      this.#host.stopped(name, { reason: error.message, restart: () => this.start() });
+    });
+    let rqs = 0;
     const prefix = `${name}${this.#boot}`;
     this.#agent = new Agent(this.profile, agentSnapshot(this.store), {
       newRq: () => `${prefix}-${++rqs}`,
@@ -101,12 +127,17 @@ export class AgentShell {
   handle(event: PeerEvent): void {
     const agent = this.#agent;
     if (!agent) return;
-    this.#host.perform(this.plan.name, agentActions(agent.handle(event)), (action) => {
-      if (action.kind === "udp") {
-        this.#network.send(this.address, this.profile.server, action.message);
-      } else if (action.kind === "tcp-send") this.#leg.fromAgent(action.conn, action.message);
-      else if (action.kind === "tcp-close") this.#leg.closedByAgent(action.conn);
-      else if (action.kind === "print") this.#answerPrompt(action.output.fields);
+    const name = this.plan.name;
+    const actions = agentActions(agent.handle(event));
+    this.#host.audit(name, actions);
+    this.#commits.push(actions, (batch) => {
+      this.#host.perform(name, actions, batch, (action) => {
+        if (action.kind === "udp") {
+          this.#network.send(this.address, this.profile.server, action.message);
+        } else if (action.kind === "tcp-send") this.#leg.fromAgent(action.conn, action.message);
+        else if (action.kind === "tcp-close") this.#leg.closedByAgent(action.conn);
+        else if (action.kind === "print") this.#answerPrompt(action.output.fields);
+      });
     });
     this.#arm();
   }
@@ -155,6 +186,7 @@ export class AgentShell {
     this.#agent = undefined;
     this.#boot++;
     this.#armed = undefined;
+    this.#commits.close();
     this.#leg.agentCrashed(this.plan.name);
     return true;
   }

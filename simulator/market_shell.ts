@@ -1,17 +1,21 @@
 /**
- * The server's shell in the simulated world: it keeps the market's records,
- * hands it events, carries out its effects (datagrams on the network, TCP
- * legs), arms its wake-up at its next deadline, and rebuilds it from its
- * records after a crash, as `server/server.ts` does with KV and sockets.
+ * The server's shell in the simulated world: it hands the market events,
+ * commits each event's writes to its store through the commit queue and
+ * only then carries out the other effects (datagrams on the network, TCP
+ * legs, logs), arms its wake-up at its next deadline, and rebuilds the
+ * market from its store after a crash, or after it stopped because the
+ * store failed too long, as `server/server.ts` does with KV and sockets.
  *
  * @module
  */
 import type { Address } from "../protocol/mod.ts";
 import { Market, type MarketTimers, type ServerEvent } from "../server/market.ts";
+import { type CommitMode, ShellCommits } from "./_commits.ts";
 import { marketActions } from "./_effects.ts";
 import type { ShellHost } from "./_shell.ts";
 import type { Network } from "./network.ts";
-import { marketSnapshot, RecordStore } from "./records.ts";
+import { marketSnapshot, type RecordStore } from "./records.ts";
+import type { SimulatedStore } from "./storage.ts";
 import type { TcpLeg } from "./tcp_leg.ts";
 
 /** The simulated market's timers: short, so that every timeout fires within a run. */
@@ -24,24 +28,40 @@ export const TIMERS: MarketTimers = {
   holdTimeout: 1_000,
 };
 
-/** The market, its records, and its shell's timer. */
+/** The market, its store, and its shell's timer. */
 export class MarketShell {
-  /** What the market stored: what a restart rebuilds it from. */
-  readonly store = new RecordStore();
   readonly #host: ShellHost;
   readonly #address: Address;
   readonly #network: Network;
   readonly #leg: TcpLeg;
+  readonly #disk: SimulatedStore;
+  readonly #commits: ShellCommits;
   #market: Market | undefined;
   /** Bumped by every start and crash: a wake-up of an earlier life does nothing. */
   #boot = 0;
   #armed: number | undefined;
 
-  constructor(host: ShellHost, address: Address, network: Network, leg: TcpLeg) {
+  constructor(
+    host: ShellHost,
+    parts: {
+      address: Address;
+      network: Network;
+      leg: TcpLeg;
+      store: SimulatedStore;
+      mode: CommitMode;
+    },
+  ) {
     this.#host = host;
-    this.#address = address;
-    this.#network = network;
-    this.#leg = leg;
+    this.#address = parts.address;
+    this.#network = parts.network;
+    this.#leg = parts.leg;
+    this.#disk = parts.store;
+    this.#commits = new ShellCommits(host, parts.store, "server", parts.mode);
+  }
+
+  /** What the market stored: what a restart rebuilds it from. */
+  get store(): RecordStore {
+    return this.#disk.records;
   }
 
   /** Whether the market is running. */
@@ -51,7 +71,16 @@ export class MarketShell {
 
   /** Starts the market from its records (a restart, after the first). */
   start(): void {
+    if (this.#market) return;
+    if (!this.#disk.available) {
+      return this.#host.stopped("server", {
+        reason: "cannot read its store",
+        atStart: true,
+        restart: () => this.start(),
+      });
+    }
     this.#boot++;
+    this.#commits.open((error) => this.#stopped(error.message));
     let ids = 0;
     const boot = this.#boot;
     this.#market = new Market(marketSnapshot(this.store), {
@@ -70,12 +99,16 @@ export class MarketShell {
   handle(event: ServerEvent): void {
     const market = this.#market;
     if (!market) return;
-    this.#host.perform("server", marketActions(market.handle(event)), (action) => {
-      if (action.kind === "udp") this.#network.send(this.#address, action.to!, action.message);
-      else if (action.kind === "transact") this.#leg.transact(action.request, action.plan);
-      else if (action.kind === "conclude") {
-        this.#leg.conclude(action.request, action.plan, action.conclusion, action.deliver);
-      }
+    const actions = marketActions(market.handle(event));
+    this.#host.audit("server", actions);
+    this.#commits.push(actions, (batch) => {
+      this.#host.perform("server", actions, batch, (action) => {
+        if (action.kind === "udp") this.#network.send(this.#address, action.to!, action.message);
+        else if (action.kind === "transact") this.#leg.transact(action.request, action.plan);
+        else if (action.kind === "conclude") {
+          this.#leg.conclude(action.request, action.plan, action.conclusion, action.deliver);
+        }
+      });
     });
     this.#arm();
   }
@@ -91,8 +124,15 @@ export class MarketShell {
     this.#market = undefined;
     this.#boot++;
     this.#armed = undefined;
+    this.#commits.close();
     this.#leg.marketCrashed();
     return true;
+  }
+
+  /** The commit queue gave up: the server stops, as a crash, and its supervisor restarts it. */
+  #stopped(reason: string): void {
+    this.crash();
+    this.#host.stopped("server", { reason, restart: () => this.start() });
   }
 
   #arm(): void {

@@ -2,7 +2,9 @@
  * A machine's stored records as its shell keeps them: one map per machine,
  * all writes of one handled event applied together (the shells commit them
  * in one KV transaction), and the snapshot a restarted machine is built
- * from.
+ * from. Each record remembers the batch that wrote it, and a deleted key
+ * the batch that deleted it, so that a claim made by one batch can tell a
+ * later change from a lost write (`acknowledged.ts`).
  *
  * @module
  */
@@ -25,18 +27,46 @@ import type {
 } from "../peer/agent.ts";
 import type { Action, RecordKey } from "./_effects.ts";
 
+/** What a store holds under one key, and which batch put it there. */
+export interface StoredVersion {
+  /** The record, or `undefined` when the key was deleted. */
+  readonly value: unknown;
+  /** The batch that wrote or deleted it (0 when applied without one). */
+  readonly batch: number;
+}
+
 /** A machine's durable records, keyed as the KV store keys them. */
 export class RecordStore {
-  readonly #records = new Map<string, { key: RecordKey; value: unknown }>();
+  readonly #records = new Map<string, { key: RecordKey; value: unknown; batch: number }>();
+  /** Deleted keys, with the batch that deleted them. */
+  readonly #deleted = new Map<string, number>();
 
-  /** Applies the writes among one event's actions, all at once. */
-  apply(actions: readonly Action[]): void {
+  /**
+   * Applies the writes among one event's actions, all at once.
+   *
+   * @param batch The shell's number of the batch (they grow with every batch a machine makes).
+   */
+  apply(actions: readonly Action[], batch = 0): void {
     for (const action of actions) {
       if (action.kind !== "write") continue;
       const id = JSON.stringify(action.key);
-      if (action.value === undefined) this.#records.delete(id);
-      else this.#records.set(id, { key: action.key, value: structuredClone(action.value) });
+      if (action.value === undefined) {
+        this.#records.delete(id);
+        this.#deleted.set(id, batch);
+      } else {
+        this.#records.set(id, { key: action.key, value: structuredClone(action.value), batch });
+        this.#deleted.delete(id);
+      }
     }
+  }
+
+  /** What is stored under `key`, or `undefined` if it was never written. */
+  version(key: RecordKey): StoredVersion | undefined {
+    const id = JSON.stringify(key);
+    const record = this.#records.get(id);
+    if (record) return { value: record.value, batch: record.batch };
+    const deletedBy = this.#deleted.get(id);
+    return deletedBy === undefined ? undefined : { value: undefined, batch: deletedBy };
   }
 
   /** The values of every record whose key starts with `kind`. */

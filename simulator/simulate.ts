@@ -8,8 +8,11 @@
  * ```
  *
  * Options: `--from N` (first seed of `--seeds`), `--crash-plaintext`
- * (crash plaintext peers too). A failure prints its seed, the broken rule, the last events and the
- * command that replays it; the exit code is then 1 (2 for a usage error).
+ * (crash plaintext peers too), `--no-storage-faults` (every commit is
+ * stored at once), `--commits reply-first|drop-failed` (a broken shell, to
+ * watch "everything acknowledged is stored" catch it). A failure prints its
+ * seed, the broken rule, the last events and the command that replays it;
+ * the exit code is then 1 (2 for a usage error).
  *
  * @module
  */
@@ -19,6 +22,10 @@ import {
   SimulationFailure,
   type SimulationOptions,
 } from "./simulation.ts";
+import { NO_STORAGE_FAULTS, type StorageStats } from "./storage.ts";
+import type { CommitMode } from "./_commits.ts";
+
+const COMMIT_MODES: readonly CommitMode[] = ["honest", "reply-first", "drop-failed"];
 
 interface Args {
   seed?: number;
@@ -44,25 +51,45 @@ function parse(argv: readonly string[]): Args {
     else if (flag === "--from") args.from = number(flag, argv[++i]);
     else if (flag === "--trace") args.trace = true;
     else if (flag === "--crash-plaintext") args.options = { ...args.options, crashPlaintext: true };
-    else {throw new TypeError(
-        `Unknown option "${flag}": expected --seed, --seeds, --from, --trace or --crash-plaintext`,
-      );}
+    else if (flag === "--no-storage-faults") {
+      args.options = { ...args.options, storage: NO_STORAGE_FAULTS };
+    } else if (flag === "--commits") {
+      const mode = argv[++i];
+      if (!COMMIT_MODES.includes(mode as CommitMode)) {
+        throw new TypeError(
+          `Cannot read --commits "${mode ?? ""}": expected ${COMMIT_MODES.join(", ")}`,
+        );
+      }
+      args.options = { ...args.options, commits: mode as CommitMode };
+    } else {
+      throw new TypeError(
+        `Unknown option "${flag}": expected --seed, --seeds, --from, --trace, --crash-plaintext, --no-storage-faults or --commits`,
+      );
+    }
   }
   return args;
 }
 
 function summary(results: readonly RunResult[]): string {
   const sum = (pick: (r: RunResult) => number) => results.reduce((n, r) => n + pick(r), 0);
+  const store = (kind: keyof StorageStats) => sum((r) => r.storage[kind]);
   return [
     `datagrams ${sum((r) => r.network.sent)} sent: ${sum((r) => r.network.dropped)} dropped, ` +
     `${sum((r) => r.network.duplicated)} duplicated, ${sum((r) => r.network.delayed)} delayed`,
+    `commits ${store("commits")}: ${store("failedBefore")} failed before writing, ` +
+    `${store("slow")} slow, ${store("failedAfter")} failed after writing; ` +
+    `outages ${store("outages")} (${store("refused")} commits refused); ` +
+    `stopped past the retry bound ${store("gaveUp")} times ` +
+    `(the server ${store("serverGaveUp")}), restarted from the store; ` +
+    `starts refused (store unreadable) ${store("failedStarts")}`,
+    `acknowledged replies checked against the store ${sum((r) => r.claims)}`,
     `crashes ${sum((r) => r.crashes)}; searches ${sum((r) => r.searches)}; ` +
     `sales ${sum((r) => r.sales)}; failed transactions ${sum((r) => r.failedTransactions)}`,
     `steps ${sum((r) => r.steps)}`,
   ].join("\n");
 }
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   let args: Args;
   try {
     args = parse(argv);
@@ -78,7 +105,7 @@ function main(argv: readonly string[]): number {
   const failures: SimulationFailure[] = [];
   for (const seed of seeds) {
     try {
-      const result = simulate(seed, { ...args.options, keepTrace: args.trace });
+      const result = await simulate(seed, { ...args.options, keepTrace: args.trace });
       if (args.trace) console.log(result.trace!.join("\n"));
       results.push(result);
     } catch (error) {
@@ -94,14 +121,18 @@ function main(argv: readonly string[]): number {
       `seed ${args.seed}: trace ${results[0].traceHash}, virtual time ${results[0].virtualMs} ms`,
     );
   }
-  console.log(`seeds run ${seeds.length} in ${seconds} s; failed ${failures.length}`);
+  const mode = args.options.commits ?? "honest";
+  console.log(
+    `seeds run ${seeds.length} in ${seconds} s; failed ${failures.length}` +
+      (mode === "honest" ? "" : ` (shells commit ${mode})`),
+  );
   if (results.length > 0) console.log(summary(results));
   for (const failure of failures) {
     console.log(
-      `FAILED seed ${failure.seed}: ${failure.violation}\n  replay: deno task simulate --seed ${failure.seed}`,
+      `FAILED seed ${failure.seed}: ${failure.violation}\n  replay: ${failure.replay}`,
     );
   }
   return failures.length === 0 ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -52,6 +52,8 @@ export interface LegHost {
   ): void;
   /** Hands the market an event (`transacted`, `delivered`). */
   toMarket(event: ServerEvent): void;
+  /** The server wrote `message` to the agent `name` (for the claims it makes). */
+  written?(name: string, message: Message): void;
 }
 
 /** One in-memory TCP connection between the server and an agent. */
@@ -353,6 +355,7 @@ export class TcpLeg {
 
   #write(conn: Connection, message: Message): void {
     if (!conn.open) return;
+    this.#host.written?.(conn.agent, message);
     conn.toAgentAt = Math.max(conn.toAgentAt, this.#host.now() + this.#host.latency());
     this.#host.later(
       conn.toAgentAt - this.#host.now(),

@@ -185,6 +185,31 @@ export class KvStore implements ServerStore {
     return { identity: await loadIdentity(winner.value), created: false };
   }
 
+  /** The stored key pair, or `undefined` if none is (nothing is made). */
+  async storedIdentity(): Promise<StoredIdentity | undefined> {
+    return (await this.#kv.get<StoredIdentity>(IDENTITY)).value ?? undefined;
+  }
+
+  /**
+   * Stores a key pair copied from another store, unless one is stored.
+   *
+   * @returns `"stored"`, or `"same"` if this pair was stored already.
+   * @throws {Error} If another pair is stored: peers know the server by it.
+   */
+  async importIdentity(stored: StoredIdentity): Promise<"stored" | "same"> {
+    const result = await this.#kv.atomic().check({ key: IDENTITY, versionstamp: null })
+      .set(IDENTITY, stored).commit();
+    if (result.ok) return "stored";
+    const present = await this.storedIdentity();
+    if (
+      present &&
+      (await loadIdentity(present)).publicText === (await loadIdentity(stored)).publicText
+    ) return "same";
+    throw new Error(
+      `Cannot copy the server key into ${this.where}: it has another, which peers may know the server by`,
+    );
+  }
+
   /** The sessions' replay marks stored before this start, by peer name. */
   async marks(): Promise<[string, SessionMark][]> {
     const marks: [string, SessionMark][] = [];

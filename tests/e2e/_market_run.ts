@@ -35,6 +35,8 @@ export interface MarketRunOptions {
   readonly registrations: number;
   /** Items the seller lists and the buyer buys. */
   readonly items: number;
+  /** The pause between two purchases (150 ms by default). */
+  readonly buyEveryMs?: number;
   /** Called once registrations and purchases are under way. */
   readonly disrupt: () => Promise<void>;
 }
@@ -104,7 +106,7 @@ export async function runMarket(options: MarketRunOptions): Promise<MarketRun> {
   const buying = (async () => {
     for (let i = 0; i < options.items; i++) {
       await buyer.send(`buy Item${i} 12`);
-      await sleep(150);
+      await sleep(options.buyEveryMs ?? 150);
     }
   })();
   await sleep(300);

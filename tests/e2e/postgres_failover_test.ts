@@ -104,7 +104,9 @@ Deno.test({
     dir: dir.path,
     port: server.port,
     registrations: 60,
-    items: 6,
+    // Purchases before, during and after the failover.
+    items: 10,
+    buyEveryMs: 2_000,
     disrupt: async () => {
       killed = await cluster.killLeader();
     },
@@ -112,6 +114,9 @@ Deno.test({
   const leader = await cluster.leader();
   assert.notEqual(leader, killed);
   const stderr = server.stderr.join("\n");
+  console.log(
+    server.stderr.filter((line) => /Cannot store|store takes|Stopping/.test(line)).join("\n"),
+  );
   const resumed = /The store takes commits again after ([\d.]+) s/.exec(stderr);
   console.log(
     `leader ${killed} killed; ${leader} leads; writes resumed after ${resumed?.[1] ?? "?"} s`,
