@@ -16,6 +16,7 @@
  */
 import { RELIABLE_SENDS } from "../protocol/messages.ts";
 import { ServerProcess, tempDir } from "./_server.ts";
+import type { BenchStore, StoreKind } from "./_store.ts";
 import { BenchError, progress, round, summary, within } from "./_stats.ts";
 import { head } from "./_udp.ts";
 
@@ -27,12 +28,16 @@ export interface PurchaseOptions {
   readonly warmup: number;
   /** The server's `--offer-window`. */
   readonly offerWindow: string;
+  /** The store the server keeps its state in. */
+  readonly store: BenchStore;
   /** Write the server's CPU profile here. */
   readonly profileDir?: string;
 }
 
 /** What scenario 3 measured. */
 export interface PurchaseResult {
+  /** The server's store. */
+  readonly store: StoreKind;
   readonly offerWindow: string;
   readonly extensions: string;
   readonly sellers: number;
@@ -235,8 +240,10 @@ async function* readLines(conn: Deno.Conn): AsyncGenerator<string> {
 /** Runs scenario 3 against a fresh server. */
 export async function runPurchases(options: PurchaseOptions): Promise<PurchaseResult> {
   await using dir = await tempDir();
+  await using store = await options.store.fresh();
   await using server = await ServerProcess.start({
     dataDir: dir.path,
+    store,
     args: ["--offer-window", options.offerWindow],
     ...(options.profileDir ? { profileDir: options.profileDir } : {}),
   });
@@ -291,11 +298,12 @@ export async function runPurchases(options: PurchaseOptions): Promise<PurchaseRe
     }
     const totalMs = summary(totals);
     progress(
-      `purchase: ${options.count} purchases, median ${totalMs.median} ms, p90 ${totalMs.p90} ms, ` +
+      `purchase (${options.store.label}): ${options.count} purchases, median ${totalMs.median} ms, p90 ${totalMs.p90} ms, ` +
         `max ${totalMs.max} ms (offer window ${options.offerWindow})`,
     );
     await within(server.stop("SIGTERM"), 30_000, "the purchase server to stop");
     return {
+      store: store.kind,
       offerWindow: options.offerWindow,
       extensions: EXTENSIONS,
       sellers: 3,

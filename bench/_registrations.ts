@@ -9,6 +9,7 @@
 import type { Harness, SocketGroup } from "./_harness.ts";
 import type { RegisterResult } from "./_load.ts";
 import { directorySize, ServerProcess, tempDir } from "./_server.ts";
+import type { BenchStore, StoreKind } from "./_store.ts";
 import { formatCount, progress, quantile, round, sleep } from "./_stats.ts";
 
 /** Options for {@linkcode runRegistrations}. */
@@ -29,6 +30,10 @@ export interface RegistrationOptions {
   readonly fillInFlight: number;
   /** Sockets that send the REGISTERs. */
   readonly sockets: number;
+  /** The store the server keeps its state in. */
+  readonly store: BenchStore;
+  /** The floor measured already in this run (by the run on another store); else measured here. */
+  readonly floor?: FloorRates;
   /** Write the server's CPU profile here. */
   readonly profileDir?: string;
 }
@@ -50,8 +55,17 @@ export interface RegistrationPoint {
   readonly latencyMs: RegisterResult["latencyMs"];
 }
 
+/** The floor's rates (see {@linkcode RegistrationResult.floorPerSecond}). */
+export interface FloorRates {
+  readonly perSecond: number;
+  readonly latencyMs: RegisterResult["latencyMs"];
+  readonly widePerSecond: number;
+}
+
 /** What scenario 1 measured. */
 export interface RegistrationResult {
+  /** The server's store. */
+  readonly store: StoreKind;
   readonly inFlight: number;
   readonly sockets: number;
   readonly points: RegistrationPoint[];
@@ -64,6 +78,16 @@ export interface RegistrationResult {
   readonly bytesPerPeer: number;
   /** Size of the data directory (KV file, WAL, log) at the end. */
   readonly dataBytes: number;
+  /**
+   * What the store held when the server had just started and once it had
+   * stopped (`_store.ts`: the KV files, or `pg_database_size`), and the
+   * growth per registered peer.
+   */
+  readonly storedBytesAtStart: number;
+  readonly storedBytes: number;
+  readonly storedBytesPerPeer: number;
+  /** PostgreSQL: each table's size (indexes and TOAST included) at the end. */
+  readonly tableBytes?: Record<string, number>;
   /**
    * The same timed run against the floor (`_floor.ts`: a bare Deno process
    * that answers REGISTERED at once, keeping nothing), with the same
@@ -81,22 +105,28 @@ export interface RegistrationResult {
 export async function runRegistrations(options: RegistrationOptions): Promise<RegistrationResult> {
   const { harness } = options;
   const pool = await harness.open(options.sockets);
-  const floor = await floorRates(pool, options);
-  progress(
-    `registrations: the floor (a do-nothing Deno UDP server) answers ${
-      formatCount(floor.perSecond)
-    }/s with ${options.inFlight} in flight, ${
-      formatCount(floor.widePerSecond)
-    }/s with ${options.wideInFlight} (${harness.kind} harness)`,
-  );
+  const floor = options.floor ?? await floorRates(pool, options);
+  if (!options.floor) {
+    progress(
+      `registrations: the floor (a do-nothing Deno UDP server) answers ${
+        formatCount(floor.perSecond)
+      }/s with ${options.inFlight} in flight, ${
+        formatCount(floor.widePerSecond)
+      }/s with ${options.wideInFlight} (${harness.kind} harness)`,
+    );
+  }
+  const label = `registrations (${options.store.label})`;
   await using dir = await tempDir();
+  await using store = await options.store.fresh();
   await using server = await ServerProcess.start({
     dataDir: dir.path,
+    store,
     ...(options.profileDir ? { profileDir: options.profileDir } : {}),
   });
   try {
     await sleep(300);
     const baselineRssBytes = await server.memory();
+    const storedBytesAtStart = await store.storedBytes(dir.path);
     const points: RegistrationPoint[] = [];
     let registered = 0;
     const perPeerMs = 2; // generous: 500/s at the very least
@@ -113,7 +143,7 @@ export async function runRegistrations(options: RegistrationOptions): Promise<Re
       });
       const point = toPoint(registered, run);
       progress(
-        `registrations: ${formatCount(point.perSecond)}/s with ${
+        `${label}: ${formatCount(point.perSecond)}/s with ${
           formatCount(registered)
         } registered (median of windows of ${formatCount(options.window)}: ${
           run.windowRates.map(formatCount).join(", ")
@@ -126,7 +156,7 @@ export async function runRegistrations(options: RegistrationOptions): Promise<Re
     for (const level of options.levels) {
       if (level > registered) {
         const fill = level - registered;
-        progress(`registrations: filling to ${formatCount(level)} peers`);
+        progress(`${label}: filling to ${formatCount(level)} peers`);
         await harness.register({
           group: pool,
           serverPort: server.port,
@@ -144,7 +174,15 @@ export async function runRegistrations(options: RegistrationOptions): Promise<Re
     await sleep(500);
     const rssBytes = await server.memory();
     await server.stop("SIGTERM");
+    const storedBytes = await store.storedBytes(dir.path);
+    const tableBytes = await store.tableBytes();
+    progress(
+      `${label}: ${formatCount((rssBytes - baselineRssBytes) / registered)} B of server RSS and ${
+        formatCount((storedBytes - storedBytesAtStart) / registered)
+      } B stored per peer (${formatCount(registered)} peers)`,
+    );
     return {
+      store: store.kind,
       inFlight: options.inFlight,
       sockets: options.sockets,
       points,
@@ -153,6 +191,10 @@ export async function runRegistrations(options: RegistrationOptions): Promise<Re
       rssBytes,
       bytesPerPeer: round((rssBytes - baselineRssBytes) / registered, 0),
       dataBytes: await directorySize(dir.path),
+      storedBytesAtStart,
+      storedBytes,
+      storedBytesPerPeer: round((storedBytes - storedBytesAtStart) / registered, 0),
+      ...(tableBytes ? { tableBytes } : {}),
       floorPerSecond: floor.perSecond,
       floorLatencyMs: floor.latencyMs,
       wideInFlight: options.wideInFlight,
@@ -192,7 +234,7 @@ function roundSummary(latency: RegisterResult["latencyMs"]): RegisterResult["lat
  * Registrations per second against the floor, with the timed run's size
  * and windows, after an untimed warm-up (the floor is JIT-compiled too).
  */
-async function floorRates(pool: SocketGroup, options: RegistrationOptions) {
+async function floorRates(pool: SocketGroup, options: RegistrationOptions): Promise<FloorRates> {
   await using floor = await ServerProcess.startFloor();
   const run = (inFlight: number, namePrefix: string, window = options.window) =>
     options.harness.register({

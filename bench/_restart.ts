@@ -16,6 +16,7 @@
  */
 import { registerMany } from "./_load.ts";
 import { directorySize, ServerProcess, tempDir } from "./_server.ts";
+import type { BenchStore, StoreKind } from "./_store.ts";
 import { BenchError, formatCount, progress, round, sleep, within } from "./_stats.ts";
 import { head, UdpPool } from "./_udp.ts";
 
@@ -25,12 +26,16 @@ export interface RestartOptions {
   readonly peers: number;
   /** Open searches to create. */
   readonly searches: number;
+  /** The store the servers keep their state in (a fresh one for the baseline). */
+  readonly store: BenchStore;
   /** Write the servers' CPU profiles here. */
   readonly profileDir?: string;
 }
 
 /** What scenario 4 measured. */
 export interface RestartResult {
+  /** The servers' store. */
+  readonly store: StoreKind;
   /** Every registered peer: the peers, the buyers and the silent seller. */
   readonly registered: number;
   readonly buyers: number;
@@ -56,7 +61,17 @@ export interface RestartResult {
   readonly bytesPerPeer: number;
   /** The same for the restarted server (state loaded from KV, no traffic yet). */
   readonly restartedBytesPerPeer: number;
+  /** Size of the data directory (for PostgreSQL, only the log). */
   readonly dataBytes: number;
+  /**
+   * What the store held when the first server had just started and at the
+   * end (`_store.ts`), and the growth per registered peer (searches included).
+   */
+  readonly storedBytesAtStart: number;
+  readonly storedBytes: number;
+  readonly storedBytesPerPeer: number;
+  /** PostgreSQL: each table's size (indexes and TOAST included) at the end. */
+  readonly tableBytes?: Record<string, number>;
 }
 
 const SEARCHES_PER_BUYER = 32;
@@ -66,12 +81,23 @@ const SERVER_ARGS = ["--search-timeout", "1h"];
 
 /** Runs scenario 4 against fresh servers. */
 export async function runRestart(options: RestartOptions): Promise<RestartResult> {
-  const baselineRssBytes = await baselineRss();
-  progress(`restart: a fresh server's RSS is ${formatCount(baselineRssBytes / 1024)} KiB`);
+  const label = `restart (${options.store.label})`;
+  const baselineRssBytes = await baselineRss(options.store);
+  progress(`${label}: a fresh server's RSS is ${formatCount(baselineRssBytes / 1024)} KiB`);
   await using dir = await tempDir();
+  await using store = await options.store.fresh();
   const profile = options.profileDir ? { profileDir: options.profileDir } : {};
-  let server = await ServerProcess.start({ dataDir: dir.path, args: SERVER_ARGS, ...profile });
+  // The restart is on the same data directory as well as the same store:
+  // on PostgreSQL the server's claim (a lease) passes at once to a server
+  // of the same host and directory, while another would wait it out.
+  let server = await ServerProcess.start({
+    dataDir: dir.path,
+    store,
+    args: SERVER_ARGS,
+    ...profile,
+  });
   try {
+    const storedBytesAtStart = await store.storedBytes(dir.path);
     await using sinks = new UdpPool(SINKS);
     await using pool = new UdpPool(POOL);
     let sunk = 0;
@@ -97,7 +123,7 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
     let sent = 0;
     let reached = 0;
     progress(
-      `restart: ${formatCount(options.searches)} open searches from ${buyers} buyers ` +
+      `${label}: ${formatCount(options.searches)} open searches from ${buyers} buyers ` +
         `(${formatCount(expectedSearches)} SEARCH datagrams)`,
     );
     for (let k = 0; k < buyers; k++) {
@@ -130,7 +156,7 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
       // queued behind them) without making the searches any more open.
       await settle(() => sunk, 0.95 * reached, { timeoutMs: 30_000, stallMs: 300 });
       if ((k + 1) % 50 === 0) {
-        progress(`restart: ${k + 1}/${buyers} buyers, ${formatCount(sunk)} SEARCHes sunk`);
+        progress(`${label}: ${k + 1}/${buyers} buyers, ${formatCount(sunk)} SEARCHes sunk`);
       }
     }
     // The last LOOKING_FORs are handled before a REGISTER sent after them.
@@ -147,11 +173,11 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
     await settle(() => sunk, expectedSearches, { timeoutMs: 30_000, stallMs: 1_000 });
     const setupMs = performance.now() - setupStart;
     progress(
-      `restart: ${formatCount(sent)} searches made in ${formatCount(setupMs)} ms; ` +
+      `${label}: ${formatCount(sent)} searches made in ${formatCount(setupMs)} ms; ` +
         `${formatCount(sunk)} of ${formatCount(expectedSearches)} SEARCHes reached the sinks`,
     );
 
-    progress(`restart: registering ${formatCount(options.peers)} peers`);
+    progress(`${label}: registering ${formatCount(options.peers)} peers`);
     await registerMany({
       pool,
       serverPort: server.port,
@@ -164,7 +190,7 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
     await sleep(1_000);
     const rssBytes = await server.memory();
     progress(
-      `restart: ${formatCount(registered)} peers and ${formatCount(sent)} searches; ` +
+      `${label}: ${formatCount(registered)} peers and ${formatCount(sent)} searches; ` +
         `RSS ${formatCount(rssBytes / 1024)} KiB; stopping with SIGTERM`,
     );
     const stopped = await server.stop("SIGTERM");
@@ -176,6 +202,7 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
     const probe = answerProbe(pool, port);
     server = await ServerProcess.start({
       dataDir: dir.path,
+      store,
       port,
       args: SERVER_ARGS,
       ...profile,
@@ -188,7 +215,7 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
     const restartedRssBytes = await server.memory();
     const restored = await restoredCounts(logFile, logOffset);
     progress(
-      `restart: serving again after ${formatCount(restartMs)} ms ` +
+      `${label}: serving again after ${formatCount(restartMs)} ms ` +
         `(listening after ${formatCount(listeningMs)} ms); restored ${
           formatCount(restored.peers)
         } peers and ${formatCount(restored.open)} open searches`,
@@ -200,7 +227,10 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
       );
     }
     await server.stop("SIGTERM");
+    const storedBytes = await store.storedBytes(dir.path);
+    const tableBytes = await store.tableBytes();
     return {
+      store: store.kind,
       registered,
       buyers,
       openSearches: sent,
@@ -217,6 +247,10 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
       bytesPerPeer: round((rssBytes - baselineRssBytes) / registered, 0),
       restartedBytesPerPeer: round((restartedRssBytes - baselineRssBytes) / registered, 0),
       dataBytes: await directorySize(dir.path),
+      storedBytesAtStart,
+      storedBytes,
+      storedBytesPerPeer: round((storedBytes - storedBytesAtStart) / registered, 0),
+      ...(tableBytes ? { tableBytes } : {}),
     };
   } catch (error) {
     throw server.explain(error);
@@ -225,10 +259,11 @@ export async function runRestart(options: RestartOptions): Promise<RestartResult
   }
 }
 
-/** The RSS of a fresh server with no peers, a second after it listens. */
-async function baselineRss(): Promise<number> {
+/** The RSS of a fresh server with no peers on a fresh store, a second after it listens. */
+async function baselineRss(kind: BenchStore): Promise<number> {
   await using dir = await tempDir();
-  await using server = await ServerProcess.start({ dataDir: dir.path, args: SERVER_ARGS });
+  await using store = await kind.fresh();
+  await using server = await ServerProcess.start({ dataDir: dir.path, store, args: SERVER_ARGS });
   await sleep(1_000);
   const rss = await server.memory();
   await server.stop("SIGTERM");

@@ -48,6 +48,11 @@ export interface ServerStartOptions {
   readonly port?: number;
   /** More `shop server` options, like `--offer-window 50ms`. */
   readonly args?: readonly string[];
+  /** The store's options and environment (`_store.ts`); Deno KV in `dataDir` without. */
+  readonly store?: {
+    readonly serverArgs: readonly string[];
+    readonly serverEnv: Readonly<Record<string, string>>;
+  };
   /** Write a V8 CPU profile of the server into this directory when it exits. */
   readonly profileDir?: string;
   /** How long to wait for the listening line. */
@@ -66,7 +71,7 @@ export class ServerProcess implements AsyncDisposable {
   /** `performance.now()` when it was spawned. */
   readonly spawnedAt: number;
 
-  private constructor(args: readonly string[]) {
+  private constructor(args: readonly string[], env: Readonly<Record<string, string>> = {}) {
     this.spawnedAt = performance.now();
     this.#child = new Deno.Command(Deno.execPath(), {
       args: [...args],
@@ -74,7 +79,7 @@ export class ServerProcess implements AsyncDisposable {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
     }).spawn();
     this.#drained = Promise.all([this.#drain(this.#child.stdout), this.#drain(this.#child.stderr)])
       .then(() => {});
@@ -90,27 +95,31 @@ export class ServerProcess implements AsyncDisposable {
     const profile = options.profileDir
       ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]
       : [];
-    return await ServerProcess.#spawn([
-      "run",
-      "--frozen",
-      `--config=${CONFIG}`,
-      ...PERMISSIONS,
-      ...profile,
-      MAIN,
-      "server",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(options.port ?? 0),
-      "--data",
-      options.dataDir,
-      // The console would print a line per registration; the log file
-      // still gets every record, as in production.
-      "--log-level",
-      "warning",
-      ...await serverFlags(),
-      ...(options.args ?? []),
-    ], options.timeoutMs);
+    return await ServerProcess.#spawn(
+      [
+        "run",
+        "--frozen",
+        `--config=${CONFIG}`,
+        ...PERMISSIONS,
+        ...profile,
+        MAIN,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(options.port ?? 0),
+        "--data",
+        options.dataDir,
+        // The console would print a line per registration; the log file
+        // still gets every record, as in production.
+        "--log-level",
+        "warning",
+        ...await serverFlags(),
+        ...(options.store?.serverArgs ?? []),
+        ...(options.args ?? []),
+      ],
+      { timeoutMs: options.timeoutMs, env: options.store?.serverEnv },
+    );
   }
 
   /**
@@ -132,8 +141,14 @@ export class ServerProcess implements AsyncDisposable {
     ]);
   }
 
-  static async #spawn(args: readonly string[], timeoutMs = 60_000): Promise<ServerProcess> {
-    const server = new ServerProcess(args);
+  static async #spawn(
+    args: readonly string[],
+    { timeoutMs = 60_000, env }: {
+      timeoutMs?: number | undefined;
+      env?: Readonly<Record<string, string>> | undefined;
+    } = {},
+  ): Promise<ServerProcess> {
+    const server = new ServerProcess(args, env);
     try {
       server.port = await within(
         new Promise<number>((resolve, reject) => {

@@ -55,6 +55,9 @@ export interface Row {
 const times = (ratio: number) => `${ratio.toFixed(2)}×`;
 const ms = (value: number) => `${value.toLocaleString("en-US", { maximumFractionDigits: 2 })} ms`;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+/** KiB below 10 MiB, else MiB: a store's size at the smoke run's sizes and at full ones. */
+const size = (bytes: number) =>
+  bytes < 10 * 2 ** 20 ? `${formatCount(bytes / 1024)} KiB` : mib(bytes);
 
 export function table(results: Results, harness: HarnessKind): Row[] {
   const rows: Row[] = [];
@@ -206,7 +209,7 @@ export function table(results: Results, harness: HarnessKind): Row[] {
       figure: "memory per peer after the restart",
       shop: `${formatCount(restart.restartedBytesPerPeer)} B (RSS ${
         formatCount(restart.restartedRssBytes / 2 ** 20)
-      } MiB: the state loaded from KV)`,
+      } MiB: the state loaded from ${restart.store === "postgres" ? "PostgreSQL" : "KV"})`,
       floor: "",
       ratio: "",
       target: `≤ ${formatCount(TARGETS.bytesPerPeer)} B`,
@@ -280,7 +283,7 @@ export function table(results: Results, harness: HarnessKind): Row[] {
 }
 
 export function formatTable(rows: readonly Row[]): string {
-  const cells = [
+  return markdown([
     ["figure", "shop", "floor", "ratio", "target", "met?", "harness"],
     ...rows.map((row) => [
       row.figure,
@@ -291,11 +294,176 @@ export function formatTable(rows: readonly Row[]): string {
       row.met === undefined ? "-" : row.met ? "yes" : "NO",
       row.harness,
     ]),
-  ];
+  ]);
+}
+
+/** The scenarios run on each store (issue 19). */
+export interface StoreResults {
+  registrations?: RegistrationResult | undefined;
+  purchase?: PurchaseResult | undefined;
+  restart?: RestartResult | undefined;
+}
+
+/** A row of the "Deno KV vs PostgreSQL" table. */
+export interface StoreRow {
+  figure: string;
+  kv: string;
+  postgres: string;
+  /** PostgreSQL's figure ÷ Deno KV's. */
+  ratio: string;
+  /** The floor's figure, where there is one (each store's ratio to it is in its cell). */
+  floor: string;
+}
+
+/**
+ * The "Deno KV vs PostgreSQL" table: the figures of the same scenarios
+ * and sizes on each store, from one run, with the ratio of the two.
+ */
+export function storeTable(kv: StoreResults, postgres: StoreResults): StoreRow[] {
+  const rows: StoreRow[] = [];
+  const add = (
+    figure: string,
+    pick: (side: StoreResults) => { value: number; text: string } | undefined,
+    floor = "",
+  ) => {
+    const a = pick(kv);
+    const b = pick(postgres);
+    if (!a && !b) return;
+    rows.push({
+      figure,
+      kv: a?.text ?? "(not run)",
+      postgres: b?.text ?? "(not run)",
+      ratio: a && b && a.value > 0 ? times(b.value / a.value) : "",
+      floor,
+    });
+  };
+  const reg = kv.registrations ?? postgres.registrations;
+  if (reg) {
+    const rate = (value: number, floor: number, p99: number) => ({
+      value,
+      text: `${formatCount(value)}/s (${times(value / floor)} floor; p99 ${ms(p99)})`,
+    });
+    reg.points.forEach((point, i) => {
+      add(
+        `durable registrations, ${reg.inFlight} in flight, ${
+          formatCount(point.registered)
+        } registered`,
+        (side) => {
+          const mine = side.registrations?.points[i];
+          return mine &&
+            rate(mine.perSecond, side.registrations!.floorPerSecond, mine.latencyMs.p99);
+        },
+        `${formatCount(reg.floorPerSecond)}/s`,
+      );
+    });
+    add(
+      `durable registrations, ${reg.wideInFlight} in flight, ${
+        formatCount(reg.wide.registered)
+      } registered`,
+      (side) => {
+        const r = side.registrations;
+        return r && rate(r.wide.perSecond, r.floorWidePerSecond, r.wide.latencyMs.p99);
+      },
+      `${formatCount(reg.floorWidePerSecond)}/s`,
+    );
+    add("memory per registered peer (server RSS growth)", (side) => {
+      const r = side.registrations;
+      return r && {
+        value: r.bytesPerPeer,
+        text: `${formatCount(r.bytesPerPeer)} B (${formatCount(r.peers)} peers; RSS ${
+          mib(r.baselineRssBytes)
+        } → ${mib(r.rssBytes)})`,
+      };
+    });
+    add("stored per registered peer (KV files; pg_database_size)", (side) => {
+      const r = side.registrations;
+      const peersTable = r?.tableBytes?.peers;
+      return r && {
+        value: r.storedBytesPerPeer,
+        text: `${formatCount(r.storedBytesPerPeer)} B (${size(r.storedBytesAtStart)} → ${
+          size(r.storedBytes)
+        }${
+          peersTable === undefined
+            ? ""
+            : `; table peers ${formatCount(peersTable / r.peers)} B a peer`
+        })`,
+      };
+    });
+  }
+  const buy = kv.purchase ?? postgres.purchase;
+  if (buy) {
+    add(`purchase: LOOKING_FOR → Shipping_Info, median (n=${buy.totalMs.count})`, (side) => {
+      const p = side.purchase;
+      return p && { value: p.totalMs.median, text: ms(p.totalMs.median) };
+    });
+    add("purchase: LOOKING_FOR → Shipping_Info, p90", (side) => {
+      const p = side.purchase;
+      return p && { value: p.totalMs.p90, text: `${ms(p.totalMs.p90)} (max ${ms(p.totalMs.max)})` };
+    });
+    add("purchase: BUY → Shipping_Info, median", (side) => {
+      const p = side.purchase;
+      return p && { value: p.transactionMs.median, text: ms(p.transactionMs.median) };
+    });
+  }
+  const restart = kv.restart ?? postgres.restart;
+  if (restart) {
+    add(
+      `restart, ${formatCount(restart.registered)} peers and ${
+        formatCount(restart.openSearches)
+      } open searches: spawn → answering a REGISTER`,
+      (side) => {
+        const r = side.restart;
+        return r && {
+          value: r.restartMs,
+          text: `${ms(r.restartMs)} (listening ${ms(r.listeningMs)}; SIGTERM → exit ${
+            ms(r.stopMs)
+          })`,
+        };
+      },
+    );
+    add("restart: memory per peer, peers and open searches", (side) => {
+      const r = side.restart;
+      return r && {
+        value: r.bytesPerPeer,
+        text: `${formatCount(r.bytesPerPeer)} B (RSS ${mib(r.rssBytes)}, fresh ${
+          mib(r.baselineRssBytes)
+        })`,
+      };
+    });
+    add("restart: memory per peer after the restart", (side) => {
+      const r = side.restart;
+      return r && {
+        value: r.restartedBytesPerPeer,
+        text: `${formatCount(r.restartedBytesPerPeer)} B (RSS ${mib(r.restartedRssBytes)})`,
+      };
+    });
+    add("restart: stored per peer, peers and open searches", (side) => {
+      const r = side.restart;
+      return r && {
+        value: r.storedBytesPerPeer,
+        text: `${formatCount(r.storedBytesPerPeer)} B (${size(r.storedBytesAtStart)} → ${
+          size(r.storedBytes)
+        })`,
+      };
+    });
+  }
+  return rows;
+}
+
+/** The "Deno KV vs PostgreSQL" rows as a Markdown table. */
+export function formatStoreTable(rows: readonly StoreRow[]): string {
+  return markdown([
+    ["figure", "Deno KV", "PostgreSQL", "PostgreSQL ÷ Deno KV", "floor"],
+    ...rows.map((row) => [row.figure, row.kv, row.postgres, row.ratio, row.floor]),
+  ]);
+}
+
+/** Rows of cells (the first the header) as a Markdown table, columns padded. */
+function markdown(cells: readonly string[][]): string {
   const widths = cells[0]!.map((_, column) =>
     Math.max(...cells.map((row) => [...row[column]!].length))
   );
-  const line = (row: string[]) =>
+  const line = (row: readonly string[]) =>
     `| ${row.map((cell, i) => cell + " ".repeat(widths[i]! - [...cell].length)).join(" | ")} |`;
   return [
     line(cells[0]!),

@@ -20,7 +20,17 @@
  * deno task bench --only purchase    # one scenario (registrations, fanout, purchase, restart)
  * deno task bench --profile /tmp/prof --only registrations   # plus the server's CPU profile
  * deno task bench --harness deno     # the Deno harness even when cc exists
+ * deno task bench --store kv          # registrations, purchase and restart on Deno KV only
  * ```
+ *
+ * Registrations, purchase and restart run on each store `--store` names
+ * (`kv`, `postgres` or `both`, the default), one after the other in the
+ * same run, against the same floor; a second table, "Deno KV vs
+ * PostgreSQL", sets their figures side by side (`storeComparison` in
+ * results.json). PostgreSQL is a real PostgreSQL 15 started for the run
+ * (`_store.ts`); when it is not installed, the default skips it with a
+ * note (and fails in CI, `CI=true`), and `--store postgres|both` fails.
+ * Fan-out and the offer book run on Deno KV.
  *
  * Exits 1 when a scenario fails or loses correctness (a purchase that does
  * not complete, a lost SEARCH in the smoke run, a restart that forgets
@@ -37,12 +47,30 @@ import { runPurchases } from "./_purchase.ts";
 import { type RegistrationResult, runRegistrations } from "./_registrations.ts";
 import { runRestart } from "./_restart.ts";
 import { setTarget, target } from "./_server.ts";
+import {
+  type BenchStore,
+  openStore,
+  parseStores,
+  postgresUnavailable,
+  STORE_LABELS,
+  type StoreKind,
+} from "./_store.ts";
 import { BenchError, formatCount, progress } from "./_stats.ts";
 import { lineChart } from "./chart.ts";
-import { formatTable, type Results, table, TARGETS } from "./_table.ts";
+import {
+  formatStoreTable,
+  formatTable,
+  type Results,
+  type StoreResults,
+  storeTable,
+  table,
+  TARGETS,
+} from "./_table.ts";
 
 const SCENARIOS = ["registrations", "fanout", "purchase", "restart", "book"] as const;
 type Scenario = typeof SCENARIOS[number];
+/** The scenarios run on each store of `--store`. */
+const STORE_SCENARIOS: readonly Scenario[] = ["registrations", "purchase", "restart"];
 
 /** The sizes of a full run and of the smoke run. */
 const SIZES = {
@@ -98,6 +126,7 @@ const SIZES = {
 
 const USAGE =
   "Usage: deno task bench [--smoke] [--only registrations,fanout,purchase,restart,book] " +
+  "[--store kv|postgres|both] [--levels N,N…] [--timed N] [--restart-size PEERS,SEARCHES] " +
   "[--out DIR] [--profile DIR] [--target DIR] [--harness auto|native|deno]";
 
 async function main(): Promise<number> {
@@ -112,6 +141,10 @@ async function main(): Promise<number> {
         profile: { type: "string" },
         target: { type: "string" },
         harness: { type: "string", default: "auto" },
+        store: { type: "string" },
+        levels: { type: "string" },
+        timed: { type: "string" },
+        "restart-size": { type: "string" },
         help: { type: "boolean", default: false },
       },
     }));
@@ -128,7 +161,14 @@ async function main(): Promise<number> {
         "  --profile  write the servers' V8 CPU profiles here (see bench/cpu_profile.ts)\n" +
         "  --target   measure the shop server of this checkout (e.g. a clean git worktree)\n" +
         "  --harness  native (bench/native/loadgen.c, needs cc), deno, or auto (the default:\n" +
-        "             native when it builds)",
+        "             native when it builds)\n" +
+        "  --store    run registrations, purchase and restart on kv, postgres or both (the\n" +
+        "             default; PostgreSQL 15 is started for the run, skipped with a note\n" +
+        "             when not installed)\n" +
+        "  --levels   registrations: the peers registered before each timed run (e.g. 0,10000)\n" +
+        "  --timed    registrations: how many are timed at each level (windows of a third)\n" +
+        "  --restart-size  restart: peers and open searches (e.g. 20000,2000)\n" +
+        "             (any of the last three writes results to a temporary directory)",
     );
     return 0;
   }
@@ -144,14 +184,47 @@ async function main(): Promise<number> {
     return 2;
   }
   const mode = values.smoke ? "smoke" : "full";
-  const sizes = SIZES[mode];
-  const official = mode === "full" && only.length === SCENARIOS.length && !values.profile;
+  let sizes;
+  try {
+    sizes = resize(SIZES[mode], values);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  let stores: StoreKind[];
+  try {
+    stores = parseStores(values.store ?? "both");
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const storeRun = only.some((name) => STORE_SCENARIOS.includes(name as Scenario));
+  let postgresSkipped: string | undefined;
+  const missing = stores.includes("postgres") && storeRun ? postgresUnavailable() : undefined;
+  if (missing !== undefined) {
+    if (values.store !== undefined || Deno.env.get("CI") === "true") {
+      console.error(
+        `Cannot run the bench on PostgreSQL: ${missing}; or run it with --store kv` +
+          (values.store === undefined ? " (CI=true: PostgreSQL must run in CI)" : ""),
+      );
+      return 1;
+    }
+    postgresSkipped = missing;
+    stores = stores.filter((kind) => kind !== "postgres");
+    progress(`PostgreSQL skipped: ${missing}`);
+  }
+  const resized = [values.levels, values.timed, values["restart-size"]].some((v) => v);
+  const official = mode === "full" && only.length === SCENARIOS.length && !values.profile &&
+    !resized && stores.includes("kv");
   const outDir = values.out ??
     (official
       ? fileURLToPath(new URL(".", import.meta.url))
       : await Deno.makeTempDir({ prefix: "shop-bench-out-" }));
   const removeOut = values.out === undefined && !official && mode === "smoke";
-  const profileFor = (name: Scenario) => values.profile ? `${values.profile}/${name}` : undefined;
+  const profileFor = (name: Scenario, store?: BenchStore) =>
+    values.profile
+      ? `${values.profile}/${name}${store && store.kind !== "kv" ? `-${store.kind}` : ""}`
+      : undefined;
 
   if (values.target) setTarget(values.target);
   const source = await sourceInfo(target());
@@ -159,44 +232,89 @@ async function main(): Promise<number> {
   await using harness = await openHarness(values.harness as "auto" | HarnessKind);
   progress(
     `${mode} bench on ${machine.nproc} CPUs (${machine.cpu}), Deno ${machine.deno}; ` +
-      `scenarios: ${only.join(", ")}; measuring ${source.root} at ${source.commit.slice(0, 10)}` +
+      `scenarios: ${only.join(", ")}; stores: ${
+        stores.map((kind) => STORE_LABELS[kind]).join(", ")
+      }; measuring ${source.root} at ${source.commit.slice(0, 10)}` +
       (source.changedFiles > 0 ? ` with ${source.changedFiles} uncommitted change(s)` : "") +
       `; harness: ${harness.kind} (${harness.detail})`,
   );
   const harnessInfo = { kind: harness.kind, detail: harness.detail, fileLimit: harness.fileLimit };
   const results: Results = {};
   const errors: { scenario: string; error: string }[] = [];
-  const run = async <T>(name: Scenario, body: () => Promise<T>): Promise<T | undefined> => {
+  const run = async <T>(
+    name: Scenario,
+    body: () => Promise<T>,
+    label: string = name,
+  ): Promise<T | undefined> => {
     if (!only.includes(name)) return undefined;
-    progress(`${name}: starting`);
+    progress(`${label}: starting`);
     try {
       return await body();
     } catch (error) {
       const text = error instanceof Error ? `${error.message}` : String(error);
-      progress(`${name}: FAILED: ${text}`);
-      errors.push({ scenario: name, error: text });
+      progress(`${label}: FAILED: ${text}`);
+      errors.push({ scenario: label, error: text });
       return undefined;
     }
   };
-  results.registrations = await run(
-    "registrations",
-    () =>
-      runRegistrations({ harness, ...sizes.registrations, ...opt(profileFor("registrations")) }),
-  );
+  await using opened = new AsyncDisposableStack();
+  const benchStores: BenchStore[] = [];
+  for (const kind of storeRun ? stores : ["kv" as const]) {
+    try {
+      benchStores.push(opened.use(await openStore(kind)));
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      progress(`${STORE_LABELS[kind]}: FAILED: ${text}`);
+      errors.push({ scenario: `store ${kind}`, error: text });
+    }
+  }
+  const byStore: Partial<Record<StoreKind, StoreResults>> = {};
+  for (const store of benchStores) byStore[store.kind] = {};
+  /** Runs a scenario on each store in turn. */
+  const onEachStore = async <K extends keyof StoreResults>(
+    name: K & Scenario,
+    body: (store: BenchStore) => Promise<StoreResults[K]>,
+  ) => {
+    for (const store of benchStores) {
+      byStore[store.kind]![name] = await run(name, () => body(store), `${name} (${store.label})`);
+    }
+  };
+  await onEachStore("registrations", (store) => {
+    // One floor for every store: the first run measures it, the others reuse it.
+    const first = Object.values(byStore).find((side) => side.registrations)?.registrations;
+    return runRegistrations({
+      harness,
+      ...sizes.registrations,
+      store,
+      ...(first
+        ? {
+          floor: {
+            perSecond: first.floorPerSecond,
+            latencyMs: first.floorLatencyMs,
+            widePerSecond: first.floorWidePerSecond,
+          },
+        }
+        : {}),
+      ...opt(profileFor("registrations", store)),
+    });
+  });
+  results.registrations = byStore.kv?.registrations;
   results.fanout = await run("fanout", async () => {
     const result = await runFanout({ harness, ...sizes.fanout, ...opt(profileFor("fanout")) });
     const lost = result.points.reduce((sum, point) => sum + point.lost, 0);
     if (mode === "smoke" && lost > 0) throw new BenchError(`${lost} SEARCH datagrams were lost`);
     return result;
   });
-  results.purchase = await run(
+  await onEachStore(
     "purchase",
-    () => runPurchases({ ...sizes.purchase, ...opt(profileFor("purchase")) }),
+    (store) => runPurchases({ ...sizes.purchase, store, ...opt(profileFor("purchase", store)) }),
   );
-  results.restart = await run(
+  results.purchase = byStore.kv?.purchase;
+  await onEachStore(
     "restart",
-    () => runRestart({ ...sizes.restart, ...opt(profileFor("restart")) }),
+    (store) => runRestart({ ...sizes.restart, store, ...opt(profileFor("restart", store)) }),
   );
+  results.restart = byStore.kv?.restart;
 
   results.book = await run(
     "book",
@@ -206,6 +324,14 @@ async function main(): Promise<number> {
   const rows = table(results, harness.kind);
   console.log(`harness: ${harness.kind} (${harness.detail})`);
   console.log(formatTable(rows));
+  const compared = storeRun && (stores.length > 1 || stores[0] !== "kv");
+  const storeRows = compared ? storeTable(byStore.kv ?? {}, byStore.postgres ?? {}) : [];
+  if (compared) {
+    console.log(`\nDeno KV vs PostgreSQL (one run, the same sizes and floor)`);
+    console.log(formatStoreTable(storeRows));
+  } else if (postgresSkipped) {
+    console.log(`\nDeno KV vs PostgreSQL: PostgreSQL skipped: ${postgresSkipped}`);
+  }
   for (const { scenario, error } of errors) console.log(`FAILED ${scenario}: ${error}`);
 
   try {
@@ -223,6 +349,14 @@ async function main(): Promise<number> {
       rows,
       errors,
       results,
+      storeComparison: {
+        stores,
+        ...(postgresSkipped ? { postgresSkipped } : {}),
+        details: Object.fromEntries(benchStores.map((store) => [store.kind, store.detail])),
+        rows: storeRows,
+        /** Deno KV's results are `results.registrations`, `.purchase` and `.restart`. */
+        postgres: byStore.postgres ?? null,
+      },
     };
     await Deno.writeTextFile(`${outDir}/results.json`, `${JSON.stringify(document, null, 2)}\n`);
     const charts: string[] = [];
@@ -261,6 +395,54 @@ async function formatFiles(files: readonly string[]): Promise<void> {
   if (!out.success) {
     progress(`deno fmt of the charts failed: ${new TextDecoder().decode(out.stderr).trim()}`);
   }
+}
+
+type Sizes = typeof SIZES.full;
+
+/**
+ * The sizes with `--levels`, `--timed` and `--restart-size` applied.
+ *
+ * @throws {RangeError} For a value that is not what they take.
+ */
+function resize(
+  base: Sizes,
+  values: { levels?: string; timed?: string; "restart-size"?: string },
+): Sizes {
+  const counts = (flag: string, text: string) => {
+    const list = text.split(",").map((part) => Number(part.trim()));
+    if (list.some((n) => !Number.isSafeInteger(n) || n < 0)) {
+      throw new RangeError(`Cannot parse ${flag} "${text}": expected counts like 0,10000`);
+    }
+    return list;
+  };
+  const sizes = structuredClone(base);
+  if (values.levels !== undefined) {
+    const levels = counts("--levels", values.levels);
+    if (levels.some((n, i) => i > 0 && n <= levels[i - 1]!)) {
+      throw new RangeError(`Cannot use --levels "${values.levels}": expected ascending counts`);
+    }
+    sizes.registrations.levels = levels;
+  }
+  if (values.timed !== undefined) {
+    const [timed] = counts("--timed", values.timed);
+    if (!timed || timed < 3) {
+      throw new RangeError(`Cannot use --timed "${values.timed}": expected a count of 3 or more`);
+    }
+    sizes.registrations.timed = timed;
+    sizes.registrations.window = Math.ceil(timed / 3);
+  }
+  if (values["restart-size"] !== undefined) {
+    const list = counts("--restart-size", values["restart-size"]);
+    if (list.length !== 2 || !list[1]) {
+      throw new RangeError(
+        `Cannot use --restart-size "${
+          values["restart-size"]
+        }": expected peers and open searches like 20000,2000`,
+      );
+    }
+    sizes.restart = { peers: list[0]!, searches: list[1] };
+  }
+  return sizes;
 }
 
 function opt(profileDir: string | undefined): { profileDir?: string } {
