@@ -60,10 +60,22 @@ const kvOption = optional(option("--kv", string({ metavar: "PATH|URL" }), {
     message`Keep the state in this KV file, or in a remote Deno KV (a KV Connect URL; the token from DENO_KV_ACCESS_TOKEN), instead of DIR/server.kv.`,
 }));
 
-const storeOption = optional(option("--store", string({ metavar: "URL" }), {
-  description:
-    message`Keep the state in PostgreSQL (postgres://HOST:PORT[,HOST2:PORT2…]/DB?sslmode=…) instead of Deno KV. The user and password come from PGUSER and PGPASSWORD or --store-password-file, never from the URL.`,
-}));
+/** A PostgreSQL URL; a Deno KV file is given with --kv. */
+const PostgresUrl = z.string().regex(
+  /^postgres(ql)?:\/\/\S+$/i,
+  "expected a PostgreSQL URL like postgres://HOST:PORT/DB (a Deno KV file is given with --kv)",
+);
+
+const storeOption = optional(
+  option(
+    "--store",
+    fromZod(PostgresUrl, { metavar: "URL", placeholder: "postgres://127.0.0.1:5432/shop" }),
+    {
+      description:
+        message`Keep the state in PostgreSQL (postgres://HOST:PORT[,HOST2:PORT2…]/DB?sslmode=…) instead of Deno KV. The user and password come from PGUSER and PGPASSWORD or --store-password-file, never from the URL.`,
+    },
+  ),
+);
 
 const storePasswordFileOption = optional(
   option("--store-password-file", string({ metavar: "FILE" }), {
