@@ -18,6 +18,8 @@ import type { LedgerEntry } from "../../server/records.ts";
 export interface MarketRun {
   /** Names whose REGISTER was answered REGISTERED. */
   readonly registered: readonly string[];
+  /** When each name's first REGISTER was sent and its REGISTERED came (ms since the epoch). */
+  readonly registeredAt: readonly { readonly sent: number; readonly answered: number }[];
   /** Items the buyer reports bought. */
   readonly bought: readonly string[];
   /** The buyer's and the seller's histories: `tx item price`. */
@@ -46,31 +48,34 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Registers classic names (each REGISTER resent every 300 ms until
  * answered, as classic peers do, for at most `forMs`), and resolves with
- * the names answered REGISTERED.
+ * the names answered REGISTERED and when.
  */
 export async function registerClassic(
   port: () => number,
   names: readonly string[],
   { forMs = 60_000, pauseMs = 20 } = {},
-): Promise<string[]> {
+): Promise<{ names: string[]; at: { sent: number; answered: number }[] }> {
   const registered: string[] = [];
+  const at: { sent: number; answered: number }[] = [];
   const until = Date.now() + forMs;
   for (const [i, name] of names.entries()) {
     using socket = new RawUdp(port());
     const rq = `r${i}`;
     const text = `REGISTER ${rq} ${name} 127.0.0.1 ${socket.port} ${socket.port}`;
+    const sent = Date.now();
     while (Date.now() < until) {
       await socket.send(text).catch(() => {});
       const reply = await socket.receive(300).catch(() => undefined);
       if (reply?.startsWith(`REGISTERED ${rq}`)) {
         registered.push(name);
+        at.push({ sent, answered: Date.now() });
         break;
       }
       if (reply?.startsWith("REGISTER-DENIED")) break;
     }
     await sleep(pauseMs);
   }
-  return registered;
+  return { names: registered, at };
 }
 
 /** Runs the scenario and returns what was acknowledged. */
@@ -111,7 +116,7 @@ export async function runMarket(options: MarketRunOptions): Promise<MarketRun> {
   })();
   await sleep(300);
   await options.disrupt();
-  const [registered] = await Promise.all([registering, buying]);
+  const [{ names: registered, at: registeredAt }] = await Promise.all([registering, buying]);
   // Every purchase ends: bought, or cancelled when the disruption broke it.
   const ended = ["bought", "cancelled", "not_available", "not_found", "failed"];
   const deadline = Date.now() + 120_000;
@@ -136,7 +141,13 @@ export async function runMarket(options: MarketRunOptions): Promise<MarketRun> {
     if (sellerHistory.length >= bought.length) break;
     await sleep(500);
   }
-  return { registered, bought, buyerHistory: await history(buyer), sellerHistory };
+  return {
+    registered,
+    registeredAt,
+    bought,
+    buyerHistory: await history(buyer),
+    sellerHistory,
+  };
 }
 
 /**
