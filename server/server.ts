@@ -116,6 +116,12 @@ export interface ServerOptions {
 const COMMITS_IN_FLIGHT = 2;
 /** Most mutations put in one KV commit (Deno KV allows 1000). */
 const MAX_MUTATIONS_PER_COMMIT = 500;
+/**
+ * Events that may wait for the worker before received datagrams are
+ * dropped: the worker waits only for a failing store, and a flood then must
+ * not grow the queue without bound (some 40 MB at most).
+ */
+const MAX_QUEUED_DATAGRAMS = 20_000;
 /** How long a claim on the store lasts unless renewed; it is renewed every third of it. */
 const LEASE_MS = 6_000;
 /** How long a standby that took over waits for the UDP port to be let go. */
@@ -174,6 +180,8 @@ export class ShopServer implements AsyncDisposable {
   #renewing: ReturnType<typeof setInterval> | undefined;
   /** Tells a store outage once when it starts and once when it is over. */
   readonly #outage = new Outage();
+  /** Datagrams dropped since the queue was last full. */
+  #dropped = 0;
 
   private constructor(
     options: ServerOptions,
@@ -376,9 +384,15 @@ export class ShopServer implements AsyncDisposable {
             ...(admission.registration ? { registration: admission.registration } : {}),
           }
           : { kind: "message", from, message: admission.message, bytes: data.length, at };
-        this.#enqueue(event);
+        this.#enqueueReceived(event);
       } else if (admission.kind === "invalid") {
-        this.#enqueue({ kind: "invalid", from, error: admission.error, bytes: data.length, at });
+        this.#enqueueReceived({
+          kind: "invalid",
+          from,
+          error: admission.error,
+          bytes: data.length,
+          at,
+        });
       } else if (admission.kind === "challenge") {
         // Stateless: the cookie is the only answer, and no longer than the request.
         if (wireLogging()) wire.debug`retry ${formatAddress(from)}`;
@@ -393,6 +407,32 @@ export class ShopServer implements AsyncDisposable {
   #enqueue(event: ServerEvent): void {
     this.#queue.push(event);
     this.#wake?.();
+  }
+
+  /**
+   * Queues a received datagram, unless {@linkcode MAX_QUEUED_DATAGRAMS}
+   * events already wait (the store is failing and the worker waits for
+   * it): then it is dropped, as the network might have, and its sender's
+   * resend is answered once the store takes commits again. Memory stays
+   * bounded however long the store fails and whoever floods meanwhile.
+   */
+  #enqueueReceived(event: ServerEvent): void {
+    if (this.#queue.length >= MAX_QUEUED_DATAGRAMS) {
+      if (this.#dropped++ === 0) {
+        log.warning(
+          "{count} events wait for the store: datagrams are dropped until it takes commits again",
+          { count: this.#queue.length },
+        );
+      }
+      return;
+    }
+    if (this.#dropped > 0) {
+      log.info("Datagrams queued again; {dropped} were dropped while the store waited", {
+        dropped: this.#dropped,
+      });
+      this.#dropped = 0;
+    }
+    this.#enqueue(event);
   }
 
   async #work(): Promise<void> {
