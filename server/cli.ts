@@ -30,7 +30,7 @@ import { DEFAULT_LIVENESS } from "./liveness.ts";
 import { SIGNATURES_PER_SECOND } from "./guard.ts";
 import { approveAll, declineAll } from "./payment.ts";
 import { ShopServer } from "./server.ts";
-import { KvStore, serverKvPath, type ServerStore } from "./store/mod.ts";
+import { KvStore, serverKvPath, type ServerStore, StoreBusy } from "./store/mod.ts";
 import { openStore } from "./store/open.ts";
 import { isPostgresUrl } from "./store/store.ts";
 import { copyStore, verifyCopy } from "./store/migrate.ts";
@@ -72,7 +72,7 @@ const storeOption = optional(
     fromZod(PostgresUrl, { metavar: "URL", placeholder: "postgres://127.0.0.1:5432/shop" }),
     {
       description:
-        message`Keep the state in PostgreSQL (postgres://HOST:PORT[,HOST2:PORT2…]/DB?sslmode=…) instead of Deno KV. The user and password come from PGUSER and PGPASSWORD or --store-password-file, never from the URL.`,
+        message`Keep the state in PostgreSQL (postgres://HOST:PORT[,HOST2:PORT2…]/DB?sslmode=…) instead of Deno KV. The user is the URL's (else PGUSER); the password comes from PGPASSWORD or --store-password-file, never from the URL.`,
     },
   ),
 );
@@ -99,7 +99,7 @@ const ledgerCommand = command(
   {
     brief: message`Print the transaction ledger with totals.`,
     description:
-      message`Print every transaction in DIR/server.kv with its price, fee and outcome, and the totals of sales and fees. Needs no running server (but stop the server first for a consistent view).`,
+      message`Print every transaction in the server's store (DIR/server.kv, --kv or --store) with its price, fee and outcome, and the totals of sales and fees. Needs no running server (but stop the server first for a consistent view).`,
   },
 );
 
@@ -280,7 +280,7 @@ export const serverCommand = command(
   {
     brief: message`Run the marketplace server.`,
     description:
-      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv; its events are logged to DIR/server.log (every datagram too with --wire-log).`,
+      message`Run the marketplace server: peers register with it over UDP, it forwards searches, picks offers and settles purchases. State survives restarts in DIR/server.kv (or PostgreSQL with --store); its events are logged to DIR/server.log (every datagram too with --wire-log).`,
   },
 );
 
@@ -295,6 +295,8 @@ export type ServerCommand = InferValue<typeof serverCommand>;
 export async function runServer(
   options: Extract<ServerCommand, { command: "server" }>,
 ): Promise<number> {
+  const both = twoStores(options);
+  if (both !== undefined) return both;
   // The port is looked at before the data directory is made or touched
   // (a standby waits for it instead).
   const busy = options.standby ? undefined : checkListen([{
@@ -413,6 +415,8 @@ export async function runServer(
 export async function runLedger(
   options: Extract<ServerCommand, { command: "ledger" }>,
 ): Promise<number> {
+  const both = twoStores(options);
+  if (both !== undefined) return both;
   let store: ServerStore;
   try {
     store = options.store
@@ -436,7 +440,9 @@ export async function runLedger(
       return 2;
     }
     console.error(
-      `Error: Cannot read the ledger in ${options.store ?? options.data}: ${describeError(error)}`,
+      `Error: Cannot read the ledger in ${
+        options.store ? withoutPassword(options.store) : options.data
+      }: ${describeError(error)}`,
     );
     return 1;
   }
@@ -457,7 +463,11 @@ export async function runLedger(
 export async function runKey(
   options: Extract<ServerCommand, { command: "key" }>,
 ): Promise<number> {
-  let where = options.store ?? options.kv ?? serverKvPath(options.data);
+  const both = twoStores(options);
+  if (both !== undefined) return both;
+  let where = options.store
+    ? withoutPassword(options.store)
+    : options.kv ?? serverKvPath(options.data);
   let identity: Identity;
   let created: boolean;
   try {
@@ -493,7 +503,11 @@ export async function runKey(
 export async function runMigrate(
   options: Extract<ServerCommand, { command: "migrate" }>,
 ): Promise<number> {
-  const from = options.store ?? options.kv ?? serverKvPath(options.data);
+  const both = twoStores(options);
+  if (both !== undefined) return both;
+  const from = options.store
+    ? withoutPassword(options.store)
+    : options.kv ?? serverKvPath(options.data);
   let source: ServerStore | undefined;
   let target: ServerStore | undefined;
   try {
@@ -524,6 +538,10 @@ export async function runMigrate(
   } catch (error) {
     const reason = error instanceof Deno.errors.NotFound
       ? `no server data there (pass the server's --data, --kv or --store)`
+      : error instanceof StoreBusy
+      ? `a server (${error.owner.holder}) is using ${
+        source && target ? "a store" : "the store"
+      }: stop it first, then copy`
       : describeError(error);
     console.error(`Error: Cannot copy the market from ${source?.where ?? from}: ${reason}`);
     return 1;
@@ -531,6 +549,26 @@ export async function runMigrate(
     await target?.[Symbol.asyncDispose]();
     await source?.[Symbol.asyncDispose]();
   }
+}
+
+/**
+ * A command given both `--kv` and `--store` names two stores: refused as a
+ * usage error (exit 2), rather than one of them silently ignored.
+ */
+function twoStores(options: { kv?: string | undefined; store?: string | undefined }) {
+  if (options.kv === undefined || options.store === undefined) return undefined;
+  console.error(
+    "Error: `--kv` and `--store` name two stores: give one (--kv for Deno KV, --store for PostgreSQL)",
+  );
+  return 2;
+}
+
+/** A URL as it may be shown: a password in it (which the store refuses anyway) as ***. */
+function withoutPassword(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, "$1***@").replace(
+    /([?&]password=)[^&]*/i,
+    "$1***",
+  );
 }
 
 function passwordFileOf(file: string | undefined): { passwordFile?: string } {

@@ -248,7 +248,10 @@ export class ShopServer implements AsyncDisposable {
         wait: options.standby ?? false,
         ...(options.holdsLock ? { gone: goneWithLock(options) } : {}),
         onWaiting: (owner) => {
-          log.info("Standby: waiting for {holder} to stop (epoch {epoch})", { ...owner });
+          log.info("Standby: waiting for {holder} to stop (epoch {epoch})", {
+            holder: owner.holder,
+            epoch: owner.epoch,
+          });
           options.onStandby?.(owner);
         },
       });
@@ -629,21 +632,41 @@ export class ShopServer implements AsyncDisposable {
     this.#wakeup[Symbol.dispose]();
     this.#socket.close();
     this.#wake?.();
-    await this.#done;
-    await this.#fanning;
+    // Stopping because the store failed: promptly (see below).
+    const failed = this.#failure !== undefined;
+    await (failed ? within(this.#done, STOP_WITHIN_MS) : this.#done);
+    await (failed ? within(this.#fanning ?? Promise.resolve(), STOP_WITHIN_MS) : this.#fanning);
     this.#turns.port1.close();
-    await this.#legs[Symbol.asyncDispose]();
-    // A standby takes over at once after a stop (the release is ordered
-    // after every commit made; it fails harmlessly when the store is down
-    // or another server holds it).
-    await this.#store.release().catch((error) => {
-      if (!this.#failure) {
-        log.warning("Cannot release the store: {error}", { error: describeError(error) });
-      }
-    });
-    await this.#store[Symbol.asyncDispose]();
+    if (this.#failure) {
+      // Stopping because the store failed: promptly, and nothing more is
+      // written (no release: the store is down or no longer ours; a commit
+      // still under way may land, unacknowledged, as any lost answer may).
+      await within(this.#legs[Symbol.asyncDispose](), STOP_WITHIN_MS);
+      await within(this.#store[Symbol.asyncDispose](), STOP_WITHIN_MS);
+    } else {
+      await this.#legs[Symbol.asyncDispose]();
+      // A standby takes over at once after a clean stop (the release is
+      // ordered after every commit made).
+      await this.#store.release().catch((error) =>
+        log.warning("Cannot release the store: {error}", { error: describeError(error) })
+      );
+      await this.#store[Symbol.asyncDispose]();
+    }
     log.info("Stopped");
   }
+}
+
+/** How long a server stopping because its store failed waits for its parts to close. */
+const STOP_WITHIN_MS = 1_000;
+
+/** Waits for a promise, at most `ms` (its outcome is ignored). */
+async function within(promise: PromiseLike<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.resolve(promise).catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }
 
 /** How long commits must succeed before an outage of the store is told over. */

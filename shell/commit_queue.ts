@@ -69,6 +69,14 @@ export function describeError(error: unknown): string {
   return String(error).split("\n")[0]!;
 }
 
+/** A commit that neither succeeded nor failed within the time it had. */
+class Hung extends Error {
+  constructor(ms: number) {
+    super(`A commit did not finish within ${(ms / 1000).toFixed(1)} s`);
+    this.name = "Hung";
+  }
+}
+
 interface Entry<B> {
   readonly batch: B;
   /** The commit's own attempt under way, if any. */
@@ -172,6 +180,7 @@ export class CommitQueue<B> {
   }
 
   #start(entry: Entry<B>): void {
+    const startedAt = this.#options.clock.now();
     const attempt = this.#apply(entry.batch);
     entry.attempt = attempt;
     attempt.then(
@@ -185,7 +194,8 @@ export class CommitQueue<B> {
       (error) => {
         if (entry.attempt !== attempt) return;
         entry.attempt = undefined;
-        if (!this.#recovering) void this.#recover(error);
+        // The bound counts from when the failed commit was started.
+        if (!this.#recovering) void this.#recover(error, startedAt);
       },
     );
   }
@@ -197,13 +207,13 @@ export class CommitQueue<B> {
    * wait forever. The attempt is not cancelled (a cancelled commit may
    * still be made); the shell stops.
    */
-  async #apply(batch: B): Promise<void> {
-    const { clock, retryFor } = this.#options;
+  async #apply(batch: B, within = this.#options.retryFor): Promise<void> {
+    const { clock } = this.#options;
     let timer: unknown;
     const hung = new Promise<never>((_, reject) => {
       timer = clock.set(
-        () => reject(new Error(`A commit did not finish within ${(retryFor / 1000).toFixed(1)} s`)),
-        retryFor,
+        () => reject(new Hung(within)),
+        within,
       );
     });
     try {
@@ -226,10 +236,9 @@ export class CommitQueue<B> {
    * reported (the failed one and those behind it, stored or not), until
    * they all are or the bound is passed.
    */
-  async #recover(first: unknown): Promise<void> {
+  async #recover(first: unknown, since: number): Promise<void> {
     this.#recovering = true;
     const { clock } = this.#options;
-    const since = clock.now();
     if (!this.#retryable(first)) {
       this.#giveUp(first instanceof Error ? first : new Error(String(first)));
       return;
@@ -253,7 +262,10 @@ export class CommitQueue<B> {
       try {
         for (const entry of retry) {
           entry.stored = false;
-          await this.#apply(entry.batch);
+          // No try outlasts the bound: the queue gives up on time.
+          const left = this.#options.retryFor - (clock.now() - since);
+          if (left <= 0) throw new Hung(0);
+          await this.#apply(entry.batch, left);
           entry.stored = true;
         }
       } catch (failed) {
@@ -261,7 +273,10 @@ export class CommitQueue<B> {
           this.#giveUp(failed instanceof Error ? failed : new Error(String(failed)));
           return;
         }
-        error = failed;
+        // A try cut short by the bound says less than the store's last error.
+        if (!(failed instanceof Hung) || !(error instanceof Error) || error instanceof Hung) {
+          error = failed;
+        }
         continue;
       }
       this.#recovering = false;

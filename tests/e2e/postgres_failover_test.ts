@@ -17,6 +17,7 @@ import { checkStored, runMarket } from "./_market_run.ts";
 import { postgresMissing, requirePostgres, startPostgres } from "../_postgres.ts";
 import { patroniMissing, startPatroniCluster } from "../_patroni.ts";
 import { PostgresStore } from "../../server/store/postgres_store.ts";
+import { RawUdp } from "./_udp.ts";
 
 const FLAGS = [
   "--offer-window",
@@ -135,4 +136,50 @@ Deno.test({
   await Deno.writeTextFile(passwordFile, cluster.password, { mode: 0o600 });
   await using store = await PostgresStore.open(cluster.url, { passwordFile });
   await checkStored(store, run);
+});
+
+const DOWN =
+  "on PostgreSQL that stays down, the server stops at --store-timeout, promptly, having acknowledged nothing";
+Deno.test({ name: DOWN, ...requirePostgres(DOWN, postgresMissing()) }, async () => {
+  await using db = await startPostgres();
+  await using dir = await tempDir();
+  await using server = await startServer(
+    db.env,
+    join(dir.path, "server"),
+    "--store",
+    db.url,
+    "--store-timeout",
+    "3s",
+  );
+  using probe = new RawUdp(server.port);
+  const register = (name: string) =>
+    `REGISTER r-${name} ${name} 127.0.0.1 ${probe.port} ${probe.port}`;
+  assert.match(await probe.ask(register("before")), /^REGISTERED r-before/);
+  await db.stop();
+  const stoppedAt = Date.now();
+  await probe.send(register("during"));
+  const answers: string[] = [];
+  let listen = true;
+  const listening = (async () => {
+    while (listen) {
+      const text = await probe.receive(500).catch(() => undefined);
+      if (text !== undefined) answers.push(text);
+    }
+  })();
+  const status = await server.finished();
+  const took = Date.now() - stoppedAt;
+  console.log(`the server exited ${took} ms after PostgreSQL stopped, status ${status.code}`);
+  assert.equal(status.code, 1);
+  assert.ok(took < 3_000 + 5_000, `exited ${took} ms after PostgreSQL stopped`);
+  const stderr = server.stderr.join("\n");
+  assert.match(stderr, /Error: The server stopped: The store failed every commit for 3\.\d s: /);
+  assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+  listen = false;
+  await listening;
+  assert.equal(answers.some((text) => text.startsWith("REGISTERED r-during")), false);
+  // Started again, the database holds what was acknowledged and nothing else.
+  await db.start();
+  await using store = await PostgresStore.open(db.url, { passwordFile: db.passwordFile });
+  const names = [...(await store.load()).peers].map((peer) => peer.name);
+  assert.deepEqual(names, ["before"]);
 });
