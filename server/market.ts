@@ -149,6 +149,9 @@ export class Market extends MarketBook {
       case "tick":
         this.onTick(turn);
         break;
+      case "resumed":
+        this.onResumed(event.stalledMs, turn);
+        break;
       case "message":
         this.onMessage(event, turn);
         break;
@@ -696,6 +699,35 @@ export class Market extends MarketBook {
     }
     for (let due = this.table.popDue(turn.at); due; due = this.table.popDue(turn.at)) {
       this.expire(due.request, turn.during(due.at));
+    }
+  }
+
+  /**
+   * The store failed for `stalledMs` and nothing was sent meanwhile: the
+   * RESERVE, NEGOTIATE or FOUND handled before it went out only now, so
+   * the open searches get that time back (a lister is not "silent", nor a
+   * buyer "late", for time the server itself stood still).
+   */
+  protected onResumed(stalledMs: number, turn: MarketTurn): void {
+    if (stalledMs <= 0) return;
+    let moved = 0;
+    for (const open of [...this.table.values()]) {
+      const request = open.record;
+      // Waiting on nothing timed (a purchase's TCP leg): nothing to move.
+      if (!isOpen(request.state) || request.deadline === NEVER) continue;
+      this.update(open, {
+        deadline: request.deadline + stalledMs,
+        ...(request.holdSince !== undefined ? { holdSince: request.holdSince + stalledMs } : {}),
+      }, turn);
+      moved++;
+    }
+    if (moved > 0) {
+      turn.log(
+        "info",
+        `The store failed for ${
+          (stalledMs / 1000).toFixed(1)
+        } s: ${moved} open search(es) get that time back`,
+      );
     }
   }
 

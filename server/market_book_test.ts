@@ -319,3 +319,19 @@ Deno.test("a lister whose RESERVE is still being resent (a lossy link) gets a fe
   assert.equal(h.market.request("S1")?.holding, "s3");
   assert.equal(types(h.take("s2")).at(-1), "CANCEL S1");
 });
+
+Deno.test("a store that failed gives the searches their time back: a lister is not silent for the server's own stall", () => {
+  const h = lampMarket();
+  h.from("buyer", lookingFor("b1", "buyer", "Lamp", 40), T0 + 1);
+  assert.deepEqual(types(h.take("s2")), ["RESERVE S1"]);
+  // The store failed for 10 s (more than every hold time the RESERVE may
+  // wait): nothing went out meanwhile; then the shell says so, first.
+  const stalled = 10_000;
+  h.feed(h.market.handle({ kind: "resumed", at: T0 + 1 + stalled, stalledMs: stalled }));
+  h.tick(T0 + 2 + stalled);
+  assert.equal(h.market.request("S1")?.state, "searching", "still holding s2's listing");
+  assert.equal(h.market.request("S1")?.holding, "s2");
+  h.from("s2", offer("S1", "s2", "Lamp", 20), T0 + 3 + stalled);
+  assert.equal(h.market.request("S1")?.state, "found");
+  assert.deepEqual(types(h.take("buyer")), ["FOUND b1"]);
+});

@@ -87,6 +87,12 @@ export type ServerEvent =
   }
   /** The clock reached `at`: whatever is due by then happens. */
   | { readonly kind: "tick"; readonly at: number }
+  /**
+   * The store takes commits again after failing for `stalledMs`: nothing
+   * was sent meanwhile, so time stood still for the peers, and every open
+   * search's deadline moves on by as much.
+   */
+  | { readonly kind: "resumed"; readonly at: number; readonly stalledMs: number }
   /** A transaction's TCP leg collected and charged, or failed. */
   | {
     readonly kind: "transacted";

@@ -211,7 +211,13 @@ export class ShopServer implements AsyncDisposable {
       retryable: (error) => !(error instanceof Fenced),
       clock: this.#clock,
       onStall: (error) => this.#outage.failed(error),
-      onRecover: (_ms, tries) => this.#outage.recovered(tries),
+      onRecover: (ms, tries) => {
+        this.#outage.recovered(tries);
+        // Ahead of every event that waited: the searches get the time back
+        // before any deadline is looked at.
+        this.#queue.unshift({ kind: "resumed", at: this.#clock.now(), stalledMs: ms });
+        this.#wake?.();
+      },
     });
     const leaseMs = options.leaseMs ?? LEASE_MS;
     // Renewals that fail are told once, and once when they work again.
