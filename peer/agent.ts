@@ -261,7 +261,9 @@ export class Agent {
         this.#onStart(turn);
         break;
       case "tick":
-        onTick(state, turn);
+        for (const lost of onTick(state, turn)) {
+          if (lost.type === "LIST") this.#listing.lost(lost);
+        }
         keepAlive(state, this.#listing, turn);
         break;
       case "refused":
@@ -281,6 +283,7 @@ export class Agent {
           break;
         }
         acknowledge(state, turn, event.message);
+        this.#listing.heard();
         this.#onMessage(turn, event.message, event.serverKey);
         break;
       case "invalid":

@@ -117,3 +117,29 @@ Deno.test("an idle peer says ALIVE to keep itself known", () => {
   const alive = sent(peer.tick(due));
   assert.deepEqual(alive.map((m) => m.type), ["ALIVE"]);
 });
+
+Deno.test("a LIST the server never answered is sent again once the server is heard from", () => {
+  const peer = registered(BOOK);
+  only(sent(peer.line("sell Pen 3", T0)).filter((m) => m.type === "LIST"));
+  peer.line("sell Cup 4", T0);
+  peer.line("unsell Cup", T0);
+  // The server is down: every try goes unanswered, then the peer gives up.
+  let timeouts: string[] = [];
+  for (let at = T0 + 1_000; at < T0 + 120_000; at += 1_000) {
+    const out = peer.tick(at);
+    timeouts = timeouts.concat(
+      printed(out).filter((o) => o.event === "timeout").map((o) => o.text),
+    );
+  }
+  assert.ok(
+    timeouts.some((text) =>
+      /LIST for Pen got no reply .*; it is listed again when the server answers/.test(text)
+    ),
+    timeouts.join("\n"),
+  );
+  // Nothing more is sent into the silence.
+  assert.deepEqual(lists(sent(peer.tick(T0 + 121_000))), []);
+  // The server answers something: Pen is listed again, and Cup withdrawn again.
+  const out = peer.receive({ type: "ACK", rq: "x", of: "ALIVE" }, T0 + 122_000);
+  assert.deepEqual(lists(sent(out)).sort(), [["Cup", 4, 0], ["Pen", 3, 1]]);
+});

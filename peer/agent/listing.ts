@@ -53,9 +53,35 @@ export class ListingSync {
     this.keepAlive = keepAlive;
   }
 
+  /**
+   * Listings whose LIST the server never acknowledged: sent again once the
+   * server is heard from (not into a server that does not answer).
+   */
+  readonly #lost = new Map<string, Told>();
+  /** Withdrawals to send again (the server was heard from after they were lost). */
+  readonly withdrawals = new Map<string, Told>();
+
   /** Everything is to be listed again (a new registration). */
   reset(): void {
     this.told.clear();
+    this.#lost.clear();
+    this.withdrawals.clear();
+  }
+
+  /** A LIST got no answer after every try. */
+  lost(list: Told): void {
+    const { item, price, quantity, description } = list;
+    this.#lost.set(item.toLowerCase(), { item, price, quantity, description });
+  }
+
+  /** The server was heard from: what it may have missed is sent again. */
+  heard(): void {
+    // Listed again if it is still for sale, withdrawn again if not.
+    for (const [key, list] of this.#lost) {
+      this.told.delete(key);
+      this.withdrawals.set(key, list);
+    }
+    this.#lost.clear();
   }
 }
 
@@ -93,6 +119,10 @@ export function syncListings(state: AgentState, sync: ListingSync, turn: AgentTu
     if (state.items.has(key)) continue;
     sync.told.delete(key);
     send({ ...told, quantity: 0 });
+  }
+  for (const [key, told] of sync.withdrawals) {
+    sync.withdrawals.delete(key);
+    if (!state.items.has(key) && !sync.told.has(key)) send({ ...told, quantity: 0 });
   }
 }
 

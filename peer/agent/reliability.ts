@@ -43,8 +43,12 @@ export function onAck(state: AgentState, turn: AgentTurn, message: MessageOf<"AC
   }
 }
 
-/** Sends again what is due, and gives up on what got no answer after every try. */
-export function onTick(state: AgentState, turn: AgentTurn): void {
+/**
+ * Sends again what is due, and gives up on what got no answer after every try.
+ *
+ * @returns The messages given up on.
+ */
+export function onTick(state: AgentState, turn: AgentTurn): Message[] {
   const { resend, expired } = state.unacked.due(turn.at);
   for (const { payload, attempt } of resend) {
     turn.log(
@@ -58,6 +62,7 @@ export function onTick(state: AgentState, turn: AgentTurn): void {
   }
   for (const { payload, attempt } of expired) gaveUp(state, turn, payload, attempt);
   confirmPurchases(state, turn);
+  return expired.map(({ payload }) => payload);
 }
 
 /**
@@ -125,6 +130,11 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
       }
       break;
     }
+    case "LIST":
+      // The server may not have the listing: it is sent again once the
+      // server is heard from (see ListingSync.lost).
+      outcome = `; it is listed again when the server answers`;
+      break;
     case "ACCEPT": {
       // The server never heard the ACCEPT: hold the item no longer.
       const key = message.item.toLowerCase();
