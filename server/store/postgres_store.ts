@@ -93,6 +93,9 @@ export class PostgresStore implements ServerStore {
   #claimed: { epoch: number; holder: string; leaseMs: number } | undefined;
   #last: Turn | undefined;
 
+  /** Where the password came from, for the message when it is refused. */
+  #passwordFrom = "PGPASSWORD";
+
   private constructor(connect: () => Sql, where: string) {
     this.#connect = connect;
     this.#sql = connect();
@@ -184,7 +187,13 @@ export class PostgresStore implements ServerStore {
           application_name: parsed.params.get("application_name") ?? "shop server",
         },
       });
-    return new PostgresStore(connect, parsed.where);
+    const store = new PostgresStore(connect, parsed.where);
+    store.#passwordFrom = options.passwordFile !== undefined
+      ? `the file ${options.passwordFile}`
+      : Deno.env.get("PGPASSWORD") !== undefined
+      ? "PGPASSWORD"
+      : "nowhere (set PGPASSWORD or give --store-password-file)";
+    return store;
   }
 
   /**
@@ -222,7 +231,7 @@ export class PostgresStore implements ServerStore {
       this.#sql = this.#connect();
       void old.end({ timeout: 1 }).catch(() => {});
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = inWords(error, this.#passwordFrom);
     return new Error(`Cannot use the PostgreSQL store ${this.where}: ${message}`, {
       cause: error,
     });
@@ -692,4 +701,23 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
     }
     signal?.addEventListener("abort", aborted, { once: true });
   });
+}
+
+/**
+ * A connection error in words: what the client says, and what it means for
+ * the one starting the server.
+ */
+function inWords(error: unknown, passwordFrom: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown }).code;
+  const at = /(\d{1,3}(?:\.\d{1,3}){3}|[\w.-]+):(\d+)/.exec(message)?.[0];
+  if (code === "ECONNREFUSED") {
+    return `nothing answers at ${at ?? "that address"} (is PostgreSQL running there?)`;
+  }
+  if (code === "ENOTFOUND") {
+    const host = /ENOTFOUND (\S+)/.exec(message)?.[1];
+    return `the host ${host ?? "in the URL"} does not resolve`;
+  }
+  if (code === "28P01") return `${message} (the password came from ${passwordFrom})`;
+  return message;
 }
