@@ -238,3 +238,10 @@ Deno.test("decode never quotes card numbers or expiry dates in INFORM_Res errors
     assert.equal(error.message, 'Invalid address "" in INFORM_Res: must not be empty');
   });
 });
+
+Deno.test("a LIST's quantity is at most 999999 (a store's whole-number column takes it)", () => {
+  const list = (quantity: string) => `LIST l1 alice 7 Lamp 25 ${quantity} brass lamp`;
+  assert.equal((decoded(list("999999")) as { quantity: number }).quantity, 999_999);
+  assert.match(rejected(list("1000000")).message, /at most 999999/);
+  assert.match(rejected(list("3000000000")).message, /at most 999999/);
+});

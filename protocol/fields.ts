@@ -107,6 +107,23 @@ export const Count = z.codec(
   { decode: (text) => Number(text), encode: (count) => String(count) },
 );
 
+/**
+ * Most units one listing may offer: what our peer's `sell --quantity` takes,
+ * and far within every store's whole-number column (a bigger quantity
+ * would be a commit no store can make).
+ */
+export const MAX_QUANTITY = 999_999;
+
+/** How many units a listing offers: 0 (withdrawn) to {@linkcode MAX_QUANTITY}. */
+export const Quantity = z.codec(
+  z.string().regex(/^[0-9]{1,16}$/, "expected a whole number like 3"),
+  z.int().nonnegative("must not be negative").max(
+    MAX_QUANTITY,
+    `must be at most ${MAX_QUANTITY}`,
+  ),
+  { decode: (text) => Number(text), encode: (count) => String(count) },
+);
+
 /** One line of the offer book's catalogue: an item's lowest price, sellers and quantity. */
 export interface CatalogueEntry {
   readonly item: string;

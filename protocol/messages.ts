@@ -16,6 +16,7 @@ import {
   Name,
   Port,
   Price,
+  Quantity,
   RequiredText,
   Rq,
   Text,
@@ -236,7 +237,7 @@ export const List = message("LIST", {
   seq: Count,
   item: Item,
   price: Price,
-  quantity: Count,
+  quantity: Quantity,
   description: Text,
 });
 /** A peer's keep-alive: it is online, though it has nothing else to say. */

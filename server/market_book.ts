@@ -11,11 +11,18 @@ import { toCents } from "../protocol/fee.ts";
 import { MarketTurn, type MessageEvent } from "./market_turn.ts";
 import type { RegisteredPeer, RequestRecord } from "./records.ts";
 import { itemKey, type ListingRecord } from "./offer_book.ts";
-import { cancel, reserve } from "./search_messages.ts";
+import { cancel, noDeal, reserve } from "./search_messages.ts";
 import { type TrackedRequest } from "./request_table.ts";
 
 import { wasAsked } from "./market_core.ts";
 import { MarketSettlement } from "./market_settlement.ts";
+
+/**
+ * Most listers one search tries (each one that declines or is silent is
+ * kept in its record, so as not to be asked again); past that it ends
+ * NOT_AVAILABLE.
+ */
+export const MAX_DECLINED = 32;
 
 /** The offer book and liveness, on top of the market's state and settlement. */
 export abstract class MarketBook extends MarketSettlement {
@@ -142,6 +149,16 @@ export abstract class MarketBook extends MarketSettlement {
   /** The lister holds the item: FOUND to the buyer (its RESERVE went already). */
   protected held(open: TrackedRequest, turn: MarketTurn): void {
     const request = open.record;
+    // Another search's RESERVE of the same listing was held first: one item
+    // is never held for two (the seller is told to let this one go).
+    if (this.table.isReservedElsewhere(request.holding!, request)) {
+      return this.holdFailed(
+        open,
+        `${request.holding}'s ${request.item} is held for another search`,
+        true,
+        turn,
+      );
+    }
     const found = this.update(open, {
       state: "found",
       seller: request.holding,
@@ -168,11 +185,19 @@ export abstract class MarketBook extends MarketSettlement {
     this.unacked.forget(`${seller} RESERVE ${request.id}`);
     // A silent lister may have held it all the same.
     if (release) this.sendTo(seller, cancel(request, "seller"), turn);
-    this.update(open, {
-      holding: undefined,
-      price: undefined,
-      declined: [...(request.declined ?? []), seller],
-    }, turn);
+    const declined = [...(request.declined ?? []), seller];
+    const updated = this.update(open, { holding: undefined, price: undefined, declined }, turn);
+    // Bounded: listers that register, list, decline and leave by the
+    // thousand cannot grow one search's record past what a store holds.
+    if (declined.length >= MAX_DECLINED) {
+      this.sendTo(updated.buyer, noDeal("NOT_AVAILABLE", updated), turn);
+      return this.end(
+        open,
+        "not_available",
+        `${why}; ${MAX_DECLINED} listers declined or did not answer`,
+        turn,
+      );
+    }
     turn.log("info", `Search ${request.id}: ${why}; trying the next listing`);
     this.decide(open, turn);
   }

@@ -335,3 +335,46 @@ Deno.test("a store that failed gives the searches their time back: a lister is n
   assert.equal(h.market.request("S1")?.state, "found");
   assert.deepEqual(types(h.take("buyer")), ["FOUND b1"]);
 });
+
+Deno.test("one listing held by two searches at once: the second OFFER gets no FOUND and the seller is told to let it go", () => {
+  const h = new Harness();
+  for (const name of ["b1", "b2", "s1"]) h.register(name, BOOK);
+  list(h, "s1", "Lamp", 20);
+  h.take("s1");
+  h.from("b1", lookingFor("r1", "b1", "Lamp", 40), T0 + 1);
+  h.from("b2", lookingFor("r2", "b2", "Lamp", 40), T0 + 2);
+  const reserves = h.take("s1").filter((m) => m.type === "RESERVE").map((m) => m.rq);
+  assert.deepEqual(reserves, ["S1", "S2"]);
+  h.from("s1", offer("S1", "s1", "Lamp", 20), T0 + 3);
+  // A seller (a forged one, say) that holds the one item for both.
+  h.from("s1", offer("S2", "s1", "Lamp", 20), T0 + 4);
+  assert.equal(h.market.request("S1")?.state, "found");
+  assert.notEqual(h.market.request("S2")?.state, "found");
+  assert.deepEqual(types(h.take("b2")).filter((t) => t.startsWith("FOUND")), []);
+  assert.ok(h.take("s1").some((m) => m.type === "CANCEL" && m.rq === "S2"));
+});
+
+Deno.test("a search tries at most 32 listers: one host cycling names that list and decline cannot grow it", () => {
+  const h = new Harness(undefined, {
+    limits: { namesPerHost: 0, namesPerKey: 0, classicNamesPerHost: 0 },
+  });
+  h.register("buyer", BOOK);
+  const listers = Array.from({ length: 40 }, (_, i) => `l${i}`);
+  for (const name of listers) {
+    h.register(name, BOOK);
+    list(h, name, "Lamp", 10 + listers.indexOf(name));
+    h.take(name);
+  }
+  h.from("buyer", lookingFor("b1", "buyer", "Lamp", 100), T0 + 1);
+  for (let round = 0; round < 40; round++) {
+    const holder = h.market.request("S1")?.holding;
+    if (!holder) break;
+    h.from(holder, { type: "NO_OFFER", rq: "S1", name: holder, item: "Lamp" }, T0 + 2 + round);
+  }
+  const request = h.market.request("S1")!;
+  assert.equal(request.state, "not_available");
+  assert.equal(request.declined?.length, 32);
+  assert.deepEqual(types(h.take("buyer")).filter((t) => t.startsWith("NOT_AVAILABLE")), [
+    "NOT_AVAILABLE b1",
+  ]);
+});
