@@ -384,7 +384,11 @@ export async function runServer(
     await using _server = server;
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.
-    console.log(`shop server listening on ${hostname}:${port} (data in ${options.data})`);
+    console.log(
+      `shop server listening on ${hostname}:${port} (${
+        options.store ? `state in ${withoutPassword(options.store)}, logs` : "data"
+      } in ${options.data})`,
+    );
     await using dashboard = options.web ? Dashboard.start(server, options.web) : undefined;
     if (dashboard) console.log(`Dashboard: ${dashboard.url}`);
     const stop = new AbortController();

@@ -248,12 +248,14 @@ export class ShopServer implements AsyncDisposable {
   static async start(options: ServerOptions): Promise<ShopServer> {
     const store = await openStore(options);
     try {
-      await store.claim({
+      let waitedFor: Owner | undefined;
+      const claimed = await store.claim({
         holder: holderName(options.dataDir),
         leaseMs: options.leaseMs ?? LEASE_MS,
         wait: options.standby ?? false,
         ...(options.holdsLock ? { gone: goneWithLock(options) } : {}),
         onWaiting: (owner) => {
+          waitedFor = owner;
           log.info("Standby: waiting for {holder} to stop (epoch {epoch})", {
             holder: owner.holder,
             epoch: owner.epoch,
@@ -261,6 +263,13 @@ export class ShopServer implements AsyncDisposable {
           options.onStandby?.(owner);
         },
       });
+      if (options.standby) {
+        // It waited on the data directory's lock, or on the lease of `waitedFor`.
+        log.info("Standby: took over the store{from} (epoch {epoch})", {
+          from: waitedFor ? ` from ${waitedFor.holder}` : "",
+          epoch: claimed.epoch,
+        });
+      }
       const market = new Market(await store.load(), {
         timers: options.timers,
         allowPlaintext: options.allowPlaintext,

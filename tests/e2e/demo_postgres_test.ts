@@ -60,6 +60,16 @@ Deno.test({ name: NAME, ...requirePostgres(NAME, postgresMissing()) }, async () 
     );
     await using _server = server;
     const line = await server.waitFor(/listening on 127\.0\.0\.1:\d+/);
+    // The README's second command's line, for this run's address, port and folder.
+    const readmeLine = /\n\$ deno task start --store .*\n(.*)\n/.exec(README)![1]!
+      .replaceAll("36305", port);
+    assert.equal(
+      line.replace(/127\.0\.0\.1:\d+ /, "0.0.0.0:5000 ").replace(
+        `${dir.path}/shop-data`,
+        "./shop-data",
+      ),
+      readmeLine,
+    );
     const serverPort = Number(/:(\d+) /.exec(line)![1]);
     await using alice = await PeerProcess.start("alice", serverPort, dir.path);
     await alice.command("register", "REGISTERED");

@@ -36,6 +36,9 @@ Deno.test("a standby on the same data directory takes over from a killed server,
   const line = await standby.waitFor(/listening on 127\.0\.0\.1:\d+/, { timeoutMs: 30_000 });
   console.log(`standby serving ${Date.now() - killedAt} ms after the kill`);
   assert.match(line, new RegExp(`127\\.0\\.0\\.1:${active.port} `));
+  await standby.waitFor(/Standby: took over the store \(epoch \d+\)/, {
+    stderr: true,
+  });
   // The registrations came along: the name is still bound to alice's key,
   // and alice's session works (her DE-REGISTER is answered).
   await using impostor = await PeerProcess.start("alice", active.port, join(dir.path, "other"));
