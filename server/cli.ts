@@ -201,6 +201,13 @@ const serverOptions = object({
     DEFAULT_TIMERS.reserveTimeout,
     shownAs(formatDuration(DEFAULT_TIMERS.reserveTimeout)),
   ),
+  holdTimeout: option("--hold-timeout", duration(), {
+    description:
+      message`How long a listing's seller has to answer RESERVE (after acknowledging it) before the next listing is tried; raise it on a lossy network.`,
+  }).withDefault(
+    DEFAULT_TIMERS.holdTimeout,
+    shownAs(formatDuration(DEFAULT_TIMERS.holdTimeout)),
+  ),
   offlineAfter: option("--offline-after", duration(), {
     description:
       message`Silence after which one of our peers (which says ALIVE every 20 s) is offline: its listings hidden, no search waits for it (0: never).`,
@@ -353,6 +360,7 @@ export async function runServer(
         searchTimeout: options.searchTimeout,
         negotiationTimeout: options.negotiationTimeout,
         reserveTimeout: options.reserveTimeout,
+        holdTimeout: options.holdTimeout,
       },
       liveness: { offlineAfter: options.offlineAfter, forgetAfter: options.forgetOfflineAfter },
       transactionTimeout: options.transactionTimeout,

@@ -46,6 +46,11 @@ Deno.test({
       "60s",
       "--reserve-timeout",
       "120s",
+      // A lister's OFFER through 30% loss each way may need more than the
+      // default 2 s after its ACK of the RESERVE (one search in ten lost its
+      // hold so): as an operator on such a network would set it.
+      "--hold-timeout",
+      "6s",
       "--transaction-timeout",
       "20s",
     );
