@@ -8,6 +8,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { readLines } from "../peer/lines.ts";
 import postgres from "postgres";
 import { postgresMissing } from "../tests/_postgres.ts";
 import type { PostgresHostInfo } from "./_postgres_host.ts";
@@ -127,7 +128,7 @@ class PostgresBenchStore implements BenchStore {
     }).spawn();
     this.#stdin = this.#child.stdin.getWriter();
     this.#stderr = new Response(this.#child.stderr).text().catch(() => "");
-    this.#stdout = lines(this.#child.stdout)[Symbol.asyncIterator]();
+    this.#stdout = readLines(this.#child.stdout)[Symbol.asyncIterator]();
   }
 
   static async start(): Promise<PostgresBenchStore> {
@@ -230,18 +231,5 @@ class PostgresBenchStore implements BenchStore {
     }
     await this.#stdout.return?.().catch(() => {});
     await this.#stderr;
-  }
-}
-
-/** The lines of a stream, as they come. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let pending = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    let end;
-    while ((end = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, end);
-      pending = pending.slice(end + 1);
-    }
   }
 }

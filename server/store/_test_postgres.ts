@@ -5,8 +5,11 @@
  * test takes a database of its own ({@linkcode TestPostgres.database}).
  *
  * `initdb` refuses to run as root, so as root every PostgreSQL command runs
- * as the `postgres` user. Until `tests/_postgres.ts` lands this is the
- * store tests' private starter.
+ * as the `postgres` user. It stays apart from `tests/_postgres.ts` (the
+ * e2e and bench starter) for what only the store's own tests need: TLS with
+ * a fresh authority, a database per test, and a postmaster run as a child
+ * rather than through `pg_ctl`, so that a kill -9 leaves no zombie holding
+ * `postmaster.pid`. Folding the two together is left to do.
  *
  * @module
  */

@@ -30,6 +30,7 @@ import type {
   Snapshot,
 } from "../records.ts";
 import { type ClaimOptions, Fenced, type Owner, type ServerStore, StoreBusy } from "./store.ts";
+import { abortableSleep } from "./_sleep.ts";
 
 const IDENTITY = ["identity"];
 const EPOCH = ["owner", "epoch"];
@@ -280,19 +281,4 @@ export class KvStore implements ServerStore {
     this.#kv.close();
     return Promise.resolve();
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", aborted);
-      resolve();
-    }
-    function aborted() {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener("abort", aborted, { once: true });
-  });
 }

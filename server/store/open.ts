@@ -6,7 +6,7 @@
  * @module
  */
 import { KvStore } from "./kv_store.ts";
-import { isPostgresUrl, type ServerStore } from "./store.ts";
+import type { ServerStore } from "./store.ts";
 import { FAULTS_VARIABLE, parseFaults, withFaults } from "./faulty_store.ts";
 
 /** Where the state is: the data directory, and the options that move it elsewhere. */
@@ -32,11 +32,11 @@ export async function openStore(location: StoreLocation): Promise<ServerStore> {
 }
 
 async function open(location: StoreLocation): Promise<ServerStore> {
-  if (location.store !== undefined && isPostgresUrl(location.store)) {
+  if (location.store !== undefined) {
     const { PostgresStore } = await import("./postgres_store.ts");
     return await PostgresStore.open(location.store, {
       ...(location.storePasswordFile ? { passwordFile: location.storePasswordFile } : {}),
     });
   }
-  return await KvStore.open(location.dataDir, location.store ?? location.kv);
+  return await KvStore.open(location.dataDir, location.kv);
 }

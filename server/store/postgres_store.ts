@@ -58,6 +58,7 @@ import {
 } from "./_postgres_rows.ts";
 import { dollarQuote, migrationScript, NEWER_SCHEMA, SCHEMA_VERSION } from "./_postgres_schema.ts";
 import { type ClaimOptions, Fenced, type Owner, type ServerStore, StoreBusy } from "./store.ts";
+import { abortableSleep } from "./_sleep.ts";
 
 /** How often a waiting standby looks at the lease. */
 const STANDBY_POLL_MS = 250;
@@ -686,21 +687,6 @@ function isTransient(error: unknown): boolean {
   if (typeof code !== "string") return false;
   return /^(CONNECT|CONNECTION_|E[A-Z]+$)/.test(code) || code.startsWith("08") ||
     code === "57P01" || code === "57P02" || code === "57P03" || code === READ_ONLY;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", aborted);
-      resolve();
-    }
-    function aborted() {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener("abort", aborted, { once: true });
-  });
 }
 
 /**
