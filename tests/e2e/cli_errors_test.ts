@@ -24,10 +24,11 @@ Deno.test("-h is --help and -V is --version, for the program and its commands", 
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /--name NAME/);
   });
-  await t.step("shop -V", async () => {
-    const result = await shop(["-V"]);
-    assert.equal(result.code, 0);
-    assert.equal(result.stdout.trim(), denoJson.version);
+  await t.step("shop -V and shop --version name the program, its version and Deno's", async () => {
+    const [short, long] = await Promise.all([shop(["-V"]), shop(["--version"])]);
+    assert.equal(short.code, 0);
+    assert.equal(short.stdout, `shop ${denoJson.version} (Deno ${Deno.version.deno})\n`);
+    assert.equal(long.stdout, short.stdout);
   });
 });
 
@@ -48,7 +49,7 @@ Deno.test("a usage error prints that command's usage and its --help, on stderr, 
       /^Error: `--port`: Cannot use "x": expected a port number/,
       "shop server",
     ],
-    [["server", "ledger", "--jsn"], /^Error: .*`--jsn`/, "shop server ledger"],
+    [["server", "ledger", "--xyzzy"], /^Error: Unknown option "--xyzzy"$/, "shop server ledger"],
     [["server", "key", "--port", "1"], /^Error: .*"--port"/, "shop server key"],
   ];
   for (const [args, error, command] of cases) {
@@ -66,8 +67,17 @@ Deno.test("a usage error prints that command's usage and its --help, on stderr, 
   await t.step("an unknown command points to shop --help", async () => {
     const result = await shop(["bogus"]);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /`bogus`/);
+    assert.match(result.stderr, /"bogus"/);
     assert.match(result.stderr, /\nRun shop --help for more\n$/);
+  });
+  await t.step("a mistyped option gets the closest one of its command, and no usage", async () => {
+    const result = await shop(["peer", "--nmae", "alice"]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, "");
+    assert.equal(
+      result.stderr,
+      'Error: Unknown option "--nmae": did you mean --name?\nRun shop peer --help for more\n',
+    );
   });
 });
 

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import denoJson from "../../deno.json" with { type: "json" };
 import { PeerProcess, ServerProcess, tempDir } from "./_process.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -33,12 +32,6 @@ Deno.test("shop server --help shows the options with their defaults", async () =
     assert.match(result.stdout, new RegExp(option));
   }
   assert.match(result.stdout, /5000/);
-});
-
-Deno.test("shop --version prints the version from deno.json", async () => {
-  const result = await shop("--version");
-  assert.equal(result.code, 0);
-  assert.equal(result.stdout.trim(), denoJson.version);
 });
 
 Deno.test("shop completion prints a script for bash, zsh and fish", async (t) => {
