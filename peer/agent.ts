@@ -40,7 +40,6 @@
 import { type Address, formatAddress, type Message } from "../protocol/mod.ts";
 import { type Command, helpText, parseCommand } from "./commands.ts";
 import {
-  buy,
   cancelSearch,
   lookFor,
   onDenied,
@@ -326,15 +325,12 @@ export class Agent {
 
   #onStart(turn: AgentTurn): void {
     const state = this.#state;
+    // A FOUND of an earlier run is asked, even with auto-buy: buying it
+    // before registering again fails after the seller sent card details.
     if (state.questions.length > 0) {
       turn.log("info", `Restored ${state.questions.length} question(s) to ask`);
     }
     registerAgainAfterRestart(state, turn);
-    if (!state.autoBuy) return;
-    for (const question of state.questions.filter((q) => q.about === "FOUND")) {
-      const request = state.requests.get(question.rq);
-      if (request?.state === "found") buy(state, turn, request, true);
-    }
   }
 
   /** A line of input: the answer to the question on screen, or a command. */

@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import type { Message } from "../protocol/mod.ts";
 import {
-  events,
   Harness,
   KEY,
   MemoryStore,
   only,
+  others,
   OURS,
   printed,
   SECURE,
@@ -66,18 +66,40 @@ Deno.test("a restarted peer restores its state and asks its open questions again
   });
 });
 
-Deno.test("a restarted peer with auto-buy buys the FOUND it had not answered", () => {
+Deno.test("a restarted peer with auto-buy asks a FOUND of an earlier run and buys only after registering", async (t) => {
   const store = new MemoryStore();
   const before = new Harness({}, store);
-  before.register();
-  const rq = only(sent(before.line("buy Camera 300"))).rq;
-  before.receive({ type: "FOUND", rq, item: "Camera", price: 250 });
-
+  before.register("ours", OURS);
+  const camera = only(others(before.line("buy Camera 300"))).rq;
+  const lamp = only(others(before.line("buy Lamp 40"))).rq;
+  before.receive({ type: "FOUND", rq: camera, item: "Camera", price: 250 });
   const after = new Harness({ autoBuy: true }, store, "alice-b");
-  const effects = after.start(T0 + 9);
-  assert.deepEqual(sent(effects), [{ type: "BUY", rq, item: "Camera", price: 250 }]);
-  assert.deepEqual(events(effects), ["BUY"]);
-  assert.equal(store.snapshot().requests?.[0]?.state, "buying");
+  let register: Message | undefined;
+
+  await t.step("the stored FOUND is shown and asked while it registers again", () => {
+    const effects = after.start(T0 + 9);
+    register = only(others(effects));
+    assert.equal(register.type, "REGISTER");
+    assert.deepEqual(printed(effects).map((o) => [o.event, o.fields?.rq]), [["prompt", camera]]);
+    assert.equal(store.snapshot().requests?.find((r) => r.rq === camera)?.state, "found");
+  });
+
+  await t.step("a FOUND that comes before REGISTERED is asked too", () => {
+    const effects = after.receive({ type: "FOUND", rq: lamp, item: "Lamp", price: 35 }, T0 + 10);
+    assert.deepEqual(others(effects), []);
+    assert.deepEqual(after.agent.questions.map((q) => q.rq), [camera, lamp]);
+  });
+
+  await t.step("a FOUND after REGISTERED is bought at once; the asked ones wait for y or n", () => {
+    after.receive({ type: "REGISTERED", rq: register!.rq, extensions: OURS }, T0 + 11);
+    const desk = only(others(after.line("buy Desk 90", T0 + 12))).rq;
+    const effects = after.receive({ type: "FOUND", rq: desk, item: "Desk", price: 80 }, T0 + 13);
+    assert.deepEqual(others(effects), [{ type: "BUY", rq: desk, item: "Desk", price: 80 }]);
+    assert.deepEqual(after.agent.questions.map((q) => q.rq), [camera, lamp]);
+    assert.deepEqual(others(after.line("y", T0 + 14)), [
+      { type: "BUY", rq: camera, item: "Camera", price: 250 },
+    ]);
+  });
 });
 
 Deno.test("a restarted peer registers again, signed, and sends its open requests again", async (t) => {

@@ -127,8 +127,15 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
     `Found ${message.item} for ${formatPrice(message.price)}${from} (request ${message.rq})`,
     { rq: message.rq, item: message.item, price: message.price, seller: message.seller },
   );
-  if (state.autoBuy) buy(state, turn, found, true);
+  // Auto-buy answers only once registered: a FOUND that comes while a
+  // REGISTER (the one of a restart) is pending is asked.
+  if (state.autoBuy && !registering(state)) buy(state, turn, found, true);
   else state.questions.push({ about: "FOUND", rq: message.rq });
+}
+
+/** Whether a REGISTER of this peer is waiting for its answer. */
+function registering(state: AgentState): boolean {
+  return [...state.pending.values()].some((pending) => pending.type === "REGISTER");
 }
 
 /** The user's answer to a FOUND question: BUY or CANCEL. */
