@@ -1,6 +1,7 @@
 /** Field values the codec rejects: prices, ports, addresses, names, free text, card data. */
 import assert from "node:assert/strict";
-import { MAX_TEXT_LENGTH } from "./fields.ts";
+import { encode } from "./codec.ts";
+import { MAX_ITEM_LENGTH, MAX_TEXT_LENGTH } from "./fields.ts";
 import { decoded, rejected, show } from "./_codec_cases.ts";
 
 Deno.test("decode rejects trailing words on REGISTER and REGISTERED that are not extensions", async (t) => {
@@ -182,6 +183,40 @@ Deno.test("decode rejects control characters in items and free text", () => {
   const reason = rejected("REGISTER-DENIED r1 name\u007f in use");
   assert.equal(reason.code, "invalid_field");
   assert.match(reason.message, /^Invalid reason "name\\u007f in use" in REGISTER-DENIED/);
+});
+
+Deno.test("decode composes item names (NFC) and counts their limit after composing", async (t) => {
+  const composed = "Caf\u00e9";
+  await t.step("a decomposed name from a classic peer comes out composed", () => {
+    assert.deepEqual(decoded("SEARCH s1 Cafe\u0301 for two"), {
+      type: "SEARCH",
+      rq: "s1",
+      item: composed,
+      description: "for two",
+    });
+    const offer = decoded("OFFER s1 bob Cafe\u0301 5");
+    assert.equal(offer.type === "OFFER" && offer.item, composed);
+    const book = decoded("CATALOGUE w1 1 1 Cafe\u0301 20 2 4");
+    assert.equal(book.type === "CATALOGUE" && book.entries[0]?.item, composed);
+  });
+  await t.step("and is written composed", () => {
+    assert.equal(
+      encode({ type: "BUY", rq: "r1", item: "Cafe\u0301", price: 5 }),
+      `BUY r1 ${composed} 5`,
+    );
+  });
+  await t.step("a name too long only decomposed is taken", () => {
+    const name = "e\u0301".repeat(MAX_ITEM_LENGTH);
+    const offer = decoded(`OFFER s1 bob ${name} 5`);
+    assert.equal(offer.type === "OFFER" && offer.item, "\u00e9".repeat(MAX_ITEM_LENGTH));
+  });
+  await t.step("a name that composing lengthens past the limit is refused", () => {
+    // U+0958 (DEVANAGARI LETTER QA) composes to two code points, U+0915 U+093C.
+    const name = "\u0958".repeat(MAX_ITEM_LENGTH / 2 + 1);
+    const error = rejected(`OFFER s1 bob ${name} 5`);
+    assert.equal(error.code, "invalid_field");
+    assert.match(error.message, /^Invalid item ".*" in OFFER: /);
+  });
 });
 
 Deno.test("decode rejects empty reasons and addresses", () => {

@@ -41,11 +41,20 @@ export const Name = z.string().regex(
   "expected letters, digits, '_' or '-', starting with a letter or digit",
 ).max(MAX_NAME_LENGTH);
 
-/** An item name: one token of visible characters. */
-export const Item = z.string().regex(
-  /^[^\s\p{C}]+$/u,
-  "expected one word without spaces or control characters",
-).max(MAX_ITEM_LENGTH);
+/**
+ * An item name: one token of visible characters, in Unicode's composed form
+ * (NFC). A classic peer may send "Cafe\u0301" for "Caf\u00e9": decoding
+ * composes it, so either spelling finds the other, and the length limit
+ * counts the composed name (composing can also lengthen a few characters).
+ */
+export const Item = z.codec(
+  z.string(),
+  z.string().regex(
+    /^[^\s\p{C}]+$/u,
+    "expected one word without spaces or control characters",
+  ).max(MAX_ITEM_LENGTH),
+  { decode: (text) => text.normalize("NFC"), encode: (name) => name.normalize("NFC") },
+);
 
 /**
  * Free text: words separated by single spaces, without control characters
