@@ -329,7 +329,8 @@ export type ParsedLine =
 export function parseCommand(line: string): ParsedLine {
   let words: string[];
   try {
-    words = splitWords(line);
+    // Composed (NFC), as the wire has them: "Cafe\u0301" is the "Caf\u00e9" listed.
+    words = splitWords(line.normalize("NFC"));
   } catch (error) {
     return { ok: false, error: (error as Error).message };
   }
