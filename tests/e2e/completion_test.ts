@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -12,7 +13,7 @@ function completeIn(words: string[]): string {
   }; COMP_LINE='${line}'; COMP_POINT=${line.length}; _shop; echo "\${COMPREPLY[*]}"`;
 }
 
-Deno.test("after deno task install, the completion script the README shows completes shop", async () => {
+Deno.test("deno task install says where it put shop, and the completion script the README shows completes it", async () => {
   // Not tempDir(): the installed copy holds zod's own tests, card numbers and all.
   const path = await Deno.makeTempDir({ prefix: "shop-install-" });
   await using dir = {
@@ -29,6 +30,14 @@ Deno.test("after deno task install, the completion script the README shows compl
     stderr: "piped",
   }).output();
   assert.ok(install.success, new TextDecoder().decode(install.stderr));
+  // What it installed and where, and how to reach it: not deno install's forty lines.
+  const bin = join(dir.path, "bin");
+  assert.equal(
+    new TextDecoder().decode(install.stdout),
+    `Installed shop as ${join(bin, "shop")} (it runs ${join(ROOT, "main.ts")})\n` +
+      `${bin} is not on PATH: add it with export PATH="${bin}:$PATH"\n`,
+  );
+  assert.equal(new TextDecoder().decode(install.stderr), "");
   const script = [
     "source <(shop completion bash)",
     completeIn(["shop", "pe"]),
