@@ -59,9 +59,15 @@ async function run(victim: Role, seed: number): Promise<void> {
     await buyer.command("register", "REGISTERED");
     for (let i = 0; i < ITEMS; i++) await seller.command(`sell Item${i} 10`, "sell");
     // The stream of purchases, a few at a time, while the victim crashes.
+    // Each buy waits for its LOOKING_FOR, which the buyer prints only once
+    // the search is stored: a line typed into a buyer killed before that was
+    // never acknowledged, and may be lost.
     let next = 0;
     const buyMore = async () => {
-      for (let n = 0; n < 3 && next < ITEMS; n++) await buyer.send(`buy Item${next++} 12`);
+      for (let n = 0; n < 3 && next < ITEMS; n++) {
+        await buyer.command(`buy Item${next} 12`, "LOOKING_FOR");
+        next++;
+      }
     };
     await buyMore();
     for (let crash = 0; crash < CRASHES; crash++) {
