@@ -39,7 +39,7 @@ export interface TranscriptBlock {
 /** Every `<!-- transcript: NAME -->` block of a Markdown text. */
 export function transcriptBlocks(markdown: string): TranscriptBlock[] {
   const found: TranscriptBlock[] = [];
-  for (const match of markdown.matchAll(/<!-- transcript: ([\w-]+) -->\n(```[a-z]*\n)/g)) {
+  for (const match of markdown.matchAll(/<!-- transcript: ([\w-]+) -->\n\n?(```[a-z]*\n)/g)) {
     const start = match.index + match[0].length;
     const end = markdown.indexOf("\n```", start - 1);
     assert.ok(end >= start - 1, `transcript ${match[1]} has a closing fence`);

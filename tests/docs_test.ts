@@ -208,8 +208,9 @@ Deno.test("the docs' transcripts of a trade, --json and errors are what the prog
   const port = server.port;
   // As a user would see it: the server on 0.0.0.0:5000, the data in ./shop-data.
   const atServer = (line: string) =>
-    line.replace(/(127\.0\.0\.1|0\.0\.0\.0):(\d+)/g, (all, _host, at) =>
-      Number(at) === port ? "0.0.0.0:5000" : all
+    line.replace(
+      /(127\.0\.0\.1|0\.0\.0\.0):(\d+)/g,
+      (all, _host, at) => Number(at) === port ? "0.0.0.0:5000" : all,
     ).replaceAll(data, "./shop-data");
   const atPeer = (line: string) =>
     line.replaceAll(`127.0.0.1:${port}`, "127.0.0.1:5000").replaceAll(data, "./shop-data");
