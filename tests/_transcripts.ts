@@ -75,7 +75,7 @@ export function normalize(line: string): string {
     .replace(/\b(key|dh|ca|sig|cookie)=[A-Za-z0-9_-]+…?/g, "$1=…")
     .replace(/\b(LIST \S+ \S+ )\S+/g, "$1SEQ")
     .replace(/\b\d+s$/, "AGE")
-    .replace(/ {2,}/g, "  ")
+    .replace(/(\S) {2,}/g, "$1  ")
     .trimEnd();
 }
 

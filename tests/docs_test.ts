@@ -130,8 +130,15 @@ Deno.test("every transcript in the docs is checked by a test", async () => {
   const checked = new Set(["demo", "trade", "json", "cli", "postgres"]);
   const unchecked: string[] = [];
   for (const file of await markdownFiles()) {
-    for (const block of transcriptBlocks(await Deno.readTextFile(join(ROOT, file)))) {
+    const text = await Deno.readTextFile(join(ROOT, file));
+    const blocks = transcriptBlocks(text);
+    for (const block of blocks) {
       if (!checked.has(block.name)) unchecked.push(`${file}: ${block.name}`);
+    }
+    // A console session without a transcript comment is a transcript no test checks.
+    const sessions = [...text.matchAll(/^ *```console$/gm)].length;
+    if (sessions > blocks.length) {
+      unchecked.push(`${file}: ${sessions - blocks.length} console block(s) without a name`);
     }
   }
   assert.deepEqual(unchecked, []);
