@@ -83,7 +83,8 @@ export function normalize(line: string): string {
 export interface CheckOptions {
   /**
    * Lines whose order among their neighbours is the network's (the demo's
-   * wire trace): a run of such lines is compared as a set.
+   * wire trace): a run of such lines is compared as a set, so a resend (the
+   * same line again, as a busy machine makes them) counts once.
    */
   readonly unordered?: (line: string) => boolean;
 }
@@ -93,7 +94,7 @@ function comparable(lines: readonly string[], unordered?: (line: string) => bool
   const out: string[] = [];
   let run: string[] = [];
   const flush = () => {
-    out.push(...run.sort());
+    out.push(...[...new Set(run)].sort());
     run = [];
   };
   for (const line of lines) {
