@@ -288,6 +288,7 @@ Deno.test("the docs' transcripts of a trade, --json and errors are what the prog
     const alice = await start("alice", "4111111111111111");
     await using _alice = alice.process;
     await alice.terminal.type("register", /^Registered as alice /);
+    await alice.terminal.type("browse", /^Lamp +25 /);
     await alice.terminal.type("buy Lamp 30 a desk lamp", /\[y\/N\]$/);
     await alice.terminal.type("y", /^Bought Lamp /);
     await alice.terminal.type("requests", /^alice-\S+ +Lamp .* bought /);
