@@ -275,26 +275,28 @@ Deno.test("the docs' transcripts of a trade, --json and errors are what the prog
       `deno task -q shop peer --name ${name} --payment ${name}-card.json`,
       atPeer,
     );
-    await terminal.waitFor(/ ready on UDP /);
+    await terminal.waitFor(/ ready\b/);
     return { process, terminal };
   };
 
   await t.step("a trade in two terminals (README.md)", async () => {
+    // Each line typed waits for the last line it prints, matched loosely so that a change of
+    // wording leaves the run intact for `deno task docs:update`.
     const bob = await start("bob", "5555555555554444");
     await using _bob = bob.process;
-    await bob.terminal.type("register", /^Registered as bob /);
-    await bob.terminal.type("sell Lamp 25 brass desk lamp --floor 20", /^Selling Lamp /);
-    await bob.terminal.type("inventory", /^Lamp +25 /);
+    await bob.terminal.type("register", /\bregistered\b/i);
+    await bob.terminal.type("sell Lamp 25 brass desk lamp --floor 20", /Lamp/);
+    await bob.terminal.type("inventory", /Lamp.*25/);
     const alice = await start("alice", "4111111111111111");
     await using _alice = alice.process;
-    await alice.terminal.type("register", /^Registered as alice /);
-    await alice.terminal.type("browse", /^Lamp +25 /);
-    await alice.terminal.type("buy Lamp 30 a desk lamp", /\[y\/N\]$/);
-    await alice.terminal.type("y", /^Bought Lamp /);
-    await alice.terminal.type("requests", /^alice-\S+ +Lamp .* bought /);
-    await bob.terminal.waitFor(/^Sold Lamp /);
-    await bob.terminal.type("history", /^Bought 0 for 0; sold 1 /);
-    await server.waitFor(/Transaction \S+: alice paid 25 /, { stderr: true });
+    await alice.terminal.type("register", /\bregistered\b/i);
+    await alice.terminal.type("browse", /Lamp.*25/);
+    await alice.terminal.type("buy Lamp 30 a desk lamp", /\[y\/N\]/);
+    await alice.terminal.type("y", /\bships? to\b/i);
+    await alice.terminal.type("requests", /\bbought\b/i);
+    await bob.terminal.waitFor(/\bships? to\b/i);
+    await bob.terminal.type("history", /\bfees\b/i);
+    await server.waitFor(/\bpaid\b/, { stderr: true });
     // Stopped (not at the end of its input, which waits 3 s for answers) before --json uses its data.
     await alice.process.send("quit");
     await alice.process.finished();
