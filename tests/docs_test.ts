@@ -7,10 +7,10 @@
  *   not allow, or a move the code allows that no diagram shows, fails here;
  * - every relative link of every Markdown file leads to a file (and heading)
  *   that exists;
- * - the transcripts of a trade (README.md), of `--json` and of the command
- *   line's errors (docs/guide.md) are what real `shop server` and `shop peer`
- *   processes print. `SHOP_UPDATE_DOCS=1` rewrites them from the run
- *   instead (`deno task docs:update`). The demo's transcript is checked by
+ * - the transcripts of a trade (README.md), of prices refused and changed,
+ *   of `--json` and of the command line's errors (docs/guide.md) are what
+ *   real `shop server` and `shop peer` processes print. `SHOP_UPDATE_DOCS=1`
+ *   rewrites them from the run instead (`deno task docs:update`). The demo's transcript is checked by
  *   tests/e2e/demo_test.ts, which runs the demo anyway, and the PostgreSQL
  *   one by tests/e2e/demo_postgres_test.ts.
  *
@@ -127,7 +127,7 @@ Deno.test("every relative link in the Markdown files leads to a file and heading
 
 Deno.test("every transcript in the docs is checked by a test", async () => {
   // The names the tests check: here, in demo_test.ts and in demo_postgres_test.ts.
-  const checked = new Set(["demo", "trade", "json", "cli", "postgres"]);
+  const checked = new Set(["demo", "trade", "prices", "json", "cli", "postgres"]);
   const unchecked: string[] = [];
   for (const file of await markdownFiles()) {
     const text = await Deno.readTextFile(join(ROOT, file));
@@ -207,7 +207,7 @@ async function run(
   return { code: output.code, lines: text.replace(/\n$/, "").split("\n") };
 }
 
-Deno.test("the docs' transcripts of a trade, --json and errors are what the program prints", async (t) => {
+Deno.test("the docs' transcripts of a trade, prices, --json and errors are what the program prints", async (t) => {
   await using dir = await tempDir();
   const data = join(dir.path, "shop-data");
   await Deno.mkdir(data, { mode: 0o700 });
@@ -312,6 +312,22 @@ Deno.test("the docs' transcripts of a trade, --json and errors are what the prog
       "",
       ...alice.terminal.lines,
     ]);
+  });
+
+  await t.step("prices refused and changed (docs/guide.md)", async () => {
+    const process = new ShopProcess(peerArgs("carol"), { stdin: true });
+    await using _carol = process;
+    const carol = new Terminal(process, "deno task -q shop peer --name carol", atPeer);
+    await carol.waitFor(/ ready\b/);
+    await carol.type("register", /\bregistered\b/i);
+    await carol.type("sell Pen 0.000001", /0\.000001/);
+    await carol.type("sell Lamp 25 --floor 30", /\bfloor\b/);
+    await carol.type("sell Lamp 25 brass desk lamp --floor 20", /Lamp/);
+    await carol.type("sell Lamp 30", /Lamp/);
+    await carol.type("price Lamp 24.99 --floor 20", /24\.99/);
+    await carol.type("inventory", /Lamp.*24\.99/);
+    await carol.type("invntory", /invntory/);
+    await checkTranscript(GUIDE, "prices", carol.lines);
   });
 
   await t.step("--json (docs/guide.md)", async () => {
