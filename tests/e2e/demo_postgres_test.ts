@@ -1,7 +1,8 @@
 /**
- * The README's two commands for PostgreSQL, run for real: `deno task
- * demo:postgres` prints what the README shows, and the command it prints
- * starts a server on that database, which a peer registers with.
+ * The two commands for PostgreSQL in docs/operations.md, run for real:
+ * `deno task demo:postgres` prints what the transcript shows, and the
+ * command it prints starts a server on that database, which a peer
+ * registers with (`deno task docs:update` rewrites the transcript).
  *
  * @module
  */
@@ -10,10 +11,11 @@ import { fileURLToPath } from "node:url";
 import { PeerProcess, ShopProcess, tempDir } from "./_process.ts";
 import { postgresMissing, requirePostgres } from "../_postgres.ts";
 import { readLines } from "../../peer/lines.ts";
+import { checkTranscript, transcriptBlocks } from "../_transcripts.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const README = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
-const NAME = "the README's two commands start PostgreSQL and a server on it";
+const OPERATIONS = new URL("../../docs/operations.md", import.meta.url);
+const NAME = "the two commands of docs/operations.md start PostgreSQL and a server on it";
 
 Deno.test({ name: NAME, ...requirePostgres(NAME, postgresMissing()) }, async () => {
   await using dir = await tempDir();
@@ -35,17 +37,17 @@ Deno.test({ name: NAME, ...requirePostgres(NAME, postgresMissing()) }, async () 
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(lines.length, 4, lines.join("\n"));
-    // The README's transcript, with this run's port.
+    // The transcript shows the port of the run it came from.
     const port = /127\.0\.0\.1:(\d+)/.exec(lines[0]!)![1]!;
-    const shown = /\$ deno task demo:postgres\n([\s\S]*?)\n\$ /.exec(README)![1]!.replaceAll(
-      "36305",
-      port,
+    const block = transcriptBlocks(await Deno.readTextFile(OPERATIONS)).find(({ name }) =>
+      name === "postgres"
     );
-    assert.equal(lines.join("\n"), shown);
+    const shownPort = /127\.0\.0\.1:(\d+)/.exec(block?.lines.join("\n") ?? "")?.[1] ?? port;
+    const asShown = (line: string) =>
+      line.replaceAll(`127.0.0.1:${port}`, `127.0.0.1:${shownPort}`);
     // The command as printed, its relative paths read from the demo's folder.
-    const command = /^ {2}deno task start (.*)$/.exec(lines[2]!)![1]!.split(" ").map((arg) =>
-      arg.replace(/^\.\//, `${dir.path}/`)
-    );
+    const printed = /^ {2}deno task start (.*)$/.exec(lines[2]!)![1]!;
+    const command = printed.split(" ").map((arg) => arg.replace(/^\.\//, `${dir.path}/`));
     const server = new ShopProcess(
       [
         "server",
@@ -60,16 +62,17 @@ Deno.test({ name: NAME, ...requirePostgres(NAME, postgresMissing()) }, async () 
     );
     await using _server = server;
     const line = await server.waitFor(/listening on 127\.0\.0\.1:\d+/);
-    // The README's second command's line, for this run's address, port and folder.
-    const readmeLine = /\n\$ deno task start --store .*\n(.*)\n/.exec(README)![1]!
-      .replaceAll("36305", port);
-    assert.equal(
-      line.replace(/127\.0\.0\.1:\d+ /, "0.0.0.0:5000 ").replace(
-        `${dir.path}/shop-data`,
-        "./shop-data",
-      ),
-      readmeLine,
+    // As a user would see it: the server on 0.0.0.0:5000, the folder ./shop-data.
+    const started = line.replace(/127\.0\.0\.1:\d+ /, "0.0.0.0:5000 ").replace(
+      `${dir.path}/shop-data`,
+      "./shop-data",
     );
+    await checkTranscript(OPERATIONS, "postgres", [
+      "$ deno task demo:postgres",
+      ...lines.map(asShown),
+      `$ deno task start ${asShown(printed)}`,
+      asShown(started),
+    ]);
     const serverPort = Number(/:(\d+) /.exec(line)![1]);
     await using alice = await PeerProcess.start("alice", serverPort, dir.path);
     await alice.command("register", "REGISTERED");
