@@ -183,8 +183,8 @@ export const EXTENSION_MARKER = "shop/1";
 /**
  * The extensions our peers offer in REGISTER and our server accepts in
  * REGISTERED, as trailing words after the classic fields: `shop/1` and then
- * feature names. Classic peers and servers never send them; see the README's
- * protocol section.
+ * feature names. Classic peers and servers never send them; see PROTOCOL.md,
+ * "Negotiation: the `shop/1` marker in REGISTER".
  */
 export const Extensions = z.codec(
   z.string().regex(
