@@ -165,8 +165,7 @@ export const ShippingInfo = message("Shipping_Info", {
 export const TxCancel = message("TX_CANCEL", { rq: Rq, reason: RequiredText });
 
 // Extensions between our own peers and server (PROTOCOL.md, "Extensions of
-// this implementation"); a
-// classic peer or server never receives them.
+// this implementation"); a classic peer or server never receives them.
 
 /** Requests our peers send again until the server acknowledges them (extension `ack`). */
 const ACKED_REQUEST_TYPES = [
