@@ -283,6 +283,37 @@ export function onDenied(state: AgentState, turn: AgentTurn, message: MessageOf<
   });
 }
 
+/** How soon after a LOOKING_FOR a classic server's `ERROR:` is taken for its answer. */
+export const ERROR_ANSWERS_WITHIN_MS = 5_000;
+
+/** Most characters of a classic server's words shown. */
+const MAX_ERROR_WORDS = 200;
+
+/**
+ * A classic server's `ERROR: …` right after a LOOKING_FOR, while that is
+ * the one search pending: the server refused it (a classic server has no
+ * DENIED), so it ends at once with the server's words.
+ *
+ * @returns Whether it ended a search.
+ */
+export function onServerError(state: AgentState, turn: AgentTurn, words: string): boolean {
+  const last = state.lastSent;
+  if (last?.type !== "LOOKING_FOR" || turn.at - last.at > ERROR_ANSWERS_WITHIN_MS) return false;
+  const searching = [...state.requests.values()].filter((request) => request.state === "searching");
+  if (searching.length !== 1 || searching[0]!.rq !== last.rq) return false;
+  const request = searching[0]!;
+  const reason = words.replace(/\p{C}/gu, " ").split(/\s+/).filter((word) => word !== "")
+    .join(" ").slice(0, MAX_ERROR_WORDS) || "no reason given";
+  state.unacked.forget(`LOOKING_FOR ${request.rq}`);
+  updateRequest(state, turn, request, { state: "denied", reason });
+  turn.print("DENIED", `The server refused the search for ${request.item}: ${reason}`, {
+    rq: request.rq,
+    item: request.item,
+    reason,
+  });
+  return true;
+}
+
 /** CANCEL as a buyer: the server withdrew a FOUND (timeout, seller gone). */
 export function onPurchaseCancel(
   state: AgentState,

@@ -199,6 +199,10 @@ export interface AgentState {
   readonly overtaken: Map<string, string>;
   /** Classic purchases awaiting confirmation, by transaction RQ#. */
   readonly unconfirmed: Map<string, Unconfirmed>;
+  /** The last datagram sent to the server, and when: what a classic `ERROR:` answers. */
+  lastSent:
+    | { readonly type: Message["type"]; readonly rq: string; readonly at: number }
+    | undefined;
 }
 
 /** The searches that have not ended. */
@@ -259,6 +263,7 @@ export function createState(
     superseded: new Set(),
     overtaken: new Map(),
     unconfirmed: new Map(),
+    lastSent: undefined,
   };
   for (const entry of snapshot.history ?? []) state.history.set(entry.tx, entry);
   for (const item of snapshot.items ?? []) state.items.set(item.item.toLowerCase(), item);
