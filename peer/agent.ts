@@ -76,7 +76,14 @@ import {
   takePending,
   takeRegisterAnswer,
 } from "./agent/registration.ts";
-import { acknowledge, nextDeadline, onAck, onTick, track } from "./agent/reliability.ts";
+import {
+  acknowledge,
+  heardFromServer,
+  nextDeadline,
+  onAck,
+  onTick,
+  track,
+} from "./agent/reliability.ts";
 import {
   answerReserve,
   browse,
@@ -248,6 +255,14 @@ export class Agent {
     return sortedHistory(this.#state);
   }
 
+  /**
+   * Since when the server has not answered (a request got no reply after
+   * every try, and nothing came since), or `undefined` while it answers.
+   */
+  get serverSilentSince(): number | undefined {
+    return this.#state.silentSince;
+  }
+
   /** How many TCP transactions are open. */
   get transactionCount(): number {
     return this.#state.transactions.size;
@@ -283,13 +298,16 @@ export class Agent {
           );
           break;
         }
+        heardFromServer(state, turn);
         acknowledge(state, turn, event.message);
         this.#listing.heard();
         this.#onMessage(turn, event.message, event.serverKey);
         break;
       case "invalid":
-        if (this.isServer(event.from)) this.#onInvalid(turn, event);
-        else {
+        if (this.isServer(event.from)) {
+          heardFromServer(state, turn);
+          this.#onInvalid(turn, event);
+        } else {
           turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
         }
         break;

@@ -86,8 +86,23 @@ function confirmPurchases(state: AgentState, turn: AgentTurn): void {
   }
 }
 
+/**
+ * Something came from the server: if it had stopped answering, one line
+ * says it is back.
+ */
+export function heardFromServer(state: AgentState, turn: AgentTurn): void {
+  if (state.silentSince === undefined) return;
+  const since = state.silentSince;
+  state.silentSince = undefined;
+  turn.print("answering", "The server answers again", {
+    server: formatAddress(state.profile.server),
+    silentSince: since,
+  });
+}
+
 /** Ends a request the server never answered, and says so. */
 function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: number): void {
+  state.silentSince ??= turn.at;
   const about = "item" in message ? ` for ${message.item}` : "";
   const what = `${message.type}${about} got no reply after ${attempts} tries`;
   let outcome = "";

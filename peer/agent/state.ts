@@ -199,6 +199,11 @@ export interface AgentState {
   readonly overtaken: Map<string, string>;
   /** Classic purchases awaiting confirmation, by transaction RQ#. */
   readonly unconfirmed: Map<string, Unconfirmed>;
+  /**
+   * Since when the server has not answered: a request got no reply after
+   * every try, and nothing came from the server since.
+   */
+  silentSince: number | undefined;
   /** The last datagram sent to the server, and when: what a classic `ERROR:` answers. */
   lastSent:
     | { readonly type: Message["type"]; readonly rq: string; readonly at: number }
@@ -263,6 +268,7 @@ export function createState(
     superseded: new Set(),
     overtaken: new Map(),
     unconfirmed: new Map(),
+    silentSince: undefined,
     lastSent: undefined,
   };
   for (const entry of snapshot.history ?? []) state.history.set(entry.tx, entry);
