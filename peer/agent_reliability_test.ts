@@ -62,11 +62,19 @@ Deno.test("a request is sent again with the same RQ# on an exponential backoff, 
     assert.equal(peer.agent.pendingCount, 0);
   });
 
-  await t.step("a late FOUND for the failed search is acknowledged, not acted on", () => {
+  await t.step("a late FOUND for the failed search is acknowledged and declined", () => {
+    // The server came back with the search: CANCEL releases the seller's
+    // item now, not at the server's reserve timeout.
     const effects = peer.receive({ type: "FOUND", rq: looking.rq, item: "Lamp", price: 20 });
     assert.deepEqual(acks(effects), [{ type: "ACK", rq: looking.rq, of: "FOUND" }]);
-    assert.deepEqual(others(effects), []);
+    assert.deepEqual(others(effects), [{
+      type: "CANCEL",
+      rq: looking.rq,
+      item: "Lamp",
+      price: 20,
+    }]);
     assert.deepEqual(events(effects), ["answering", "warning"]);
+    assert.equal(peer.agent.requests[0]?.state, "failed");
   });
 });
 
@@ -132,6 +140,10 @@ Deno.test("a BUY never acknowledged fails the purchase; an ACCEPT releases the i
       /BUY for Lamp got no reply after 1 tries; the purchase failed/,
     );
     assert.equal(peer.agent.requests[0]?.state, "failed");
+    // The server died before the BUY: restarted, it sends FOUND again and
+    // holds the seller's item until the answer, which is CANCEL.
+    const again = peer.receive({ type: "FOUND", rq, item: "Lamp", price: 20 }, T0 + 60_000);
+    assert.deepEqual(others(again), [{ type: "CANCEL", rq, item: "Lamp", price: 20 }]);
   });
   await t.step("ACCEPT", () => {
     const peer = registered(OURS, options);

@@ -29,11 +29,14 @@ Deno.test("a sale left unsettled by a dying server is released once the server a
     assert.match(warning.text, /Laptop is for sale again unless the server settles or cancels it/);
     assert.equal(state(peer), "held");
   });
-  await t.step("while the server is not heard from, it stays held: it may come back with it", () => {
-    assert.equal(peer.agent.nextDeadline(), undefined);
-    assert.deepEqual(printed(peer.tick(T0 + 10 * 60_000)), []);
-    assert.equal(state(peer), "held");
-  });
+  await t.step(
+    "while the server is not heard from, it stays held: it may come back with it",
+    () => {
+      assert.equal(peer.agent.nextDeadline(), undefined);
+      assert.deepEqual(printed(peer.tick(T0 + 10 * 60_000)), []);
+      assert.equal(state(peer), "held");
+    },
+  );
   const back = T0 + 10 * 60_000 + 1;
   await t.step("the server answers: a few seconds to take it up, then released", () => {
     peer.receive(ALIVE_ACK, back);

@@ -108,6 +108,17 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
       }
       turn.log("debug", `Repeated FOUND ${message.rq}: already cancelled`);
       return;
+    case "failed":
+      // Given up while the server did not answer (it was down, say): the
+      // server, back with the search, holds the seller's item for it
+      // until CANCEL or its reserve timeout. Declined, it is released now.
+      turn.send(buyerAnswer("CANCEL", { ...request, price: message.price }));
+      turn.warn(
+        `Declined FOUND ${message.rq} for ${message.item}: the search failed while the server ` +
+          "did not answer",
+        { rq: message.rq },
+      );
+      return;
     default:
       turn.warn(
         `Ignored FOUND ${message.rq}: the search for ${request.item} ended (${request.state})`,
