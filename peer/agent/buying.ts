@@ -266,12 +266,22 @@ export function onNoDeal(
   // Some classic servers leave the max price out: ours is the one asked.
   const maxPrice = message.maxPrice ?? request.maxPrice;
   const max = formatPrice(maxPrice);
+  // Our server says when a listing's seller did not answer (extension `book`).
+  const silentPrice = message.type === "NOT_AVAILABLE" ? message.silentPrice : undefined;
+  const silent = silentPrice === undefined
+    ? ""
+    : `: the seller of the listing at ${formatPrice(silentPrice)} did not answer`;
   turn.print(
     message.type,
     message.type === "NOT_AVAILABLE"
-      ? `No offer for ${message.item} within ${max}`
+      ? `No offer for ${message.item} within ${max}${silent}`
       : `No seller accepted ${max} for ${message.item}`,
-    { rq: message.rq, item: message.item, maxPrice },
+    {
+      rq: message.rq,
+      item: message.item,
+      maxPrice,
+      ...(silentPrice === undefined ? {} : { silentPrice }),
+    },
   );
 }
 
