@@ -26,7 +26,12 @@ Deno.test("a sale left unsettled by a dying server is released once the server a
   await t.step("the connection ends before Shipping_Info: still held, and said why", () => {
     const effects = peer.tcpClosed(3, "error", T0 + 1_000);
     const warning = only(printed(effects));
-    assert.match(warning.text, /Laptop is for sale again unless the server settles or cancels it/);
+    assert.equal(
+      warning.text,
+      "Transaction T1 for Laptop ended unsettled: the connection failed before Shipping_Info; " +
+        "Laptop stays reserved while the server may still settle or cancel it, and is for sale " +
+        "again if the server answers without doing so",
+    );
     assert.equal(state(peer), "held");
   });
   await t.step(

@@ -306,8 +306,8 @@ export function onTcpClosed(
   }
   const sent = transaction.answered ? "Shipping_Info" : "the payment details were sent";
   const then = transaction.role === "seller"
-    ? `before ${sent}; ${transaction.item} is for sale again unless the server settles or ` +
-      `cancels it within ${UNSETTLED_WAIT_MS / 1000} s of answering`
+    ? `before ${sent}; ${transaction.item} stays reserved while the server may still settle ` +
+      "or cancel it, and is for sale again if the server answers without doing so"
     : !transaction.answered
     ? "before the payment details were sent"
     : "before the receipt; the purchase stays open until the server cancels it";
