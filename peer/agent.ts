@@ -47,6 +47,7 @@ import {
   onFoundAnswer,
   onNoDeal,
   onPurchaseCancel,
+  onServerError,
 } from "./agent/buying.ts";
 import { AgentTurn, type PeerEffect, type PeerEvent } from "./agent/effects.ts";
 import { onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
@@ -74,7 +75,14 @@ import {
   takePending,
   takeRegisterAnswer,
 } from "./agent/registration.ts";
-import { acknowledge, nextDeadline, onAck, onTick, track } from "./agent/reliability.ts";
+import {
+  acknowledge,
+  heardFromServer,
+  nextDeadline,
+  onAck,
+  onTick,
+  track,
+} from "./agent/reliability.ts";
 import {
   answerReserve,
   browse,
@@ -246,6 +254,14 @@ export class Agent {
     return sortedHistory(this.#state);
   }
 
+  /**
+   * Since when the server has not answered (a request got no reply after
+   * every try, and nothing came since), or `undefined` while it answers.
+   */
+  get serverSilentSince(): number | undefined {
+    return this.#state.silentSince;
+  }
+
   /** How many TCP transactions are open. */
   get transactionCount(): number {
     return this.#state.transactions.size;
@@ -281,15 +297,17 @@ export class Agent {
           );
           break;
         }
+        heardFromServer(state, turn);
         acknowledge(state, turn, event.message);
         this.#listing.heard();
         this.#onMessage(turn, event.message, event.serverKey);
         break;
       case "invalid":
-        turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
-        // A classic server that cannot read our REGISTER's extra words.
         if (this.isServer(event.from)) {
-          fallBackToClassic(state, turn, `the server answered what does not parse`, true);
+          heardFromServer(state, turn);
+          this.#onInvalid(turn, event);
+        } else {
+          turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
         }
         break;
       case "tcp":
@@ -312,6 +330,7 @@ export class Agent {
     for (const effect of effects) {
       if (effect.kind === "send") {
         track(state, effect.message, event.at);
+        state.lastSent = { type: effect.message.type, rq: effect.message.rq, at: event.at };
         this.#listing.lastSent = event.at;
       }
     }
@@ -459,6 +478,29 @@ export class Agent {
       case "quit":
         return turn.stop();
     }
+  }
+
+  /**
+   * A datagram from the server that does not parse. A classic server's own
+   * types (`ERROR: …`, `LOOKING_FOR_ACK`, `TRANSACTION_SUCCESS`) are its
+   * noise, logged only, except an `ERROR:` that refuses the search just
+   * sent.
+   */
+  #onInvalid(turn: AgentTurn, event: Extract<PeerEvent, { kind: "invalid" }>): void {
+    const state = this.#state;
+    const { error, text } = event;
+    if (error.code === "unknown_type" && state.serverKind !== "ours") {
+      const words = text?.trim().match(/^ERROR:(.*)$/s)?.[1];
+      if (words === undefined || !onServerError(state, turn, words)) {
+        const type = (text ?? "").trim().split(/\s/, 1)[0] || "?";
+        turn.log(
+          "debug",
+          `Ignored the server's ${JSON.stringify(type.slice(0, 40))}: not a P2S2 message`,
+        );
+      }
+    } else turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${error.message}`);
+    // A classic server that cannot read our REGISTER's extra words.
+    fallBackToClassic(state, turn, `the server answered what does not parse`, true);
   }
 
   /** A datagram from the server. */

@@ -168,3 +168,22 @@ Deno.test("every event's writes come before its sends and prints", () => {
   const kinds = effects.map((effect) => effect.kind).filter((kind) => kind !== "log");
   assert.deepEqual(kinds, ["save", "save", "print", "send", "print"]);
 });
+
+Deno.test("NOT_AVAILABLE that names a silent listing says the seller did not answer", () => {
+  const peer = new Harness();
+  peer.register("ours", ["from", "book"]);
+  const search = only(sent(peer.line("buy Teapot 25")));
+  const output = only(printed(peer.receive({
+    type: "NOT_AVAILABLE",
+    rq: search.rq,
+    item: "Teapot",
+    maxPrice: 25,
+    silentPrice: 20,
+  })));
+  assert.equal(
+    output.text,
+    "No offer for Teapot within 25: the seller of the listing at 20 did not answer",
+  );
+  assert.equal(output.fields?.silentPrice, 20);
+  assert.equal(peer.agent.requests[0]?.state, "not_available");
+});

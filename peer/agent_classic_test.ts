@@ -1,6 +1,6 @@
 /** What the agent does with classic servers' deviations (issue 13's interop list). */
 import assert from "node:assert/strict";
-import { Harness, only, printed, sent } from "./_agent_harness.ts";
+import { Harness, only, printed, sent, SERVER, T0 } from "./_agent_harness.ts";
 
 Deno.test("NOT_AVAILABLE and NOT_FOUND without the max price end the search with the price asked", () => {
   for (const type of ["NOT_AVAILABLE", "NOT_FOUND"] as const) {
@@ -16,4 +16,62 @@ Deno.test("NOT_AVAILABLE and NOT_FOUND without the max price end the search with
       type === "NOT_AVAILABLE" ? "not_available" : "not_found",
     );
   }
+});
+
+/** A datagram from the server in a type no P2S2 message has, as the shell delivers it. */
+function noise(peer: Harness, text: string, at: number) {
+  const type = text.split(" ", 1)[0]!;
+  return peer.agent.handle({
+    kind: "invalid",
+    from: SERVER,
+    error: { code: "unknown_type", message: `Unknown message type ${JSON.stringify(type)}` },
+    text,
+    at,
+  });
+}
+
+Deno.test("a classic server's own messages are logged, not shown", async (t) => {
+  const peer = new Harness();
+  peer.register("classic");
+  only(sent(peer.line("buy Lamp 30", T0)));
+  await t.step("LOOKING_FOR_ACK and TRANSACTION_SUCCESS", () => {
+    for (const text of ["LOOKING_FOR_ACK 3", "TRANSACTION_SUCCESS 3 Lamp"]) {
+      const effects = noise(peer, text, T0 + 1);
+      assert.deepEqual(printed(effects), []);
+      assert.ok(effects.some((e) => e.kind === "log" && e.level === "debug"));
+    }
+    assert.equal(peer.agent.requests[0]?.state, "searching");
+  });
+  await t.step("an ERROR: long after the LOOKING_FOR ends nothing", () => {
+    const effects = noise(peer, "ERROR: list index out of range", T0 + 60_000);
+    assert.deepEqual(printed(effects), []);
+    assert.equal(peer.agent.requests[0]?.state, "searching");
+  });
+});
+
+Deno.test("a classic server's ERROR: right after LOOKING_FOR ends that search with its words", async (t) => {
+  await t.step("one search pending: refused at once", () => {
+    const peer = new Harness();
+    peer.register("classic");
+    const search = only(sent(peer.line("buy Teapot 25", T0)));
+    const effects = noise(peer, "ERROR: could not convert string to float: 'x'\n", T0 + 5);
+    const output = only(printed(effects));
+    assert.equal(output.event, "DENIED");
+    assert.equal(
+      output.text,
+      "The server refused the search for Teapot: could not convert string to float: 'x'",
+    );
+    const request = only(peer.agent.requests);
+    assert.equal(request.rq, search.rq);
+    assert.equal(request.state, "denied");
+    assert.equal(request.reason, "could not convert string to float: 'x'");
+  });
+  await t.step("two searches pending: which one it refuses is unknown, it ends none", () => {
+    const peer = new Harness();
+    peer.register("classic");
+    peer.line("buy Teapot 25", T0);
+    peer.line("buy Lamp 30", T0 + 1);
+    assert.deepEqual(printed(noise(peer, "ERROR: bad request", T0 + 5)), []);
+    assert.deepEqual(peer.agent.requests.map((r) => r.state), ["searching", "searching"]);
+  });
 });

@@ -62,11 +62,19 @@ Deno.test("a request is sent again with the same RQ# on an exponential backoff, 
     assert.equal(peer.agent.pendingCount, 0);
   });
 
-  await t.step("a late FOUND for the failed search is acknowledged, not acted on", () => {
+  await t.step("a late FOUND for the failed search is acknowledged and declined", () => {
+    // The server came back with the search: CANCEL releases the seller's
+    // item now, not at the server's reserve timeout.
     const effects = peer.receive({ type: "FOUND", rq: looking.rq, item: "Lamp", price: 20 });
     assert.deepEqual(acks(effects), [{ type: "ACK", rq: looking.rq, of: "FOUND" }]);
-    assert.deepEqual(others(effects), []);
-    assert.deepEqual(events(effects), ["warning"]);
+    assert.deepEqual(others(effects), [{
+      type: "CANCEL",
+      rq: looking.rq,
+      item: "Lamp",
+      price: 20,
+    }]);
+    assert.deepEqual(events(effects), ["answering", "warning"]);
+    assert.equal(peer.agent.requests[0]?.state, "failed");
   });
 });
 
@@ -112,7 +120,10 @@ Deno.test("a REGISTER never answered ends with a timeout line", () => {
   assert.equal(peer.agent.pendingCount, 0);
   assert.equal(peer.agent.registered, false);
   // A REGISTERED that comes after all is a stranger's answer now.
-  assert.deepEqual(events(peer.receive({ type: "REGISTERED", rq: register.rq })), ["warning"]);
+  assert.deepEqual(events(peer.receive({ type: "REGISTERED", rq: register.rq })), [
+    "answering",
+    "warning",
+  ]);
 });
 
 Deno.test("a BUY never acknowledged fails the purchase; an ACCEPT releases the item", async (t) => {
@@ -129,6 +140,10 @@ Deno.test("a BUY never acknowledged fails the purchase; an ACCEPT releases the i
       /BUY for Lamp got no reply after 1 tries; the purchase failed/,
     );
     assert.equal(peer.agent.requests[0]?.state, "failed");
+    // The server died before the BUY: restarted, it sends FOUND again and
+    // holds the seller's item until the answer, which is CANCEL.
+    const again = peer.receive({ type: "FOUND", rq, item: "Lamp", price: 20 }, T0 + 60_000);
+    assert.deepEqual(others(again), [{ type: "CANCEL", rq, item: "Lamp", price: 20 }]);
   });
   await t.step("ACCEPT", () => {
     const peer = registered(OURS, options);
@@ -263,5 +278,40 @@ Deno.test("datagrams overtaken on a lossy network do not leave an item held", as
     const tcp = effects.flatMap((e) => e.kind === "tcp-send" ? [e.message.type] : []);
     assert.deepEqual(tcp, ["TX_CANCEL"]);
     assert.equal(peer.agent.items[0]?.reservedFor, undefined);
+  });
+});
+
+Deno.test("a server that stops answering shows in status until one line says it answers again", async (t) => {
+  const peer = registered();
+  const looking = only(sent(peer.line("buy Lamp 30", T0)));
+  const status = () => only(printed(peer.line("status")));
+  await t.step("while it answers, status says nothing of it", () => {
+    assert.doesNotMatch(status().text, /not answering/);
+    assert.equal(peer.agent.serverSilentSince, undefined);
+  });
+  let at = T0;
+  for (let i = 0; i < 100 && peer.agent.nextDeadline() !== undefined; i++) {
+    at = peer.agent.nextDeadline()!;
+    peer.tick(at);
+  }
+  await t.step("once the retransmitter gave up: since when, in status and its fields", () => {
+    assert.equal(peer.agent.requests[0]?.state, "failed");
+    assert.equal(peer.agent.serverSilentSince, at);
+    const output = status();
+    const clock = new Date(at).toISOString().slice(11, 19);
+    assert.ok(
+      output.text.split("\n").includes(`  Server 127.0.0.1:5000: not answering since ${clock}`),
+      output.text,
+    );
+    assert.equal(output.fields?.notAnsweringSince, at);
+  });
+  await t.step("the next datagram from the server: one line, and status is clear again", () => {
+    const effects = peer.receive({ type: "ACK", rq: looking.rq, of: "LOOKING_FOR" }, at + 5_000);
+    const back = only(printed(effects));
+    assert.equal(back.event, "answering");
+    assert.equal(back.text, "The server answers again");
+    assert.equal(peer.agent.serverSilentSince, undefined);
+    assert.doesNotMatch(status().text, /not answering/);
+    assert.deepEqual(printed(peer.receive({ type: "ACK", rq: "x", of: "BUY" }, at + 6_000)), []);
   });
 });

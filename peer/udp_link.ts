@@ -18,6 +18,8 @@ const RECEIVE_BUFFER_BYTES = 2048;
 /** Most warnings a second about dropped datagrams; the rest go to the debug log. */
 const DROP_WARNINGS_PER_SECOND = 1;
 const utf8 = new TextEncoder();
+/** Reads a classic server's words as they come, bad bytes and all. */
+const lenient = new TextDecoder();
 const log = logger("peer");
 const wire = logger("peer", "wire");
 
@@ -163,7 +165,14 @@ export class UdpLink implements AsyncDisposable {
         });
         break;
       case "invalid":
-        deliver({ kind: "invalid", from, error: incoming.error, at });
+        deliver({
+          kind: "invalid",
+          from,
+          error: incoming.error,
+          at,
+          // A classic server's own words (`ERROR: …`) may end a search.
+          ...(incoming.error.code === "unknown_type" ? { text: lenient.decode(data) } : {}),
+        });
         break;
       case "refused":
         log.warning("Refused the answer to REGISTER {rq}: {reason}", {

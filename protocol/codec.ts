@@ -88,7 +88,8 @@ function parseLayout(type: MessageType, layout: string): ParsedLayout {
     names = words.filter((_, i) => optional!.written || i !== optionalAt)
       .map((w, i) => i === optionalAt && optional!.written ? optional!.field : w).join(" ");
     words = words.map((w, i) => i === optionalAt ? optional!.field : w);
-    if (words.some((w) => w.endsWith("...")) || suffixMatch) {
+    // A suffix after it is told apart by its word (NOT_AVAILABLE's `silent`).
+    if (words.some((w) => w.endsWith("..."))) {
       throw new TypeError(`Layout of ${type} mixes an optional field with other optional parts`);
     }
   }

@@ -36,7 +36,8 @@ export type Channel = "udp" | "tcp";
  * classic implementations (PROTOCOL.md's robustness rule): `[maxPrice]` is
  * read when the message has one token more than the other fields and written
  * when present; `{sender}` is read the same way but never written (our side
- * never sends it).
+ * never sends it). Such a field may be followed by a `[word field]` suffix
+ * (NOT_AVAILABLE's `[silent silentPrice]`), told apart by its word.
  */
 export type Layout = string;
 
@@ -125,6 +126,11 @@ export const NotAvailable = message("NOT_AVAILABLE", {
   rq: Rq,
   item: Item,
   maxPrice: Price.optional(),
+  /**
+   * The price of the cheapest listing within the max whose seller did not
+   * answer its RESERVE (extension `book`): `silent PRICE` at the end.
+   */
+  silentPrice: Price.optional(),
 });
 export const Reserve = message("RESERVE", { rq: Rq, item: Item, price: Price });
 export const Negotiate = message("NEGOTIATE", {
@@ -335,7 +341,7 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),
   "SEARCH": spec(Search, "udp", "rq item description..."),
   "FOUND": spec(Found, "udp", "rq item price [from seller]"),
-  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item [maxPrice]"),
+  "NOT_AVAILABLE": spec(NotAvailable, "udp", "rq item [maxPrice] [silent silentPrice]"),
   "RESERVE": spec(Reserve, "udp", "rq item price"),
   "NEGOTIATE": spec(Negotiate, "udp", "rq item maxPrice"),
   "NOT_FOUND": spec(NotFound, "udp", "rq item [maxPrice]"),

@@ -29,7 +29,7 @@ import type { OfferRecord, RegisteredPeer, RequestRecord } from "./records.ts";
 import { isFrom, isOurs } from "./registry.ts";
 import { admit, describeAdmission } from "./registration.ts";
 import { OfferBook } from "./offer_book.ts";
-import { cancel, negotiate, noDeal, reserve } from "./search_messages.ts";
+import { cancel, negotiate, noDeal, reserve, silentFor } from "./search_messages.ts";
 import { isOpen } from "./request_states.ts";
 import { NEVER, type TrackedRequest } from "./request_table.ts";
 
@@ -532,7 +532,8 @@ export class Market extends MarketBook {
       .sort((a, b) => toCents(a.price) - toCents(b.price) || a.at - b.at);
     const best = usable[0];
     if (!best) {
-      this.sendTo(request.buyer, noDeal("NOT_AVAILABLE", request), turn);
+      const book = this.registry.speaks(request.buyer, "book");
+      this.sendTo(request.buyer, noDeal("NOT_AVAILABLE", request, silentFor(request, book)), turn);
       const reason = open.offers.size === 0 && (request.declined ?? []).length === 0
         ? "no offer arrived"
         : "every offering seller's item is reserved or gone";
@@ -747,6 +748,9 @@ export class Market extends MarketBook {
             this.update(open, { deadline: turn.at + this.timers.holdTimeout }, turn);
             return;
           }
+          // The buyer is told if no deal comes of the search.
+          const silentPrice = Math.min(request.price!, request.silentPrice ?? Infinity);
+          this.update(open, { silentPrice }, turn);
           return this.holdFailed(open, `${request.holding} did not answer RESERVE`, true, turn);
         }
         return this.decide(open, turn);

@@ -11,7 +11,7 @@ import { toCents } from "../protocol/fee.ts";
 import { MarketTurn, type MessageEvent } from "./market_turn.ts";
 import type { RegisteredPeer, RequestRecord } from "./records.ts";
 import { itemKey, type ListingRecord } from "./offer_book.ts";
-import { cancel, noDeal, reserve } from "./search_messages.ts";
+import { cancel, noDeal, reserve, silentFor } from "./search_messages.ts";
 import { type TrackedRequest } from "./request_table.ts";
 
 import { wasAsked } from "./market_core.ts";
@@ -190,7 +190,8 @@ export abstract class MarketBook extends MarketSettlement {
     // Bounded: listers that register, list, decline and leave by the
     // thousand cannot grow one search's record past what a store holds.
     if (declined.length >= MAX_DECLINED) {
-      this.sendTo(updated.buyer, noDeal("NOT_AVAILABLE", updated), turn);
+      const book = this.registry.speaks(updated.buyer, "book");
+      this.sendTo(updated.buyer, noDeal("NOT_AVAILABLE", updated, silentFor(updated, book)), turn);
       return this.end(
         open,
         "not_available",

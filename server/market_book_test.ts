@@ -378,3 +378,31 @@ Deno.test("a search tries at most 32 listers: one host cycling names that list a
     "NOT_AVAILABLE b1",
   ]);
 });
+
+Deno.test("a lister that does not answer RESERVE: NOT_AVAILABLE says so to our buyer, classic to a classic one", async (t) => {
+  for (const [buyer, features] of [["buyer", BOOK], ["classic", false]] as const) {
+    await t.step(buyer, () => {
+      const h = new Harness();
+      h.register(buyer, features);
+      h.register("s1", BOOK);
+      list(h, "s1", "Teapot", 20);
+      h.take("s1");
+      h.from(buyer, lookingFor("b1", buyer, "Teapot", 25), T0 + 1);
+      assert.deepEqual(types(h.take("s1")), ["RESERVE S1"]);
+      // s1 never answers, not even with ACK: given up after a few hold times.
+      for (let at = T0 + 1_000; at <= T0 + 20_000; at += 1_000) h.tick(at);
+      assert.equal(h.market.request("S1")?.state, "not_available");
+      const told = h.take(buyer).filter((m) => m.type !== "ACK");
+      const classic = { type: "NOT_AVAILABLE", rq: "b1", item: "Teapot", maxPrice: 25 };
+      // Our buyer gets it again until it acknowledges it.
+      assert.ok(told.length > 0);
+      for (const message of told) {
+        assert.deepEqual(message, buyer === "buyer" ? { ...classic, silentPrice: 20 } : classic);
+      }
+      assert.equal(
+        encode(told[0]!),
+        buyer === "buyer" ? "NOT_AVAILABLE b1 Teapot 25 silent 20" : "NOT_AVAILABLE b1 Teapot 25",
+      );
+    });
+  }
+});

@@ -155,7 +155,9 @@ export abstract class MarketCore {
 
   /** What the buyer has been told of a search, to repeat after a retransmission. */
   protected buyerView(request: RequestRecord): Message | undefined {
-    return buyerView(request, this.registry.speaks(request.buyer, "from"));
+    return buyerView(request, this.registry.speaks(request.buyer, "from"), {
+      book: this.registry.speaks(request.buyer, "book"),
+    });
   }
 
   protected sendTo(name: string, message: Message, turn: MarketTurn): void {

@@ -75,6 +75,11 @@ export interface RequestRecord {
   readonly holdSince?: number;
   /** Listers that declined or did not answer their RESERVE: not asked again. */
   readonly declined?: readonly string[];
+  /**
+   * The lowest price of a listing whose seller did not answer its RESERVE:
+   * NOT_AVAILABLE tells a buyer with `book` of it.
+   */
+  readonly silentPrice?: number;
 }
 
 /** One settled or failed transaction, as the ledger keeps it. */

@@ -15,9 +15,24 @@ export interface Ask {
   readonly maxPrice: number;
 }
 
-/** NOT_FOUND (no seller came down to the price) or NOT_AVAILABLE (nobody offered) to a buyer. */
-export function noDeal(type: "NOT_FOUND" | "NOT_AVAILABLE", ask: Ask): Message {
-  return { type, rq: ask.buyerRq, item: ask.item, maxPrice: ask.maxPrice };
+/**
+ * NOT_FOUND (no seller came down to the price) or NOT_AVAILABLE (nobody
+ * offered) to a buyer; NOT_AVAILABLE with `silentPrice` (only for a buyer
+ * with `book`) says a listing at that price went unanswered.
+ */
+export function noDeal(
+  type: "NOT_FOUND" | "NOT_AVAILABLE",
+  ask: Ask,
+  options: { silentPrice?: number | undefined } = {},
+): Message {
+  const { silentPrice } = options;
+  return {
+    type,
+    rq: ask.buyerRq,
+    item: ask.item,
+    maxPrice: ask.maxPrice,
+    ...(type === "NOT_AVAILABLE" && silentPrice !== undefined ? { silentPrice } : {}),
+  };
 }
 
 /**
@@ -49,8 +64,13 @@ export function reserve(request: RequestRecord): Message {
  * retransmission; `undefined` while there is nothing to tell yet.
  *
  * @param namesSeller Whether the buyer speaks `from` (FOUND names the seller).
+ * @param options.book Whether the buyer speaks `book` (NOT_AVAILABLE tells of a silent lister).
  */
-export function buyerView(request: RequestRecord, namesSeller: boolean): Message | undefined {
+export function buyerView(
+  request: RequestRecord,
+  namesSeller: boolean,
+  options: { book?: boolean } = {},
+): Message | undefined {
   switch (request.state) {
     case "found":
     case "buying":
@@ -65,7 +85,7 @@ export function buyerView(request: RequestRecord, namesSeller: boolean): Message
       };
     }
     case "not_available":
-      return noDeal("NOT_AVAILABLE", request);
+      return noDeal("NOT_AVAILABLE", request, silentFor(request, options.book ?? false));
     case "not_found":
       return noDeal("NOT_FOUND", request);
     case "cancelled":
@@ -75,4 +95,9 @@ export function buyerView(request: RequestRecord, namesSeller: boolean): Message
     default:
       return undefined;
   }
+}
+
+/** What NOT_AVAILABLE says of a silent lister: only to a buyer with `book`. */
+export function silentFor(request: RequestRecord, book: boolean): { silentPrice?: number } {
+  return book && request.silentPrice !== undefined ? { silentPrice: request.silentPrice } : {};
 }

@@ -108,6 +108,17 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
       }
       turn.log("debug", `Repeated FOUND ${message.rq}: already cancelled`);
       return;
+    case "failed":
+      // Given up while the server did not answer (it was down, say): the
+      // server, back with the search, holds the seller's item for it
+      // until CANCEL or its reserve timeout. Declined, it is released now.
+      turn.send(buyerAnswer("CANCEL", { ...request, price: message.price }));
+      turn.warn(
+        `Declined FOUND ${message.rq} for ${message.item}: the search failed while the server ` +
+          "did not answer",
+        { rq: message.rq },
+      );
+      return;
     default:
       turn.warn(
         `Ignored FOUND ${message.rq}: the search for ${request.item} ended (${request.state})`,
@@ -262,12 +273,22 @@ export function onNoDeal(
   // Some classic servers leave the max price out: ours is the one asked.
   const maxPrice = message.maxPrice ?? request.maxPrice;
   const max = formatPrice(maxPrice);
+  // Our server says when a listing's seller did not answer (extension `book`).
+  const silentPrice = message.type === "NOT_AVAILABLE" ? message.silentPrice : undefined;
+  const silent = silentPrice === undefined
+    ? ""
+    : `: the seller of the listing at ${formatPrice(silentPrice)} did not answer`;
   turn.print(
     message.type,
     message.type === "NOT_AVAILABLE"
-      ? `No offer for ${message.item} within ${max}`
+      ? `No offer for ${message.item} within ${max}${silent}`
       : `No seller accepted ${max} for ${message.item}`,
-    { rq: message.rq, item: message.item, maxPrice },
+    {
+      rq: message.rq,
+      item: message.item,
+      maxPrice,
+      ...(silentPrice === undefined ? {} : { silentPrice }),
+    },
   );
 }
 
@@ -288,6 +309,37 @@ export function onDenied(state: AgentState, turn: AgentTurn, message: MessageOf<
     reason: message.reason,
     ...(request ? { item: request.item } : {}),
   });
+}
+
+/** How soon after a LOOKING_FOR a classic server's `ERROR:` is taken for its answer. */
+export const ERROR_ANSWERS_WITHIN_MS = 5_000;
+
+/** Most characters of a classic server's words shown. */
+const MAX_ERROR_WORDS = 200;
+
+/**
+ * A classic server's `ERROR: …` right after a LOOKING_FOR, while that is
+ * the one search pending: the server refused it (a classic server has no
+ * DENIED), so it ends at once with the server's words.
+ *
+ * @returns Whether it ended a search.
+ */
+export function onServerError(state: AgentState, turn: AgentTurn, words: string): boolean {
+  const last = state.lastSent;
+  if (last?.type !== "LOOKING_FOR" || turn.at - last.at > ERROR_ANSWERS_WITHIN_MS) return false;
+  const searching = [...state.requests.values()].filter((request) => request.state === "searching");
+  if (searching.length !== 1 || searching[0]!.rq !== last.rq) return false;
+  const request = searching[0]!;
+  const reason = words.replace(/\p{C}/gu, " ").split(/\s+/).filter((word) => word !== "")
+    .join(" ").slice(0, MAX_ERROR_WORDS) || "no reason given";
+  state.unacked.forget(`LOOKING_FOR ${request.rq}`);
+  updateRequest(state, turn, request, { state: "denied", reason });
+  turn.print("DENIED", `The server refused the search for ${request.item}: ${reason}`, {
+    rq: request.rq,
+    item: request.item,
+    reason,
+  });
+  return true;
 }
 
 /** CANCEL as a buyer: the server withdrew a FOUND (timeout, seller gone). */

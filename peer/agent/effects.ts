@@ -75,6 +75,11 @@ export type PeerEvent =
     readonly from: Address;
     readonly error: DecodeError;
     readonly at: number;
+    /**
+     * The datagram as text, for one from the server whose type is unknown:
+     * a classic server's own words (`ERROR: …`).
+     */
+    readonly text?: string;
   }
   /** A message on TCP connection `conn` (an id the shell gives each connection). */
   | { readonly kind: "tcp"; readonly conn: number; readonly message: Message; readonly at: number }

@@ -362,10 +362,10 @@ export function onRegistrationAnswer(
     turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, { rq: message.rq, reason });
     return;
   }
-  // The classic REGISTER answered first: the one with extensions beside it
-  // stays out, our server takes it in the classic one's place.
-  if (pending.extended) dropOtherRegisters(state, turn);
-  else state.deferredDenial = undefined;
+  // The other REGISTER out beside this one is sent no more (each copy of
+  // the one with extensions may crash a classic server's handler); its
+  // RQ# is kept, so a late answer to it from our server still counts.
+  dropOtherRegisters(state, turn);
   state.serverKind = message.extensions === undefined ? "classic" : "ours";
   // Only the feature words: `key=`, `dh=` and `sig=` were for the shell.
   state.extensions = ExtensionSet.from(message.extensions);

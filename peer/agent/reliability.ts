@@ -17,6 +17,7 @@ import type { AgentTurn } from "./effects.ts";
 import { released } from "./records.ts";
 import { FALLBACK_AFTER_TRIES, fallBackToClassic, registering } from "./registration.ts";
 import { recordPurchase } from "./transactions.ts";
+import { heardForUnsettled, nextUnsettledDeadline, releaseUnsettled } from "./settlement.ts";
 import { type AgentState, putItem, updateRequest } from "./state.ts";
 
 /**
@@ -62,16 +63,20 @@ export function onTick(state: AgentState, turn: AgentTurn): Message[] {
   }
   for (const { payload, attempt } of expired) gaveUp(state, turn, payload, attempt);
   confirmPurchases(state, turn);
+  releaseUnsettled(state, turn);
   return expired.map(({ payload }) => payload);
 }
 
 /**
- * When the agent next needs a tick: a retransmission, or a classic
- * purchase to confirm.
+ * When the agent next needs a tick: a retransmission, a classic
+ * purchase to confirm, or a sale the server left unsettled to release.
  */
 export function nextDeadline(state: AgentState): number | undefined {
-  const times = [state.unacked.nextDeadline(), ...[...state.unconfirmed.values()].map((u) => u.at)]
-    .filter((at): at is number => at !== undefined);
+  const times = [
+    state.unacked.nextDeadline(),
+    ...[...state.unconfirmed.values()].map((u) => u.at),
+    nextUnsettledDeadline(state),
+  ].filter((at): at is number => at !== undefined);
   return times.length === 0 ? undefined : Math.min(...times);
 }
 
@@ -86,8 +91,24 @@ function confirmPurchases(state: AgentState, turn: AgentTurn): void {
   }
 }
 
+/**
+ * Something came from the server: if it had stopped answering, one line
+ * says it is back.
+ */
+export function heardFromServer(state: AgentState, turn: AgentTurn): void {
+  heardForUnsettled(state, turn.at);
+  if (state.silentSince === undefined) return;
+  const since = state.silentSince;
+  state.silentSince = undefined;
+  turn.print("answering", "The server answers again", {
+    server: formatAddress(state.profile.server),
+    silentSince: since,
+  });
+}
+
 /** Ends a request the server never answered, and says so. */
 function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: number): void {
+  state.silentSince ??= turn.at;
   const about = "item" in message ? ` for ${message.item}` : "";
   const what = `${message.type}${about} got no reply after ${attempts} tries`;
   let outcome = "";

@@ -16,8 +16,14 @@ import {
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
 import { askDetails, onDetailsRejected, pay } from "./paying.ts";
-import type { BuyRequest } from "./records.ts";
-import { type AgentState, type Transaction, updateRequest } from "./state.ts";
+import { type BuyRequest, endReservation } from "./records.ts";
+import {
+  type AgentState,
+  putItem,
+  type Transaction,
+  type Unsettled,
+  updateRequest,
+} from "./state.ts";
 import {
   cancelTransaction,
   forget,
@@ -295,10 +301,15 @@ export function onTcpClosed(
     : cause === "error"
     ? "the connection failed"
     : "the server closed the connection";
-  const then = !transaction.answered
+  if (transaction.role === "seller") {
+    state.unsettled.set(transaction.rq, { key: transaction.ref, endedAt: turn.at });
+  }
+  const sent = transaction.answered ? "Shipping_Info" : "the payment details were sent";
+  const then = transaction.role === "seller"
+    ? `before ${sent}; ${transaction.item} stays reserved while the server may still settle ` +
+      "or cancel it, and is for sale again if the server answers without doing so"
+    : !transaction.answered
     ? "before the payment details were sent"
-    : transaction.role === "seller"
-    ? "before Shipping_Info; the item stays reserved until the server cancels it"
     : "before the receipt; the purchase stays open until the server cancels it";
   turn.warn(
     `Transaction ${transaction.rq} for ${transaction.item} ended unsettled: ${why} ${then}`,
@@ -323,4 +334,64 @@ function cancelledPurchase(state: AgentState, item: string, now: number): BuyReq
     (request.foundItem ?? request.item).toLowerCase() === item.toLowerCase() &&
     now - request.updatedAt <= OVERTAKEN_WITHIN_MS
   );
+}
+
+/**
+ * How long a sale whose connection ended unsettled stays held for the
+ * server's word: a live server settles or cancels it within its
+ * transaction timeout (30 s by default), a restarted one runs it again at
+ * once.
+ */
+export const UNSETTLED_WAIT_MS = 60_000;
+
+/**
+ * How long after the server is heard from again it has to take such a
+ * sale up: a restarted server runs its interrupted transactions (and
+ * delivers what it owes) at its first tick.
+ */
+export const TAKE_UP_WITHIN_MS = 5_000;
+
+/** The server was heard from: the sales waiting for its word start their last wait. */
+export function heardForUnsettled(state: AgentState, at: number): void {
+  for (const unsettled of state.unsettled.values()) unsettled.heardAt ??= at;
+}
+
+/** When a sale held for the server's word is next to be released, if ever. */
+export function nextUnsettledDeadline(state: AgentState): number | undefined {
+  const times = [...state.unsettled.values()].flatMap((unsettled) =>
+    unsettled.heardAt === undefined ? [] : [releaseAt(unsettled)]
+  );
+  return times.length === 0 ? undefined : Math.min(...times);
+}
+
+function releaseAt(unsettled: Unsettled): number {
+  return Math.max(unsettled.endedAt + UNSETTLED_WAIT_MS, unsettled.heardAt! + TAKE_UP_WITHIN_MS);
+}
+
+/**
+ * Releases the items of sales the server did not settle, cancel or run
+ * again though it answers: it has no such transaction (a live server would
+ * have ended it, a restarted one taken it up), so the purchase failed.
+ * Until the server is heard from, they stay held: it may come back with
+ * the transaction.
+ */
+export function releaseUnsettled(state: AgentState, turn: AgentTurn): void {
+  for (const [tx, unsettled] of [...state.unsettled]) {
+    const item = state.items.get(unsettled.key);
+    const running = [...state.transactions.values()].some((open) => open.rq === tx);
+    if (item?.transaction?.tx !== tx || running) {
+      // Settled, cancelled or taken up again meanwhile.
+      state.unsettled.delete(tx);
+      continue;
+    }
+    if (unsettled.heardAt === undefined || releaseAt(unsettled) > turn.at) continue;
+    state.unsettled.delete(tx);
+    putItem(state, turn, unsettled.key, endReservation(item));
+    turn.print(
+      "released",
+      `${item.item} is for sale again: transaction ${tx} ended unsettled, and the server ` +
+        "answers but did not take it up again",
+      { rq: tx, item: item.item, reservedFor: item.reservedFor },
+    );
+  }
 }

@@ -131,6 +131,20 @@ export interface Unconfirmed {
   readonly at: number;
 }
 
+/**
+ * A seller's transaction whose connection ended before it was settled: the
+ * item stays held for it while the server may still settle or cancel it
+ * (or, restarted, run it again).
+ */
+export interface Unsettled {
+  /** The item's inventory key. */
+  readonly key: string;
+  /** When the connection ended. */
+  readonly endedAt: number;
+  /** When the server was first heard from since. */
+  heardAt?: number;
+}
+
 /** Everything the agent knows; one value, changed only while handling an event. */
 export interface AgentState {
   readonly profile: PeerProfile;
@@ -199,6 +213,17 @@ export interface AgentState {
   readonly overtaken: Map<string, string>;
   /** Classic purchases awaiting confirmation, by transaction RQ#. */
   readonly unconfirmed: Map<string, Unconfirmed>;
+  /** Sales whose connection ended unsettled, by transaction RQ# (in memory only). */
+  readonly unsettled: Map<string, Unsettled>;
+  /**
+   * Since when the server has not answered: a request got no reply after
+   * every try, and nothing came from the server since.
+   */
+  silentSince: number | undefined;
+  /** The last datagram sent to the server, and when: what a classic `ERROR:` answers. */
+  lastSent:
+    | { readonly type: Message["type"]; readonly rq: string; readonly at: number }
+    | undefined;
 }
 
 /** The searches that have not ended. */
@@ -259,6 +284,9 @@ export function createState(
     superseded: new Set(),
     overtaken: new Map(),
     unconfirmed: new Map(),
+    unsettled: new Map(),
+    silentSince: undefined,
+    lastSent: undefined,
   };
   for (const entry of snapshot.history ?? []) state.history.set(entry.tx, entry);
   for (const item of snapshot.items ?? []) state.items.set(item.item.toLowerCase(), item);

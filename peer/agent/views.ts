@@ -152,6 +152,9 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
     [
       `${id.name}: ${state.registered ? "registered" : "not registered"} with ${server}`,
       `  announced IP ${id.ip}, UDP port ${id.udpPort}, TCP port ${id.tcpPort}`,
+      ...(state.silentSince === undefined
+        ? []
+        : [`  Server ${server}: not answering since ${formatClock(state.silentSince)}`]),
       `  ${state.unacked.size} message(s) to the server waiting for an answer`,
       `  ${kind}`,
       `  key ${state.key?.fingerprint ?? "none"}; ${serverKey}`,
@@ -167,6 +170,7 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
       udpPort: id.udpPort,
       tcpPort: id.tcpPort,
       pending: state.unacked.size,
+      ...(state.silentSince === undefined ? {} : { notAnsweringSince: state.silentSince }),
       serverKind: state.serverKind,
       features: state.extensions.toArray(),
       keyFingerprint: state.key?.fingerprint,
@@ -202,6 +206,11 @@ function table(header: string[], rows: string[][], right: boolean[]): string {
 /** A time as `2026-11-25 17:37` in UTC. */
 export function formatTime(at: number): string {
   return new Date(at).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/** A time of day as `HH:MM:SS` (UTC, as {@linkcode formatTime}). */
+export function formatClock(at: number): string {
+  return new Date(at).toISOString().slice(11, 19);
 }
 
 /** A duration as the largest whole unit: `45s`, `12m`, `3h`, `2d`. */

@@ -83,6 +83,27 @@ Deno.test("a classic server that answers ERROR: gets a classic REGISTER at once"
   assert.equal(denied.reason, "Name-Already-Exists");
 });
 
+Deno.test("a classic server's own datagrams are not shown; its ERROR: after LOOKING_FOR ends the search", async () => {
+  await using dir = await tempDir();
+  using server = new RawServer();
+  await using peer = await PeerProcess.start("alice", server.port, dir.path);
+  await peer.send("register");
+  const extended = await server.expect("REGISTER");
+  await server.send("ERROR: invalid literal for int() with base 10: 'shop/1'", extended.from);
+  const classic = await server.expect("REGISTER", 2_000);
+  await server.send(`REGISTERED ${classic.words[1]}`, classic.from);
+  await peer.waitEvent("REGISTERED");
+  await peer.send("buy Teapot 25");
+  const looking = await server.expect("LOOKING_FOR");
+  await server.send(`LOOKING_FOR_ACK ${looking.words[1]}`, looking.from);
+  await server.send("ERROR: could not convert string to float: 'x'", looking.from);
+  const denied = await peer.waitEvent("DENIED");
+  assert.equal(denied.reason, "could not convert string to float: 'x'");
+  assert.equal(denied.item, "Teapot");
+  const shown = peer.lines.map((line) => JSON.parse(line)).filter((o) => o.event === "warning");
+  assert.deepEqual(shown, [], "nothing of the classic server's noise is shown");
+});
+
 Deno.test("REGISTER-DENIED -1 with a parse error, then the classic REGISTER is REGISTERED 2", async () => {
   await using dir = await tempDir();
   using server = new RawServer();
