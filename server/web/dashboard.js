@@ -117,7 +117,8 @@ function Card({ label, value, note, test }) {
  * @param {uPlot.AlignedData} data
  */
 function usePlot(options, data) {
-  const box = useRef(/** @type {HTMLDivElement | null} */ (null));
+  // The chart's div (the DOM's types are not in the check: see web/client/_preact.d.ts).
+  const box = useRef(/** @type {{ readonly clientWidth: number } | null} */ (null));
   const plot = useRef(/** @type {uPlot | null} */ (null));
   useEffect(() => {
     const element = box.current;
@@ -340,5 +341,12 @@ function Ledger({ ledger, totals }) {
   `;
 }
 
-const root = document.getElementById("app");
+/**
+ * The page (typed here: the DOM's types are not in the check, see
+ * web/client/_preact.d.ts).
+ *
+ * @type {{ getElementById(id: string): object | null }}
+ */
+const page = Reflect.get(globalThis, "document");
+const root = page.getElementById("app");
 if (root) render(html`<${App} />`, root);

@@ -2,12 +2,13 @@
 // What both pages share: Preact with htm, JSON calls to the page's API,
 // and the live event stream with its connection state. Typed with JSDoc
 // and checked by `deno check`: deno.json maps the served paths
-// (/vendor/preact.js, ...) to the npm packages they are served from.
+// (/vendor/preact.js, ...) to the npm packages they are served from, and
+// Preact's types come from _preact.d.ts (it says why).
+// @ts-types="./_preact.d.ts"
 import { h, render } from "/vendor/preact.js";
+// @ts-types="./_preact.d.ts"
 import { useCallback, useEffect, useRef, useState } from "/vendor/hooks.js";
 import htmModule from "/vendor/htm.js";
-
-/** @typedef {import("preact").ComponentChildren} ComponentChildren */
 
 /**
  * htm's types describe its CommonJS build (a module whose `default` is
