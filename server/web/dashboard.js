@@ -221,10 +221,8 @@ function Peers({ peers }) {
                 <td>${peer.address}<div class="notice">${peer.announced}</div></td>
                 <td>${peer.kind}${peer.authenticated ? " (signed)" : ""}</td>
                 <td>${peer.extensions.join(" ") || "–"}</td>
-                <td>${peer.lastHeard ? when(peer.lastHeard) : "not since start"}
-                  <span class=${`badge ${
-                    peer.online ? "live" : "lost"
-                  }`} data-test="liveness">${liveness(peer)}</span></td>
+                <td>${peer.lastHeard ? when(peer.lastHeard) : "not since start"} <${Liveness}
+                  peer=${peer} /></td>
               </tr>
             `
           )}
@@ -232,6 +230,17 @@ function Peers({ peers }) {
       </table>
     </section>
   `;
+}
+
+/**
+ * The server's view of a peer: online, or offline (silent past
+ * `--offline-after`, or not acknowledging).
+ *
+ * @param {{ peer: DashboardPeer }} props
+ */
+function Liveness({ peer }) {
+  const badge = `badge ${peer.online ? "live" : "lost"}`;
+  return html`<span class=${badge} data-test="liveness">${liveness(peer)}</span>`;
 }
 
 /**
