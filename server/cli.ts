@@ -304,16 +304,16 @@ export async function runServer(
 ): Promise<number> {
   const both = twoStores(options);
   if (both !== undefined) return both;
-  // The port is looked at before the data directory is made or touched
-  // (a standby waits for it instead).
-  const busy = checkListen([
-    ...(options.standby ? [] : [{
-      transport: "udp" as const,
+  // The ports are looked at before the data directory is made or touched
+  // (not by a standby: the server it replaces holds them).
+  const busy = options.standby ? undefined : checkListen([
+    {
+      transport: "udp",
       hostname: options.host,
       port: options.port,
       portOption: "--port",
       hostOption: "--host",
-    }]),
+    },
     ...(options.web ? [pageListen(options.web, "the dashboard")] : []),
   ]);
   if (busy !== undefined) {
