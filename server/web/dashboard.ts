@@ -159,7 +159,7 @@ export class Dashboard implements AsyncDisposable {
         authenticated: peer.auth !== undefined,
         extensions: peer.extensions ?? [],
         registeredAt: peer.registeredAt,
-        ...(lastHeard === undefined ? {} : { lastHeard }),
+        lastHeard,
         // What the market itself goes by (--offline-after, unanswered messages).
         online: !market.isOffline(peer.name),
       };
@@ -180,8 +180,8 @@ export class Dashboard implements AsyncDisposable {
       description: request.description,
       maxPrice: request.maxPrice,
       state: request.state,
-      ...(request.seller === undefined ? {} : { seller: request.seller }),
-      ...(request.price === undefined ? {} : { price: request.price }),
+      seller: request.seller,
+      price: request.price,
       contacted: request.contacted,
       createdAt: request.createdAt,
       deadline: request.deadline,
