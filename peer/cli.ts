@@ -10,7 +10,7 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
-import { checkListen } from "../shell/listen_check.ts";
+import { checkListen, listenError } from "../shell/listen_check.ts";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import { z } from "zod";
 import {
@@ -34,7 +34,7 @@ import { Session, untilSignal } from "./script.ts";
 import { type PaymentDetails, readPaymentFile } from "./payment.ts";
 import { parseServerKey } from "./guard.ts";
 import { ShopPeer } from "./peer.ts";
-import { webAddress } from "../web/address.ts";
+import { pageListen, webAddress } from "../web/address.ts";
 import { pageInput, PeerPage } from "./web/mod.ts";
 
 /** A `--server-key` value: the base64url of the server's raw P-256 public key. */
@@ -199,6 +199,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       portOption: "--tcp-port",
       hostOption: "--host",
     },
+    ...(options.web ? [pageListen(options.web, "the page")] : []),
   ]);
   if (busy !== undefined) {
     console.error(`Error: ${busy}`);
@@ -239,8 +240,10 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     if (editor) editor.secret = secret;
   };
   let peer: ShopPeer;
+  let pageStarted = false;
   try {
     page = options.web ? PeerPage.start(options.web) : undefined;
+    pageStarted = true;
     peer = await ShopPeer.start({
       name: options.name,
       server: options.server,
@@ -262,7 +265,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     await shutdownLogging();
     // A start that failed leaves no data directory it made.
     await opened.discard();
-    const why = error instanceof Deno.errors.AddrInUse
+    const why = !pageStarted && options.web
+      ? listenError(error, pageListen(options.web, "the page"))
+      : error instanceof Deno.errors.AddrInUse
       ? `Cannot listen on ${options.host}: a port is in use (give others with --udp-port and --tcp-port)`
       : `Cannot start ${options.name}: ${String(error)}`;
     console.error(`Error: ${why}`);

@@ -10,7 +10,7 @@ import type { InferValue } from "@optique/core/parser";
 import { command, constant, flag, option } from "@optique/core/primitives";
 import { string } from "@optique/core/valueparser";
 import { join } from "node:path";
-import { checkListen } from "../shell/listen_check.ts";
+import { checkListen, listenError } from "../shell/listen_check.ts";
 import { openDataDir, warnFixedModes } from "../shell/startup.ts";
 import {
   duration,
@@ -37,7 +37,7 @@ import { copyStore, verifyCopy } from "./store/migrate.ts";
 import { dirname } from "node:path";
 import { describeError } from "../shell/commit_queue.ts";
 // --web: the read-only dashboard (web16).
-import { webAddress } from "../web/address.ts";
+import { pageListen, webAddress } from "../web/address.ts";
 import { Dashboard } from "./web/mod.ts";
 
 const PerSecond = z.string().regex(
@@ -304,15 +304,18 @@ export async function runServer(
 ): Promise<number> {
   const both = twoStores(options);
   if (both !== undefined) return both;
-  // The port is looked at before the data directory is made or touched
-  // (a standby waits for it instead).
-  const busy = options.standby ? undefined : checkListen([{
-    transport: "udp",
-    hostname: options.host,
-    port: options.port,
-    portOption: "--port",
-    hostOption: "--host",
-  }]);
+  // The ports are looked at before the data directory is made or touched
+  // (not by a standby: the server it replaces holds them).
+  const busy = options.standby ? undefined : checkListen([
+    {
+      transport: "udp",
+      hostname: options.host,
+      port: options.port,
+      portOption: "--port",
+      hostOption: "--host",
+    },
+    ...(options.web ? [pageListen(options.web, "the dashboard")] : []),
+  ]);
   if (busy !== undefined) {
     console.error(`Error: ${busy}`);
     return 1;
@@ -388,8 +391,21 @@ export async function runServer(
     );
     return 1;
   }
+  let dashboard: Dashboard | undefined;
+  try {
+    // Bound before the listening line: a port taken meanwhile stops the start.
+    dashboard = options.web ? Dashboard.start(server, options.web) : undefined;
+  } catch (error) {
+    log.error("Dashboard failed to start: {error}", { error: describeError(error) });
+    await server[Symbol.asyncDispose]();
+    await shutdownLogging();
+    await opened.discard();
+    console.error(`Error: ${listenError(error, pageListen(options.web!, "the dashboard"))}`);
+    return 1;
+  }
   try {
     await using _server = server;
+    await using _dashboard = dashboard;
     const { hostname, port } = server.address;
     // Scripts and tests wait for this line to know the port.
     console.log(
@@ -397,7 +413,6 @@ export async function runServer(
         options.store ? `state in ${withoutPassword(options.store)}, logs` : "data"
       } in ${options.data})`,
     );
-    await using dashboard = options.web ? Dashboard.start(server, options.web) : undefined;
     if (dashboard) console.log(`Dashboard: ${dashboard.url}`);
     const stop = new AbortController();
     const failure = await Promise.race([

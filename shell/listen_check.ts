@@ -15,12 +15,42 @@ export interface PlannedListen {
   readonly portOption: string;
   /** The option that sets the address, like `--host`. */
   readonly hostOption: string;
+  /**
+   * What a page's socket serves, like `the page`: its option (`portOption`)
+   * takes an address, `HOST:PORT`, and the error says so.
+   */
+  readonly serves?: string;
 }
 
 /** `UDP 127.0.0.1:5000`, `TCP [::1]:6000`. */
 function where(plan: PlannedListen): string {
   const host = plan.hostname.includes(":") ? `[${plan.hostname}]` : plan.hostname;
   return `${plan.transport.toUpperCase()} ${host}:${plan.port}`;
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080`. */
+function hostPort(hostname: string, port: number | string): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
+/** Why a page's socket cannot listen there; its option takes `HOST:PORT`. */
+function pageListenError(error: unknown, plan: PlannedListen & { serves: string }): string {
+  const prefix = `Cannot listen on ${hostPort(plan.hostname, plan.port)} for ${plan.serves}`;
+  const otherPort = `choose another with ${plan.portOption} ${hostPort(plan.hostname, "PORT")}`;
+  if (error instanceof Deno.errors.AddrInUse) return `${prefix}: the port is in use; ${otherPort}`;
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return `${prefix}: the address is not one of this machine's; choose another with ${plan.portOption} ${
+      hostPort("HOST", plan.port)
+    }`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `${prefix}: permission denied (ports below 1024 need privileges); ${otherPort}`;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `${prefix}: this program may not use the network there (its --allow-net)`;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return `${prefix}: ${text.replace(/ \(os error \d+\).*$/, "")}`;
 }
 
 /**
@@ -30,9 +60,12 @@ function where(plan: PlannedListen): string {
  * ```ts
  * listenError(new Deno.errors.AddrInUse(), plan);
  * // "Cannot listen on UDP 127.0.0.1:5000: the port is in use (give another with --port)"
+ * listenError(new Deno.errors.AddrInUse(), { ...page, port: 8080, serves: "the page" });
+ * // "Cannot listen on 127.0.0.1:8080 for the page: the port is in use; choose another with --web 127.0.0.1:PORT"
  * ```
  */
 export function listenError(error: unknown, plan: PlannedListen): string {
+  if (plan.serves !== undefined) return pageListenError(error, { ...plan, serves: plan.serves });
   const prefix = `Cannot listen on ${where(plan)}`;
   if (error instanceof Deno.errors.AddrInUse) {
     return `${prefix}: the port is in use (give another with ${plan.portOption})`;

@@ -41,3 +41,17 @@ Deno.test("listenError says an address is not this machine's", () => {
     "Cannot listen on UDP [::2]:5000: the address is not one of this machine's (give another with --host)",
   );
 });
+
+Deno.test("checkListen names a page's port in use with the --web address that changes it", () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = taken.addr;
+  const page: PlannedListen = { ...plan("tcp", port), portOption: "--web", serves: "the page" };
+  assert.equal(
+    checkListen([page]),
+    `Cannot listen on 127.0.0.1:${port} for the page: the port is in use; choose another with --web 127.0.0.1:PORT`,
+  );
+  assert.equal(
+    listenError(new Deno.errors.AddrInUse("x"), { ...page, hostname: "::1", port: 8080 }),
+    "Cannot listen on [::1]:8080 for the page: the port is in use; choose another with --web [::1]:PORT",
+  );
+});

@@ -8,6 +8,7 @@
 import type { ValueParser } from "@optique/core/valueparser";
 import { z } from "zod";
 import { fromZod, type HostPort } from "../cli/value_parsers.ts";
+import type { PlannedListen } from "../shell/listen_check.ts";
 
 /** The host a page binds when `--web` names only a port. */
 export const DEFAULT_WEB_HOST = "127.0.0.1";
@@ -37,4 +38,21 @@ export function webAddress(): ValueParser<"sync", HostPort> {
         ? `[${value.hostname}]:${value.port}`
         : `${value.hostname}:${value.port}`,
   });
+}
+
+/**
+ * What a page given `--web` listens on, for `checkListen`: a port in use
+ * is named with the `--web` address to change.
+ *
+ * @param serves What the page is, like `the page` or `the dashboard`.
+ */
+export function pageListen(address: HostPort, serves: string): PlannedListen {
+  return {
+    transport: "tcp",
+    hostname: address.hostname,
+    port: address.port,
+    portOption: "--web",
+    hostOption: "--web",
+    serves,
+  };
 }

@@ -1,5 +1,8 @@
+// @ts-check
 // The server's dashboard: read-only counts, peers, open searches, the
 // ledger, and live charts fed by one sample a second on the event stream.
+// Typed with JSDoc from the API's types (api.ts); what it shows is worked
+// out in dashboard_view.js.
 import {
   Connection,
   getJson,
@@ -14,25 +17,41 @@ import {
   when,
 } from "/common.js";
 import uPlot from "/vendor/uplot.js";
+import {
+  countOf,
+  liveness,
+  salesSeries,
+  sampleSeries,
+  stateNote,
+  withSample,
+} from "./dashboard_view.js";
+
+/** @typedef {import("./api.ts").DashboardPeer} DashboardPeer */
+/** @typedef {import("./api.ts").DashboardSearch} DashboardSearch */
+/** @typedef {import("./api.ts").DashboardState} DashboardState */
+/** @typedef {import("./api.ts").Sample} Sample */
+/** @typedef {import("./api.ts").SampleEvent} SampleEvent */
+/** @typedef {import("../ledger.ts").LedgerTotals} LedgerTotals */
+/** @typedef {import("../records.ts").LedgerEntry} LedgerEntry */
 
 const REFRESH_MS = 10_000;
 const SAMPLES_KEPT = 300;
 
 function App() {
-  const [state, setState] = useState(undefined);
-  const [samples, setSamples] = useState([]);
+  const [state, setState] = useState(/** @type {DashboardState | undefined} */ (undefined));
+  const [samples, setSamples] = useState(/** @type {readonly Sample[]} */ ([]));
   const [error, setError] = useState("");
   const load = useCallback(() => {
-    getJson("/api/state").then((data) => {
+    getJson("/api/state").then((/** @type {DashboardState} */ data) => {
       setState(data);
       setSamples(data.samples);
       setError("");
-    }, (e) => setError(e.message));
+    }, (/** @type {Error} */ e) => setError(e.message));
   }, []);
   const connection = useLive({
     open: load,
-    sample: (sample) => {
-      setSamples((list) => [...list, sample].slice(-SAMPLES_KEPT));
+    sample: (/** @type {SampleEvent} */ sample) => {
+      setSamples((list) => withSample(list, sample, SAMPLES_KEPT));
       if (sample.changed) load();
     },
   });
@@ -43,7 +62,6 @@ function App() {
   }, []);
   if (!state) return html`<p class="notice">${error || "Loading…"}</p>`;
   const { counts, totals } = state;
-  const searching = Object.entries(counts.searches).map(([name, n]) => `${n} ${name}`).join(", ");
   return html`
     <header class="bar">
       <h1>shop server</h1>
@@ -56,8 +74,12 @@ function App() {
       <section class="wide" data-test="counts">
         <div class="cards">
           <${Card} label="peers registered" value=${counts.peers} test="peers" />
-          <${Card} label="online (heard in 5 min)" value=${counts.online} />
-          <${Card} label="open searches" value=${counts.open} note=${searching} />
+          <${Card} label="online" value=${counts.online} test="online"
+            note=${counts.peers > counts.online ? `${counts.peers - counts.online} offline` : ""} />
+          <${Card} label="open searches" value=${counts.open} test="open"
+            note=${stateNote(counts.searches)} />
+          <${Card} label="ended searches (kept)" value=${countOf(counts.ended)} test="ended"
+            note=${stateNote(counts.ended)} />
           <${Card} label="transactions" value=${totals.transactions}
             note=${`${totals.completed} completed, ${totals.cancelled} cancelled`} />
           <${Card} label="sales" value=${money(totals.sales)} test="sales" />
@@ -78,74 +100,99 @@ function App() {
   `;
 }
 
+/**
+ * One count.
+ *
+ * @param {{ label: string, value: string | number, note?: string, test?: string }} props
+ */
 function Card({ label, value, note, test }) {
   return html`<div class="card" data-test=${test}><div class="value">${value}</div>
     <div class="label">${label}</div>${note && html`<div class="notice">${note}</div>`}</div>`;
 }
 
-/** A uPlot chart in a div, made once and given new data on every render. */
+/**
+ * A uPlot chart in a div, made once and given new data on every render.
+ *
+ * @param {Omit<uPlot.Options, "width"> & { height: number }} options
+ * @param {uPlot.AlignedData} data
+ */
 function usePlot(options, data) {
-  const box = useRef(null);
-  const plot = useRef(null);
+  // The chart's div (the DOM's types are not in the check: see web/client/_preact.d.ts).
+  const box = useRef(/** @type {{ readonly clientWidth: number } | null} */ (null));
+  const plot = useRef(/** @type {uPlot | null} */ (null));
   useEffect(() => {
-    plot.current = new uPlot(
-      { ...options, width: box.current.clientWidth || 360 },
+    const element = box.current;
+    if (!element) return;
+    const made = plot.current = new uPlot(
+      { ...options, width: element.clientWidth || 360 },
       data,
-      box.current,
+      element,
     );
-    const resize = () =>
-      plot.current.setSize({ width: box.current.clientWidth, height: options.height });
+    const resize = () => made.setSize({ width: element.clientWidth, height: options.height });
     globalThis.addEventListener("resize", resize);
     return () => {
       globalThis.removeEventListener("resize", resize);
-      plot.current.destroy();
+      made.destroy();
     };
   }, []);
   useEffect(() => plot.current?.setData(data), [data]);
   return box;
 }
 
+/** @type {uPlot.Scale.Range} */
+const fromZero = (_u, _min, max) => [0, Math.max(1, max * 1.2)];
+
+/**
+ * A chart of one field of the samples.
+ *
+ * @param {{
+ *   title: string,
+ *   samples: readonly Sample[],
+ *   field: "datagrams" | "searches",
+ *   color: string,
+ * }} props
+ */
 function Chart({ title, samples, field, color }) {
-  const data = [samples.map((s) => s.t), samples.map((s) => s[field])];
+  const data = sampleSeries(samples, field);
   const box = usePlot({
     title,
     height: 180,
     legend: { show: false },
-    scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
+    scales: { y: { range: fromZero } },
     series: [{}, { label: title, stroke: color, fill: `${color}22`, width: 2 }],
   }, data);
   return html`<div class="card chart" ref=${box} data-test=${`chart-${field}`}></div>`;
 }
 
+/**
+ * The total of sales over time, from the first sample (or sale) to now,
+ * like the other charts.
+ *
+ * @param {{ ledger: readonly LedgerEntry[], now: number, since: number | undefined }} props
+ */
 function SalesChart({ ledger, now, since }) {
-  const completed = ledger.filter((entry) => entry.outcome === "completed");
-  // From the first sample (or sale) to now, like the other charts.
-  const start = Math.min(since ?? now / 1000, ...completed.map((entry) => entry.at / 1000));
-  const xs = [start], ys = [0];
-  let sum = 0;
-  for (const entry of completed) {
-    sum += entry.price;
-    xs.push(entry.at / 1000);
-    ys.push(Math.round(sum * 100) / 100);
-  }
-  xs.push(now / 1000);
-  ys.push(Math.round(sum * 100) / 100);
+  const stepped = uPlot.paths.stepped;
   const box = usePlot({
     title: "Sales over time (total)",
     height: 180,
     legend: { show: false },
-    scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
+    scales: { y: { range: fromZero } },
     series: [{}, {
       label: "sales",
       stroke: "#18864b",
       fill: "#18864b22",
       width: 2,
-      paths: uPlot.paths.stepped({ align: 1 }),
+      ...(stepped ? { paths: stepped({ align: 1 }) } : {}),
     }],
-  }, [xs, ys]);
+  }, salesSeries(ledger, now, since));
   return html`<div class="card chart" ref=${box} data-test="chart-sales"></div>`;
 }
 
+/**
+ * The registered peers, online or not as the server sees them.
+ *
+ * @param {{ peers: readonly DashboardPeer[] }} props
+ */
 function Peers({ peers }) {
   return html`
     <section data-test="peers">
@@ -168,15 +215,14 @@ function Peers({ peers }) {
           `}
           ${peers.map((peer) =>
             html`
-              <tr key=${peer.name} data-test="peer" data-name=${peer.name}>
+              <tr key=${peer.name} data-test="peer" data-name=${peer.name}
+                data-liveness=${liveness(peer)}>
                 <td><b>${peer.name}</b></td>
                 <td>${peer.address}<div class="notice">${peer.announced}</div></td>
                 <td>${peer.kind}${peer.authenticated ? " (signed)" : ""}</td>
                 <td>${peer.extensions.join(" ") || "–"}</td>
-                <td>${peer.lastHeard ? when(peer.lastHeard) : "not since start"}
-                            ${peer.online && html`
-                              <span class="badge live">online</span>
-                            `}</td>
+                <td>${peer.lastHeard ? when(peer.lastHeard) : "not since start"} <${Liveness}
+                  peer=${peer} /></td>
               </tr>
             `
           )}
@@ -186,6 +232,22 @@ function Peers({ peers }) {
   `;
 }
 
+/**
+ * The server's view of a peer: online, or offline (silent past
+ * `--offline-after`, or not acknowledging).
+ *
+ * @param {{ peer: DashboardPeer }} props
+ */
+function Liveness({ peer }) {
+  const badge = `badge ${peer.online ? "live" : "lost"}`;
+  return html`<span class=${badge} data-test="liveness">${liveness(peer)}</span>`;
+}
+
+/**
+ * The open searches.
+ *
+ * @param {{ open: readonly DashboardSearch[] }} props
+ */
 function Searches({ open }) {
   return html`
     <section data-test="searches">
@@ -227,6 +289,11 @@ function Searches({ open }) {
   `;
 }
 
+/**
+ * Every transaction, newest first, with the totals.
+ *
+ * @param {{ ledger: readonly LedgerEntry[], totals: LedgerTotals }} props
+ */
 function Ledger({ ledger, totals }) {
   return html`
     <section class="wide" data-test="ledger">
@@ -283,4 +350,12 @@ function Ledger({ ledger, totals }) {
   `;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+/**
+ * The page (typed here: the DOM's types are not in the check, see
+ * web/client/_preact.d.ts).
+ *
+ * @type {{ getElementById(id: string): object | null }}
+ */
+const page = Reflect.get(globalThis, "document");
+const root = page.getElementById("app");
+if (root) render(html`<${App} />`, root);

@@ -1,6 +1,7 @@
 /**
  * The server's dashboard (`shop server --web`): read-only. It shows the
- * counts (peers registered and online, open searches by state,
+ * counts (peers registered and online, as the market's liveness rules
+ * decide, open searches by state, ended ones still kept,
  * transactions, sales and fees), the peers, the open searches, the ledger
  * with its totals (and a CSV export), and live charts of datagrams and
  * searches per second and of sales over time.
@@ -17,12 +18,14 @@
 import { formatAddress } from "../../protocol/mod.ts";
 import { totals } from "../ledger.ts";
 import type { LedgerEntry } from "../records.ts";
-import { isOpen } from "../request_states.ts";
+import { isOpen, type RequestState } from "../request_states.ts";
 import type { ShopServer } from "../server.ts";
 import { page, script } from "../../web/assets.ts";
 import { EventHub } from "../../web/events.ts";
 import { csvFile, json, WebServer } from "../../web/server.ts";
+import type { DashboardPeer, DashboardSearch, DashboardState, Sample, SampleEvent } from "./api.ts";
 import app from "./dashboard.js" with { type: "text" };
+import view from "./dashboard_view.js" with { type: "text" };
 import html from "./index.html" with { type: "text" };
 
 /** Options for {@linkcode Dashboard.start}. */
@@ -36,18 +39,10 @@ export interface DashboardOptions {
   readonly sampleMs?: number;
 }
 
-/** A peer heard from within this long counts as online. */
-export const ONLINE_MS = 5 * 60_000;
+export type * from "./api.ts";
+
 /** How many samples are kept (five minutes at one a second). */
 export const SAMPLES_KEPT = 300;
-
-/** One sample of the charts. */
-export interface Sample {
-  /** Seconds since the epoch (uPlot's x). */
-  readonly t: number;
-  readonly datagrams: number;
-  readonly searches: number;
-}
 
 /** A running dashboard. */
 export class Dashboard implements AsyncDisposable {
@@ -76,7 +71,11 @@ export class Dashboard implements AsyncDisposable {
     const web = WebServer.start({
       hostname: options.hostname,
       port: options.port,
-      assets: { "/": page(html), "/dashboard.js": script(app) },
+      assets: {
+        "/": page(html),
+        "/dashboard.js": script(app),
+        "/dashboard_view.js": script(view),
+      },
       hubs: [hub],
       category: "server-web",
       ...(options.token ? { token: options.token } : {}),
@@ -99,17 +98,22 @@ export class Dashboard implements AsyncDisposable {
     return this.#web.token;
   }
 
-  /** Changes whenever a peer or a search changes (the ledger changes with its search). */
+  /**
+   * Changes whenever a peer, its liveness or a search changes (the ledger
+   * changes with its search).
+   */
   #marketVersion(): string {
     const market = this.#server.market;
     let peers = 0, latest = 0;
+    const offline: string[] = [];
     for (const peer of market.peers()) {
       peers++;
       latest = Math.max(latest, peer.registeredAt);
+      if (market.isOffline(peer.name)) offline.push(peer.name);
     }
     const requests = market.requests();
     for (const request of requests) latest = Math.max(latest, request.updatedAt);
-    return `${peers}/${requests.length}/${latest}`;
+    return `${peers}/${requests.length}/${latest}/${offline.join(",")}`;
   }
 
   #sample(): void {
@@ -132,18 +136,20 @@ export class Dashboard implements AsyncDisposable {
     const version = this.#marketVersion();
     const changed = version !== this.#version;
     this.#version = version;
-    this.#hub.flash("sample", { ...sample, changed });
+    const event: SampleEvent = { ...sample, changed };
+    this.#hub.flash("sample", event);
   }
 
   /** What the dashboard shows. */
-  async state(): Promise<Record<string, unknown>> {
+  async state(): Promise<DashboardState> {
     const server = this.#server;
     // What the market holds once every handled event is stored: the page
     // never shows a change its commit has not kept (it waits while the
     // store fails).
     await server.settled().catch(() => {});
     const now = Date.now();
-    const peers = [...server.market.peers()].map((peer) => {
+    const market = server.market;
+    const peers = [...market.peers()].map((peer): DashboardPeer => {
       const lastHeard = server.traffic.lastHeard(peer.source);
       return {
         name: peer.name,
@@ -154,13 +160,20 @@ export class Dashboard implements AsyncDisposable {
         extensions: peer.extensions ?? [],
         registeredAt: peer.registeredAt,
         lastHeard,
-        online: lastHeard !== undefined && now - lastHeard < ONLINE_MS,
+        // What the market itself goes by (--offline-after, unanswered messages).
+        online: !market.isOffline(peer.name),
       };
     }).sort((a, b) => a.name < b.name ? -1 : 1);
-    const requests = server.market.requests();
-    const byState: Record<string, number> = {};
-    for (const request of requests) byState[request.state] = (byState[request.state] ?? 0) + 1;
-    const open = requests.filter((request) => isOpen(request.state)).map((request) => ({
+    const requests = market.requests();
+    const searches: Partial<Record<RequestState, number>> = {};
+    const ended: Partial<Record<RequestState, number>> = {};
+    for (const { state } of requests) {
+      const counts = isOpen(state) ? searches : ended;
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    const open = requests.filter((request) => isOpen(request.state)).map((
+      request,
+    ): DashboardSearch => ({
       id: request.id,
       buyer: request.buyer,
       item: request.item,
@@ -181,7 +194,8 @@ export class Dashboard implements AsyncDisposable {
       counts: {
         peers: peers.length,
         online: peers.filter((peer) => peer.online).length,
-        searches: byState,
+        searches,
+        ended,
         open: open.length,
         datagrams: server.traffic.datagrams,
       },

@@ -104,6 +104,38 @@ Deno.test("a port in use is named, exit 1, and the data directory is not created
         assert.equal(await exists(join(dir.path, "new")), false, "no data directory made");
       });
     }
+    await t.step("shop server --web: no listening line, the data directory as it was", async () => {
+      // A directory that exists already keeps nothing of the refused start.
+      const data = join(dir.path, "existing");
+      await Deno.mkdir(data);
+      const result = await shop([
+        ...["server", "--host", "127.0.0.1", "--port", "0", "--web", `127.0.0.1:${tcpPort}`],
+        ...["--data", data],
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(
+        result.stderr,
+        `Error: Cannot listen on 127.0.0.1:${tcpPort} for the dashboard: the port is in use; ` +
+          "choose another with --web 127.0.0.1:PORT\n",
+      );
+      assert.equal(result.stdout, "", "no listening line");
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(data)), [], "nothing left in it");
+    });
+    await t.step("shop peer --web", async () => {
+      const data = join(dir.path, "new", "data");
+      const result = await shop([
+        ...["peer", "--name", "a", "--host", "127.0.0.1", "--udp-port", "0", "--tcp-port", "0"],
+        ...["--web", String(tcpPort), "--data", data],
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(
+        result.stderr,
+        `Error: Cannot listen on 127.0.0.1:${tcpPort} for the page: the port is in use; ` +
+          "choose another with --web 127.0.0.1:PORT\n",
+      );
+      assert.equal(result.stdout, "");
+      assert.equal(await exists(join(dir.path, "new")), false, "no data directory made");
+    });
   } finally {
     udp.close();
     tcp.close();
