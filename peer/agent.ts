@@ -50,7 +50,7 @@ import {
   onPurchaseCancel,
 } from "./agent/buying.ts";
 import { AgentTurn, type PeerEffect, type PeerEvent } from "./agent/effects.ts";
-import { onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
+import { ABORT_INPUT, onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
 import {
   askedQuestion,
   asksSecret,
@@ -116,6 +116,7 @@ import {
   sortedRequests,
 } from "./agent/state.ts";
 import {
+  describePending,
   isAuthenticated,
   printHistory,
   printInventory,
@@ -139,6 +140,19 @@ export { FEE_RATE } from "../protocol/fee.ts";
 
 /** Commands that need the registration: given while it is pending, they wait for it. */
 const NEEDS_REGISTRATION: ReadonlySet<Command["name"]> = new Set(["buy", "deregister", "cancel"]);
+
+/**
+ * Commands that never wait behind queued ones: they change nothing the
+ * others depend on, and a person waiting for a server must be able to ask
+ * what is going on, or leave.
+ */
+const NEVER_WAIT: ReadonlySet<Command["name"]> = new Set([
+  "help",
+  "status",
+  "questions",
+  "key",
+  "quit",
+]);
 
 /**
  * The words that answer a [y/N] question; an empty line is the default no.
@@ -233,6 +247,23 @@ export class Agent {
    */
   get secretPrompt(): boolean {
     return asksSecret(this.#state);
+  }
+
+  /**
+   * Whether the next input line answers a question (or is a secret typed
+   * for one withdrawn): a terminal keeps it out of its history.
+   */
+  get answering(): boolean {
+    return this.#state.withdrawnSecret || askedQuestion(this.#state) !== undefined;
+  }
+
+  /**
+   * What is still open when the peer leaves (open searches, purchases and
+   * sales under way, questions unanswered), in words, or `undefined` when
+   * nothing is.
+   */
+  get pendingWork(): string | undefined {
+    return describePending(this.#state);
   }
 
   /** Whether the next input line answers a payment question (never log it). */
@@ -351,8 +382,13 @@ export class Agent {
       return;
     }
     const asked = askedQuestion(state);
+    if (!asked && ABORT_INPUT.has(text)) {
+      // Ctrl-C on an empty line, with no question to decline.
+      turn.print("interrupt", "To leave, type quit or press Ctrl-D");
+      return;
+    }
     if (asked) {
-      if (!isPaymentQuestion(asked) && !YES_OR_NO.test(text)) {
+      if (!isPaymentQuestion(asked) && !YES_OR_NO.test(text) && !ABORT_INPUT.has(text)) {
         // A command typed as the question popped up (a search can end at
         // any moment) runs as a command, a typo is an error; either way
         // the question stays to answer, and is shown again.
@@ -398,7 +434,8 @@ export class Agent {
     const state = this.#state;
     // Once one command waits, the ones after it wait too: a script's
     // commands run in the order given.
-    const waits = NEEDS_REGISTRATION.has(command.name) || state.queued.length > 0;
+    const waits = NEEDS_REGISTRATION.has(command.name) ||
+      (state.queued.length > 0 && !NEVER_WAIT.has(command.name));
     if (waits && !state.registered && registering(state)) {
       turn.log("debug", `${command.name} waits for the registration`);
       state.queued.push(command);

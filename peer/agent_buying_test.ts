@@ -7,7 +7,7 @@ Deno.test("buy needs a registration, then sends LOOKING_FOR and records the sear
   const peer = new Harness();
   const refused = peer.line("buy Laptop 500");
   assert.deepEqual(sent(refused), []);
-  assert.equal(only(printed(refused)).text, "Error: Register first: type register");
+  assert.equal(only(printed(refused)).text, "Error: Not registered: type register first");
 
   peer.register();
   const effects = peer.line("buy Laptop 500 13 inch", T0 + 5);

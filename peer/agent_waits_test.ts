@@ -76,7 +76,7 @@ Deno.test("commands given while REGISTER is pending wait for it", async (t) => {
     const peer = new Harness();
     assert.equal(
       only(printed(peer.line("buy Mug 10"))).text,
-      "Error: Register first: type register",
+      "Error: Not registered: type register first",
     );
   });
 });

@@ -165,6 +165,21 @@ function writeStdout(text: string): void {
   for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
 }
 
+/** Writes all of a text to standard error at once (errors, above the line being typed). */
+function writeStderr(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));
+}
+
+/** The terminal's width, 80 when it cannot be told. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
+}
+
 /**
  * Runs a peer until `quit` or the end of standard input (or, with
  * `--stay`, until SIGINT or SIGTERM).
@@ -212,6 +227,8 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   const editor = terminal
     ? new LineEditor({
       write: writeStdout,
+      writeError: writeStderr,
+      columns: terminalColumns,
       prompt: colors ? `\x1b[1m${options.name}>\x1b[22m ` : `${options.name}> `,
     })
     : undefined;
@@ -223,11 +240,16 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   const log = logger("peer");
   warnFixedModes(log, opened.prepared);
   const session = new Session();
-  /** Shows an event on the terminal only. */
+  /**
+   * Shows an event on the terminal only. Errors go to standard error, but
+   * with --json, whose every event is a line on standard output.
+   */
   const show = (output: Output) => {
     session.saw(output);
     const text = formatOutput(output, options.json);
-    if (editor) editor.print(text);
+    const error = output.event === "error" && !options.json;
+    if (editor) editor.print(text, { error });
+    else if (error) console.error(text);
     else console.log(text);
   };
   let page: PeerPage | undefined;
@@ -237,6 +259,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   };
   const secretInput = (secret: boolean) => {
     if (editor) editor.secret = secret;
+  };
+  const answering = (answering: boolean) => {
+    if (editor) editor.answering = answering;
   };
   let peer: ShopPeer;
   try {
@@ -252,6 +277,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       autoBuy: options.autoBuy,
       payment,
       secretInput,
+      answering,
       serverKey: options.serverKey,
       allowPlaintext: options.allowPlaintext,
       storeTimeout: options.storeTimeout,
@@ -297,6 +323,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       : readLines(Deno.stdin.readable);
     const input = page ? pageInput(page, typed) : typed;
     await peer.run(session.lines(input, {
+      // A terminal stays live while a registration waits: the agent
+      // queues what needs it, and help, status and quit run at once.
+      hold: !terminal,
       stay: options.stay,
       stopped: signal.signalled,
       onStay: () =>
@@ -311,6 +340,14 @@ export async function runPeer(options: PeerCommand): Promise<number> {
         return true;
       },
     }));
+    const pending = peer.agent.pendingWork;
+    if (terminal && pending !== undefined) {
+      show({
+        event: "leaving",
+        text: `Leaving with ${pending}: they are kept, and shown again when ${options.name} starts`,
+        fields: { pending },
+      });
+    }
     log.debug("Peer {name} stopped", { name: options.name });
     // A script learns from the exit code that something went wrong.
     return !terminal && session.errors > 0 ? 1 : 0;

@@ -22,6 +22,11 @@ const REGISTRATION_ENDS: ReadonlySet<string> = new Set([
 
 /** Options for {@linkcode Session.lines}. */
 export interface SessionLinesOptions {
+  /**
+   * Hold the lines after `register` until it is answered (the default), so
+   * that a script's next commands find the peer registered.
+   */
+  readonly hold?: boolean;
   /** Keep going after the end of input, until `stopped`. */
   readonly stay?: boolean;
   /** Ends input (SIGINT or SIGTERM). */
@@ -72,7 +77,7 @@ export class Session {
       const line = next.value;
       if (options.answer?.(line)) continue;
       const parsed = parseCommand(line);
-      if (!(parsed.ok && parsed.command?.name === "register")) {
+      if (options.hold === false || !(parsed.ok && parsed.command?.name === "register")) {
         yield line;
         continue;
       }

@@ -15,6 +15,7 @@ import {
   type MessageOf,
 } from "../../protocol/mod.ts";
 import type { CommandOf } from "../commands.ts";
+import { NOT_REGISTERED } from "./views.ts";
 import type { AgentTurn } from "./effects.ts";
 import type { BuyRequest } from "./records.ts";
 import {
@@ -34,7 +35,7 @@ const utf8 = new TextEncoder();
 /** The `buy` command: sends LOOKING_FOR and keeps the search. */
 export function lookFor(state: AgentState, turn: AgentTurn, args: CommandOf<"buy">["args"]): void {
   if (!state.registered) {
-    turn.error("Register first: type register");
+    turn.error(NOT_REGISTERED);
     return;
   }
   const rq = state.newRq();
@@ -109,9 +110,10 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
       turn.log("debug", `Repeated FOUND ${message.rq}: already cancelled`);
       return;
     default:
-      turn.warn(
+      // Internal bookkeeping, not news for the person: the log only.
+      turn.log(
+        "debug",
         `Ignored FOUND ${message.rq}: the search for ${request.item} ended (${request.state})`,
-        { rq: message.rq },
       );
       return;
   }

@@ -14,6 +14,7 @@ import { displayWidth } from "../text_width.ts";
 import { type CatalogueEntry, formatPrice, type MessageOf } from "../../protocol/mod.ts";
 import type { AgentTurn, PeerEffect } from "./effects.ts";
 import type { AgentState } from "./state.ts";
+import { NOT_REGISTERED } from "./views.ts";
 
 /** How long this peer stays silent before it says ALIVE. */
 export const KEEP_ALIVE_MS = 20_000;
@@ -156,7 +157,7 @@ export function browse(
     turn.error(
       state.registered
         ? "This server keeps no offer book (a classic server): browse needs ours"
-        : "Not registered: type register first",
+        : NOT_REGISTERED,
     );
     return;
   }

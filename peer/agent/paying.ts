@@ -172,6 +172,18 @@ function abortDetails(state: AgentState, turn: AgentTurn, reason: string): void 
   const manual = state.interview?.manual === true;
   state.interview = undefined;
   if (manual && state.waiting.length === 0) {
+    if (state.payment) {
+      // Only what was being typed is dropped: the details kept before stay.
+      const card = maskCard(state.payment.card);
+      turn.print(
+        "payment",
+        `Nothing changed: the payment details kept before (card ending ${
+          card.slice(-4)
+        }) stay`,
+        { card, changed: false },
+      );
+      return;
+    }
     turn.error(`No payment details kept: ${reason}`);
     return;
   }
