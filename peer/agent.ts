@@ -372,12 +372,21 @@ export class Agent {
   #onLine(turn: AgentTurn, text: string): void {
     const state = this.#state;
     if (state.withdrawnSecret) {
-      // Typed for a card prompt that went away: read without echo, never used.
-      state.withdrawnSecret = false;
+      // Typed for a card prompt that went away (the card, its expiry, the
+      // address): read without echo, never run, until an empty line.
+      if (text.trim() === "" || ABORT_INPUT.has(text)) {
+        state.withdrawnSecret = false;
+        turn.print("withdrawn", "What you type is shown again, and runs as commands", {
+          about: "secret",
+          discarding: false,
+        });
+        return;
+      }
       turn.print(
         "withdrawn",
-        "Discarded the line typed after the payment question was withdrawn (not shown)",
-        { about: "secret" },
+        "Discarded a line typed after the payment question was withdrawn (not shown); " +
+          "press Enter on an empty line to type commands again",
+        { about: "secret", discarding: true },
       );
       return;
     }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { formatMoney } from "../protocol/money.ts";
 import { object } from "@optique/core/constructs";
 import { message } from "@optique/core/message";
 import { optional } from "@optique/core/modifiers";
@@ -25,7 +26,6 @@ import {
 } from "../cli/value_parsers.ts";
 import { StoreUnavailable } from "../shell/commit_queue.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
-import { formatPrice } from "../protocol/mod.ts";
 import type { Agent, Output } from "./agent.ts";
 import { parseCommand } from "./commands.ts";
 import { editedLines, LineEditor } from "./line_editor.ts";
@@ -145,7 +145,7 @@ export function questionsOutput(agent: Agent): Output {
     const request = requests.get(question.rq);
     const what = question.about === "FOUND"
       ? `buy ${request?.foundItem ?? request?.item ?? "?"}${
-        request?.price === undefined ? "" : ` at ${formatPrice(request.price)}`
+        request?.price === undefined ? "" : ` at ${formatMoney(request.price)}`
       }${request?.seller ? ` from ${request.seller}` : ""}? (search ${question.rq})`
       : question.about === "NEGOTIATE"
       ? `accept a lower price? (NEGOTIATE ${question.rq})`

@@ -10,8 +10,9 @@
  *
  * @module
  */
+import { formatMoney } from "../../protocol/money.ts";
 import { displayWidth } from "../text_width.ts";
-import { type CatalogueEntry, formatPrice, type MessageOf } from "../../protocol/mod.ts";
+import { type CatalogueEntry, type MessageOf } from "../../protocol/mod.ts";
 import type { AgentTurn, PeerEffect } from "./effects.ts";
 import type { AgentState } from "./state.ts";
 import { NOT_REGISTERED } from "./views.ts";
@@ -204,7 +205,7 @@ function printCatalogue(turn: AgentTurn, browsing: Browsing, total: number): voi
   const what = prefix === "" ? "" : ` starting with ${JSON.stringify(prefix)}`;
   const rows = entries.map((entry) => [
     entry.item,
-    formatPrice(entry.price),
+    formatMoney(entry.price),
     String(entry.sellers),
     String(entry.quantity),
   ]);

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { formatPrice, maskCard } from "../../protocol/mod.ts";
+import { formatMoney } from "../../protocol/money.ts";
+import { maskCard } from "../../protocol/mod.ts";
 import { parseDetail, type PaymentDetails } from "../payment.ts";
 import type { AgentTurn } from "./effects.ts";
 import { type PaymentQuestion, questionId } from "./questions.ts";
@@ -38,7 +39,7 @@ export function pay(
   turn.print(
     "INFORM_Req",
     `Sending payment details for ${transaction.item} (${
-      formatPrice(transaction.price)
+      formatMoney(transaction.price)
     }) as ${transaction.role}, card ${card}`,
     {
       rq: transaction.rq,
@@ -177,9 +178,7 @@ function abortDetails(state: AgentState, turn: AgentTurn, reason: string): void 
       const card = maskCard(state.payment.card);
       turn.print(
         "payment",
-        `Nothing changed: the payment details kept before (card ending ${
-          card.slice(-4)
-        }) stay`,
+        `Nothing changed: the payment details kept before (card ending ${card.slice(-4)}) stay`,
         { card, changed: false },
       );
       return;

@@ -212,7 +212,9 @@ export function describePending(state: AgentState): string | undefined {
     );
   }
   if (state.transactions.size > 0) {
-    parts.push(count(state.transactions.size, "sale or purchase", "sales or purchases") + " under way");
+    parts.push(
+      count(state.transactions.size, "sale or purchase", "sales or purchases") + " under way",
+    );
   }
   if (state.questions.length > 0) {
     parts.push(count(state.questions.length, "question", "questions") + " unanswered");
