@@ -1,135 +1,164 @@
 /**
  * A `shop` process on a real pseudo-terminal, for what only a terminal
- * shows: echo (and its absence at a secret), the line editor's redraws,
- * Ctrl-C and Ctrl-D as keys. `script` (util-linux) makes the terminal; its
- * width is set with `stty` before the program starts. Keys are written to
- * the terminal as typed; the screen is every byte the program wrote.
+ * shows: echo (and its absence at a secret), the line editor's redraws on
+ * a narrow screen, Ctrl-C and Ctrl-D as keys. The terminal is a tmux pane
+ * on a tmux server of its own (its own socket, so nothing else is
+ * touched): keys are typed into it, and the screen is read back as tmux
+ * draws it, scrollback included, so a test sees what a person would.
  *
  * @module
  */
 import { MAIN } from "./_shop.ts";
 
-/** Whether `script` (util-linux) is there to give a process a terminal. */
-export const hasScript = await new Deno.Command("script", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((output) => output.success, () => false);
+/** Whether tmux is there to give a process a terminal. */
+export const hasTmux = await new Deno.Command("tmux", { args: ["-V"], stdout: "null" })
+  .output().then((output) => output.success, () => false);
 
-/** The keys that are not text. */
-export const KEY = {
-  enter: "\r",
-  ctrlC: "\x03",
-  ctrlD: "\x04",
-  ctrlU: "\x15",
-  up: "\x1b[A",
-  down: "\x1b[B",
-} as const;
+/** Keys by tmux's names (`C-c` is Ctrl-C), for {@linkcode Pty.press}. */
+export type Key = "Enter" | "C-c" | "C-d" | "C-u" | "Up" | "Down" | "Left" | "Right";
 
 /** Options for {@linkcode Pty.start}. */
 export interface PtyOptions {
   /** The terminal's width (80 by default). */
   readonly columns?: number;
+  /** The terminal's height (24 by default). */
+  readonly rows?: number;
   /** How long {@linkcode Pty.waitFor} waits before it fails (15 s by default). */
   readonly timeoutMs?: number;
 }
 
-/** A `shop` process on a pseudo-terminal. */
+/** What the shell writes on the screen when the program ended, before its exit code. */
+const EXITED = "[shop exited ";
+
+/** How often the screen is read while waiting for something on it. */
+const POLL_MS = 50;
+
+/** A `shop` process in a tmux pane. */
 export class Pty implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reading: Promise<void>;
+  readonly #socket: string;
   readonly #timeoutMs: number;
-  /** Told whenever output comes, or the process's output ends. */
-  #changed: () => void = () => {};
-  #ended = false;
-  /** Everything the program wrote to the terminal (standard output and error both). */
-  screen = "";
 
-  private constructor(child: Deno.ChildProcess, timeoutMs: number) {
-    this.#child = child;
+  private constructor(socket: string, timeoutMs: number) {
+    this.#socket = socket;
     this.#timeoutMs = timeoutMs;
-    this.#writer = child.stdin.getWriter();
-    const decoder = new TextDecoder();
-    this.#reading = (async () => {
-      for await (const chunk of child.stdout) {
-        this.screen += decoder.decode(chunk, { stream: true });
-        this.#changed();
-      }
-      this.#ended = true;
-      this.#changed();
-    })();
   }
 
-  /** Starts `shop ARGS...` on a terminal of the given width (NO_COLOR set). */
-  static start(args: readonly string[], options: PtyOptions = {}): Pty {
+  /** Starts `shop ARGS...` on a terminal of the given size, with NO_COLOR set. */
+  static async start(args: readonly string[], options: PtyOptions = {}): Promise<Pty> {
+    const socket = `shop-test-${crypto.randomUUID().slice(0, 8)}`;
     const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-    const command = [Deno.execPath(), "run", "--allow-all", MAIN, ...args].map(quote).join(" ");
-    const child = new Deno.Command("script", {
-      args: ["-qfec", `stty cols ${options.columns ?? 80} rows 40; exec ${command}`, "/dev/null"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    return new Pty(child, options.timeoutMs ?? 15_000);
+    const shop = ["env", "NO_COLOR=1", Deno.execPath(), "run", "--allow-all", MAIN, ...args]
+      .map(quote).join(" ");
+    // The exit code is written on the screen when the program ends.
+    const command = `${shop}; echo "${EXITED}$?]"`;
+    const pty = new Pty(socket, options.timeoutMs ?? 15_000);
+    // The pane stays after the program ends, so that its exit code and
+    // last screen can be read.
+    await pty.#tmux(
+      "-f",
+      "/dev/null",
+      "start-server",
+      ";",
+      "set-option",
+      "-g",
+      "remain-on-exit",
+      "on",
+      ";",
+      "set-option",
+      "-g",
+      "history-limit",
+      "5000",
+      ";",
+      "set-option",
+      "-g",
+      "status",
+      "off",
+      ";",
+      "new-session",
+      "-d",
+      "-x",
+      String(options.columns ?? 80),
+      "-y",
+      String(options.rows ?? 24),
+      command,
+    );
+    return pty;
   }
 
-  /** Where the screen ends now: a place to look for output after. */
-  mark(): number {
-    return this.screen.length;
+  async #tmux(...args: string[]): Promise<string> {
+    const output = await new Deno.Command("tmux", { args: ["-L", this.#socket, ...args] })
+      .output();
+    const text = new TextDecoder().decode(output.stdout);
+    if (!output.success) {
+      throw new Error(`tmux ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
+    }
+    return text;
   }
 
-  /** Types text and keys, as one read of the terminal. */
-  async type(keys: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(keys));
+  /** The screen as drawn, the scrollback first, without trailing blank lines. */
+  async screen(): Promise<string> {
+    // -J joins the rows of a wrapped line, and keeps the spaces written at
+    // the ends of lines (a prompt's own).
+    return (await this.#tmux("capture-pane", "-p", "-J", "-S", "-")).replace(/(\n *)+$/, "");
+  }
+
+  /** Types text literally (no key names). */
+  async type(text: string): Promise<void> {
+    await this.#tmux("send-keys", "-l", "--", text);
+  }
+
+  /** Presses keys by name, in order. */
+  async press(...keys: Key[]): Promise<void> {
+    await this.#tmux("send-keys", ...keys);
+  }
+
+  /** The program's exit code once it ended, read off the screen. */
+  async #dead(screen?: string): Promise<number | undefined> {
+    const text = screen ?? await this.screen();
+    const at = text.lastIndexOf(EXITED);
+    return at < 0 ? undefined : Number.parseInt(text.slice(at + EXITED.length), 10);
   }
 
   /**
-   * Waits until the screen after `from` matches, and returns that part of
-   * the screen.
+   * Waits until the screen matches, and returns it.
    *
-   * @throws {Error} Showing the screen, when nothing matched in time or the
-   *   program ended first.
+   * @throws {Error} Showing the screen, when nothing matched in time or
+   *   the program ended first.
    */
-  async waitFor(pattern: string | RegExp, from = 0): Promise<string> {
+  async waitFor(pattern: string | RegExp): Promise<string> {
     const test = (text: string) =>
       typeof pattern === "string" ? text.includes(pattern) : pattern.test(text);
     const deadline = Date.now() + this.#timeoutMs;
-    while (!test(this.screen.slice(from))) {
-      const left = deadline - Date.now();
-      if (this.#ended || left <= 0) {
+    while (true) {
+      const screen = await this.screen();
+      if (test(screen)) return screen;
+      const code = await this.#dead(screen);
+      if (code !== undefined || Date.now() > deadline) {
         throw new Error(
-          `${this.#ended ? "The program ended" : "Timed out"} before ${
+          `${code === undefined ? "Timed out" : `The program ended (exit ${code})`} before ${
             String(pattern)
-          } on the screen:\n${JSON.stringify(this.screen.slice(from))}`,
+          } was on the screen:\n${screen}`,
         );
       }
-      let timer: number | undefined;
-      await new Promise<void>((resolve) => {
-        this.#changed = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    return this.screen.slice(from);
   }
 
   /** Waits for the program to end, and gives its exit code. */
   async exited(): Promise<number> {
-    const status = await this.#child.status;
-    await this.#reading;
-    return status.code;
+    const deadline = Date.now() + this.#timeoutMs;
+    while (true) {
+      const code = await this.#dead();
+      if (code !== undefined) return code;
+      if (Date.now() > deadline) {
+        throw new Error(`The program did not end:\n${await this.screen()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // It ended already.
-    }
-    await this.#child.status;
-    await this.#reading;
+    // This tmux server is this terminal's own: ending it ends the program.
+    await this.#tmux("kill-server").catch(() => {});
   }
 }
