@@ -117,6 +117,10 @@ Deno.test({
       await pty.type("register");
       await pty.press("Enter");
       await pty.waitFor(`Registering with 127.0.0.1:${port}`);
+      // buy waits for the registration; what comes after it need not.
+      await pty.type("buy Lamp 5");
+      await pty.press("Enter");
+      await pty.waitFor(/tty> buy Lamp 5\ntty> $/);
       await pty.type("hel");
       await pty.waitFor(/tty> hel$/);
       await pty.type("p");
