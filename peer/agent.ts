@@ -441,6 +441,9 @@ export class Agent {
 
   #onCommand(turn: AgentTurn, command: Command): void {
     const state = this.#state;
+    if (command.name === "cancel" && command.args.which === undefined) {
+      return this.#cancelRegistration(turn);
+    }
     // Once one command waits, the ones after it wait too: a script's
     // commands run in the order given.
     const waits = NEEDS_REGISTRATION.has(command.name) ||
@@ -454,7 +457,7 @@ export class Agent {
       case "register":
         return register(state, turn);
       case "cancel":
-        return cancelSearch(state, turn, command.args.which);
+        return cancelSearch(state, turn, command.args.which!);
       case "deregister":
         return sendDeregister(state, turn);
       case "sell":
@@ -509,6 +512,31 @@ export class Agent {
       case "quit":
         return turn.stop();
     }
+  }
+
+  /**
+   * `cancel` alone: stops waiting for the server to answer REGISTER. The
+   * commands that waited for it fail with the reason.
+   */
+  #cancelRegistration(turn: AgentTurn): void {
+    const state = this.#state;
+    if (!registering(state)) {
+      return turn.error(
+        "Nothing to cancel: give the request (RQ) or ITEM of a search; type requests to list them",
+      );
+    }
+    for (const [rq, pending] of [...state.pending]) {
+      if (pending.type !== "REGISTER") continue;
+      state.pending.delete(rq);
+      state.unacked.forget(`REGISTER ${rq}`);
+    }
+    const server = formatAddress(state.profile.server);
+    state.registrationFailure = "the registration was cancelled";
+    turn.print(
+      "registration-cancelled",
+      `Stopped waiting for the server at ${server}: not registered (type register to try again)`,
+      { server },
+    );
   }
 
   /** A datagram from the server. */

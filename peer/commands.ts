@@ -208,12 +208,11 @@ const unsellArgs = words((input) => {
   return { item: parsed };
 });
 
-/** `cancel RQ|ITEM` */
+/** `cancel [RQ|ITEM]`: without one, the registration waiting for the server. */
 const cancelArgs = words((input) => {
   const [which, ...rest] = input;
-  if (which === undefined) throw new ArgumentError("missing the request (RQ) or ITEM to cancel");
   if (rest.length > 0) throw new ArgumentError("takes one request or ITEM only");
-  return { which };
+  return { which } as { which: string | undefined };
 });
 
 /** `set auto-buy on|off` */
@@ -261,8 +260,9 @@ export const COMMANDS = {
     buyArgs,
   ),
   cancel: spec(
-    "cancel RQ|ITEM",
-    "End an open search (by its request, or its item): our server ends it at once",
+    "cancel [RQ|ITEM]",
+    "End an open search (by its request, or its item): our server ends it at once; " +
+      "alone, stop waiting for the server to answer register",
     cancelArgs,
   ),
   requests: spec("requests", "List this peer's searches and their state (also searches)", none),

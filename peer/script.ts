@@ -18,6 +18,7 @@ const REGISTRATION_ENDS: ReadonlySet<string> = new Set([
   "refused",
   "timeout",
   "error",
+  "registration-cancelled",
 ]);
 
 /** Options for {@linkcode Session.lines}. */
