@@ -113,7 +113,7 @@ Deno.test({
       await pty.waitFor(/kept for this session[\s\S]*kept for this session/);
     });
 
-    await t.step("while the registration waits, typing, help, status and quit work", async () => {
+    await t.step("while the registration waits, typing, help, status, cancel and quit work", async () => {
       await pty.type("register");
       await pty.press("Enter");
       await pty.waitFor(`Registering with 127.0.0.1:${port}`);
@@ -131,6 +131,11 @@ Deno.test({
       await pty.press("Enter");
       await pty.waitFor(/1 message\(s\) to the server waiting for an answer/);
       assert.equal((await pty.screen()).split("tty: not registered with").length, before + 1);
+      await pty.waitFor(`Waiting for the server at 127.0.0.1:${port} (try 2 of 12); type cancel`);
+      await pty.type("cancel");
+      await pty.press("Enter");
+      await pty.waitFor(`Stopped waiting for the server at 127.0.0.1:${port}`);
+      await pty.waitFor("Error: Cannot run buy: the registration was cancelled");
       await pty.type("quit");
       await pty.press("Enter");
       assert.equal(await pty.exited(), 0);
