@@ -280,3 +280,25 @@ Deno.test("a CANCEL from the server ends a purchase and drops its question", asy
     assert.equal(peer.agent.requests.find((r) => r.rq === b)?.state, "cancelled");
   });
 });
+
+Deno.test("Ctrl-C at a question declines it, as n would; with none it says how to leave", async (t) => {
+  const peer = new Harness();
+  peer.register();
+  const rq = only(sent(peer.line("buy Laptop 500"))).rq;
+  peer.receive({ type: "FOUND", rq, item: "Laptop", price: 480, seller: "bob" });
+
+  await t.step("at Buy? it sends CANCEL", () => {
+    const effects = peer.line("\x03");
+    assert.deepEqual(sent(effects), [{ type: "CANCEL", rq, item: "Laptop", price: 480 }]);
+    assert.deepEqual(events(effects), ["CANCEL"]);
+    assert.deepEqual(peer.agent.questions, []);
+  });
+
+  await t.step("with no question it changes nothing and says how to leave", () => {
+    const effects = peer.line("\x03");
+    assert.deepEqual(sent(effects), []);
+    assert.deepEqual(printed(effects).map((output) => output.text), [
+      "To leave, type quit or press Ctrl-D",
+    ]);
+  });
+});
