@@ -19,6 +19,9 @@ const UP = "\x1b[A";
 const DOWN = "\x1b[B";
 const HOME = "\x1b[H";
 const END = "\x1b[F";
+/** The cursor moved back at the end of a redraw. */
+// deno-lint-ignore no-control-regex -- a terminal's escape sequence
+const CURSOR_BACK = /\x1b\[\d+D$/;
 
 Deno.test("LineEditor inserts at the cursor moved with left, right, home and end", () => {
   const { editor: e } = editor();
@@ -89,14 +92,14 @@ Deno.test("LineEditor scrolls a line wider than the terminal within one row", ()
   e.keys(long);
   // Every redraw is the prompt and what fits after it, never wider.
   for (const draw of screen) {
-    const shown = draw.replace("\r\x1b[K", "").replace(/\x1b\[\d+D$/, "");
+    const shown = draw.replace("\r\x1b[K", "").replace(CURSOR_BACK, "");
     assert.ok(shown.length <= 29, `${JSON.stringify(shown)} is wider than the terminal`);
     assert.ok(shown.startsWith("alice> "));
   }
   assert.ok(screen.at(-1)!.endsWith("xxEND"), "the end of the line, where the cursor is, shows");
   // Home shows the start; the line entered is the whole of it.
   e.keys(HOME);
-  assert.equal(screen.at(-1)!.replace(/\x1b\[\d+D$/, ""), `\r\x1b[Kalice> ${long.slice(0, 22)}`);
+  assert.equal(screen.at(-1)!.replace(CURSOR_BACK, ""), `\r\x1b[Kalice> ${long.slice(0, 22)}`);
   assert.deepEqual(lines(e.keys("\r")), [long]);
 });
 

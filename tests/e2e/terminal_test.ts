@@ -113,33 +113,36 @@ Deno.test({
       await pty.waitFor(/kept for this session[\s\S]*kept for this session/);
     });
 
-    await t.step("while the registration waits, typing, help, status, cancel and quit work", async () => {
-      await pty.type("register");
-      await pty.press("Enter");
-      await pty.waitFor(`Registering with 127.0.0.1:${port}`);
-      // buy waits for the registration; what comes after it need not.
-      await pty.type("buy Lamp 5");
-      await pty.press("Enter");
-      await pty.waitFor(/tty> buy Lamp 5\ntty> $/);
-      await pty.type("hel");
-      await pty.waitFor(/tty> hel$/);
-      await pty.type("p");
-      await pty.press("Enter");
-      await pty.waitFor("Commands:");
-      const before = (await pty.screen()).split("tty: not registered with").length;
-      await pty.type("status");
-      await pty.press("Enter");
-      await pty.waitFor(/1 message\(s\) to the server waiting for an answer/);
-      assert.equal((await pty.screen()).split("tty: not registered with").length, before + 1);
-      await pty.waitFor(`Waiting for the server at 127.0.0.1:${port} (try 2 of 12); type cancel`);
-      await pty.type("cancel");
-      await pty.press("Enter");
-      await pty.waitFor(`Stopped waiting for the server at 127.0.0.1:${port}`);
-      await pty.waitFor("Error: Cannot run buy: the registration was cancelled");
-      await pty.type("quit");
-      await pty.press("Enter");
-      assert.equal(await pty.exited(), 0);
-    });
+    await t.step(
+      "while the registration waits, typing, help, status, cancel and quit work",
+      async () => {
+        await pty.type("register");
+        await pty.press("Enter");
+        await pty.waitFor(`Registering with 127.0.0.1:${port}`);
+        // buy waits for the registration; what comes after it need not.
+        await pty.type("buy Lamp 5");
+        await pty.press("Enter");
+        await pty.waitFor(/tty> buy Lamp 5\ntty> $/);
+        await pty.type("hel");
+        await pty.waitFor(/tty> hel$/);
+        await pty.type("p");
+        await pty.press("Enter");
+        await pty.waitFor("Commands:");
+        const before = (await pty.screen()).split("tty: not registered with").length;
+        await pty.type("status");
+        await pty.press("Enter");
+        await pty.waitFor(/1 message\(s\) to the server waiting for an answer/);
+        assert.equal((await pty.screen()).split("tty: not registered with").length, before + 1);
+        await pty.waitFor(`Waiting for the server at 127.0.0.1:${port} (try 2 of 12); type cancel`);
+        await pty.type("cancel");
+        await pty.press("Enter");
+        await pty.waitFor(`Stopped waiting for the server at 127.0.0.1:${port}`);
+        await pty.waitFor("Error: Cannot run buy: the registration was cancelled");
+        await pty.type("quit");
+        await pty.press("Enter");
+        assert.equal(await pty.exited(), 0);
+      },
+    );
   },
 });
 
