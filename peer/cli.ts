@@ -344,7 +344,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     if (terminal && pending !== undefined) {
       show({
         event: "leaving",
-        text: `Leaving with ${pending}: they are kept, and shown again when ${options.name} starts`,
+        text: `Leaving with ${pending}; start ${options.name} again to follow them up`,
         fields: { pending },
       });
     }

@@ -1,7 +1,9 @@
 /**
  * The input lines of a peer session as the shell hands them to the agent:
  * lines after a `register` wait until the registration is answered (so a
- * script can `register` then `buy`), input ends early at SIGINT/SIGTERM,
+ * script can `register` then `buy`; a terminal's are not held, so that it
+ * stays live, and the agent queues what needs the registration), input
+ * ends early at SIGINT/SIGTERM,
  * and with `stay` it does not end with standard input but at the signal
  * (a seller or service without a terminal). It also keeps the count of the
  * errors printed, for a script's exit code.
