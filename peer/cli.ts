@@ -115,7 +115,7 @@ export const peerCommand = command(
   {
     brief: message`Run a buyer and seller peer.`,
     description:
-      message`Run a peer: it reads commands line by line from standard input (a terminal or a pipe) and prints every reply and event on standard output. Type help for the commands.`,
+      message`Run a peer: it reads commands line by line from standard input (a terminal or a pipe) and prints every reply and event on standard output, errors on standard error (with --json, every event is a JSON line on standard output). Type help for the commands.`,
   },
 );
 
