@@ -453,3 +453,31 @@ Deno.test("an address prompt withdrawn: nothing secret follows, the next line is
   assert.equal(peer.agent.secretPrompt, false);
   assert.deepEqual(events(peer.line("status")), ["status"]);
 });
+
+Deno.test("status says which payment details are kept; an interrupted payment keeps the old ones", async (t) => {
+  const peer = new Harness();
+  const status = () => printed(peer.line("status"))[0]!;
+  await t.step("none at first", () => {
+    assert.match(status().text, /^ {2}payment details: none kept \(/m);
+    assert.equal(status().fields?.paymentCardLast4, null);
+  });
+  peer.line("payment");
+  peer.line(CARD);
+  peer.line(EXPIRY);
+  peer.line("42 Main St");
+  await t.step("the card's last four once kept, never the number", () => {
+    const shown = status();
+    assert.match(shown.text, /^ {2}payment details: card ending 1111, kept for this session$/m);
+    assert.equal(shown.fields?.paymentCardLast4, "1111");
+    assert.ok(!JSON.stringify(shown).includes(CARD));
+  });
+  await t.step("Ctrl-C at the card prompt of payment says nothing changed", () => {
+    peer.line("payment");
+    peer.line("4111");
+    const aborted = printed(peer.line("\x03"));
+    assert.deepEqual(aborted.map((output) => output.text), [
+      "Nothing changed: the payment details kept before (card ending 1111) stay",
+    ]);
+    assert.match(status().text, /card ending 1111, kept/);
+  });
+});
