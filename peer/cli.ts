@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { formatMoney } from "../protocol/money.ts";
 import { object } from "@optique/core/constructs";
 import { message } from "@optique/core/message";
 import { optional } from "@optique/core/modifiers";
@@ -26,6 +25,7 @@ import {
 } from "../cli/value_parsers.ts";
 import { StoreUnavailable } from "../shell/commit_queue.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
+import { formatMoney } from "../protocol/money.ts";
 import type { Agent, Output } from "./agent.ts";
 import { parseCommand } from "./commands.ts";
 import { editedLines, LineEditor } from "./line_editor.ts";

@@ -305,14 +305,17 @@ export class LineEditor {
     // One column is left free for the cursor at the end of the line.
     const room = Math.max(8, (columns > 0 ? columns : 80) - this.#promptWidth - 1);
     const cursor = atEnd ? this.#chars.length : this.#cursor;
-    const width = (from: number, to: number) => displayWidth(this.#chars.slice(from, to).join(""));
+    // Columns up to each character: at[i] is the width of the first i.
+    const at = [0];
+    for (const char of this.#chars) at.push(at.at(-1)! + displayWidth(char));
+    const width = (from: number, to: number) => at[to]! - at[from]!;
     if (cursor < this.#scroll) this.#scroll = cursor;
     while (width(this.#scroll, cursor) > room) this.#scroll++;
     if (width(0, this.#chars.length) <= room) this.#scroll = 0;
     let end = this.#scroll;
     while (end < this.#chars.length && width(this.#scroll, end + 1) <= room) end++;
     const shown = this.#chars.slice(this.#scroll, end).join("");
-    const back = displayWidth(this.#chars.slice(cursor, end).join(""));
+    const back = width(cursor, Math.max(cursor, end));
     this.#write(`\r\x1b[K${this.#prompt}${shown}${back > 0 ? `\x1b[${back}D` : ""}`);
   }
 }
