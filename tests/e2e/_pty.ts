@@ -15,7 +15,19 @@ export const hasTmux = await new Deno.Command("tmux", { args: ["-V"], stdout: "n
   .output().then((output) => output.success, () => false);
 
 /** Keys by tmux's names (`C-c` is Ctrl-C), for {@linkcode Pty.press}. */
-export type Key = "Enter" | "C-c" | "C-d" | "C-u" | "Up" | "Down" | "Left" | "Right";
+export type Key =
+  | "Enter"
+  | "C-c"
+  | "C-d"
+  | "C-u"
+  | "Up"
+  | "Down"
+  | "Left"
+  | "Right"
+  | "Home"
+  | "End"
+  | "BSpace"
+  | "DC";
 
 /** Options for {@linkcode Pty.start}. */
 export interface PtyOptions {

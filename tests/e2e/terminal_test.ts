@@ -55,6 +55,26 @@ Deno.test({
     });
 
     await t.step(
+      "the line is edited with the arrows, Home, End, backspace and Delete",
+      async () => {
+        const before = (await pty.screen()).split("tty: not registered with").length;
+        await pty.type("stat");
+        await pty.press("Left", "Left");
+        await pty.type("xx");
+        await pty.press("BSpace", "BSpace", "End");
+        await pty.type("us");
+        await pty.press("Enter");
+        await pty.waitFor(new RegExp(`(tty: not registered with[\\s\\S]*){${before}}`));
+        // Up gives status back; Home and six Deletes leave nothing, then key.
+        await pty.press("Up", "Home", "DC", "DC", "DC", "DC", "DC", "DC");
+        await pty.type("key");
+        await pty.press("Enter");
+        const screen = await pty.waitFor("This peer's public key");
+        assert.doesNotMatch(screen, /Unknown command/);
+      },
+    );
+
+    await t.step(
       "a line wider than the terminal scrolls sideways: one prompt, not one per row",
       async () => {
         const before = await pty.screen();
