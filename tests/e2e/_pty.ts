@@ -2,8 +2,8 @@
  * A `shop` process on a real pseudo-terminal, for what only a terminal
  * shows: echo (and its absence at a secret), the line editor's redraws on
  * a narrow screen, Ctrl-C and Ctrl-D as keys. The terminal is a tmux pane
- * on a tmux server of its own (its own socket, so nothing else is
- * touched): keys are typed into it, and the screen is read back as tmux
+ * on a tmux server of its own (its own socket, in a temporary directory
+ * removed at the end, so nothing else is touched): keys are typed into it, and the screen is read back as tmux
  * draws it, scrollback included, so a test sees what a person would.
  *
  * @module
@@ -47,23 +47,24 @@ const POLL_MS = 50;
 
 /** A `shop` process in a tmux pane. */
 export class Pty implements AsyncDisposable {
-  readonly #socket: string;
+  /** The directory of this terminal's tmux socket, removed at the end. */
+  readonly #dir: string;
   readonly #timeoutMs: number;
 
-  private constructor(socket: string, timeoutMs: number) {
-    this.#socket = socket;
+  private constructor(dir: string, timeoutMs: number) {
+    this.#dir = dir;
     this.#timeoutMs = timeoutMs;
   }
 
   /** Starts `shop ARGS...` on a terminal of the given size, with NO_COLOR set. */
   static async start(args: readonly string[], options: PtyOptions = {}): Promise<Pty> {
-    const socket = `shop-test-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = await Deno.makeTempDir({ prefix: "shop-pty-" });
     const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
     const shop = ["env", "NO_COLOR=1", Deno.execPath(), "run", "--allow-all", MAIN, ...args]
       .map(quote).join(" ");
     // The exit code is written on the screen when the program ends.
     const command = `${shop}; echo "${EXITED}$?]"`;
-    const pty = new Pty(socket, options.timeoutMs ?? 15_000);
+    const pty = new Pty(dir, options.timeoutMs ?? 15_000);
     // The pane stays after the program ends, so that its exit code and
     // last screen can be read.
     await pty.#tmux(
@@ -98,8 +99,8 @@ export class Pty implements AsyncDisposable {
   }
 
   async #tmux(...args: string[]): Promise<string> {
-    const output = await new Deno.Command("tmux", { args: ["-L", this.#socket, ...args] })
-      .output();
+    const socket = `${this.#dir}/tmux`;
+    const output = await new Deno.Command("tmux", { args: ["-S", socket, ...args] }).output();
     const text = new TextDecoder().decode(output.stdout);
     if (!output.success) {
       throw new Error(`tmux ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
@@ -172,5 +173,6 @@ export class Pty implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     // This tmux server is this terminal's own: ending it ends the program.
     await this.#tmux("kill-server").catch(() => {});
+    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
   }
 }
