@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatMoney } from "../protocol/money.ts";
 import { join } from "node:path";
 import { PeerProcess, ServerProcess, ShopProcess } from "./processes.ts";
 
@@ -146,7 +147,9 @@ async function main(): Promise<number> {
       await carol.send("y");
       const sold = await bob.waitEvent("Shipping_Info");
       console.log(
-        `  bob sold the ${sold.item} for ${sold.price}, gets ${sold.credit}; ships to ${sold.address}`,
+        `  bob sold the ${sold.item} for ${formatMoney(Number(sold.price))}, gets ${
+          formatMoney(Number(sold.credit))
+        }; ships to ${sold.address}`,
       );
     });
 
@@ -157,13 +160,15 @@ async function main(): Promise<number> {
         say("bob", "buy Laptop 850");
         await bob.send("buy Laptop 850");
         const accept = await alice.waitEvent("ACCEPT");
-        console.log(`  alice's floor accepts ${accept.maxPrice}`);
+        console.log(`  alice's floor accepts ${formatMoney(Number(accept.maxPrice))}`);
         await bob.waitEvent("prompt");
         say("bob", "y");
         await bob.send("y");
         const sold = await alice.waitEvent("Shipping_Info");
         console.log(
-          `  alice sold the ${sold.item} for ${sold.price}, gets ${sold.credit}; ships to ${sold.address}`,
+          `  alice sold the ${sold.item} for ${formatMoney(Number(sold.price))}, gets ${
+            formatMoney(Number(sold.credit))
+          }; ships to ${sold.address}`,
         );
       },
     );
@@ -176,7 +181,9 @@ async function main(): Promise<number> {
         await bob.send("buy Phone 400");
         await alice.waitEvent("REFUSE");
         const reply = await bob.waitEvent("NOT_FOUND");
-        console.log(`  bob: no seller accepted ${reply.maxPrice} for the ${reply.item}`);
+        console.log(
+          `  bob: no seller accepted ${formatMoney(Number(reply.maxPrice))} for the ${reply.item}`,
+        );
       },
     );
 

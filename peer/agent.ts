@@ -50,7 +50,7 @@ import {
   onServerError,
 } from "./agent/buying.ts";
 import { AgentTurn, type PeerEffect, type PeerEvent } from "./agent/effects.ts";
-import { onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
+import { ABORT_INPUT, onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
 import {
   askedQuestion,
   asksSecret,
@@ -123,6 +123,7 @@ import {
   sortedRequests,
 } from "./agent/state.ts";
 import {
+  describePending,
   isAuthenticated,
   printHistory,
   printInventory,
@@ -146,6 +147,19 @@ export { FEE_RATE } from "../protocol/fee.ts";
 
 /** Commands that need the registration: given while it is pending, they wait for it. */
 const NEEDS_REGISTRATION: ReadonlySet<Command["name"]> = new Set(["buy", "deregister", "cancel"]);
+
+/**
+ * Commands that never wait behind queued ones: they change nothing the
+ * others depend on, and a person waiting for a server must be able to ask
+ * what is going on, or leave.
+ */
+const NEVER_WAIT: ReadonlySet<Command["name"]> = new Set([
+  "help",
+  "status",
+  "questions",
+  "key",
+  "quit",
+]);
 
 /**
  * The words that answer a [y/N] question; an empty line is the default no.
@@ -240,6 +254,23 @@ export class Agent {
    */
   get secretPrompt(): boolean {
     return asksSecret(this.#state);
+  }
+
+  /**
+   * Whether the next input line answers a question (or is a secret typed
+   * for one withdrawn): a terminal keeps it out of its history.
+   */
+  get answering(): boolean {
+    return this.#state.withdrawnSecret || askedQuestion(this.#state) !== undefined;
+  }
+
+  /**
+   * What is still open when the peer leaves (open searches, purchases and
+   * sales under way, questions unanswered), in words, or `undefined` when
+   * nothing is.
+   */
+  get pendingWork(): string | undefined {
+    return describePending(this.#state);
   }
 
   /** Whether the next input line answers a payment question (never log it). */
@@ -356,18 +387,32 @@ export class Agent {
   #onLine(turn: AgentTurn, text: string): void {
     const state = this.#state;
     if (state.withdrawnSecret) {
-      // Typed for a card prompt that went away: read without echo, never used.
-      state.withdrawnSecret = false;
+      // Typed for a card prompt that went away (the card, its expiry, the
+      // address): read without echo, never run, until an empty line.
+      if (text.trim() === "" || ABORT_INPUT.has(text)) {
+        state.withdrawnSecret = false;
+        turn.print("withdrawn", "What you type is shown again, and runs as commands", {
+          about: "secret",
+          discarding: false,
+        });
+        return;
+      }
       turn.print(
         "withdrawn",
-        "Discarded the line typed after the payment question was withdrawn (not shown)",
-        { about: "secret" },
+        "Discarded a line typed after the payment question was withdrawn (not shown); " +
+          "press Enter on an empty line to type commands again",
+        { about: "secret", discarding: true },
       );
       return;
     }
     const asked = askedQuestion(state);
+    if (!asked && ABORT_INPUT.has(text)) {
+      // Ctrl-C on an empty line, with no question to decline.
+      turn.print("interrupt", "To leave, type quit or press Ctrl-D");
+      return;
+    }
     if (asked) {
-      if (!isPaymentQuestion(asked) && !YES_OR_NO.test(text)) {
+      if (!isPaymentQuestion(asked) && !YES_OR_NO.test(text) && !ABORT_INPUT.has(text)) {
         // A command typed as the question popped up (a search can end at
         // any moment) runs as a command, a typo is an error; either way
         // the question stays to answer, and is shown again.
@@ -411,9 +456,13 @@ export class Agent {
 
   #onCommand(turn: AgentTurn, command: Command): void {
     const state = this.#state;
+    if (command.name === "cancel" && command.args.which === undefined) {
+      return this.#cancelRegistration(turn);
+    }
     // Once one command waits, the ones after it wait too: a script's
     // commands run in the order given.
-    const waits = NEEDS_REGISTRATION.has(command.name) || state.queued.length > 0;
+    const waits = NEEDS_REGISTRATION.has(command.name) ||
+      (state.queued.length > 0 && !NEVER_WAIT.has(command.name));
     if (waits && !state.registered && registering(state)) {
       turn.log("debug", `${command.name} waits for the registration`);
       state.queued.push(command);
@@ -423,7 +472,7 @@ export class Agent {
       case "register":
         return register(state, turn);
       case "cancel":
-        return cancelSearch(state, turn, command.args.which);
+        return cancelSearch(state, turn, command.args.which!);
       case "deregister":
         return sendDeregister(state, turn);
       case "sell":
@@ -472,7 +521,9 @@ export class Agent {
             "When a question ends in [y/N], y or yes accepts, n, no or an empty line declines; " +
             "anything else runs as a command, and the question is shown again.\n" +
             "When the server asks for payment details, the next lines give the card number, its " +
-            "expiry (MM/YY) and the address; a terminal does not show the card and expiry.",
+            "expiry (MM/YY) and the address; a terminal does not show the card and expiry.\n" +
+            "On a terminal, Ctrl-C drops the line being typed, or on an empty line declines " +
+            "the question on screen; Ctrl-D on an empty line (or quit) leaves.",
         );
         return;
       case "quit":
@@ -501,6 +552,31 @@ export class Agent {
     } else turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${error.message}`);
     // A classic server that cannot read our REGISTER's extra words.
     fallBackToClassic(state, turn, `the server answered what does not parse`, true);
+  }
+
+  /**
+   * `cancel` alone: stops waiting for the server to answer REGISTER. The
+   * commands that waited for it fail with the reason.
+   */
+  #cancelRegistration(turn: AgentTurn): void {
+    const state = this.#state;
+    if (!registering(state)) {
+      return turn.error(
+        "Nothing to cancel: give the request (RQ) or ITEM of a search; type requests to list them",
+      );
+    }
+    for (const [rq, pending] of [...state.pending]) {
+      if (pending.type !== "REGISTER") continue;
+      state.pending.delete(rq);
+      state.unacked.forget(`REGISTER ${rq}`);
+    }
+    const server = formatAddress(state.profile.server);
+    state.registrationFailure = "the registration was cancelled";
+    turn.print(
+      "registration-cancelled",
+      `Stopped waiting for the server at ${server}: not registered (type register to try again)`,
+      { server },
+    );
   }
 
   /** A datagram from the server. */

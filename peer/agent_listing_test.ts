@@ -91,9 +91,9 @@ Deno.test("browse follows the CATALOGUE pages and prints one table", () => {
   assert.equal(output.event, "browse");
   assert.deepEqual(output.text.split("\n"), [
     '2 item(s) for sale starting with "La":',
-    "ITEM    FROM  SELLERS  FOR SALE",
-    "Lamp      20        2         4",
-    "Laptop   450        1         1",
+    "ITEM      FROM  SELLERS  FOR SALE",
+    "Lamp     20.00        2         4",
+    "Laptop  450.00        1         1",
   ]);
   assert.equal((output.fields?.entries as unknown[]).length, 2);
 });

@@ -43,7 +43,7 @@ Deno.test("INFORM_Req for a purchase being bought is answered with the buyer's d
   assert.deepEqual(closed(effects), []);
   assert.deepEqual(printed(effects), [{
     event: "INFORM_Req",
-    text: `Sending payment details for Laptop (480) as buyer, card ${MASKED}`,
+    text: `Sending payment details for Laptop (480.00) as buyer, card ${MASKED}`,
     fields: { rq: "T1", item: "Laptop", price: 480, role: "buyer", card: MASKED },
   }]);
   // The purchase remembers its transaction, never the card.
@@ -78,7 +78,7 @@ Deno.test("INFORM_Req for a reserved item is answered as the seller", () => {
   assert.equal(only(tcpSent(effects))[1].type, "INFORM_Res");
   assert.equal(
     only(printed(effects)).text,
-    `Sending payment details for Laptop (500) as seller, card ${MASKED}`,
+    `Sending payment details for Laptop (500.00) as seller, card ${MASKED}`,
   );
   assert.equal(only(printed(effects)).fields?.role, "seller");
   assert.deepEqual(peer.store.snapshot().items?.[0]?.transaction, { tx: "T1", price: 500 });
@@ -141,7 +141,7 @@ Deno.test("without --payment the details are asked for, card and expiry as secre
     assert.deepEqual(tcpSent(effects), []);
     const prompt = only(printed(effects));
     assert.equal(prompt.event, "prompt");
-    assert.equal(prompt.text, "Card number for buyer of Laptop (480):");
+    assert.equal(prompt.text, "Card number for buyer of Laptop (480.00):");
     assert.deepEqual(prompt.fields, {
       rq: "T1",
       question: prompt.text,
@@ -221,7 +221,7 @@ Deno.test("payment questions come before the waiting questions, after the one on
   ]);
   const answered = peer.line("n");
   assert.deepEqual(sent(answered).map((m) => m.type), ["CANCEL"]);
-  assert.equal(printed(answered).at(-1)?.text, "Card number for seller of Laptop (500):");
+  assert.equal(printed(answered).at(-1)?.text, "Card number for seller of Laptop (500.00):");
   peer.line(CARD);
   peer.line(EXPIRY);
   const done = peer.line("42 Main St");
@@ -414,7 +414,7 @@ Deno.test("the payment command asks for the details ahead, payment clear forgets
   });
 });
 
-Deno.test("a card prompt withdrawn while on screen: the next line is still secret, and discarded", () => {
+Deno.test("a card prompt withdrawn while on screen: lines stay secret and discarded until an empty one", () => {
   const { peer } = buyer();
   peer.tcp(1, informReq());
   assert.equal(peer.agent.secretPrompt, true);
@@ -422,14 +422,19 @@ Deno.test("a card prompt withdrawn while on screen: the next line is still secre
   assert.deepEqual(peer.agent.questions, []);
   assert.match(
     printed(effects).at(-1)!.text,
-    /^No longer asking for payment details: .*The next line you type is still hidden, and discarded$/,
+    /^No longer asking for payment details: .*What you type is hidden and discarded until you press Enter on an empty line$/,
   );
-  // The shell keeps the terminal from echoing, and does not log the line.
-  assert.equal(peer.agent.secretPrompt, true);
-  assert.equal(peer.agent.paymentPrompt, true);
-  const typed = peer.line(CARD);
-  assert.deepEqual(events(typed), ["withdrawn"]);
-  assertNoSecrets(typed);
+  // The shell keeps the terminal from echoing, and does not log the lines:
+  // the card, its expiry and the address typed ahead are all dropped.
+  for (const line of [CARD, EXPIRY, "42 Main St"]) {
+    assert.equal(peer.agent.secretPrompt, true);
+    assert.equal(peer.agent.paymentPrompt, true);
+    const typed = peer.line(line);
+    assert.deepEqual(events(typed), ["withdrawn"]);
+    assert.match(printed(typed)[0]!.text, /^Discarded a line .*empty line/);
+    assertNoSecrets(typed);
+  }
+  assert.deepEqual(events(peer.line("")), ["withdrawn"]);
   assert.equal(peer.agent.secretPrompt, false);
   // The next line is a command again.
   assert.deepEqual(events(peer.line("status")), ["status"]);
@@ -447,4 +452,32 @@ Deno.test("an address prompt withdrawn: nothing secret follows, the next line is
   );
   assert.equal(peer.agent.secretPrompt, false);
   assert.deepEqual(events(peer.line("status")), ["status"]);
+});
+
+Deno.test("status says which payment details are kept; an interrupted payment keeps the old ones", async (t) => {
+  const peer = new Harness();
+  const status = () => printed(peer.line("status"))[0]!;
+  await t.step("none at first", () => {
+    assert.match(status().text, /^ {2}payment details: none kept \(/m);
+    assert.equal(status().fields?.paymentCardLast4, null);
+  });
+  peer.line("payment");
+  peer.line(CARD);
+  peer.line(EXPIRY);
+  peer.line("42 Main St");
+  await t.step("the card's last four once kept, never the number", () => {
+    const shown = status();
+    assert.match(shown.text, /^ {2}payment details: card ending 1111, kept for this session$/m);
+    assert.equal(shown.fields?.paymentCardLast4, "1111");
+    assert.ok(!JSON.stringify(shown).includes(CARD));
+  });
+  await t.step("Ctrl-C at the card prompt of payment says nothing changed", () => {
+    peer.line("payment");
+    peer.line("4111");
+    const aborted = printed(peer.line("\x03"));
+    assert.deepEqual(aborted.map((output) => output.text), [
+      "Nothing changed: the payment details kept before (card ending 1111) stay",
+    ]);
+    assert.match(status().text, /card ending 1111, kept/);
+  });
 });

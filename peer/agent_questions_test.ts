@@ -10,7 +10,10 @@ Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t)
     assert.deepEqual(sent(asked), []);
     const prompt = only(printed(asked));
     assert.equal(prompt.event, "prompt");
-    assert.equal(prompt.text, "A buyer offers 450 for Laptop (your price 500). Accept? [y/N]");
+    assert.equal(
+      prompt.text,
+      "A buyer offers 450.00 for Laptop (your price 500.00). Accept? [y/N]",
+    );
     assert.deepEqual(prompt.fields, {
       rq: "S1",
       question: prompt.text,
@@ -74,7 +77,7 @@ Deno.test("NEGOTIATE without a floor asks, and the next line answers", async (t)
         assert.deepEqual(events(typed), ["error", "prompt"]);
         assert.equal(
           printed(typed)[1]?.text,
-          "A buyer offers 450 for Laptop (your price 500). Accept? [y/N]",
+          "A buyer offers 450.00 for Laptop (your price 500.00). Accept? [y/N]",
         );
         assert.deepEqual(peer.agent.questions.map((q) => q.rq), ["S1"]);
         assert.deepEqual(sent(peer.line("yes")), [
@@ -116,7 +119,7 @@ Deno.test("FOUND without auto-buy asks; n sends CANCEL and y sends BUY", async (
     assert.deepEqual(events(effects), ["FOUND", "prompt"]);
     assert.deepEqual(printed(effects)[1]?.fields, {
       rq: first,
-      question: "Buy Laptop for 480 from bob? [y/N]",
+      question: "Buy Laptop for 480.00 from bob? [y/N]",
       about: "FOUND",
       item: "Laptop",
       price: 480,
@@ -143,7 +146,7 @@ Deno.test("FOUND without auto-buy asks; n sends CANCEL and y sends BUY", async (
 
   await t.step("a FOUND without a seller asks without one, and yes buys", () => {
     const asked = peer.receive({ type: "FOUND", rq: second, item: "Phone", price: 90 });
-    assert.equal(printed(asked)[1]?.text, "Buy Phone for 90? [y/N]");
+    assert.equal(printed(asked)[1]?.text, "Buy Phone for 90.00? [y/N]");
     const effects = peer.line(" yes ");
     assert.deepEqual(sent(effects), [{ type: "BUY", rq: second, item: "Phone", price: 90 }]);
     assert.deepEqual(events(effects), ["BUY"]);
@@ -197,7 +200,7 @@ Deno.test("a NEGOTIATE question is withdrawn when the server's time for it runs 
     ]);
     assert.equal(
       only(printed(expired)).text,
-      "Refused 450 for Laptop: the question is withdrawn, " +
+      "Refused 450.00 for Laptop: the question is withdrawn, " +
         "not answered within the server's negotiation time",
     );
     assert.deepEqual(peer.agent.questions, []);
@@ -275,5 +278,27 @@ Deno.test("a CANCEL from the server ends a purchase and drops its question", asy
     const effects = peer.receive({ type: "CANCEL", rq: b, item: "Phone", price: 90 });
     assert.deepEqual(events(effects), ["CANCEL"]);
     assert.equal(peer.agent.requests.find((r) => r.rq === b)?.state, "cancelled");
+  });
+});
+
+Deno.test("Ctrl-C at a question declines it, as n would; with none it says how to leave", async (t) => {
+  const peer = new Harness();
+  peer.register();
+  const rq = only(sent(peer.line("buy Laptop 500"))).rq;
+  peer.receive({ type: "FOUND", rq, item: "Laptop", price: 480, seller: "bob" });
+
+  await t.step("at Buy? it sends CANCEL", () => {
+    const effects = peer.line("\x03");
+    assert.deepEqual(sent(effects), [{ type: "CANCEL", rq, item: "Laptop", price: 480 }]);
+    assert.deepEqual(events(effects), ["CANCEL"]);
+    assert.deepEqual(peer.agent.questions, []);
+  });
+
+  await t.step("with no question it changes nothing and says how to leave", () => {
+    const effects = peer.line("\x03");
+    assert.deepEqual(sent(effects), []);
+    assert.deepEqual(printed(effects).map((output) => output.text), [
+      "To leave, type quit or press Ctrl-D",
+    ]);
   });
 });

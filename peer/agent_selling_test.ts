@@ -22,7 +22,7 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
       key: ["item", "laptop"],
       value: { item: "Laptop", price: 500, description: "a fast one", floor: 450, addedAt: T0 + 1 },
     }]);
-    assert.equal(only(printed(effects)).text, "Selling Laptop at 500 (floor 450)");
+    assert.equal(only(printed(effects)).text, "Selling Laptop at 500.00 (floor 450.00)");
   });
 
   await t.step("sell of an item listed (in any case) says so and changes nothing", () => {
@@ -32,7 +32,7 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
     assert.equal(output.event, "error");
     assert.equal(
       output.text,
-      "Error: Laptop is already listed at 500: use `price Laptop 480` to change it, " +
+      "Error: Laptop is already listed at 500.00: use `price Laptop 480.00` to change it, " +
         "or `unsell Laptop` first to list it anew",
     );
     assert.deepEqual(peer.agent.items.map((item) => [item.item, item.price, item.floor]), [
@@ -42,14 +42,14 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
 
   await t.step("price changes the price, keeping the floor unless told", () => {
     const kept = peer.line("price laptop 490");
-    assert.equal(only(printed(kept)).text, "Laptop now at 490 (floor 450); was 500");
+    assert.equal(only(printed(kept)).text, "Laptop now at 490.00 (floor 450.00); was 500.00");
     const effects = peer.line("price LAPTOP 480 --no-floor", T0 + 2);
     assert.deepEqual(writes(effects), [{
       kind: "save",
       key: ["item", "laptop"],
       value: { item: "Laptop", price: 480, description: "a fast one", addedAt: T0 + 1 },
     }]);
-    assert.equal(only(printed(effects)).text, "Laptop now at 480, no floor; was 490");
+    assert.equal(only(printed(effects)).text, "Laptop now at 480.00, no floor; was 490.00");
     assert.deepEqual(peer.agent.items.map((item) => [item.item, item.price, item.floor]), [
       ["Laptop", 480, undefined],
     ]);
@@ -60,9 +60,9 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
     const output = only(printed(peer.line("inventory")));
     assert.equal(output.event, "inventory");
     assert.deepEqual(output.text.split("\n"), [
-      "ITEM    PRICE  FLOOR  STATE      DESCRIPTION",
-      "Laptop    480      -  available  a fast one",
-      "Phone    99.5     80  available  old",
+      "ITEM     PRICE  FLOOR  STATE      DESCRIPTION",
+      "Laptop  480.00      -  available  a fast one",
+      "Phone    99.50  80.00  available  old",
     ]);
     const items = output.fields?.items as { item: string; state: string }[];
     assert.deepEqual(items.map((item) => [item.item, item.state]), [
@@ -103,7 +103,7 @@ Deno.test("a floor above the price is refused, by sell and by price", () => {
   assert.equal(refused.event, "error");
   assert.equal(
     refused.text,
-    "Error: Cannot sell Pen at 5 with a floor of 5.01: " +
+    "Error: Cannot sell Pen at 5.00 with a floor of 5.01: " +
       "the floor is the least you accept, so it must not be above the price",
   );
   assert.equal(peer.agent.items.length, 0);
@@ -112,7 +112,7 @@ Deno.test("a floor above the price is refused, by sell and by price", () => {
   assert.equal(lowered.event, "error");
   assert.match(
     lowered.text,
-    /floor of 5: .* \(give --floor PRICE or --no-floor with the new price\)$/,
+    /floor of 5\.00: .* \(give --floor PRICE or --no-floor with the new price\)$/,
   );
   assert.equal(only(printed(peer.line("price Pen 4 --floor 3.5"))).event, "price");
   assert.deepEqual(peer.agent.items.map((item) => [item.price, item.floor]), [[4, 3.5]]);
@@ -143,7 +143,7 @@ Deno.test("SEARCH is answered with OFFER only for an unreserved item, matched in
     ]);
     const output = only(printed(effects));
     assert.equal(output.event, "OFFER");
-    assert.equal(output.text, "Offered Laptop at 500 (search S1)");
+    assert.equal(output.text, "Offered Laptop at 500.00 (search S1)");
   });
 
   await t.step("a repeated SEARCH gets the same OFFER without a second line", () => {
@@ -161,7 +161,7 @@ Deno.test("SEARCH is answered with OFFER only for an unreserved item, matched in
 
   await t.step("stays silent for a reserved item, and offers it again after CANCEL", () => {
     const reserved = peer.receive({ type: "RESERVE", rq: "S1", item: "LAPTOP", price: 500 });
-    assert.equal(only(printed(reserved)).text, "Reserved Laptop at 500 for a buyer (S1)");
+    assert.equal(only(printed(reserved)).text, "Reserved Laptop at 500.00 for a buyer (S1)");
     assert.deepEqual(writes(reserved), [{
       kind: "save",
       key: ["item", "laptop"],
@@ -223,7 +223,7 @@ Deno.test("NEGOTIATE with a floor is decided without asking", async (t) => {
       { type: "REFUSE", rq: "S1", item: "Laptop", maxPrice: 449.99 },
     ]);
     assert.deepEqual(events(effects), ["REFUSE"]);
-    assert.equal(printed(effects)[0]?.text, "Refused 449.99 for Laptop: below your floor 450");
+    assert.equal(printed(effects)[0]?.text, "Refused 449.99 for Laptop: below your floor 450.00");
     assert.equal(peer.agent.items[0]?.reservedFor, undefined);
     assert.deepEqual(peer.agent.questions, []);
   });

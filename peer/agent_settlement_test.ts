@@ -31,7 +31,7 @@ Deno.test("Shipping_Info to the seller sells the item, records the sale and clos
   await t.step("prints where to ship and what the seller gets", () => {
     assert.deepEqual(printed(effects), [{
       event: "Shipping_Info",
-      text: "Sold Laptop to bob for 500 (you get 450 after the 10% fee): ship to 7 Elm Road",
+      text: "Sold Laptop to bob for 500.00 (you get 450.00 after the 10% fee): ship to 7 Elm Road",
       fields: {
         rq: "T1",
         role: "seller",
@@ -135,7 +135,7 @@ Deno.test("a Shipping_Info on a new connection after restarts still settles the 
   });
   assert.equal(
     only(printed(effects)).text,
-    "Sold Laptop to bob for 450 (you get 405 after the 10% fee): ship to 7 Elm Road",
+    "Sold Laptop to bob for 450.00 (you get 405.00 after the 10% fee): ship to 7 Elm Road",
   );
   assert.deepEqual(after.agent.items, []);
   assert.equal(store.snapshot().history?.[0]?.credit, 405);
@@ -163,7 +163,7 @@ Deno.test("our server's receipt completes a purchase", () => {
   }, T0 + 5);
   const output = only(printed(effects));
   assert.equal(output.event, "Shipping_Info");
-  assert.equal(output.text, "Bought Laptop from bob for 480; it ships to 42 Main St");
+  assert.equal(output.text, "Bought Laptop from bob for 480.00; it ships to 42 Main St");
   assert.deepEqual(output.fields, {
     rq: "T1",
     request: rq,
@@ -206,7 +206,7 @@ Deno.test("with a classic server the close of the buyer's connection completes t
     const effects = peer.tick(T0 + CONFIRM_AFTER_MS);
     const output = only(printed(effects));
     assert.equal(output.event, "bought");
-    assert.equal(output.text, "Bought Laptop from bob for 480; it ships to 42 Main St");
+    assert.equal(output.text, "Bought Laptop from bob for 480.00; it ships to 42 Main St");
     assert.equal(output.fields?.receipt, false);
     assert.equal(peer.agent.requests[0]?.state, "bought");
     assert.equal(peer.store.snapshot().history?.length, 1);
@@ -354,10 +354,10 @@ Deno.test("history lists sales and purchases with the fee and totals", async (t)
     const output = only(printed(peer.line("history")));
     assert.equal(output.event, "history");
     assert.deepEqual(output.text.split("\n"), [
-      "TIME (UTC)        ROLE    ITEM     PRICE  FEE  SELLER GOT  WITH",
-      "2026-11-25 00:00  bought  Laptop     480   48         432  bob",
-      "2026-11-25 00:01  sold    Bike    199.99   20      179.99  carol",
-      "Bought 1 for 480; sold 1 for 199.99 and received 179.99 after 20 in fees",
+      "TIME (UTC)        ROLE    ITEM     PRICE    FEE  SELLER GOT  WITH   SHIP TO",
+      "2026-11-25 00:00  bought  Laptop  480.00  48.00      432.00  bob    42 Main St",
+      "2026-11-25 00:01  sold    Bike    199.99  20.00      179.99  carol  1 Oak",
+      "Bought 1 for 480.00; sold 1 for 199.99 and received 179.99 after 20.00 in fees",
     ]);
     assert.deepEqual(output.fields?.totals, {
       purchases: 1,
@@ -372,7 +372,7 @@ Deno.test("history lists sales and purchases with the fee and totals", async (t)
 
   await t.step("requests show the purchase as bought", () => {
     const output = only(printed(peer.line("requests")));
-    assert.match(output.text, /Laptop\s+500\s+bought\s+480\s+bob/);
+    assert.match(output.text, /Laptop\s+500\.00\s+bought\s+480\.00\s+bob/);
   });
 
   await t.step("the history survives a restart", () => {

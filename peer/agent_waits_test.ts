@@ -76,7 +76,7 @@ Deno.test("commands given while REGISTER is pending wait for it", async (t) => {
     const peer = new Harness();
     assert.equal(
       only(printed(peer.line("buy Mug 10"))).text,
-      "Error: Register first: type register",
+      "Error: Not registered: type register first",
     );
   });
 });
@@ -141,5 +141,37 @@ Deno.test("a search says it was sent and what the server is collecting", async (
     const peer = new Harness();
     peer.register("classic");
     assert.match(only(printed(peer.line("buy Mug 10"))).text, /up to 5 minutes/);
+  });
+});
+
+Deno.test("a registration the server does not answer shows its wait, and cancel stops it", async (t) => {
+  const peer = new Harness({ retransmit: { initialRto: 100, maxAttempts: 5 } });
+  peer.line("register", T0);
+  const queued = peer.line("buy Mug 10", T0 + 1);
+  assert.deepEqual(events(queued), [], "buy waits for the registration");
+
+  await t.step("every other try says so, and how to stop", () => {
+    const shown = [];
+    for (let at = T0 + 50; at < T0 + 800; at += 50) shown.push(...printed(peer.tick(at)));
+    assert.deepEqual(shown.map((output) => output.text), [
+      "Waiting for the server at 127.0.0.1:5000 (try 2 of 5); type cancel to stop",
+      "Waiting for the server at 127.0.0.1:5000 (try 4 of 5); type cancel to stop",
+    ]);
+  });
+
+  await t.step("status and help run at once, not behind the queued buy", () => {
+    assert.deepEqual(events(peer.line("status", T0 + 801)), ["status"]);
+    assert.deepEqual(events(peer.line("help", T0 + 802)), ["help"]);
+  });
+
+  await t.step("cancel stops waiting, and the queued buy fails with the reason", () => {
+    const effects = peer.line("cancel", T0 + 803);
+    assert.deepEqual(printed(effects).map((output) => output.text), [
+      "Stopped waiting for the server at 127.0.0.1:5000: not registered (type register to try again)",
+      "Error: Cannot run buy: the registration was cancelled",
+    ]);
+    assert.equal(peer.agent.pendingCount, 0);
+    assert.equal(peer.agent.nextDeadline(), undefined);
+    assert.deepEqual(events(peer.line("cancel", T0 + 804)), ["error"], "nothing left to cancel");
   });
 });

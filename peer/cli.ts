@@ -25,7 +25,7 @@ import {
 } from "../cli/value_parsers.ts";
 import { StoreUnavailable } from "../shell/commit_queue.ts";
 import { logger, setupLogging, shutdownLogging } from "../log/setup.ts";
-import { formatPrice } from "../protocol/mod.ts";
+import { formatMoney } from "../protocol/money.ts";
 import type { Agent, Output } from "./agent.ts";
 import { parseCommand } from "./commands.ts";
 import { editedLines, LineEditor } from "./line_editor.ts";
@@ -115,7 +115,7 @@ export const peerCommand = command(
   {
     brief: message`Run a buyer and seller peer.`,
     description:
-      message`Run a peer: it reads commands line by line from standard input (a terminal or a pipe) and prints every reply and event on standard output. Type help for the commands.`,
+      message`Run a peer: it reads commands line by line from standard input (a terminal or a pipe) and prints every reply and event on standard output, errors on standard error (with --json, every event is a JSON line on standard output). Type help for the commands.`,
   },
 );
 
@@ -145,7 +145,7 @@ export function questionsOutput(agent: Agent): Output {
     const request = requests.get(question.rq);
     const what = question.about === "FOUND"
       ? `buy ${request?.foundItem ?? request?.item ?? "?"}${
-        request?.price === undefined ? "" : ` at ${formatPrice(request.price)}`
+        request?.price === undefined ? "" : ` at ${formatMoney(request.price)}`
       }${request?.seller ? ` from ${request.seller}` : ""}? (search ${question.rq})`
       : question.about === "NEGOTIATE"
       ? `accept a lower price? (NEGOTIATE ${question.rq})`
@@ -163,6 +163,21 @@ export function questionsOutput(agent: Agent): Output {
 function writeStdout(text: string): void {
   const bytes = new TextEncoder().encode(text);
   for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
+}
+
+/** Writes all of a text to standard error at once (errors, above the line being typed). */
+function writeStderr(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));
+}
+
+/** The terminal's width, 80 when it cannot be told. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
 }
 
 /**
@@ -213,6 +228,8 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   const editor = terminal
     ? new LineEditor({
       write: writeStdout,
+      writeError: writeStderr,
+      columns: terminalColumns,
       prompt: colors ? `\x1b[1m${options.name}>\x1b[22m ` : `${options.name}> `,
     })
     : undefined;
@@ -224,11 +241,16 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   const log = logger("peer");
   warnFixedModes(log, opened.prepared);
   const session = new Session();
-  /** Shows an event on the terminal only. */
+  /**
+   * Shows an event on the terminal only. Errors go to standard error, but
+   * with --json, whose every event is a line on standard output.
+   */
   const show = (output: Output) => {
     session.saw(output);
     const text = formatOutput(output, options.json);
-    if (editor) editor.print(text);
+    const error = output.event === "error" && !options.json;
+    if (editor) editor.print(text, { error });
+    else if (error) console.error(text);
     else console.log(text);
   };
   let page: PeerPage | undefined;
@@ -238,6 +260,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   };
   const secretInput = (secret: boolean) => {
     if (editor) editor.secret = secret;
+  };
+  const answering = (answering: boolean) => {
+    if (editor) editor.answering = answering;
   };
   let peer: ShopPeer;
   let pageStarted = false;
@@ -255,6 +280,7 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       autoBuy: options.autoBuy,
       payment,
       secretInput,
+      answering,
       serverKey: options.serverKey,
       allowPlaintext: options.allowPlaintext,
       storeTimeout: options.storeTimeout,
@@ -302,6 +328,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
       : readLines(Deno.stdin.readable);
     const input = page ? pageInput(page, typed) : typed;
     await peer.run(session.lines(input, {
+      // A terminal stays live while a registration waits: the agent
+      // queues what needs it, and help, status and quit run at once.
+      hold: !terminal,
       stay: options.stay,
       stopped: signal.signalled,
       onStay: () =>
@@ -316,6 +345,14 @@ export async function runPeer(options: PeerCommand): Promise<number> {
         return true;
       },
     }));
+    const pending = peer.agent.pendingWork;
+    if (terminal && pending !== undefined) {
+      show({
+        event: "leaving",
+        text: `Leaving with ${pending}; start ${options.name} again to follow them up`,
+        fields: { pending },
+      });
+    }
     log.debug("Peer {name} stopped", { name: options.name });
     // A script learns from the exit code that something went wrong.
     return !terminal && session.errors > 0 ? 1 : 0;

@@ -208,12 +208,11 @@ const unsellArgs = words((input) => {
   return { item: parsed };
 });
 
-/** `cancel RQ|ITEM` */
+/** `cancel [RQ|ITEM]`: without one, the registration waiting for the server. */
 const cancelArgs = words((input) => {
   const [which, ...rest] = input;
-  if (which === undefined) throw new ArgumentError("missing the request (RQ) or ITEM to cancel");
   if (rest.length > 0) throw new ArgumentError("takes one request or ITEM only");
-  return { which };
+  return { which } as { which: string | undefined };
 });
 
 /** `set auto-buy on|off` */
@@ -261,8 +260,9 @@ export const COMMANDS = {
     buyArgs,
   ),
   cancel: spec(
-    "cancel RQ|ITEM",
-    "End an open search (by its request, or its item): our server ends it at once",
+    "cancel [RQ|ITEM]",
+    "End an open search (by its request, or its item): our server ends it at once; " +
+      "alone, stop waiting for the server to answer register",
     cancelArgs,
   ),
   requests: spec("requests", "List this peer's searches and their state (also searches)", none),
@@ -338,12 +338,16 @@ export function parseCommand(line: string): ParsedLine {
   if (typed === undefined) return { ok: true, command: undefined };
   const name = Object.hasOwn(ALIASES, typed) ? ALIASES[typed]! : typed;
   if (!Object.hasOwn(COMMANDS, name)) {
+    // A card number or expiry typed at the wrong moment is not echoed.
+    if (LOOKS_SECRET.test(name)) {
+      return { ok: false, error: "Unknown command (digits, not shown): type help for the list" };
+    }
+    const near = closestCommand(name);
     return {
       ok: false,
-      // A card number or expiry typed at the wrong moment is not echoed.
-      error: `Unknown command ${
-        LOOKS_SECRET.test(name) ? "(digits, not shown)" : JSON.stringify(name)
-      }: type help for the list`,
+      error: `Unknown command ${JSON.stringify(name)}: ${
+        near === undefined ? "type help for the list" : `did you mean ${near}?`
+      }`,
     };
   }
   const key = name as keyof Commands;
@@ -360,6 +364,50 @@ export function parseCommand(line: string): ParsedLine {
     ok: true,
     command: { name: key, args: parsed.data } as Command,
   };
+}
+
+/**
+ * The command (or alias) a mistyped name was most likely meant to be: the
+ * nearest by edit distance, at most 1 edit for names of up to 4 letters
+ * and 2 for longer ones; `undefined` when none is that near.
+ *
+ * @example
+ * ```ts
+ * closestCommand("invntory"); // "inventory"
+ * ```
+ */
+export function closestCommand(typed: string): string | undefined {
+  const word = typed.toLowerCase();
+  const limit = word.length <= 4 ? 1 : 2;
+  let best: { name: string; distance: number } | undefined;
+  for (const name of [...Object.keys(COMMANDS), ...Object.keys(ALIASES)]) {
+    const distance = editDistance(word, name);
+    if (distance <= limit && (best === undefined || distance < best.distance)) {
+      best = { name, distance };
+    }
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0]![j] = j;
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      }
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 /** The text `help` prints. */

@@ -54,12 +54,33 @@ Deno.test("parseCommand gives no command for an empty line", () => {
 });
 
 Deno.test("parseCommand rejects an unknown command and says to type help", async (t) => {
-  const cases = ["bogus", "Register", "REGISTER", "reg", "toString", "__proto__", "constructor"];
+  const cases = ["bogus", "reg", "toString", "__proto__", "constructor", "registration"];
   for (const name of cases) {
     await t.step(name, () => {
       assert.deepEqual(parseCommand(`${name} x`), {
         ok: false,
         error: `Unknown command ${JSON.stringify(name)}: type help for the list`,
+      });
+    });
+  }
+});
+
+Deno.test("parseCommand suggests the command a near miss was meant to be", async (t) => {
+  const cases: [string, string][] = [
+    ["invntory", "inventory"],
+    ["Register", "register"],
+    ["REGISTER", "register"],
+    ["stauts", "status"],
+    ["hlep", "help"],
+    ["qiut", "quit"],
+    ["serches", "searches"],
+    ["by", "buy"],
+  ];
+  for (const [typed, meant] of cases) {
+    await t.step(typed, () => {
+      assert.deepEqual(parseCommand(`${typed} x`), {
+        ok: false,
+        error: `Unknown command ${JSON.stringify(typed)}: did you mean ${meant}?`,
       });
     });
   }

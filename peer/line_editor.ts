@@ -12,19 +12,30 @@
  *
  * @module
  */
+import { LOOKS_SECRET } from "./commands.ts";
 import { displayWidth } from "./text_width.ts";
 
 /** Options for {@linkcode LineEditor}. */
 export interface LineEditorOptions {
   /** Writes to the terminal (raw mode: `\r\n` ends a line). */
   readonly write: (text: string) => void;
+  /** Writes to the terminal's standard error, for errors (`write` by default). */
+  readonly writeError?: (text: string) => void;
   /** The prompt, like `alice> `. */
   readonly prompt: string;
   /** Most lines kept in the history. */
   readonly historySize?: number;
+  /**
+   * The terminal's width in columns, asked at every redraw (it may be
+   * resized); 80 when unknown. A line longer than fits scrolls sideways.
+   */
+  readonly columns?: () => number;
 }
 
-/** What a key did: a line entered, an abort (Ctrl-C, Ctrl-D), or the end of input. */
+/**
+ * What a key did: a line entered, an abort (Ctrl-C on an empty line or at a
+ * secret, Ctrl-D at a secret), or the end of input (Ctrl-D on an empty line).
+ */
 export type KeyResult =
   | { readonly kind: "line"; readonly text: string }
   | { readonly kind: "abort"; readonly key: "\x03" | "\x04" }
@@ -37,6 +48,7 @@ const KEY = /^(\x1b\[[0-9;]*[\x40-\x7e]|\x1bO.|\x1b.|[\s\S])/u;
 /** A line editor on a raw-mode terminal. */
 export class LineEditor {
   readonly #write: (text: string) => void;
+  readonly #writeError: (text: string) => void;
   readonly #prompt: string;
   readonly #historySize: number;
   readonly #history: string[] = [];
@@ -49,13 +61,24 @@ export class LineEditor {
   #cursor = 0;
   /** Input not echoed and not kept (a card number, its expiry). */
   #secret = false;
+  /** Input answers a question (y/N, an address): not kept in the history. */
+  #answering = false;
+  /** The index of the first character shown, when the line is wider than the terminal. */
+  #scroll = 0;
+  readonly #columns: () => number;
+  /** The prompt's width on screen, without its escape sequences. */
+  readonly #promptWidth: number;
   /** Text of an escape sequence split across reads. */
   #pending = "";
 
   constructor(options: LineEditorOptions) {
     this.#write = options.write;
+    this.#writeError = options.writeError ?? options.write;
     this.#prompt = options.prompt;
     this.#historySize = options.historySize ?? 500;
+    this.#columns = options.columns ?? (() => 80);
+    // deno-lint-ignore no-control-regex -- the prompt's colour codes take no column
+    this.#promptWidth = displayWidth(options.prompt.replaceAll(/\x1b\[[0-9;]*m/g, ""));
   }
 
   /** The lines entered so far, oldest first (never a secret one). */
@@ -75,14 +98,29 @@ export class LineEditor {
     this.#redraw();
   }
 
+  /**
+   * Whether what is typed next answers a question (y/N, the address): such
+   * a line is shown but left out of the history, which holds commands only.
+   */
+  set answering(answering: boolean) {
+    this.#answering = answering;
+  }
+
   /** Draws the prompt and the line: at the start, and after each line entered. */
   start(): void {
     this.#redraw();
   }
 
-  /** Prints text above the line being typed, then draws that line again. */
-  print(text: string): void {
-    this.#write(`\r\x1b[K${text.replaceAll(/\r?\n/g, "\r\n")}\r\n`);
+  /**
+   * Prints text above the line being typed, then draws that line again;
+   * with `error`, the text goes to standard error.
+   */
+  print(text: string, { error = false }: { readonly error?: boolean } = {}): void {
+    const lines = `${text.replaceAll(/\r?\n/g, "\r\n")}\r\n`;
+    if (error) {
+      this.#write("\r\x1b[K");
+      this.#writeError(lines);
+    } else this.#write(`\r\x1b[K${lines}`);
     this.#redraw();
   }
 
@@ -120,21 +158,29 @@ export class LineEditor {
       case "\r":
       case "\n":
         return this.#enter();
-      case "\x03": // Ctrl-C
-      case "\x04": { // Ctrl-D
-        if (this.#secret) {
-          this.#clear();
-          this.#write("\r\n");
-          return { kind: "abort", key };
-        }
-        if (key === "\x04" && this.#chars.length > 0) return this.#edit(() => this.#delete());
-        if (key === "\x03" && this.#chars.length > 0) {
+      case "\x03": { // Ctrl-C
+        if (this.#chars.length > 0 && !this.#secret) {
           // As in a shell: the line is dropped, a new prompt is shown.
           this.#write("^C\r\n");
           this.#clear();
           this.#redraw();
           return undefined;
         }
+        // On an empty line (or at a secret): the question on screen is
+        // declined; the reader says how to leave when none is.
+        this.#clear();
+        this.#write(this.#secret ? "\r\n" : "^C\r\n");
+        this.#redraw();
+        return { kind: "abort", key };
+      }
+      case "\x04": { // Ctrl-D
+        if (this.#secret) {
+          this.#clear();
+          this.#write("\r\n");
+          this.#redraw();
+          return { kind: "abort", key };
+        }
+        if (this.#chars.length > 0) return this.#edit(() => this.#delete());
         this.#write("\r\n");
         return { kind: "end" };
       }
@@ -223,7 +269,10 @@ export class LineEditor {
     if (!this.#secret) {
       // The line stays on screen as typed; a secret one was never shown.
       this.#redraw(true);
-      if (text.trim() !== "" && this.#history.at(-1) !== text) {
+      // Only commands are kept: never an answer, nor digits that may be a
+      // card number typed at the wrong moment.
+      const keep = !this.#answering && text.trim() !== "" && !LOOKS_SECRET.test(text.trim());
+      if (keep && this.#history.at(-1) !== text) {
         this.#history.push(text);
         if (this.#history.length > this.#historySize) this.#history.shift();
       }
@@ -237,26 +286,45 @@ export class LineEditor {
   #clear(): void {
     this.#chars = [];
     this.#cursor = 0;
+    this.#scroll = 0;
     this.#recall = this.#history.length;
     this.#draft = "";
   }
 
-  /** Draws the prompt and the line, with the cursor where it is in the line. */
+  /**
+   * Draws the prompt and the line, with the cursor where it is in the line.
+   * A line wider than the terminal scrolls sideways, so that it stays on
+   * one row: redrawn from the row's start, it never repeats the prompt.
+   */
   #redraw(atEnd = false): void {
     if (this.#secret) {
       this.#write(`\r\x1b[K${this.#prompt}`);
       return;
     }
-    const line = this.line;
-    const back = atEnd ? 0 : displayWidth(this.#chars.slice(this.#cursor).join(""));
-    this.#write(`\r\x1b[K${this.#prompt}${line}${back > 0 ? `\x1b[${back}D` : ""}`);
+    const columns = this.#columns();
+    // One column is left free for the cursor at the end of the line.
+    const room = Math.max(8, (columns > 0 ? columns : 80) - this.#promptWidth - 1);
+    const cursor = atEnd ? this.#chars.length : this.#cursor;
+    // Columns up to each character: at[i] is the width of the first i.
+    const at = [0];
+    for (const char of this.#chars) at.push(at.at(-1)! + displayWidth(char));
+    const width = (from: number, to: number) => at[to]! - at[from]!;
+    if (cursor < this.#scroll) this.#scroll = cursor;
+    while (width(this.#scroll, cursor) > room) this.#scroll++;
+    if (width(0, this.#chars.length) <= room) this.#scroll = 0;
+    let end = this.#scroll;
+    while (end < this.#chars.length && width(this.#scroll, end + 1) <= room) end++;
+    const shown = this.#chars.slice(this.#scroll, end).join("");
+    const back = width(cursor, Math.max(cursor, end));
+    this.#write(`\r\x1b[K${this.#prompt}${shown}${back > 0 ? `\x1b[${back}D` : ""}`);
   }
 }
 
 /**
  * Yields the lines typed on a raw-mode terminal through an editor; Ctrl-C
- * and Ctrl-D during a secret come out as lines of that one character (the
- * reader's "abort"), and Ctrl-D (or Ctrl-C) on an empty line ends input.
+ * on an empty line, and Ctrl-C or Ctrl-D during a secret, come out as lines
+ * of that one character (the reader's "abort"), and Ctrl-D on an empty line
+ * ends input.
  */
 export async function* editedLines(
   stream: ReadableStream<Uint8Array>,

@@ -19,6 +19,9 @@ const UP = "\x1b[A";
 const DOWN = "\x1b[B";
 const HOME = "\x1b[H";
 const END = "\x1b[F";
+/** The cursor moved back at the end of a redraw. */
+// deno-lint-ignore no-control-regex -- a terminal's escape sequence
+const CURSOR_BACK = /\x1b\[\d+D$/;
 
 Deno.test("LineEditor inserts at the cursor moved with left, right, home and end", () => {
   const { editor: e } = editor();
@@ -62,7 +65,57 @@ Deno.test("LineEditor ends input at Ctrl-D on an empty line, and Ctrl-C drops a 
   const { editor: e } = editor();
   assert.deepEqual(lines(e.keys("oops\x03")), []);
   assert.equal(e.line, "");
+  // On an empty line Ctrl-C is for the reader (decline the question on
+  // screen, or say how to leave); it does not end input.
+  assert.deepEqual(e.keys("\x03"), [{ kind: "abort", key: "\x03" }]);
   assert.deepEqual(lines(e.keys("\x04")), ["end"]);
+});
+
+Deno.test("LineEditor keeps answers to questions, and digits, out of the history", () => {
+  const { editor: e } = editor();
+  e.keys("status\r");
+  e.answering = true;
+  assert.deepEqual(lines(e.keys("y\r42 Main St\r")), ["y", "42 Main St"]);
+  e.answering = false;
+  assert.deepEqual(lines(e.keys("4111 1111 1111 1111\rhelp\r")), ["4111 1111 1111 1111", "help"]);
+  assert.deepEqual(e.history, ["status", "help"]);
+});
+
+Deno.test("LineEditor scrolls a line wider than the terminal within one row", () => {
+  const screen: string[] = [];
+  const e = new LineEditor({
+    write: (text) => screen.push(text),
+    prompt: "alice> ",
+    columns: () => 30,
+  });
+  const long = `sell ${"x".repeat(60)}END`;
+  e.keys(long);
+  // Every redraw is the prompt and what fits after it, never wider.
+  for (const draw of screen) {
+    const shown = draw.replace("\r\x1b[K", "").replace(CURSOR_BACK, "");
+    assert.ok(shown.length <= 29, `${JSON.stringify(shown)} is wider than the terminal`);
+    assert.ok(shown.startsWith("alice> "));
+  }
+  assert.ok(screen.at(-1)!.endsWith("xxEND"), "the end of the line, where the cursor is, shows");
+  // Home shows the start; the line entered is the whole of it.
+  e.keys(HOME);
+  assert.equal(screen.at(-1)!.replace(CURSOR_BACK, ""), `\r\x1b[Kalice> ${long.slice(0, 22)}`);
+  assert.deepEqual(lines(e.keys("\r")), [long]);
+});
+
+Deno.test("LineEditor prints an error to standard error, then draws the line again", () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const e = new LineEditor({
+    write: (text) => out.push(text),
+    writeError: (text) => err.push(text),
+    prompt: "alice> ",
+  });
+  e.keys("bu");
+  out.length = 0;
+  e.print('Error: Unknown command "x"', { error: true });
+  assert.deepEqual(err, ['Error: Unknown command "x"\r\n']);
+  assert.deepEqual(out, ["\r\x1b[K", "\r\x1b[Kalice> bu"]);
 });
 
 Deno.test("LineEditor shows nothing of a secret and keeps it out of the history", () => {

@@ -72,6 +72,12 @@ export interface PeerOptions {
    * or its expiry) and with `false` after it: a terminal turns echo off.
    */
   readonly secretInput?: (secret: boolean) => void;
+  /**
+   * Called with `true` when the next input line answers a question (y/N,
+   * payment details) and with `false` after it: a terminal keeps such
+   * lines out of its history.
+   */
+  readonly answering?: (answering: boolean) => void;
   /** How long a TCP connection may stay silent before it is closed. */
   readonly tcpTimeoutMs?: number;
   /** How long a TLS handshake on the TCP port may take before the connection is closed. */
@@ -112,6 +118,8 @@ export class ShopPeer implements AsyncDisposable {
   #chain: Promise<void> = Promise.resolve();
   /** Whether input is a secret now (see {@linkcode PeerOptions.secretInput}). */
   #secret = false;
+  /** Whether input answers a question now (see {@linkcode PeerOptions.answering}). */
+  #answering = false;
   readonly #clock: Clock;
   /** The one timer, set for the agent's next retransmission. */
   readonly #wakeup: Wakeup;
@@ -371,6 +379,11 @@ export class ShopPeer implements AsyncDisposable {
           this.#stopRequested();
           break;
       }
+    }
+    const answering = this.#agent.answering;
+    if (answering !== this.#answering) {
+      this.#answering = answering;
+      this.#options.answering?.(answering);
     }
     const secret = this.#agent.secretPrompt;
     if (secret !== this.#secret) {

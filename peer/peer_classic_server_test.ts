@@ -28,7 +28,7 @@ Deno.test("with a classic server and --allow-plaintext: bare messages, and the c
     // A classic server writes without a newline.
     await write(conn, "INFORM_Req T7 Phone 90");
     const card = await fixture.waitFor("prompt", (o) => o.fields?.about === "CARD");
-    assert.equal(card.text, "Card number for buyer of Phone (90):");
+    assert.equal(card.text, "Card number for buyer of Phone (90.00):");
     assert.deepEqual(fixture.secrets, [true]);
     fixture.input.type("4111-1111-1111-1111");
     await fixture.waitFor("prompt", (o) => o.fields?.about === "EXPIRY");
@@ -42,7 +42,7 @@ Deno.test("with a classic server and --allow-plaintext: bare messages, and the c
     await fixture.waitFor("paid");
     assert.equal(fixture.peer.agent.requests[0]?.state, "buying", "not bought before confirmed");
     const bought = await fixture.waitFor("bought");
-    assert.equal(bought.text, "Bought Phone for 90; it ships to 42 Main St");
+    assert.equal(bought.text, "Bought Phone for 90.00; it ships to 42 Main St");
     assert.equal(fixture.peer.agent.requests[0]?.state, "bought");
   });
 

@@ -149,7 +149,7 @@ Deno.test("with our secure server: signed registration, sealed datagrams, TLS tr
       await write(conn, sealedLine(server, "Shipping_Info T2 alice 42 Main St"));
       assert.equal(await readToClose(conn), "ACK T2 Shipping_Info\n");
       const bought = await fixture.waitFor("Shipping_Info", (o) => o.fields?.role === "buyer");
-      assert.equal(bought.text, "Bought Phone from carol for 90; it ships to 42 Main St");
+      assert.equal(bought.text, "Bought Phone from carol for 90.00; it ships to 42 Main St");
     },
   );
 

@@ -1,7 +1,9 @@
 /**
  * The input lines of a peer session as the shell hands them to the agent:
  * lines after a `register` wait until the registration is answered (so a
- * script can `register` then `buy`), input ends early at SIGINT/SIGTERM,
+ * script can `register` then `buy`; a terminal's are not held, so that it
+ * stays live, and the agent queues what needs the registration), input
+ * ends early at SIGINT/SIGTERM,
  * and with `stay` it does not end with standard input but at the signal
  * (a seller or service without a terminal). It also keeps the count of the
  * errors printed, for a script's exit code.
@@ -18,10 +20,16 @@ const REGISTRATION_ENDS: ReadonlySet<string> = new Set([
   "refused",
   "timeout",
   "error",
+  "registration-cancelled",
 ]);
 
 /** Options for {@linkcode Session.lines}. */
 export interface SessionLinesOptions {
+  /**
+   * Hold the lines after `register` until it is answered (the default), so
+   * that a script's next commands find the peer registered.
+   */
+  readonly hold?: boolean;
   /** Keep going after the end of input, until `stopped`. */
   readonly stay?: boolean;
   /** Ends input (SIGINT or SIGTERM). */
@@ -72,7 +80,7 @@ export class Session {
       const line = next.value;
       if (options.answer?.(line)) continue;
       const parsed = parseCommand(line);
-      if (!(parsed.ok && parsed.command?.name === "register")) {
+      if (options.hold === false || !(parsed.ok && parsed.command?.name === "register")) {
         yield line;
         continue;
       }

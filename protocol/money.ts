@@ -79,3 +79,20 @@ export function parsePrice(text: string): number {
 export function formatPrice(price: number): string {
   return String(fromCents(toCents(price)));
 }
+
+/**
+ * Writes an amount for people, always with two decimals: `500.00`, `22.50`.
+ * Every amount a peer shows (its views, its events, its log) is written so;
+ * the wire keeps {@linkcode formatPrice}'s shortest form.
+ *
+ * @example
+ * ```ts
+ * formatMoney(22.5); // "22.50"
+ * ```
+ */
+export function formatMoney(amount: number): string {
+  const cents = toCents(amount);
+  const sign = cents < 0 ? "-" : "";
+  const whole = Math.abs(cents);
+  return `${sign}${Math.floor(whole / 100)}.${String(whole % 100).padStart(2, "0")}`;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatPrice, MAX_PRICE, parsePrice, priceProblem, toCents } from "./money.ts";
+import { formatMoney, formatPrice, MAX_PRICE, parsePrice, priceProblem, toCents } from "./money.ts";
 
 Deno.test("parsePrice reads whole cents from 0.01 to MAX_PRICE", () => {
   assert.equal(parsePrice("24.99"), 24.99);
@@ -37,4 +37,17 @@ Deno.test("every cent up to 100.00 reads back to its cents and writes as typed",
     assert.equal(toCents(price), cents);
     assert.equal(formatPrice(price), String(Number(text)));
   }
+});
+
+Deno.test("formatMoney writes every amount with two decimals, exactly", () => {
+  const cases: [number, string][] = [
+    [22.5, "22.50"],
+    [500, "500.00"],
+    [0.1 + 0.2, "0.30"],
+    [179.99, "179.99"],
+    [0.05, "0.05"],
+    [1_000_000_000, "1000000000.00"],
+    [-2.5, "-2.50"],
+  ];
+  for (const [amount, text] of cases) assert.equal(formatMoney(amount), text);
 });

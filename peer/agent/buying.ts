@@ -6,15 +6,16 @@
  *
  * @module
  */
+import { formatMoney } from "../../protocol/money.ts";
 import {
   ACKED_REQUESTS,
   encode,
-  formatPrice,
   MAX_MESSAGE_BYTES,
   type Message,
   type MessageOf,
 } from "../../protocol/mod.ts";
 import type { CommandOf } from "../commands.ts";
+import { NOT_REGISTERED } from "./views.ts";
 import type { AgentTurn } from "./effects.ts";
 import type { BuyRequest } from "./records.ts";
 import {
@@ -34,7 +35,7 @@ const utf8 = new TextEncoder();
 /** The `buy` command: sends LOOKING_FOR and keeps the search. */
 export function lookFor(state: AgentState, turn: AgentTurn, args: CommandOf<"buy">["args"]): void {
   if (!state.registered) {
-    turn.error("Register first: type register");
+    turn.error(NOT_REGISTERED);
     return;
   }
   const rq = state.newRq();
@@ -73,7 +74,7 @@ export function lookFor(state: AgentState, turn: AgentTurn, args: CommandOf<"buy
     : "a classic server collects offers for up to 5 minutes";
   turn.print(
     "LOOKING_FOR",
-    `Looking for ${args.item} at up to ${formatPrice(args.maxPrice)} (request ${rq}): ` +
+    `Looking for ${args.item} at up to ${formatMoney(args.maxPrice)} (request ${rq}): ` +
       `search sent; ${wait} (cancel ${rq} ends it)`,
     { rq, item: args.item, description: args.description, maxPrice: args.maxPrice, wait },
   );
@@ -120,9 +121,10 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
       );
       return;
     default:
-      turn.warn(
+      // Internal bookkeeping, not news for the person: the log only.
+      turn.log(
+        "debug",
         `Ignored FOUND ${message.rq}: the search for ${request.item} ended (${request.state})`,
-        { rq: message.rq },
       );
       return;
   }
@@ -135,7 +137,7 @@ export function onFound(state: AgentState, turn: AgentTurn, message: MessageOf<"
   const from = message.seller === undefined ? "" : ` from ${message.seller}`;
   turn.print(
     "FOUND",
-    `Found ${message.item} for ${formatPrice(message.price)}${from} (request ${message.rq})`,
+    `Found ${message.item} for ${formatMoney(message.price)}${from} (request ${message.rq})`,
     { rq: message.rq, item: message.item, price: message.price, seller: message.seller },
   );
   // Auto-buy answers only once registered: a FOUND that comes while a
@@ -165,7 +167,7 @@ export function buy(state: AgentState, turn: AgentTurn, request: BuyRequest, aut
   turn.send(buyerAnswer("BUY", buying));
   turn.print(
     "BUY",
-    `Buying ${item} for ${formatPrice(buying.price ?? 0)}${from}${auto ? " (auto-buy)" : ""}`,
+    `Buying ${item} for ${formatMoney(buying.price ?? 0)}${from}${auto ? " (auto-buy)" : ""}`,
     { rq: buying.rq, item, price: buying.price, seller: buying.seller, auto },
   );
 }
@@ -235,7 +237,7 @@ function decline(state: AgentState, turn: AgentTurn, request: BuyRequest): void 
   });
   const item = cancelled.foundItem ?? cancelled.item;
   turn.send(buyerAnswer("CANCEL", cancelled));
-  turn.print("CANCEL", `Declined ${item} for ${formatPrice(cancelled.price ?? 0)}`, {
+  turn.print("CANCEL", `Declined ${item} for ${formatMoney(cancelled.price ?? 0)}`, {
     rq: cancelled.rq,
     item,
     price: cancelled.price,
@@ -263,21 +265,21 @@ export function onNoDeal(
     return;
   }
   if (request.state !== "searching") {
-    turn.warn(
+    turn.log(
+      "debug",
       `Ignored ${message.type} ${message.rq}: the search for ${request.item} is ${request.state}`,
-      { rq: message.rq },
     );
     return;
   }
   updateRequest(state, turn, request, { state: end });
   // Some classic servers leave the max price out: ours is the one asked.
   const maxPrice = message.maxPrice ?? request.maxPrice;
-  const max = formatPrice(maxPrice);
+  const max = formatMoney(maxPrice);
   // Our server says when a listing's seller did not answer (extension `book`).
   const silentPrice = message.type === "NOT_AVAILABLE" ? message.silentPrice : undefined;
   const silent = silentPrice === undefined
     ? ""
-    : `: the seller of the listing at ${formatPrice(silentPrice)} did not answer`;
+    : `: the seller of the listing at ${formatMoney(silentPrice)} did not answer`;
   turn.print(
     message.type,
     message.type === "NOT_AVAILABLE"
@@ -361,9 +363,9 @@ export function onPurchaseCancel(
     return;
   }
   if (!OPEN_STATES.has(request.state)) {
-    turn.warn(
+    turn.log(
+      "debug",
       `Ignored CANCEL ${message.rq}: the search for ${request.item} ended (${request.state})`,
-      { rq: message.rq },
     );
     return;
   }

@@ -10,10 +10,12 @@
  *
  * @module
  */
+import { formatMoney } from "../../protocol/money.ts";
 import { displayWidth } from "../text_width.ts";
-import { type CatalogueEntry, formatPrice, type MessageOf } from "../../protocol/mod.ts";
+import { type CatalogueEntry, type MessageOf } from "../../protocol/mod.ts";
 import type { AgentTurn, PeerEffect } from "./effects.ts";
 import type { AgentState } from "./state.ts";
+import { NOT_REGISTERED } from "./views.ts";
 
 /** How long this peer stays silent before it says ALIVE. */
 export const KEEP_ALIVE_MS = 20_000;
@@ -156,7 +158,7 @@ export function browse(
     turn.error(
       state.registered
         ? "This server keeps no offer book (a classic server): browse needs ours"
-        : "Not registered: type register first",
+        : NOT_REGISTERED,
     );
     return;
   }
@@ -203,7 +205,7 @@ function printCatalogue(turn: AgentTurn, browsing: Browsing, total: number): voi
   const what = prefix === "" ? "" : ` starting with ${JSON.stringify(prefix)}`;
   const rows = entries.map((entry) => [
     entry.item,
-    formatPrice(entry.price),
+    formatMoney(entry.price),
     String(entry.sellers),
     String(entry.quantity),
   ]);

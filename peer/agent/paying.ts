@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { formatPrice, maskCard } from "../../protocol/mod.ts";
+import { formatMoney } from "../../protocol/money.ts";
+import { maskCard } from "../../protocol/mod.ts";
 import { parseDetail, type PaymentDetails } from "../payment.ts";
 import type { AgentTurn } from "./effects.ts";
 import { type PaymentQuestion, questionId } from "./questions.ts";
@@ -38,7 +39,7 @@ export function pay(
   turn.print(
     "INFORM_Req",
     `Sending payment details for ${transaction.item} (${
-      formatPrice(transaction.price)
+      formatMoney(transaction.price)
     }) as ${transaction.role}, card ${card}`,
     {
       rq: transaction.rq,
@@ -172,6 +173,16 @@ function abortDetails(state: AgentState, turn: AgentTurn, reason: string): void 
   const manual = state.interview?.manual === true;
   state.interview = undefined;
   if (manual && state.waiting.length === 0) {
+    if (state.payment) {
+      // Only what was being typed is dropped: the details kept before stay.
+      const card = maskCard(state.payment.card);
+      turn.print(
+        "payment",
+        `Nothing changed: the payment details kept before (card ending ${card.slice(-4)}) stay`,
+        { card, changed: false },
+      );
+      return;
+    }
     turn.error(`No payment details kept: ${reason}`);
     return;
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { formatPrice } from "../../protocol/mod.ts";
+import { formatMoney } from "../../protocol/money.ts";
 import type { AgentTurn } from "./effects.ts";
 import { refuseNegotiation } from "./selling.ts";
 import type { AgentState } from "./state.ts";
@@ -49,7 +49,8 @@ export function askedQuestion(state: AgentState): Question | undefined {
 
 /**
  * Whether the next line is a secret (card number or expiry): one is asked,
- * or one was withdrawn while on screen and the next line may still be it.
+ * or one was withdrawn while on screen, and the lines typed for it (the
+ * card, its expiry, the address) may still come, until an empty line.
  */
 export function asksSecret(state: AgentState): boolean {
   if (state.withdrawnSecret) return true;
@@ -80,7 +81,7 @@ export function settleQuestions(state: AgentState, turn: AgentTurn): void {
       state.withdrawnSecret = true;
       turn.warn(
         "No longer asking for payment details: the server closed the transaction. " +
-          "The next line you type is still hidden, and discarded",
+          "What you type is hidden and discarded until you press Enter on an empty line",
       );
     } else turn.warn("No longer asking for payment details: the server closed the transaction");
   }
@@ -160,7 +161,7 @@ function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
       ? manual
         ? "Card number (kept for this session, never stored):"
         : `Card number for ${waiting?.role ?? "buyer"} of ${waiting?.item ?? "the item"} (${
-          formatPrice(waiting?.price ?? 0)
+          formatMoney(waiting?.price ?? 0)
         }):`
       : question.about === "EXPIRY"
       ? "Expiry (MM/YY):"
@@ -178,7 +179,7 @@ function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
     const request = state.requests.get(question.rq)!;
     const item = request.foundItem ?? request.item;
     const from = request.seller === undefined ? "" : ` from ${request.seller}`;
-    const text = `Buy ${item} for ${formatPrice(request.price ?? 0)}${from}? [y/N]`;
+    const text = `Buy ${item} for ${formatMoney(request.price ?? 0)}${from}? [y/N]`;
     turn.print("prompt", text, {
       rq: request.rq,
       question: text,
@@ -192,9 +193,9 @@ function prompt(state: AgentState, turn: AgentTurn, question: Question): void {
   const negotiation = state.negotiations.get(question.rq)!;
   const item = state.items.get(negotiation.item.toLowerCase());
   const name = item?.item ?? negotiation.item;
-  const yours = item ? ` (your price ${formatPrice(item.price)})` : "";
+  const yours = item ? ` (your price ${formatMoney(item.price)})` : "";
   const text = `A buyer offers ${
-    formatPrice(negotiation.maxPrice)
+    formatMoney(negotiation.maxPrice)
   } for ${name}${yours}. Accept? [y/N]`;
   turn.print("prompt", text, {
     rq: negotiation.rq,

@@ -57,6 +57,16 @@ export function onTick(state: AgentState, turn: AgentTurn): Message[] {
       `No answer to ${payload.type} ${payload.rq} yet: sending it again (try ${attempt})`,
     );
     turn.send(payload);
+    // A person at the terminal sees the registration wait, every other try.
+    if (payload.type === "REGISTER" && attempt % 2 === 0 && !state.registered) {
+      const server = formatAddress(state.profile.server);
+      turn.print(
+        "waiting",
+        `Waiting for the server at ${server} (try ${attempt} of ${state.maxTries}); ` +
+          "type cancel to stop",
+        { rq: payload.rq, server, attempt, tries: state.maxTries },
+      );
+    }
     if (payload.type === "REGISTER" && attempt === FALLBACK_AFTER_TRIES + 1) {
       fallBackToClassic(state, turn, `no answer after ${FALLBACK_AFTER_TRIES} tries`);
     }

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { formatPrice, type Message, type MessageOf } from "../../protocol/mod.ts";
+import { formatMoney } from "../../protocol/money.ts";
+import { type Message, type MessageOf } from "../../protocol/mod.ts";
 import { toCents } from "../../protocol/money.ts";
 import type { CommandOf } from "../commands.ts";
 import type { AgentTurn } from "./effects.ts";
@@ -22,7 +23,7 @@ import { type AgentState, keepAnswer, putItem, remember, RESUME_WITHIN_MS } from
 /** Why a floor cannot go with a price, if it cannot (compared in whole cents). */
 function floorProblem(item: string, price: number, floor: number | undefined): string | undefined {
   if (floor === undefined || toCents(floor) <= toCents(price)) return undefined;
-  return `Cannot sell ${item} at ${formatPrice(price)} with a floor of ${formatPrice(floor)}: ` +
+  return `Cannot sell ${item} at ${formatMoney(price)} with a floor of ${formatMoney(floor)}: ` +
     "the floor is the least you accept, so it must not be above the price";
 }
 
@@ -32,8 +33,8 @@ export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">
   const existing = state.items.get(key);
   if (existing) {
     turn.error(
-      `${existing.item} is already listed at ${formatPrice(existing.price)}: ` +
-        `use \`price ${existing.item} ${formatPrice(args.price)}\` to change it, ` +
+      `${existing.item} is already listed at ${formatMoney(existing.price)}: ` +
+        `use \`price ${existing.item} ${formatMoney(args.price)}\` to change it, ` +
         `or \`unsell ${existing.item}\` first to list it anew`,
     );
     return;
@@ -49,11 +50,11 @@ export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">
     addedAt: turn.at,
   };
   putItem(state, turn, key, item);
-  const floor = item.floor === undefined ? "" : ` (floor ${formatPrice(item.floor)})`;
+  const floor = item.floor === undefined ? "" : ` (floor ${formatMoney(item.floor)})`;
   const many = item.quantity === undefined ? "" : `${item.quantity} × `;
   turn.print(
     "sell",
-    `Selling ${many}${item.item} at ${formatPrice(item.price)}${floor}`,
+    `Selling ${many}${item.item} at ${formatMoney(item.price)}${floor}`,
     {
       item: item.item,
       price: item.price,
@@ -77,7 +78,7 @@ export function reprice(
   const existing = state.items.get(key);
   if (!existing) {
     turn.error(
-      `${args.item} is not listed: use \`sell ${args.item} ${formatPrice(args.price)}\` to list it`,
+      `${args.item} is not listed: use \`sell ${args.item} ${formatMoney(args.price)}\` to list it`,
     );
     return;
   }
@@ -103,11 +104,11 @@ export function reprice(
     ...(floor === undefined ? {} : { floor }),
   };
   putItem(state, turn, key, item);
-  const floorText = floor === undefined ? ", no floor" : ` (floor ${formatPrice(floor)})`;
+  const floorText = floor === undefined ? ", no floor" : ` (floor ${formatMoney(floor)})`;
   turn.print(
     "price",
-    `${item.item} now at ${formatPrice(item.price)}${floorText}; was ${
-      formatPrice(existing.price)
+    `${item.item} now at ${formatMoney(item.price)}${floorText}; was ${
+      formatMoney(existing.price)
     }`,
     { item: item.item, price: item.price, floor, was: existing.price, wasFloor: existing.floor },
   );
@@ -172,7 +173,7 @@ export function onSearch(state: AgentState, turn: AgentTurn, message: MessageOf<
   }
   turn.print(
     "OFFER",
-    `Offered ${item.item} at ${formatPrice(item.price)} (search ${message.rq})`,
+    `Offered ${item.item} at ${formatMoney(item.price)} (search ${message.rq})`,
     { rq: message.rq, item: item.item, price: item.price, description: message.description },
   );
 }
@@ -318,7 +319,7 @@ export function onNegotiate(
       state,
       turn,
       negotiation,
-      `below your floor ${formatPrice(item.floor)}`,
+      `below your floor ${formatMoney(item.floor)}`,
       "floor",
     );
   }
@@ -360,10 +361,10 @@ function acceptNegotiation(
   state.negotiations.set(negotiation.rq, answered);
   turn.save({ key: ["negotiation", negotiation.rq], value: answered });
   turn.send(negotiationAnswer(answered));
-  const floor = by === "floor" ? ` (floor ${formatPrice(item.floor ?? 0)})` : "";
+  const floor = by === "floor" ? ` (floor ${formatMoney(item.floor ?? 0)})` : "";
   turn.print(
     "ACCEPT",
-    `Accepted ${formatPrice(negotiation.maxPrice)} for ${item.item}${floor}; ` +
+    `Accepted ${formatMoney(negotiation.maxPrice)} for ${item.item}${floor}; ` +
       `reserved for the buyer (${negotiation.rq})`,
     {
       rq: negotiation.rq,
@@ -390,7 +391,7 @@ export function refuseNegotiation(
   turn.send(negotiationAnswer(answered));
   turn.print(
     "REFUSE",
-    `Refused ${formatPrice(negotiation.maxPrice)} for ${negotiation.item}: ${reason}`,
+    `Refused ${formatMoney(negotiation.maxPrice)} for ${negotiation.item}: ${reason}`,
     { rq: negotiation.rq, item: negotiation.item, maxPrice: negotiation.maxPrice, reason, by },
   );
 }
@@ -420,7 +421,7 @@ function soldLately(state: AgentState, item: string, at: number): boolean {
 function printReserved(turn: AgentTurn, item: InventoryItem, message: MessageOf<"RESERVE">): void {
   turn.print(
     "RESERVE",
-    `Reserved ${item.item} at ${formatPrice(message.price)} for a buyer (${message.rq})`,
+    `Reserved ${item.item} at ${formatMoney(message.price)} for a buyer (${message.rq})`,
     { rq: message.rq, item: item.item, price: message.price },
   );
 }

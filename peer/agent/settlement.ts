@@ -7,9 +7,9 @@
  *
  * @module
  */
+import { formatMoney } from "../../protocol/money.ts";
 import {
   type DecodeError,
-  formatPrice,
   MAX_TEXT_LENGTH,
   type Message,
   type MessageOf,
@@ -101,7 +101,7 @@ function onInformReq(
     turn.tcpClose(conn);
     turn.warn(
       `Refused INFORM_Req ${message.rq} for ${message.item} at ${
-        formatPrice(message.price)
+        formatMoney(message.price)
       }: ${reason}`,
       { rq: message.rq, item: message.item, price: message.price, reason },
     );
@@ -140,7 +140,7 @@ function refusePlaintext(
   const what = transaction.role === "buyer" ? "purchase" : "sale";
   turn.print(
     "plaintext-refused",
-    `Declined the ${what} of ${transaction.item} (${formatPrice(transaction.price)}): ` +
+    `Declined the ${what} of ${transaction.item} (${formatMoney(transaction.price)}): ` +
       `the server offers no TLS, and this peer sends card data only over TLS ` +
       `(start it with --allow-plaintext to allow plain TCP)`,
     {
@@ -284,7 +284,7 @@ export function onTcpClosed(
     state.unconfirmed.set(transaction.rq, { transaction, at: turn.at + CONFIRM_AFTER_MS });
     turn.print(
       "paid",
-      `Paid for ${transaction.item} (${formatPrice(transaction.price)}): the server closed the ` +
+      `Paid for ${transaction.item} (${formatMoney(transaction.price)}): the server closed the ` +
         `connection; bought unless it cancels within ${CONFIRM_AFTER_MS / 1000} s`,
       {
         rq: transaction.rq,

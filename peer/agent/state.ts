@@ -11,7 +11,11 @@
  */
 import { type Address, formatAddress, isLoopback, type Message } from "../../protocol/mod.ts";
 import { ExtensionSet } from "../../protocol/extensions.ts";
-import { type RetransmitOptions, Retransmitter } from "../../transport/reliability.ts";
+import {
+  DEFAULT_RETRANSMIT,
+  type RetransmitOptions,
+  Retransmitter,
+} from "../../transport/reliability.ts";
 import type { Command } from "../commands.ts";
 import type { PaymentDetails } from "../payment.ts";
 import type { AgentTurn } from "./effects.ts";
@@ -185,6 +189,8 @@ export interface AgentState {
   readonly history: Map<string, HistoryEntry>;
   /** Requests awaiting their answer or ACK, keyed `TYPE rq`. */
   readonly unacked: Retransmitter<Message>;
+  /** How many times a request is sent before it is given up, the first included. */
+  readonly maxTries: number;
   /** What each SEARCH was answered (OFFER or NO_OFFER), so a repeat gets the same. */
   readonly answers: Map<string, Message>;
   readonly key: KeyInfo | undefined;
@@ -273,6 +279,7 @@ export function createState(
     transactions: new Map(),
     history: new Map(),
     unacked: new Retransmitter(options.retransmit),
+    maxTries: options.retransmit?.maxAttempts ?? DEFAULT_RETRANSMIT.maxAttempts,
     answers: new Map(),
     key: options.key,
     serverKey: options.serverKey,

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { formatPrice, type MessageOf } from "../../protocol/mod.ts";
+import { formatMoney } from "../../protocol/money.ts";
+import { type MessageOf } from "../../protocol/mod.ts";
 import { FEE_PERCENT, splitPrice } from "../../protocol/fee.ts";
 import type { AgentTurn } from "./effects.ts";
 import {
@@ -168,8 +169,8 @@ export function recordSale(
   });
   turn.print(
     "Shipping_Info",
-    `Sold ${transaction.item} to ${message.name} for ${formatPrice(transaction.price)} ` +
-      `(you get ${formatPrice(credit)} after the ${FEE_PERCENT}% fee): ` +
+    `Sold ${transaction.item} to ${message.name} for ${formatMoney(transaction.price)} ` +
+      `(you get ${formatMoney(credit)} after the ${FEE_PERCENT}% fee): ` +
       `ship to ${message.address}`,
     {
       rq: transaction.rq,
@@ -217,7 +218,7 @@ export function recordPurchase(
   const ships = address === undefined ? "" : `; it ships to ${address}`;
   turn.print(
     receipt ? "Shipping_Info" : "bought",
-    `Bought ${transaction.item}${from} for ${formatPrice(transaction.price)}${ships}`,
+    `Bought ${transaction.item}${from} for ${formatMoney(transaction.price)}${ships}`,
     {
       rq: transaction.rq,
       request: transaction.ref,

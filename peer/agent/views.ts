@@ -5,12 +5,16 @@
  *
  * @module
  */
-import { formatAddress, formatPrice } from "../../protocol/mod.ts";
+import { formatAddress, maskCard } from "../../protocol/mod.ts";
 import { fromCents, toCents } from "../../protocol/fee.ts";
+import { formatMoney } from "../../protocol/money.ts";
 import type { AgentTurn } from "./effects.ts";
 import { type AgentState, OPEN_STATES, sortedRequests } from "./state.ts";
 import type { HistoryEntry, InventoryItem } from "./records.ts";
 import { displayWidth } from "../text_width.ts";
+
+/** What a command that needs the registration says before there is one. */
+export const NOT_REGISTERED = "Not registered: type register first";
 
 /** The inventory, sorted by item name. */
 export function sortedItems(state: AgentState): InventoryItem[] {
@@ -45,8 +49,8 @@ export function printInventory(state: AgentState, turn: AgentTurn): void {
       ["ITEM", "PRICE", "FLOOR", "STATE", "DESCRIPTION"],
       items.map((item) => [
         item.item,
-        formatPrice(item.price),
-        item.floor === undefined ? "-" : formatPrice(item.floor),
+        formatMoney(item.price),
+        item.floor === undefined ? "-" : formatMoney(item.floor),
         item.reservedFor === undefined ? item.state : `reserved (${item.reservedFor})`,
         item.description,
       ]),
@@ -65,10 +69,10 @@ export function printRequests(state: AgentState, turn: AgentTurn): void {
       requests.map((request) => [
         request.rq,
         request.item,
-        formatPrice(request.maxPrice),
+        formatMoney(request.maxPrice),
         // Words for people; the JSON fields keep the machine's names.
         request.state.replaceAll("_", " "),
-        request.price === undefined ? "-" : formatPrice(request.price),
+        request.price === undefined ? "-" : formatMoney(request.price),
         request.seller ?? "-",
         formatAge(turn.at - request.createdAt),
       ]),
@@ -103,22 +107,23 @@ export function printHistory(state: AgentState, turn: AgentTurn): void {
   };
   const text = entries.length === 0 ? "No sales or purchases yet" : `${
     table(
-      ["TIME (UTC)", "ROLE", "ITEM", "PRICE", "FEE", "SELLER GOT", "WITH"],
+      ["TIME (UTC)", "ROLE", "ITEM", "PRICE", "FEE", "SELLER GOT", "WITH", "SHIP TO"],
       entries.map((entry) => [
         formatTime(entry.at),
         entry.role === "seller" ? "sold" : "bought",
         entry.item,
-        formatPrice(entry.price),
-        formatPrice(entry.fee),
-        formatPrice(entry.credit),
+        formatMoney(entry.price),
+        formatMoney(entry.fee),
+        formatMoney(entry.credit),
         entry.counterparty ?? "-",
+        entry.address ?? "-",
       ]),
-      [false, false, false, true, true, true, false],
+      [false, false, false, true, true, true, false, false],
     )
   }\n` +
-    `Bought ${purchases} for ${formatPrice(totals.bought)}; sold ${sales} for ${
-      formatPrice(totals.sold)
-    } and received ${formatPrice(totals.received)} after ${formatPrice(totals.fees)} in fees`;
+    `Bought ${purchases} for ${formatMoney(totals.bought)}; sold ${sales} for ${
+      formatMoney(totals.sold)
+    } and received ${formatMoney(totals.received)} after ${formatMoney(totals.fees)} in fees`;
   turn.print("history", text, { entries, totals });
 }
 
@@ -135,6 +140,7 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
     ? "a classic server"
     : "server kind unknown until registered";
   const authenticated = isAuthenticated(state);
+  const card = state.payment ? maskCard(state.payment.card) : undefined;
   const serverKey = state.serverKey
     ? `server key ${state.serverKey.fingerprint} (${
       state.serverKeyGiven ? "given with --server-key" : "pinned at the first registration"
@@ -161,6 +167,11 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
       `  ${session}`,
       `  ${state.items.size} item(s) for sale (${reserved} reserved), ${open} open search(es), ` +
       `${state.questions.length} question(s) to answer, auto-buy ${state.autoBuy ? "on" : "off"}`,
+      `  payment details: ${
+        card === undefined
+          ? "none kept (asked for when a sale or purchase needs them)"
+          : `card ending ${card.slice(-4)}, kept for this session`
+      }`,
     ].join("\n"),
     {
       name: id.name,
@@ -183,8 +194,36 @@ export function printStatus(state: AgentState, turn: AgentTurn): void {
       openRequests: open,
       questions: state.questions.length,
       autoBuy: state.autoBuy,
+      paymentCardLast4: card?.slice(-4) ?? null,
     },
   );
+}
+
+/**
+ * What is still open, in words, for a person about to leave: searches,
+ * purchases and sales under way, questions unanswered; `undefined` when
+ * nothing is.
+ */
+export function describePending(state: AgentState): string | undefined {
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const open = [...state.requests.values()].filter((r) => OPEN_STATES.has(r.state));
+  const parts: string[] = [];
+  if (open.length > 0) {
+    parts.push(
+      `${count(open.length, "open search", "open searches")} (${
+        open.map((request) => request.item).join(", ")
+      })`,
+    );
+  }
+  if (state.transactions.size > 0) {
+    parts.push(
+      count(state.transactions.size, "sale or purchase", "sales or purchases") + " under way",
+    );
+  }
+  if (state.questions.length > 0) {
+    parts.push(count(state.questions.length, "question", "questions") + " unanswered");
+  }
+  return parts.length === 0 ? undefined : parts.join(", ");
 }
 
 /** A plain-text table with a header row; `right` aligns numeric columns. */

@@ -17,7 +17,8 @@
  *
  * @module
  */
-import { type Address, formatAddress, formatPrice } from "../../protocol/mod.ts";
+import { type Address, formatAddress } from "../../protocol/mod.ts";
+import { formatMoney } from "../../protocol/money.ts";
 import type { Output, Question } from "../agent.ts";
 import { parseCommand } from "../commands.ts";
 import { parseDetail } from "../payment.ts";
@@ -192,7 +193,7 @@ export class PeerPage implements AsyncDisposable {
     const text = typeof prompt?.question === "string"
       ? prompt.question
       : question.about === "FOUND" && request
-      ? `Buy ${request.foundItem ?? request.item} for ${formatPrice(request.price ?? 0)}?`
+      ? `Buy ${request.foundItem ?? request.item} for ${formatMoney(request.price ?? 0)}?`
       : `${question.about} ${question.rq}`;
     return {
       about: question.about,

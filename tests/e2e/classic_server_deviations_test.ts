@@ -118,7 +118,7 @@ Deno.test("REGISTER-DENIED -1 with a parse error, then the classic REGISTER is R
   await peer.waitEvent("REGISTERED");
   const looking = await server.expect("LOOKING_FOR");
   assert.equal(looking.words[3], "Mug");
-  assert.ok(!peer.lines.some((line) => line.includes("Register first")));
+  assert.ok(!peer.lines.some((line) => line.includes("Not registered")));
 });
 
 Deno.test("a classic server that closes after INFORM_Res and sends CANCEL on a new connection", async () => {

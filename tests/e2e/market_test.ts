@@ -50,7 +50,7 @@ Deno.test("the cheapest of three offers within the max wins", async () => {
     const reserve = await p.s2!.waitEvent("RESERVE");
     assert.deepEqual([reserve.item, reserve.price], ["Lamp", 25]);
     const prompt = await p.buyer!.waitEvent("prompt");
-    assert.match(String(prompt.question), /Buy Lamp for 25 from s2\? \[y\/N\]/);
+    assert.match(String(prompt.question), /Buy Lamp for 25\.00 from s2\? \[y\/N\]/);
   } finally {
     await disposeAll(p);
   }

@@ -104,7 +104,7 @@ Deno.test({
         await form.locator("input[name=maxPrice]").fill("30");
         await form.locator("button[type=submit]").click();
         const question = bobPage.locator("[data-test=question][data-about=FOUND]");
-        await question.getByText("Buy Lamp for 25 from alice").waitFor(WAIT);
+        await question.getByText("Buy Lamp for 25.00 from alice").waitFor(WAIT);
         await question.getByRole("button", { name: "Buy" }).click();
         await pay(bobPage, BUYER_CARD, "42 Main Street, Springfield", `${SCREENSHOTS}payment.png`);
       });
@@ -149,11 +149,11 @@ Deno.test({
         await form.locator("input[name=maxPrice]").fill("40");
         await form.locator("button[type=submit]").click();
         const negotiation = alicePage.locator("[data-test=question][data-about=NEGOTIATE]");
-        await negotiation.getByText("offers 40 for Chair").waitFor(WAIT);
+        await negotiation.getByText("offers 40.00 for Chair").waitFor(WAIT);
         await negotiation.getByRole("button", { name: "Accept" }).click();
         await negotiation.waitFor({ state: "detached", ...WAIT });
         await bobPage.locator("[data-test=question][data-about=FOUND]").getByText(
-          "Buy Chair for 40 from alice",
+          "Buy Chair for 40.00 from alice",
         ).waitFor(WAIT);
       });
 
