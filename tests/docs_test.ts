@@ -154,6 +154,7 @@ class Terminal {
   readonly #process: ShopProcess;
   readonly #present: (line: string) => string;
   #seen = 0;
+  #seenErrors = 0;
 
   constructor(process: ShopProcess, command: string, present: (line: string) => string) {
     this.#process = process;
@@ -161,16 +162,39 @@ class Terminal {
     this.lines = [`$ ${command}`];
   }
 
+  /**
+   * Takes what was printed since: standard output, then standard error
+   * (where the peer writes its errors), as a terminal shows both.
+   */
   #collect(): void {
-    const printed = this.#process.lines;
-    for (; this.#seen < printed.length; this.#seen++) {
-      this.lines.push(this.#present(printed[this.#seen]!));
+    const { lines, stderr } = this.#process;
+    for (; this.#seen < lines.length; this.#seen++) {
+      this.lines.push(this.#present(lines[this.#seen]!));
+    }
+    for (; this.#seenErrors < stderr.length; this.#seenErrors++) {
+      this.lines.push(this.#present(stderr[this.#seenErrors]!));
     }
   }
 
-  /** Waits for an output line, then takes what was printed. */
+  /** Waits for a line on standard output or standard error, then takes what was printed. */
   async waitFor(until: RegExp): Promise<void> {
-    await this.#process.waitFor(until, { from: this.#seen });
+    const { lines, stderr } = this.#process;
+    const deadline = Date.now() + 15_000;
+    const matched = () =>
+      lines.slice(this.#seen).some((line) => until.test(line)) ||
+      stderr.slice(this.#seenErrors).some((line) => until.test(line));
+    while (!matched()) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `No output line matched ${String(until)}; stdout:\n${lines.join("\n")}\nstderr:\n${
+            stderr.join("\n")
+          }`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // A line and the ones printed with it reach the two pipes apart.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     this.#collect();
   }
 
