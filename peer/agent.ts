@@ -94,6 +94,7 @@ import type {
   ServerKind,
 } from "./agent/records.ts";
 import {
+  edit,
   onNegotiate,
   onNegotiateAnswer,
   onReserve,
@@ -415,6 +416,8 @@ export class Agent {
         return sell(state, turn, command.args);
       case "price":
         return reprice(state, turn, command.args);
+      case "edit":
+        return edit(state, turn, command.args);
       case "unsell":
         return unsell(state, turn, command.args.item);
       case "browse":

@@ -113,6 +113,58 @@ export function reprice(
   );
 }
 
+/**
+ * The `edit` command: changes an item listed, all at once: its price, and
+ * its description, floor and quantity where given (`floor` `null` removes
+ * it). A reserved item is not changed.
+ */
+export function edit(state: AgentState, turn: AgentTurn, args: CommandOf<"edit">["args"]): void {
+  const key = args.item.toLowerCase();
+  const existing = state.items.get(key);
+  if (!existing) {
+    turn.error(
+      `${args.item} is not listed: use \`sell ${args.item} ${formatPrice(args.price)}\` to list it`,
+    );
+    return;
+  }
+  if (existing.reservedFor !== undefined) {
+    turn.error(
+      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
+        "it can change once the sale ends or the server cancels it",
+    );
+    return;
+  }
+  const floor = args.floor === null ? undefined : args.floor ?? existing.floor;
+  const problem = floorProblem(existing.item, args.price, floor);
+  if (problem) return turn.error(problem);
+  const quantity = args.quantity ?? existing.quantity ?? 1;
+  const { floor: _floor, quantity: _quantity, ...rest } = existing;
+  const item: InventoryItem = {
+    ...rest,
+    price: args.price,
+    description: args.description ?? existing.description,
+    ...(floor === undefined ? {} : { floor }),
+    ...(quantity === 1 ? {} : { quantity }),
+  };
+  putItem(state, turn, key, item);
+  const floorText = floor === undefined ? ", no floor" : ` (floor ${formatPrice(floor)})`;
+  const many = quantity === 1 ? "" : `${quantity} × `;
+  turn.print(
+    "edit",
+    `${many}${item.item} now at ${formatPrice(item.price)}${floorText}; was ${
+      formatPrice(existing.price)
+    }`,
+    {
+      item: item.item,
+      price: item.price,
+      floor,
+      quantity,
+      description: item.description,
+      was: existing.price,
+    },
+  );
+}
+
 /** The `unsell` command: removes an item not reserved. */
 export function unsell(state: AgentState, turn: AgentTurn, name: string): void {
   const key = name.toLowerCase();
