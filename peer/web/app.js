@@ -222,7 +222,9 @@ function App() {
         output.event === "warning" && output.text.startsWith("No longer asking for payment details")
       ) {
         setWithdrawn(withdrawnText(latest.current, name));
-      }
+        // The form goes at once, not at the next coalesced refresh.
+        load();
+      } else if (output.event === "prompt" && output.fields.about === "CARD") setWithdrawn("");
       refresh();
     },
   });
@@ -708,7 +710,7 @@ function History({ history }) {
           ${[...history].reverse().map((entry) =>
             html`
               <tr key=${entry.tx} data-test="sale" data-role=${entry.role}>
-                <td>${when(entry.at)}</td>
+                <td class="time">${when(entry.at)}</td>
                 <td><span class="badge completed">${entry.role === "seller"
                   ? "sold"
                   : "bought"}</span></td>

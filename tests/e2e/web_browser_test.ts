@@ -205,7 +205,7 @@ Deno.test({
           const words = await withdrawn.innerText();
           assert.match(words, /withdrawn: you did not answer in time/);
           assert.doesNotMatch(words, /bob|hidden|discarded/);
-          assert.equal(await bobPayment.count(), 0);
+          await bobPayment.waitFor({ state: "detached", ...WAIT });
           assert.doesNotMatch(
             await bobPage.locator("[data-test=log]").innerText(),
             /the buyer bob|still hidden|Type help/,
