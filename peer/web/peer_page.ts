@@ -7,9 +7,14 @@
  * fed into the same input stream as standard input (see
  * {@linkcode LineQueue}); every printed {@linkcode Output} is also published
  * on the page's event stream (the same events as `--json`); the state shown
- * is read from the agent's getters. Answers name the question they answer,
- * and are dropped when it is no longer the one asked (answered in the
- * terminal, or expired).
+ * is read from the agent's getters. A command's answer waits until the
+ * peer handled its line, and carries the error the peer printed for it, so
+ * the page shows it beside the form that sent it. Answers name the
+ * question they answer, and are dropped when it is no longer the one asked
+ * (answered in the terminal, or expired). A payment question shows when
+ * the server gives up on it (`paymentTimeoutMs` after it was asked) and
+ * can be cancelled; after one was withdrawn while on screen, the page's
+ * next line is not the one the peer discards (see {@linkcode PeerPage.command}).
  *
  * Card data is accepted only from this machine or over HTTPS, goes to the
  * agent as input lines (which the peer never logs), and is never echoed,
@@ -192,8 +197,8 @@ export class PeerPage implements AsyncDisposable {
   /** When each transaction's payment question was first asked. */
   readonly #askedAt = new Map<string, number>();
   readonly #paymentTimeoutMs: number;
-  /** Outputs of the page's own command, read back into its answer. */
-  #capture: PageOutput[] | undefined;
+  /** Outputs of the page's own commands under way, read back into their answers. */
+  readonly #captures = new Set<PageOutput[]>();
   /** The `withdrawn` output of the line the page fed to clear a withdrawn secret. */
   #swallow = false;
   #peer: ShopPeer | undefined;
@@ -282,7 +287,7 @@ export class PeerPage implements AsyncDisposable {
       return;
     }
     const data: PageOutput = { event: output.event, text: pageText(output.text), fields };
-    this.#capture?.push(data);
+    for (const capture of this.#captures) capture.push(data);
     this.#hub.publish("output", data);
   };
 
@@ -294,13 +299,13 @@ export class PeerPage implements AsyncDisposable {
     const captured: PageOutput[] = [];
     const refused = await this.#queue.submit([line], undefined, () => this.#clearWithdrawn());
     if (refused !== undefined) return { error: refused };
-    this.#capture = captured;
+    this.#captures.add(captured);
     try {
       // The line is on its way into the peer's event chain: let it get there.
       await new Promise((resolve) => setTimeout(resolve, 0));
       await this.#peer?.idle();
     } finally {
-      if (this.#capture === captured) this.#capture = undefined;
+      this.#captures.delete(captured);
     }
     const error = captured.find((output) => output.event === "error");
     if (!error) return { ok: true };
