@@ -152,11 +152,12 @@ export function historyTotals(history) {
 
 /**
  * Whether an event changes what is for sale in the market: a sale or a
- * purchase ended, or an item was listed, changed or withdrawn.
+ * purchase completed, or an item was listed, changed or withdrawn (a
+ * cancelled sale changes nothing: the item stays for sale).
  *
  * @param {string} event
  * @returns {boolean}
  */
 export function changesCatalogue(event) {
-  return ["Shipping_Info", "bought", "CANCEL", "sell", "edit", "price", "unsell"].includes(event);
+  return ["Shipping_Info", "bought", "sell", "edit", "price", "unsell"].includes(event);
 }

@@ -107,10 +107,10 @@ Deno.test("the history's totals are summed in whole cents", () => {
 });
 
 Deno.test("sales, purchases and listing changes refresh the catalogue; other events do not", () => {
-  for (const event of ["Shipping_Info", "bought", "CANCEL", "sell", "edit", "price", "unsell"]) {
+  for (const event of ["Shipping_Info", "bought", "sell", "edit", "price", "unsell"]) {
     assert.ok(changesCatalogue(event), event);
   }
-  for (const event of ["browse", "prompt", "error", "warning"]) {
+  for (const event of ["browse", "prompt", "error", "warning", "CANCEL"]) {
     assert.ok(!changesCatalogue(event), event);
   }
 });
