@@ -698,7 +698,7 @@ function History({ history }) {
       <h2>History <span class="count">${history.length}</span>
         <a class="button plain" href="/api/history.csv" download="history.csv">Export CSV</a></h2>
       <div class="scroll" data-test="history-scroll">
-        <table>
+        <table class="nowrap">
         <thead><tr><th>Time (UTC)</th><th>Role</th><th>Item</th><th class="num">Price</th><th class="num">Fee</th>
           <th class="num">Seller got</th><th>With</th><th>Ship to</th></tr></thead>
         <tbody>
