@@ -4,9 +4,12 @@
 // user would type; its error, if any, is shown beside the form that sent
 // it, and the state is fetched again after every event.
 // Card data lives in the form's fields only, never in storage.
+// @ts-types="./_preact.d.ts"
 import { h, render } from "/vendor/preact.js";
+// @ts-types="./_hooks.d.ts"
 import { useCallback, useEffect, useRef, useState } from "/vendor/hooks.js";
-import htmModule from "/vendor/htm.js";
+// @ts-types="./_htm.d.ts"
+import htm from "/vendor/htm.js";
 import {
   changesCatalogue,
   errorText,
@@ -20,26 +23,35 @@ import {
   withdrawnText,
 } from "./app_logic.js";
 
-/** @typedef {import("./peer_page.ts").PageState} PageState */
-/** @typedef {import("./peer_page.ts").PageStarting} PageStarting */
-/** @typedef {import("./peer_page.ts").PageStatus} PageStatus */
-/** @typedef {import("./peer_page.ts").PageItem} PageItem */
-/** @typedef {import("./peer_page.ts").PageQuestion} PageQuestion */
-/** @typedef {import("./peer_page.ts").PageOutput} PageOutput */
-/** @typedef {import("../agent.ts").BuyRequest} BuyRequest */
-/** @typedef {import("../agent.ts").HistoryEntry} HistoryEntry */
+/** @typedef {import("./page_types.ts").PageState} PageState */
+/** @typedef {import("./page_types.ts").PageStarting} PageStarting */
+/** @typedef {import("./page_types.ts").PageStatus} PageStatus */
+/** @typedef {import("./page_types.ts").PageItem} PageItem */
+/** @typedef {import("./page_types.ts").PageQuestion} PageQuestion */
+/** @typedef {import("./page_types.ts").PageOutput} PageOutput */
+/** @typedef {import("./page_types.ts").BuyRequest} BuyRequest */
+/** @typedef {import("./page_types.ts").HistoryEntry} HistoryEntry */
 /** @typedef {PageOutput & { id: string }} LogEntry */
 /** @typedef {"connecting" | "live" | "lost" | "restarted"} ConnectionState */
+/**
+ * A form field as the handlers read it (the project is type-checked with
+ * Deno's types, which have no DOM: see _preact.d.ts).
+ *
+ * @typedef {{ value: string; checked: boolean }} Field
+ */
 /** @typedef {(path: string, body?: Record<string, unknown>) => Promise<void>} Act */
 /** @typedef {{ item: string; price: number; sellers: number; quantity: number }} CatalogueEntry */
 /** @typedef {{ prefix: string; entries: CatalogueEntry[] }} Catalogue */
-/** @typedef {import("preact").ComponentChildren} Children */
 
-// The browser module's default export is htm; its typings describe the CommonJS one.
-const htm = /** @type {typeof import("/vendor/htm.js").default} */ (
-  /** @type {unknown} */ (htmModule)
-);
 const html = htm.bind(h);
+
+/**
+ * The field an input's event came from.
+ *
+ * @param {Event} event
+ * @returns {Field}
+ */
+const fieldOf = (event) => /** @type {Field} */ (/** @type {unknown} */ (event.currentTarget));
 
 /** @type {Readonly<Record<string, string>>} */
 const STATE_LABELS = {
@@ -294,7 +306,7 @@ function StatusBar({ status, connection, act }) {
         <label><input type="checkbox" checked=${status.autoBuy}
           onChange=${(/** @type {Event} */ e) =>
             act("/api/auto-buy", {
-              on: /** @type {HTMLInputElement} */ (e.currentTarget).checked,
+              on: fieldOf(e).checked,
             })} /> auto-buy</label>
       </span>
       <${Connection} state=${connection} />
@@ -400,8 +412,7 @@ function PaymentForm({ question, status, act }) {
     track(act("/api/payment", { rq: question.rq, card, expiry, address }));
   };
   /** @param {(value: string) => void} set */
-  const input = (set) => (/** @type {Event} */ e) =>
-    set(/** @type {HTMLInputElement} */ (e.currentTarget).value);
+  const input = (set) => (/** @type {Event} */ e) => set(fieldOf(e).value);
   const role = typeof question.role === "string" ? question.role : "buyer";
   const item = typeof question.item === "string" ? question.item : "the item";
   return html`
@@ -431,8 +442,7 @@ function PaymentForm({ question, status, act }) {
 }
 
 /** @param {(value: string) => void} set */
-const onValue = (set) => (/** @type {Event} */ e) =>
-  set(/** @type {HTMLInputElement} */ (e.currentTarget).value);
+const onValue = (set) => (/** @type {Event} */ e) => set(fieldOf(e).value);
 
 /**
  * What is for sale (the offer book's catalogue), from the last `browse` event.
@@ -601,8 +611,7 @@ function Selling({ items, act }) {
   const [error, track] = useFormError();
   const [rowError, trackRow] = useFormError();
   /** @param {keyof SellForm} name */
-  const set = (name) => (/** @type {Event} */ e) =>
-    setForm({ ...form, [name]: /** @type {HTMLInputElement} */ (e.currentTarget).value });
+  const set = (name) => (/** @type {Event} */ e) => setForm({ ...form, [name]: fieldOf(e).value });
   const submit = (/** @type {Event} */ event) => {
     event.preventDefault();
     track(act(editing ? "/api/edit" : "/api/sell", { ...form })).then((ok) => {
@@ -768,5 +777,7 @@ function EventLog({ log, name }) {
   `;
 }
 
-const root = document.getElementById("app");
+/** @type {{ getElementById(id: string): unknown }} */
+const page = Reflect.get(globalThis, "document");
+const root = page.getElementById("app");
 if (root) render(html`<${App} />`, root);

@@ -3,8 +3,8 @@
 // words, and messages that speak to the page's own user. No DOM, no fetch:
 // unit-tested beside it (app_logic_test.ts), served as /app_logic.js.
 
-/** @typedef {import("../agent.ts").HistoryEntry} HistoryEntry */
-/** @typedef {import("./peer_page.ts").PageOutput} PageOutput */
+/** @typedef {import("./page_types.ts").HistoryEntry} HistoryEntry */
+/** @typedef {import("./page_types.ts").PageOutput} PageOutput */
 
 /**
  * What a page of a restarted peer says: its token changed, so this page

@@ -11,8 +11,7 @@ import {
   when,
   withdrawnText,
 } from "./app_logic.js";
-import type { HistoryEntry } from "../agent.ts";
-import type { PageOutput } from "./peer_page.ts";
+import type { HistoryEntry, PageOutput } from "./page_types.ts";
 
 Deno.test("money and times are shown as the terminal shows them", () => {
   assert.equal(money(25), "25.00");
