@@ -101,6 +101,7 @@ import type {
   ServerKind,
 } from "./agent/records.ts";
 import {
+  edit,
   onNegotiate,
   onNegotiateAnswer,
   onReserve,
@@ -479,6 +480,8 @@ export class Agent {
         return sell(state, turn, command.args);
       case "price":
         return reprice(state, turn, command.args);
+      case "edit":
+        return edit(state, turn, command.args);
       case "unsell":
         return unsell(state, turn, command.args.item);
       case "browse":

@@ -323,3 +323,27 @@ Deno.test("a command typed wrongly prints an error that says what to type", () =
   assert.match(output.text, /^Error: Cannot run sell: missing PRICE; usage: sell ITEM PRICE/);
   assert.deepEqual(printed(peer.line("   ")), []);
 });
+
+Deno.test("edit changes an item's price, description, floor and quantity at once", () => {
+  const peer = new Harness();
+  assert.equal(only(printed(peer.line("sell Lamp 25 brass lamp --floor 20"))).event, "sell");
+  const edited = only(printed(peer.line("edit Lamp 30 green lamp --floor 22 --quantity 3")));
+  assert.equal(edited.event, "edit");
+  assert.equal(edited.text, "3 × Lamp now at 30.00 (floor 22.00); was 25.00");
+  const [item] = peer.agent.items;
+  assert.deepEqual(
+    [item?.price, item?.description, item?.floor, item?.quantity],
+    [30, "green lamp", 22, 3],
+  );
+  // Without a description or quantity they stay; --no-floor removes the floor.
+  assert.equal(only(printed(peer.line("edit Lamp 28 --no-floor"))).event, "edit");
+  const [kept] = peer.agent.items;
+  assert.deepEqual(
+    [kept?.price, kept?.description, kept?.floor, kept?.quantity],
+    [28, "green lamp", undefined, 3],
+  );
+  const missing = only(printed(peer.line("edit Chair 10")));
+  assert.equal(missing.text, "Error: Chair is not listed: use `sell Chair 10.00` to list it");
+  assert.equal(only(printed(peer.line("edit Lamp 10 --floor 11"))).event, "error");
+  assert.equal(peer.agent.items[0]?.price, 28);
+});

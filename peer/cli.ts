@@ -35,7 +35,7 @@ import { type PaymentDetails, readPaymentFile } from "./payment.ts";
 import { parseServerKey } from "./guard.ts";
 import { ShopPeer } from "./peer.ts";
 import { pageListen, webAddress } from "../web/address.ts";
-import { pageInput, PeerPage } from "./web/mod.ts";
+import { DEFAULT_PAYMENT_TIMEOUT_MS, pageInput, PeerPage } from "./web/mod.ts";
 
 /** A `--server-key` value: the base64url of the server's raw P-256 public key. */
 const ServerKey = z.string().refine((text) => {
@@ -111,6 +111,10 @@ export const peerCommand = command(
       description:
         message`Also serve a page at [HOST:]PORT (host 127.0.0.1 by default; port 0 picks one) and print its URL with a token. Standard input keeps working; its end no longer stops the peer (quit or a signal does).`,
     })),
+    transactionTimeout: option("--transaction-timeout", duration(), {
+      description:
+        message`The server's --transaction-timeout: how long a payment question may wait before the server cancels the sale. The page counts it down.`,
+    }).withDefault(DEFAULT_PAYMENT_TIMEOUT_MS, shownAs(formatDuration(DEFAULT_PAYMENT_TIMEOUT_MS))),
   }),
   {
     brief: message`Run a buyer and seller peer.`,
@@ -267,7 +271,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
   let peer: ShopPeer;
   let pageStarted = false;
   try {
-    page = options.web ? PeerPage.start(options.web) : undefined;
+    page = options.web
+      ? PeerPage.start({ ...options.web, paymentTimeoutMs: options.transactionTimeout })
+      : undefined;
     pageStarted = true;
     peer = await ShopPeer.start({
       name: options.name,

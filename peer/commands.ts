@@ -181,6 +181,67 @@ const priceArgs = words((input) => {
   return { item: parsedItem, price: parsedPrice, floor };
 });
 
+/** `edit ITEM PRICE [DESCRIPTION...] [--floor PRICE|--no-floor] [--quantity N]` */
+const editArgs = words((input) => {
+  const [itemWord, priceWord, ...tail] = input;
+  const parsedItem = item(itemWord);
+  const parsedPrice = price(priceWord, "PRICE");
+  const rest: string[] = [];
+  let floor: number | null | undefined;
+  let quantity: number | undefined;
+  for (let i = 0; i < tail.length; i++) {
+    const word = tail[i]!;
+    const option = word.match(/^--(floor|no-floor|quantity)(?:=(.*))?$/);
+    if (!option) {
+      if (word.startsWith("--")) {
+        throw new ArgumentError(
+          `unknown option ${
+            JSON.stringify(word)
+          }: the options are --floor, --no-floor and --quantity`,
+        );
+      }
+      rest.push(word);
+      continue;
+    }
+    const name = option[1]!;
+    if (name === "no-floor") {
+      if (floor !== undefined) throw new ArgumentError("give --floor or --no-floor only once");
+      floor = null;
+      continue;
+    }
+    const value = option[2] ?? tail[++i];
+    if (value === undefined) {
+      throw new ArgumentError(
+        name === "floor"
+          ? "--floor needs a price, like --floor 400"
+          : "--quantity needs a count, like --quantity 3",
+      );
+    }
+    if (name === "floor") {
+      if (floor !== undefined) throw new ArgumentError("give --floor or --no-floor only once");
+      floor = price(value, "floor");
+    } else {
+      if (quantity !== undefined) throw new ArgumentError("give --quantity only once");
+      if (!/^[1-9][0-9]{0,5}$/.test(value)) {
+        throw new ArgumentError(
+          `quantity ${
+            JSON.stringify(value)
+          } is not valid: expected a whole number from 1 to 999999`,
+        );
+      }
+      quantity = Number(value);
+    }
+  }
+  return {
+    item: parsedItem,
+    price: parsedPrice,
+    // Words given (an empty one too) replace the description; none keep it.
+    description: rest.length === 0 ? undefined : description(rest),
+    floor,
+    quantity,
+  };
+});
+
 /** `payment [clear]` */
 const paymentArgs = words((input) => {
   const [word, ...rest] = input;
@@ -246,6 +307,11 @@ export const COMMANDS = {
     "price ITEM PRICE [--floor PRICE|--no-floor]",
     "Change the price of an item listed (and its floor; without either option the floor stays)",
     priceArgs,
+  ),
+  edit: spec(
+    "edit ITEM PRICE [DESCRIPTION...] [--floor PRICE|--no-floor] [--quantity N]",
+    "Change an item listed: its price, description (kept unless given), floor and quantity (kept unless given)",
+    editArgs,
   ),
   unsell: spec("unsell ITEM", "Take an item out of the inventory", unsellArgs),
   browse: spec(

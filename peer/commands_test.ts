@@ -21,6 +21,7 @@ Deno.test("COMMANDS holds the peer's commands in help order", () => {
     "deregister",
     "sell",
     "price",
+    "edit",
     "unsell",
     "browse",
     "inventory",
@@ -306,4 +307,30 @@ Deno.test("parseCommand never shows zod's own wording", () => {
   ) {
     assert.doesNotMatch(error(line), /Too big|Too small|expected string to have/, line);
   }
+});
+
+Deno.test("parseCommand reads edit: description and quantity only when given", () => {
+  assert.deepEqual(parseCommand("edit Lamp 30 green lamp --floor 20 --quantity 2"), {
+    ok: true,
+    command: {
+      name: "edit",
+      args: { item: "Lamp", price: 30, description: "green lamp", floor: 20, quantity: 2 },
+    },
+  });
+  assert.deepEqual(parseCommand("edit Lamp 30 --no-floor"), {
+    ok: true,
+    command: {
+      name: "edit",
+      args: { item: "Lamp", price: 30, description: undefined, floor: null, quantity: undefined },
+    },
+  });
+  assert.deepEqual(parseCommand("edit Lamp 30 ''"), {
+    ok: true,
+    command: {
+      name: "edit",
+      args: { item: "Lamp", price: 30, description: "", floor: undefined, quantity: undefined },
+    },
+  });
+  const bad = parseCommand("edit Lamp 30 --quantity 0");
+  assert.ok(!bad.ok && bad.error.startsWith(`Cannot run edit: quantity "0" is not valid`));
 });

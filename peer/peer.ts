@@ -242,6 +242,11 @@ export class ShopPeer implements AsyncDisposable {
     }
   }
 
+  /** This peer's name in the marketplace. */
+  get name(): string {
+    return this.#options.name;
+  }
+
   /** The bound UDP and TCP ports. */
   get ports(): { udp: number; tcp: number } {
     return { udp: this.#udp.port, tcp: this.#tcp.port };
@@ -265,6 +270,14 @@ export class ShopPeer implements AsyncDisposable {
    */
   settled(): Promise<void> {
     return this.#commits.settled();
+  }
+
+  /**
+   * Resolves once every event fed so far is handled: its writes stored and
+   * its outputs printed (the page reads a command's errors this way).
+   */
+  idle(): Promise<void> {
+    return this.#chain.then(() => this.#commits.settled());
   }
 
   /** Whether the TCP port serves TLS now. */

@@ -6,9 +6,8 @@
  *
  * @module
  */
-import { formatMoney } from "../../protocol/money.ts";
 import { type Message, type MessageOf } from "../../protocol/mod.ts";
-import { toCents } from "../../protocol/money.ts";
+import { formatMoney, toCents } from "../../protocol/money.ts";
 import type { CommandOf } from "../commands.ts";
 import type { AgentTurn } from "./effects.ts";
 import {
@@ -111,6 +110,58 @@ export function reprice(
       formatMoney(existing.price)
     }`,
     { item: item.item, price: item.price, floor, was: existing.price, wasFloor: existing.floor },
+  );
+}
+
+/**
+ * The `edit` command: changes an item listed, all at once: its price, and
+ * its description, floor and quantity where given (`floor` `null` removes
+ * it). A reserved item is not changed.
+ */
+export function edit(state: AgentState, turn: AgentTurn, args: CommandOf<"edit">["args"]): void {
+  const key = args.item.toLowerCase();
+  const existing = state.items.get(key);
+  if (!existing) {
+    turn.error(
+      `${args.item} is not listed: use \`sell ${args.item} ${formatMoney(args.price)}\` to list it`,
+    );
+    return;
+  }
+  if (existing.reservedFor !== undefined) {
+    turn.error(
+      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
+        "it can change once the sale ends or the server cancels it",
+    );
+    return;
+  }
+  const floor = args.floor === null ? undefined : args.floor ?? existing.floor;
+  const problem = floorProblem(existing.item, args.price, floor);
+  if (problem) return turn.error(problem);
+  const quantity = args.quantity ?? existing.quantity ?? 1;
+  const { floor: _floor, quantity: _quantity, ...rest } = existing;
+  const item: InventoryItem = {
+    ...rest,
+    price: args.price,
+    description: args.description ?? existing.description,
+    ...(floor === undefined ? {} : { floor }),
+    ...(quantity === 1 ? {} : { quantity }),
+  };
+  putItem(state, turn, key, item);
+  const floorText = floor === undefined ? ", no floor" : ` (floor ${formatMoney(floor)})`;
+  const many = quantity === 1 ? "" : `${quantity} × `;
+  turn.print(
+    "edit",
+    `${many}${item.item} now at ${formatMoney(item.price)}${floorText}; was ${
+      formatMoney(existing.price)
+    }`,
+    {
+      item: item.item,
+      price: item.price,
+      floor,
+      quantity,
+      description: item.description,
+      was: existing.price,
+    },
   );
 }
 

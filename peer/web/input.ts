@@ -13,6 +13,8 @@ interface Batch {
   readonly lines: readonly string[];
   /** Checked when the batch's turn comes: a reason to drop it, or `undefined`. */
   readonly check?: () => string | undefined;
+  /** Lines to feed before the batch's, decided when its turn comes. */
+  readonly before?: () => readonly string[];
   readonly done: (result: Submitted) => void;
 }
 
@@ -34,7 +36,11 @@ export class LineQueue implements AsyncIterable<string> {
    *
    * @returns `undefined` once the first line is taken, else why not.
    */
-  submit(lines: readonly string[], check?: () => string | undefined): Promise<Submitted> {
+  submit(
+    lines: readonly string[],
+    check?: () => string | undefined,
+    before?: () => readonly string[],
+  ): Promise<Submitted> {
     if (this.#closed) return Promise.resolve("The peer is stopping");
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -45,6 +51,7 @@ export class LineQueue implements AsyncIterable<string> {
       const batch: Batch = {
         lines,
         ...(check ? { check } : {}),
+        ...(before ? { before } : {}),
         done: (result) => {
           clearTimeout(timer);
           resolve(result);
@@ -74,6 +81,7 @@ export class LineQueue implements AsyncIterable<string> {
       const refused = batch.check?.();
       batch.done(refused);
       if (refused !== undefined) continue;
+      for (const line of batch.before?.() ?? []) yield line;
       for (const line of batch.lines) yield line;
     }
   }

@@ -38,3 +38,21 @@ Deno.test("merged lines come in arrival order and end with the source marked end
   queue.close();
   assert.deepEqual(lines, ["register", "sell Lamp 25", "inventory"]);
 });
+
+Deno.test("a batch's lines to feed first are decided when its turn comes", async () => {
+  const queue = new LineQueue();
+  let withdrawn = false;
+  const before = () => withdrawn ? [""] : [];
+  const iterator = queue[Symbol.asyncIterator]();
+  const first = queue.submit(["browse"], undefined, before);
+  assert.deepEqual(await iterator.next(), { done: false, value: "browse" });
+  assert.equal(await first, undefined);
+  // Queued while nothing was withdrawn; its turn comes after the withdrawal.
+  const second = queue.submit(["sell Lamp 25"], undefined, before);
+  withdrawn = true;
+  assert.deepEqual(await iterator.next(), { done: false, value: "" });
+  assert.deepEqual(await iterator.next(), { done: false, value: "sell Lamp 25" });
+  assert.equal(await second, undefined);
+  queue.close();
+  assert.equal((await iterator.next()).done, true);
+});

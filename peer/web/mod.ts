@@ -8,6 +8,7 @@ import type { PeerPage } from "./peer_page.ts";
 
 export * from "./input.ts";
 export * from "./peer_page.ts";
+export type * from "./page_types.ts";
 
 /**
  * The input of a peer serving a page: the page's lines, standard input's,

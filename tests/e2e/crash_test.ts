@@ -59,15 +59,21 @@ async function run(victim: Role, seed: number): Promise<void> {
     await buyer.command("register", "REGISTERED");
     for (let i = 0; i < ITEMS; i++) await seller.command(`sell Item${i} 10`, "sell");
     // The stream of purchases, a few at a time, while the victim crashes.
-    // Each buy waits for its LOOKING_FOR, which the buyer prints only once
-    // the search is stored: a line typed into a buyer killed before that was
-    // never acknowledged, and may be lost.
+    // A buy is acknowledged by its LOOKING_FOR, printed once the search is
+    // stored: every acknowledged search must reach an end. A line typed into
+    // a buyer killed before it was stored was never acknowledged; it is
+    // typed again at the end.
     let next = 0;
-    const buyMore = async () => {
-      for (let n = 0; n < 3 && next < ITEMS; n++) {
-        await buyer.command(`buy Item${next} 12`, "LOOKING_FOR");
-        next++;
+    const acknowledged = new Set<string>();
+    const noteAcknowledged = () => {
+      for (const line of buyer.lines) {
+        if (!line.startsWith("{")) continue;
+        const event = JSON.parse(line) as { event?: string; item?: string };
+        if (event.event === "LOOKING_FOR" && event.item) acknowledged.add(event.item);
       }
+    };
+    const buyMore = async () => {
+      for (let n = 0; n < 3 && next < ITEMS; n++) await buyer.send(`buy Item${next++} 12`);
     };
     await buyMore();
     for (let crash = 0; crash < CRASHES; crash++) {
@@ -80,11 +86,20 @@ async function run(victim: Role, seed: number): Promise<void> {
         seller = await startSeller();
       } else {
         await buyer.kill("SIGKILL");
+        noteAcknowledged();
         buyer = await startBuyer();
       }
       await buyMore();
     }
     while (next < ITEMS) await buyMore();
+    // Buys lost with a killed buyer before they were stored, typed again.
+    if (victim === "buyer") {
+      noteAcknowledged();
+      for (let i = 0; i < ITEMS; i++) {
+        const item = `Item${i}`;
+        if (!acknowledged.has(item)) await buyer.command(`buy ${item} 12`, "LOOKING_FOR");
+      }
+    }
     // Every flow ends: bought, or (when a crash broke its transaction) cancelled.
     const deadline = Date.now() + 180_000;
     let requests: { item: string; state: string }[] = [];
@@ -96,6 +111,12 @@ async function run(victim: Role, seed: number): Promise<void> {
       if (requests.length >= ITEMS && open.length === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
+    const searched = new Set(requests.map((r) => r.item));
+    assert.deepEqual(
+      [...acknowledged].filter((item) => !searched.has(item)),
+      [],
+      "no acknowledged search lost",
+    );
     const bought = requests.filter((r) => r.state === "bought").map((r) => r.item).sort();
     assert.ok(requests.length >= ITEMS, `${requests.length} searches`);
     assert.deepEqual(
