@@ -21,8 +21,11 @@ const SERVER_FLAGS = [
   "3s",
   "--transaction-timeout",
   "5s",
+  // A FOUND of an earlier run, or one that comes to a restarted buyer before
+  // it has registered again, is asked, not auto-bought: nobody answers here,
+  // and the reserve timeout ends it.
   "--reserve-timeout",
-  "30s",
+  "10s",
 ];
 
 type Role = "server" | "seller" | "buyer";
