@@ -380,7 +380,10 @@ export function closestCommand(typed: string): string | undefined {
   const word = typed.toLowerCase();
   const limit = word.length <= 4 ? 1 : 2;
   let best: { name: string; distance: number } | undefined;
-  for (const name of [...Object.keys(COMMANDS), ...Object.keys(ALIASES)]) {
+  // Not "?": every one-letter word (a y typed when no question is asked)
+  // is one edit from it.
+  const aliases = Object.keys(ALIASES).filter((alias) => alias !== "?");
+  for (const name of [...Object.keys(COMMANDS), ...aliases]) {
     const distance = editDistance(word, name);
     if (distance <= limit && (best === undefined || distance < best.distance)) {
       best = { name, distance };

@@ -84,6 +84,14 @@ Deno.test("parseCommand suggests the command a near miss was meant to be", async
       });
     });
   }
+  await t.step("a one-letter word is not taken for ?", () => {
+    for (const typed of ["y", "n", "x"]) {
+      assert.deepEqual(parseCommand(typed), {
+        ok: false,
+        error: `Unknown command "${typed}": type help for the list`,
+      });
+    }
+  });
 });
 
 Deno.test("parseCommand rejects arguments to a command that takes none", async (t) => {
