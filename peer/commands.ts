@@ -308,8 +308,11 @@ export type Command = {
 /** The parsed command of one name. */
 export type CommandOf<K extends Command["name"]> = Extract<Command, { name: K }>;
 
-/** Input made of digits (and separators) only: perhaps card data, never echoed or logged. */
-export const LOOKS_SECRET = /^[0-9][0-9 /-]*$/;
+/**
+ * Input made of digits (and separators: spaces, dashes, dots, slashes)
+ * only: perhaps card data, never echoed or logged.
+ */
+export const LOOKS_SECRET = /^[0-9][0-9 ./-]*$/;
 
 /** The outcome of {@linkcode parseCommand}. */
 export type ParsedLine =

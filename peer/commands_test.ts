@@ -281,7 +281,14 @@ Deno.test("parseCommand reads set auto-buy on and off", () => {
 });
 
 Deno.test("parseCommand does not echo a card number or expiry typed as a command", () => {
-  for (const line of ["4111111111111111", "4111 1111 1111 1111", "12/39"]) {
+  const lines = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "12/39",
+    "4111.1111.1111.1111",
+    "12.39",
+  ];
+  for (const line of lines) {
     const parsed = parseCommand(line);
     assert.equal(parsed.ok, false);
     assert.ok(!parsed.ok && !parsed.error.includes(line.split(" ")[0]!), line);
