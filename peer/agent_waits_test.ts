@@ -175,3 +175,16 @@ Deno.test("a registration the server does not answer shows its wait, and cancel 
     assert.deepEqual(events(peer.line("cancel", T0 + 804)), ["error"], "nothing left to cancel");
   });
 });
+
+Deno.test("commands waiting for the registration are named when the peer leaves", () => {
+  const peer = new Harness();
+  peer.line("register", T0);
+  peer.line("buy Mug 10", T0 + 1);
+  peer.line("sell Cup 5", T0 + 2);
+  assert.equal(
+    peer.agent.pendingWork,
+    "2 commands not run, waiting for the registration (buy, sell)",
+  );
+  peer.line("cancel", T0 + 3);
+  assert.equal(peer.agent.pendingWork, undefined, "run or failed once the wait ends");
+});
