@@ -483,6 +483,20 @@ export class Agent {
     }
     switch (command.name) {
       case "register":
+        if (
+          !state.registered &&
+          [...state.pending.values()].some((p) => p.type === "REGISTER" && !p.auto)
+        ) {
+          // Typed again while the server is silent (a terminal does not
+          // hold input): another REGISTER would only add its retries.
+          const server = formatAddress(state.profile.server);
+          turn.print(
+            "registering",
+            `Already waiting for the server at ${server} to answer; type cancel to stop`,
+            { server, already: true },
+          );
+          return;
+        }
         return register(state, turn);
       case "cancel":
         return cancelSearch(state, turn, command.args.which!);
