@@ -102,7 +102,12 @@ export function unexpectedInput(
     const name = token.startsWith("--") ? token.split("=", 1)[0]! : token;
     const options = new Set(["--help", "-h", ...extractOptionNames(typed?.usage ?? [])]);
     if (typed === undefined) options.add("--version").add("-V");
-    const suggestions = closest(name, options);
+    // A long name is compared with long names only (`--` is two letters
+    // from `-h`), and dashes alone with none.
+    const long = [...options].filter((option) => option.startsWith("--"));
+    const suggestions = /^-+$/.test(name)
+      ? []
+      : closest(name, name.startsWith("--") ? long : options);
     return { message: unknown("option", token, suggestions), suggestions };
   }
   const commands = subcommands
@@ -111,7 +116,7 @@ export function unexpectedInput(
     )
     .map((entry) => entry.path.at(-1)!);
   if (commands.length === 0) {
-    return { message: message`Unexpected argument ${token}`, suggestions: [] };
+    return { message: message`Unexpected argument ${shorten(token)}`, suggestions: [] };
   }
   const suggestions = closest(token, commands);
   return { message: unknown("command", token, suggestions), suggestions };
@@ -131,7 +136,17 @@ function closest(name: string, candidates: Iterable<string>): string[] {
 }
 
 function unknown(kind: string, token: string, suggestions: readonly string[]): Message {
-  if (suggestions.length === 0) return message`Unknown ${text(kind)} ${token}`;
+  const shown = shorten(token);
+  if (suggestions.length === 0) return message`Unknown ${text(kind)} ${shown}`;
   const meant = suggestions.join(" or ");
-  return message`Unknown ${text(kind)} ${token}: did you mean ${text(meant)}?`;
+  return message`Unknown ${text(kind)} ${shown}: did you mean ${text(meant)}?`;
+}
+
+/** Most characters of a word quoted back in an error (a pasted blob may be huge). */
+const MAX_QUOTED = 60;
+
+/** A word as quoted back: its start, and `…` when it is longer. */
+function shorten(token: string): string {
+  const chars = [...token];
+  return chars.length <= MAX_QUOTED ? token : `${chars.slice(0, MAX_QUOTED).join("")}…`;
 }

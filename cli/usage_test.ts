@@ -60,6 +60,18 @@ Deno.test("unexpectedInput suggests the closest option or command of the command
     ]);
     assert.deepEqual(error("servr", ["servr"])[1], ["server"]);
   });
+  await t.step("no short option for a long name, nothing for dashes alone", () => {
+    assert.deepEqual(error("--", ["--"]), ['Unknown option "--"', []]);
+    assert.deepEqual(error("--=x", ["server", "--=x"]), ['Unknown option "--=x"', []]);
+    assert.deepEqual(error("---", ["---"])[1], []);
+  });
+  await t.step("a huge word is quoted by its start", () => {
+    const huge = `--${"\u00e9".repeat(100_000)}`;
+    const [text] = error(huge, ["server", huge]);
+    assert.equal(text, `Unknown option "--${"\u00e9".repeat(58)}\u2026"`);
+    const [argument] = error("\u{1F600}".repeat(61), ["server", "ledger", "x"]);
+    assert.equal(argument, `Unexpected argument "${"\u{1F600}".repeat(60)}\u2026"`);
+  });
   await t.step("nothing for a short option or a word a command without subcommands gets", () => {
     assert.deepEqual(error("-x", ["server", "-x"]), ['Unknown option "-x"', []]);
     assert.deepEqual(error("extra", ["server", "ledger", "extra"]), [

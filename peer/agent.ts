@@ -169,11 +169,20 @@ const NEVER_WAIT: ReadonlySet<Command["name"]> = new Set([
  */
 const YES_OR_NO = /^\s*(y|yes|n|no)?\s*$/i;
 
+/**
+ * Most warnings a second about datagrams ignored (a stranger's, or what
+ * does not parse): anyone can send a flood of them, from any address. The
+ * rest go to the debug log.
+ */
+const IGNORED_WARNINGS_PER_SECOND = 2;
+
 /** The peer's state machine. */
 export class Agent {
   readonly #state: AgentState;
   /** What the server's offer book was told (extension `book`). */
   readonly #listing: ListingSync;
+  /** The second of the last warning about an ignored datagram, and how many came in it. */
+  #ignored = { second: 0, count: 0 };
 
   constructor(profile: PeerProfile, snapshot: PeerSnapshot, options: AgentOptions) {
     this.#state = createState(profile, snapshot, options);
@@ -324,7 +333,8 @@ export class Agent {
         break;
       case "message":
         if (!this.isServer(event.from)) {
-          turn.warn(
+          this.#ignoredDatagram(
+            turn,
             `Ignored ${event.message.type} from ${formatAddress(event.from)}: not the server`,
           );
           break;
@@ -339,7 +349,10 @@ export class Agent {
           heardFromServer(state, turn);
           this.#onInvalid(turn, event);
         } else {
-          turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`);
+          this.#ignoredDatagram(
+            turn,
+            `Ignored a datagram from ${formatAddress(event.from)}: ${event.error.message}`,
+          );
         }
         break;
       case "tcp":
@@ -471,6 +484,20 @@ export class Agent {
     }
     switch (command.name) {
       case "register":
+        if (
+          !state.registered &&
+          [...state.pending.values()].some((p) => p.type === "REGISTER" && !p.auto)
+        ) {
+          // Typed again while the server is silent (a terminal does not
+          // hold input): another REGISTER would only add its retries.
+          const server = formatAddress(state.profile.server);
+          turn.print(
+            "registering",
+            `Already waiting for the server at ${server} to answer; type cancel to stop`,
+            { server, already: true },
+          );
+          return;
+        }
         return register(state, turn);
       case "cancel":
         return cancelSearch(state, turn, command.args.which!);
@@ -552,9 +579,22 @@ export class Agent {
           `Ignored the server's ${JSON.stringify(type.slice(0, 40))}: not a P2S2 message`,
         );
       }
-    } else turn.warn(`Ignored a datagram from ${formatAddress(event.from)}: ${error.message}`);
+    } else {
+      this.#ignoredDatagram(
+        turn,
+        `Ignored a datagram from ${formatAddress(event.from)}: ${error.message}`,
+      );
+    }
     // A classic server that cannot read our REGISTER's extra words.
     fallBackToClassic(state, turn, `the server answered what does not parse`, true);
+  }
+
+  /** Warns of an ignored datagram, a few times a second at most. */
+  #ignoredDatagram(turn: AgentTurn, text: string): void {
+    const second = Math.floor(turn.at / 1000);
+    if (second !== this.#ignored.second) this.#ignored = { second, count: 0 };
+    if (++this.#ignored.count <= IGNORED_WARNINGS_PER_SECOND) turn.warn(text);
+    else turn.log("debug", text);
   }
 
   /**

@@ -265,6 +265,10 @@ Deno.test("a detail that is not valid is asked again, and the transaction goes o
       [CARD, EXPIRY, "   "],
       /^Error: The address is not valid: must not be empty/,
     ],
+    // Pasted with the card and expiry, a security code lands here.
+    ["a security code as the address", [CARD, EXPIRY, "987"], /address is not valid: it is digits/],
+    ["the card again as the address", [CARD, EXPIRY, "4111 1111 1111 1111"], /digits only/],
+    ["an expiry as the address", [CARD, EXPIRY, " 12/29 "], /digits only/],
   ];
   for (const [name, lines, error] of cases) {
     await t.step(name, () => {
@@ -283,6 +287,7 @@ Deno.test("a detail that is not valid is asked again, and the transaction goes o
       if (about === "CARD") assert.equal(again?.text, asked[0]?.text);
       assert.equal(peer.agent.secretPrompt, about !== "ADDRESS");
       assertNoSecrets(effects);
+      assert.ok(!JSON.stringify(effects).includes("987"), "the security code is not quoted");
       // The right answer now goes on.
       const rest = [CARD, EXPIRY, "42 Main St"].slice(lines.length - 1);
       for (const line of rest) effects = peer.line(line);

@@ -1,5 +1,6 @@
 /** The agent's registration with the server: REGISTER, the server's kind, denials, de-registering. */
 import assert from "node:assert/strict";
+import { decode } from "../protocol/mod.ts";
 import { events, Harness, only, printed, sent, STRANGER, T0 } from "./_agent_harness.ts";
 
 Deno.test("register offers our extensions and learns that the server is ours", () => {
@@ -124,4 +125,28 @@ Deno.test("deregister when not registered is a local error: nothing is sent", ()
   assert.equal(output.event, "error");
   assert.equal(output.text, "Error: Not registered: nothing to de-register");
   assert.equal(peer.agent.pendingCount, 0);
+});
+
+Deno.test("a flood of stranger's datagrams warns twice a second, the rest in the debug log", () => {
+  const peer = new Harness();
+  const junk = decode(new TextEncoder().encode("\u00ffjunk"));
+  assert.ok(!junk.ok);
+  const effects = [];
+  for (let i = 0; i < 1_000; i++) {
+    const at = T0 + i; // a second of them, then more in the next
+    effects.push(
+      ...peer.receive(
+        { type: "SEARCH", rq: `S${i}`, item: "Laptop", description: "" },
+        at,
+        STRANGER,
+      ),
+      ...peer.agent.handle({ kind: "invalid", from: STRANGER, error: junk.error, at }),
+    );
+  }
+  effects.push(
+    ...peer.agent.handle({ kind: "invalid", from: STRANGER, error: junk.error, at: T0 + 1_000 }),
+  );
+  assert.deepEqual(events(effects), ["warning", "warning", "warning"]);
+  const logged = effects.filter((effect) => effect.kind === "log" && effect.level === "debug");
+  assert.equal(logged.length, 1_998);
 });

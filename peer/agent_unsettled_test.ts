@@ -11,6 +11,7 @@ import {
   informReq,
   only,
   printed,
+  seller,
   sellerInTransaction,
   T0,
 } from "./_agent_harness.ts";
@@ -19,16 +20,27 @@ import type { Message } from "../protocol/mod.ts";
 /** Any datagram from the server: it answers. */
 const ALIVE_ACK: Message = { type: "ACK", rq: "k1", of: "ALIVE" };
 
+/**
+ * A seller asked for its payment details for transaction T1 on connection
+ * 3 (it has none kept): the server has not got them.
+ */
+function sellerAsked(): Harness {
+  const peer = seller();
+  peer.tcp(3, informReq("T1", "Laptop", 500));
+  return peer;
+}
+
 const state = (peer: Harness) => peer.agent.items[0]?.reservedFor === undefined ? "free" : "held";
 
 Deno.test("a sale left unsettled by a dying server is released once the server answers without it", async (t) => {
-  const peer = sellerInTransaction();
-  await t.step("the connection ends before Shipping_Info: still held, and said why", () => {
+  const peer = sellerAsked();
+  await t.step("the connection ends before the details were sent: still held, and said why", () => {
     const effects = peer.tcpClosed(3, "error", T0 + 1_000);
-    const warning = only(printed(effects));
+    const warning = printed(effects).find((output) => output.fields?.rq === "T1");
     assert.equal(
-      warning.text,
-      "Transaction T1 for Laptop ended unsettled: the connection failed before Shipping_Info; " +
+      warning?.text,
+      "Transaction T1 for Laptop ended unsettled: the connection failed before the payment " +
+        "details were sent; " +
         "Laptop stays reserved while the server may still settle or cancel it, and is for sale " +
         "again if the server answers without doing so",
     );
@@ -60,7 +72,7 @@ Deno.test("a sale left unsettled by a dying server is released once the server a
 });
 
 Deno.test("a server answering all along has its transaction timeout and more to settle it", () => {
-  const peer = sellerInTransaction();
+  const peer = sellerAsked();
   peer.tcpClosed(3, "timeout", T0 + 1_000);
   peer.receive(ALIVE_ACK, T0 + 2_000);
   const at = peer.agent.nextDeadline()!;
@@ -84,5 +96,26 @@ Deno.test("a restarted server that runs the transaction again keeps the sale", (
   assert.equal(state(peer), "held");
   const sold = peer.tcp(4, { type: "Shipping_Info", rq: "T1", name: "bea", address: "42 Main" });
   assert.ok(events(sold).includes("Shipping_Info"));
+  assert.deepEqual(peer.agent.items, []);
+});
+
+Deno.test("a sale whose details reached our server waits for its word, however long it answers", () => {
+  // The server may have charged the buyer: it delivers Shipping_Info on new
+  // connections for minutes (the seller's TCP port unreachable meanwhile),
+  // answering ALIVE all the while. Released, the item could be sold twice.
+  const peer = sellerInTransaction();
+  const warning = only(printed(peer.tcpClosed(3, "error", T0 + 1_000)));
+  assert.equal(
+    warning.text,
+    "Transaction T1 for Laptop ended unsettled: the connection failed before Shipping_Info; " +
+      "Laptop stays reserved until the server settles or cancels it",
+  );
+  for (let at = T0 + 2_000; at < T0 + 10 * 60_000; at += 20_000) {
+    peer.receive(ALIVE_ACK, at);
+    assert.deepEqual(events(peer.tick(at + 10_000)), []);
+  }
+  assert.equal(state(peer), "held");
+  const sold = peer.tcp(5, { type: "Shipping_Info", rq: "T1", name: "bea", address: "42 Main" });
+  assert.ok(events(sold).includes("Shipping_Info"), "the late delivery sells it, once");
   assert.deepEqual(peer.agent.items, []);
 });

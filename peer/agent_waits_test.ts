@@ -175,3 +175,31 @@ Deno.test("a registration the server does not answer shows its wait, and cancel 
     assert.deepEqual(events(peer.line("cancel", T0 + 804)), ["error"], "nothing left to cancel");
   });
 });
+
+Deno.test("commands waiting for the registration are named when the peer leaves", () => {
+  const peer = new Harness();
+  peer.line("register", T0);
+  peer.line("buy Mug 10", T0 + 1);
+  peer.line("sell Cup 5", T0 + 2);
+  assert.equal(
+    peer.agent.pendingWork,
+    "2 commands not run, waiting for the registration (buy, sell)",
+  );
+  peer.line("cancel", T0 + 3);
+  assert.equal(peer.agent.pendingWork, undefined, "run or failed once the wait ends");
+});
+
+Deno.test("register typed again while the server is silent sends nothing more", () => {
+  const peer = new Harness({ retransmit: { initialRto: 100, maxAttempts: 5 } });
+  let datagrams = sent(peer.line("register", T0)).length;
+  const again = peer.line("register", T0 + 1);
+  assert.deepEqual(sent(again), []);
+  assert.equal(
+    only(printed(again)).text,
+    "Already waiting for the server at 127.0.0.1:5000 to answer; type cancel to stop",
+  );
+  for (let i = 2; i < 50; i++) datagrams += sent(peer.line("register", T0 + i)).length;
+  for (let at = T0 + 100; at < T0 + 60_000; at += 50) datagrams += sent(peer.tick(at)).length;
+  // One REGISTER's tries, and the classic one sent beside it: not fifty of each.
+  assert.ok(datagrams <= 10, `${datagrams} datagrams`);
+});

@@ -374,8 +374,11 @@ export type Command = {
 /** The parsed command of one name. */
 export type CommandOf<K extends Command["name"]> = Extract<Command, { name: K }>;
 
-/** Input made of digits (and separators) only: perhaps card data, never echoed or logged. */
-export const LOOKS_SECRET = /^[0-9][0-9 /-]*$/;
+/**
+ * Input made of digits (and separators: spaces, dashes, dots, slashes)
+ * only: perhaps card data, never echoed or logged.
+ */
+export const LOOKS_SECRET = /^[0-9][0-9 ./-]*$/;
 
 /** The outcome of {@linkcode parseCommand}. */
 export type ParsedLine =
@@ -446,7 +449,10 @@ export function closestCommand(typed: string): string | undefined {
   const word = typed.toLowerCase();
   const limit = word.length <= 4 ? 1 : 2;
   let best: { name: string; distance: number } | undefined;
-  for (const name of [...Object.keys(COMMANDS), ...Object.keys(ALIASES)]) {
+  // Not "?": every one-letter word (a y typed when no question is asked)
+  // is one edit from it.
+  const aliases = Object.keys(ALIASES).filter((alias) => alias !== "?");
+  for (const name of [...Object.keys(COMMANDS), ...aliases]) {
     const distance = editDistance(word, name);
     if (distance <= limit && (best === undefined || distance < best.distance)) {
       best = { name, distance };

@@ -85,6 +85,14 @@ Deno.test("parseCommand suggests the command a near miss was meant to be", async
       });
     });
   }
+  await t.step("a one-letter word is not taken for ?", () => {
+    for (const typed of ["y", "n", "x"]) {
+      assert.deepEqual(parseCommand(typed), {
+        ok: false,
+        error: `Unknown command "${typed}": type help for the list`,
+      });
+    }
+  });
 });
 
 Deno.test("parseCommand rejects arguments to a command that takes none", async (t) => {
@@ -274,7 +282,14 @@ Deno.test("parseCommand reads set auto-buy on and off", () => {
 });
 
 Deno.test("parseCommand does not echo a card number or expiry typed as a command", () => {
-  for (const line of ["4111111111111111", "4111 1111 1111 1111", "12/39"]) {
+  const lines = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "12/39",
+    "4111.1111.1111.1111",
+    "12.39",
+  ];
+  for (const line of lines) {
     const parsed = parseCommand(line);
     assert.equal(parsed.ok, false);
     assert.ok(!parsed.ok && !parsed.error.includes(line.split(" ")[0]!), line);

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { Card, Expiry, expiryValid, luhnValid, PostalAddress } from "../protocol/payment.ts";
+import { LOOKS_SECRET } from "./commands.ts";
 
 // The rules themselves live in protocol/payment.ts, shared with the server.
 export { Card, Expiry, PostalAddress };
@@ -60,6 +61,13 @@ function refusal(detail: keyof PaymentDetails, value: string, now: Date): string
     return "its check digit is wrong (Luhn), so a digit is mistyped";
   }
   if (detail === "expiry" && !expiryValid(value, now)) return "the card has expired";
+  // Card, expiry and security code pasted in one go: the code (or the card
+  // again) lands at the address question, and an address is shown, stored
+  // and sent to the other party.
+  if (detail === "address" && LOOKS_SECRET.test(value)) {
+    return "it is digits only, like a card number, expiry or security code; " +
+      "expected a street and town";
+  }
   return undefined;
 }
 
@@ -110,7 +118,7 @@ export function parsePaymentJson(text: string, now: Date = new Date()): PaymentR
   }
   const parsed = PaymentDetails.safeParse(value);
   if (!parsed.success) return { ok: false, error: describeIssue(parsed.error) };
-  for (const detail of ["card", "expiry"] as const) {
+  for (const detail of ["card", "expiry", "address"] as const) {
     const why = refusal(detail, parsed.data[detail], now);
     if (why !== undefined) return { ok: false, error: `${detail}: ${why}` };
   }

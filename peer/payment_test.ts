@@ -70,6 +70,11 @@ Deno.test("parsePaymentJson says what is wrong, never quoting the card", async (
       /^address: expected at most 300 characters$/,
     ],
     [
+      "a security code for the address",
+      { card: CARD, expiry: "11/30", address: " 987 " },
+      /^address: it is digits only/,
+    ],
+    [
       "an unknown field",
       { card: CARD, expiry: "11/30", address: "x", cvv: "123" },
       /^unknown field "cvv"/,

@@ -301,11 +301,22 @@ export function onTcpClosed(
     : cause === "error"
     ? "the connection failed"
     : "the server closed the connection";
-  if (transaction.role === "seller") {
+  // Our server, once it has the seller's details, may have charged the
+  // buyer: it then delivers Shipping_Info on new connections until one
+  // gets through (for minutes, and again when the seller registers anew),
+  // or sends CANCEL. Its answering other datagrams meanwhile says nothing
+  // of the sale, so the item waits for its word: released sooner, it
+  // could be sold twice.
+  const awaitsWord = transaction.role === "seller" && transaction.answered &&
+    state.serverKind === "ours";
+  if (transaction.role === "seller" && !awaitsWord) {
     state.unsettled.set(transaction.rq, { key: transaction.ref, endedAt: turn.at });
   }
   const sent = transaction.answered ? "Shipping_Info" : "the payment details were sent";
-  const then = transaction.role === "seller"
+  const then = awaitsWord
+    ? `before Shipping_Info; ${transaction.item} stays reserved until the server settles or ` +
+      "cancels it"
+    : transaction.role === "seller"
     ? `before ${sent}; ${transaction.item} stays reserved while the server may still settle ` +
       "or cancel it, and is for sale again if the server answers without doing so"
     : !transaction.answered

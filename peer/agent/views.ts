@@ -223,6 +223,15 @@ export function describePending(state: AgentState): string | undefined {
   if (state.questions.length > 0) {
     parts.push(count(state.questions.length, "question", "questions") + " unanswered");
   }
+  if (state.queued.length > 0) {
+    // Kept in memory only: leaving drops them.
+    parts.push(
+      count(state.queued.length, "command", "commands") +
+        ` not run, waiting for the registration (${
+          state.queued.map((command) => command.name).join(", ")
+        })`,
+    );
+  }
   return parts.length === 0 ? undefined : parts.join(", ");
 }
 
