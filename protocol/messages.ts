@@ -105,7 +105,8 @@ export const RegisterDenied = message("REGISTER-DENIED", {
   rq: Rq,
   reason: RequiredText,
 });
-export const DeRegistered = message("DE-REGISTERED", { rq: Rq });
+/** Some classic servers add the peer's name (`DE-REGISTERED rq Name`): read, never written. */
+export const DeRegistered = message("DE-REGISTERED", { rq: Rq, name: Name.optional() });
 export const DeRegisterDenied = message("DE-REGISTER-DENIED", {
   rq: Rq,
   reason: RequiredText,
@@ -337,7 +338,7 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "CANCEL": spec(Cancel, "udp", "rq {sender} item price"),
   "REGISTERED": spec(Registered, "udp", "rq extensions..."),
   "REGISTER-DENIED": spec(RegisterDenied, "udp", "rq reason..."),
-  "DE-REGISTERED": spec(DeRegistered, "udp", "rq"),
+  "DE-REGISTERED": spec(DeRegistered, "udp", "rq {name}"),
   "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),
   "SEARCH": spec(Search, "udp", "rq item description..."),
   "FOUND": spec(Found, "udp", "rq item price [from seller]"),
