@@ -59,12 +59,21 @@ export const Register = message("REGISTER", {
   extensions: Extensions.optional(),
 });
 export const DeRegister = message("DE-REGISTER", { rq: Rq, name: Name });
+/**
+ * The item name as a classic peer wrote it, when that is not its composed
+ * form (`Cafe\u0301` for `Caf\u00e9`): decoded beside the composed `item`,
+ * and written in its place. The server passes a buyer's spelling on in the
+ * SEARCH to classic sellers, which compare item names byte for byte.
+ */
+const Spelling = z.string().optional();
+
 export const LookingFor = message("LOOKING_FOR", {
   rq: Rq,
   name: Name,
   item: Item,
   description: Text,
   maxPrice: Price,
+  spelling: Spelling,
 });
 export const Offer = message("OFFER", {
   rq: Rq,
@@ -115,6 +124,7 @@ export const Search = message("SEARCH", {
   rq: Rq,
   item: Item,
   description: Text,
+  spelling: Spelling,
 });
 export const Found = message("FOUND", {
   rq: Rq,
