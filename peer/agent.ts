@@ -48,6 +48,7 @@ import {
   onNoDeal,
   onPurchaseCancel,
   onServerError,
+  serverRefusal,
 } from "./agent/buying.ts";
 import { AgentTurn, type PeerEffect, type PeerEvent } from "./agent/effects.ts";
 import { ABORT_INPUT, onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
@@ -564,14 +565,14 @@ export class Agent {
   /**
    * A datagram from the server that does not parse. A classic server's own
    * types (`ERROR: …`, `LOOKING_FOR_ACK`, `TRANSACTION_SUCCESS`) are its
-   * noise, logged only, except an `ERROR:` that refuses the search just
-   * sent.
+   * noise, logged only, except an `ERROR:` (or an `Unknown command:
+   * LOOKING_FOR`) that refuses the search just sent.
    */
   #onInvalid(turn: AgentTurn, event: Extract<PeerEvent, { kind: "invalid" }>): void {
     const state = this.#state;
     const { error, text } = event;
     if (error.code === "unknown_type" && state.serverKind !== "ours") {
-      const words = text?.trim().match(/^ERROR:(.*)$/s)?.[1];
+      const words = serverRefusal(text ?? "");
       if (words === undefined || !onServerError(state, turn, words)) {
         const type = (text ?? "").trim().split(/\s/, 1)[0] || "?";
         turn.log(

@@ -66,6 +66,30 @@ Deno.test("a classic server's ERROR: right after LOOKING_FOR ends that search wi
     assert.equal(request.state, "denied");
     assert.equal(request.reason, "could not convert string to float: 'x'");
   });
+  await t.step(
+    "Unknown command: LOOKING_FOR (a server that knows only REGISTER) refuses it too",
+    () => {
+      const peer = new Harness();
+      peer.register("classic");
+      only(sent(peer.line("buy Teapot 25", T0)));
+      const output = only(printed(noise(peer, "Unknown command: LOOKING_FOR", T0 + 5)));
+      assert.equal(output.event, "DENIED");
+      assert.equal(
+        output.text,
+        "The server refused the search for Teapot: Unknown command: LOOKING_FOR",
+      );
+      assert.equal(only(peer.agent.requests).state, "denied");
+    },
+  );
+  await t.step("its other words after LOOKING_FOR refuse nothing", () => {
+    const peer = new Harness();
+    peer.register("classic");
+    peer.line("buy Teapot 25", T0);
+    for (const text of ["Invalid message format", "Unknown command: OFFER", "LOOKING_FOR_ACK 2"]) {
+      assert.deepEqual(printed(noise(peer, text, T0 + 5)), []);
+    }
+    assert.equal(only(peer.agent.requests).state, "searching");
+  });
   await t.step("two searches pending: which one it refuses is unknown, it ends none", () => {
     const peer = new Harness();
     peer.register("classic");

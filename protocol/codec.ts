@@ -318,6 +318,10 @@ function decodeFields(
     for (const key of Object.keys(message)) {
       if (message[key] === undefined) delete message[key];
     }
+    const spelled = record.item;
+    if (SPELLED.has(layout.type) && spelled !== undefined && spelled !== message.item) {
+      message.spelling = spelled;
+    }
     return { ok: true, message: message as Message };
   }
   const issue = parsed.error.issues[0]!;
@@ -329,6 +333,9 @@ function decodeFields(
     { keyword, rq },
   );
 }
+
+/** The types whose item a classic peer's spelling may stand for (`spelling`). */
+const SPELLED: ReadonlySet<string> = new Set(["LOOKING_FOR", "SEARCH"]);
 
 /**
  * Encodes a message as wire text, without a trailing newline (classic peers
@@ -356,6 +363,13 @@ export function encode(message: Message): string {
     );
   }
   const record = parsed.data as Record<string, string | undefined>;
+  const spelling = record.spelling;
+  if (spelling !== undefined && SPELLED.has(message.type)) {
+    if (spelling.normalize("NFC") !== record.item || !/^[^\s\p{C}]+$/u.test(spelling)) {
+      throw new TypeError(`Cannot encode ${message.type}: spelling is not one of item`);
+    }
+    record.item = spelling;
+  }
   const words: string[] = [spec.keyword];
   const optional = layout.optional;
   for (const name of layout.head) {

@@ -91,6 +91,22 @@ Deno.test("decode accepts BUY, CANCEL, ACCEPT and REFUSE with the sender's name 
   });
 });
 
+Deno.test("decode accepts DE-REGISTERED with the peer's name after the RQ#", async (t) => {
+  await t.step("as a classic server that knows only REGISTER writes it", () => {
+    assert.deepEqual(decoded(utf8.encode("DE-REGISTERED r4 alice")), {
+      type: "DE-REGISTERED",
+      rq: "r4",
+      name: "alice",
+    });
+  });
+  await t.step("the name is never written", () => {
+    assert.equal(encode({ type: "DE-REGISTERED", rq: "r4", name: "alice" }), "DE-REGISTERED r4");
+  });
+  await t.step("a token there that is no name is still an extra field", () => {
+    assert.equal(rejected("DE-REGISTERED r4 al/ice").code, "field_count");
+  });
+});
+
 Deno.test("decode reads what a classic Python peer and server write", async (t) => {
   // Prices as Python floats, the seller's name after FOUND, an empty
   // description leaving two spaces, a server-made RQ# for the transaction.

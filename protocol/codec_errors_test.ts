@@ -92,7 +92,7 @@ Deno.test("decode rejects a message with fields missing", async (t) => {
 
 Deno.test("decode rejects a message with extra fields", async (t) => {
   const cases: [string, RegExp][] = [
-    ["DE-REGISTERED r1 r2", /DE-REGISTERED needs 1 field \(rq\), got 2/],
+    ["DE-REGISTERED r1 alice bob", /DE-REGISTERED needs 1 field \(rq\), got 3/],
     ["DE-REGISTER r2 alice bob", /DE-REGISTER needs 2 fields \(rq name\), got 3/],
     ["BUY r3 Laptop 450 now", /BUY needs 3 fields.*got 4/],
     ["CANCEL r3 Laptop 450 please", /CANCEL needs 3 fields.*got 4/],

@@ -193,6 +193,7 @@ Deno.test("decode composes item names (NFC) and counts their limit after composi
       rq: "s1",
       item: composed,
       description: "for two",
+      spelling: "Cafe\u0301",
     });
     const offer = decoded("OFFER s1 bob Cafe\u0301 5");
     assert.equal(offer.type === "OFFER" && offer.item, composed);
@@ -203,6 +204,32 @@ Deno.test("decode composes item names (NFC) and counts their limit after composi
     assert.equal(
       encode({ type: "BUY", rq: "r1", item: "Cafe\u0301", price: 5 }),
       `BUY r1 ${composed} 5`,
+    );
+  });
+  await t.step(
+    "LOOKING_FOR and SEARCH keep the spelling, and write it in place of the item",
+    () => {
+      const looking = decoded("LOOKING_FOR r1 dave Cafe\u0301 beans 10");
+      assert.equal(looking.type === "LOOKING_FOR" && looking.item, composed);
+      assert.equal(looking.type === "LOOKING_FOR" && looking.spelling, "Cafe\u0301");
+      assert.equal(
+        encode({
+          type: "SEARCH",
+          rq: "s1",
+          item: composed,
+          description: "",
+          spelling: "Cafe\u0301",
+        }),
+        "SEARCH s1 Cafe\u0301",
+      );
+      const plain = decoded(`LOOKING_FOR r1 dave ${composed} beans 10`);
+      assert.equal("spelling" in plain, false);
+    },
+  );
+  await t.step("a spelling that is not one of the item is a program error", () => {
+    assert.throws(
+      () => encode({ type: "SEARCH", rq: "s1", item: composed, description: "", spelling: "Cafe" }),
+      TypeError,
     );
   });
   await t.step("a name too long only decomposed is taken", () => {

@@ -59,12 +59,21 @@ export const Register = message("REGISTER", {
   extensions: Extensions.optional(),
 });
 export const DeRegister = message("DE-REGISTER", { rq: Rq, name: Name });
+/**
+ * The item name as a classic peer wrote it, when that is not its composed
+ * form (`Cafe\u0301` for `Caf\u00e9`): decoded beside the composed `item`,
+ * and written in its place. The server passes a buyer's spelling on in the
+ * SEARCH to classic sellers, which compare item names byte for byte.
+ */
+const Spelling = z.string().optional();
+
 export const LookingFor = message("LOOKING_FOR", {
   rq: Rq,
   name: Name,
   item: Item,
   description: Text,
   maxPrice: Price,
+  spelling: Spelling,
 });
 export const Offer = message("OFFER", {
   rq: Rq,
@@ -105,7 +114,8 @@ export const RegisterDenied = message("REGISTER-DENIED", {
   rq: Rq,
   reason: RequiredText,
 });
-export const DeRegistered = message("DE-REGISTERED", { rq: Rq });
+/** Some classic servers add the peer's name (`DE-REGISTERED rq Name`): read, never written. */
+export const DeRegistered = message("DE-REGISTERED", { rq: Rq, name: Name.optional() });
 export const DeRegisterDenied = message("DE-REGISTER-DENIED", {
   rq: Rq,
   reason: RequiredText,
@@ -114,6 +124,7 @@ export const Search = message("SEARCH", {
   rq: Rq,
   item: Item,
   description: Text,
+  spelling: Spelling,
 });
 export const Found = message("FOUND", {
   rq: Rq,
@@ -337,7 +348,7 @@ export const SPECS: Readonly<Record<MessageType, Spec>> = {
   "CANCEL": spec(Cancel, "udp", "rq {sender} item price"),
   "REGISTERED": spec(Registered, "udp", "rq extensions..."),
   "REGISTER-DENIED": spec(RegisterDenied, "udp", "rq reason..."),
-  "DE-REGISTERED": spec(DeRegistered, "udp", "rq"),
+  "DE-REGISTERED": spec(DeRegistered, "udp", "rq {name}"),
   "DE-REGISTER-DENIED": spec(DeRegisterDenied, "udp", "rq reason..."),
   "SEARCH": spec(Search, "udp", "rq item description..."),
   "FOUND": spec(Found, "udp", "rq item price [from seller]"),

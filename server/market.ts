@@ -404,6 +404,7 @@ export class Market extends MarketBook {
       item: message.item,
       description: message.description,
       maxPrice: message.maxPrice,
+      ...(message.spelling !== undefined ? { spelling: message.spelling } : {}),
       createdAt: event.at,
       updatedAt: event.at,
       state: "searching",
@@ -435,7 +436,13 @@ export class Market extends MarketBook {
       item: message.item,
       description: message.description,
     };
-    if (classic.length > 0) turn.fanout(search, classic);
+    // Classic sellers compare names byte for byte: the buyer's own spelling.
+    if (classic.length > 0) {
+      turn.fanout(
+        record.spelling !== undefined ? { ...search, spelling: record.spelling } : search,
+        classic,
+      );
+    }
     for (const seller of ours) this.sendTo(seller, search, turn);
   }
 

@@ -50,6 +50,40 @@ Deno.test("a classic buyer's FOUND carries no seller name", () => {
   assert.deepEqual(h.take("buyer"), [{ type: "FOUND", rq: "b1", item: "Laptop", price: 400 }]);
 });
 
+Deno.test("a classic buyer's decomposed item name reaches classic sellers as it wrote it", () => {
+  const h = new Harness();
+  h.register("buyer");
+  h.register("classic");
+  h.register("ours", true);
+  h.from("buyer", {
+    type: "LOOKING_FOR",
+    rq: "b1",
+    name: "buyer",
+    item: "Caf\u00e9",
+    description: "any",
+    maxPrice: 20,
+    spelling: "Cafe\u0301",
+  });
+  // A classic seller compares bytes: "Cafe\u0301" is what it listed.
+  assert.deepEqual(h.take("classic"), [{
+    type: "SEARCH",
+    rq: "S1",
+    item: "Caf\u00e9",
+    description: "any",
+    spelling: "Cafe\u0301",
+  }]);
+  // Ours compose every name: the composed one.
+  assert.deepEqual(h.take("ours"), [{
+    type: "SEARCH",
+    rq: "S1",
+    item: "Caf\u00e9",
+    description: "any",
+  }]);
+  h.from("classic", offer("S1", "classic", "Caf\u00e9", 15));
+  h.tick(T0 + TIMERS.offerWindow);
+  assert.deepEqual(h.take("buyer"), [{ type: "FOUND", rq: "b1", item: "Caf\u00e9", price: 15 }]);
+});
+
 Deno.test("offers above the max lead to NEGOTIATE with the cheapest seller", async (t) => {
   function setup() {
     const h = new Harness();

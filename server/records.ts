@@ -43,6 +43,8 @@ export interface RequestRecord {
   /** The buyer's RQ#: in LOOKING_FOR, FOUND, NOT_*, BUY and the buyer's CANCEL. */
   readonly buyerRq: string;
   readonly item: string;
+  /** The item as a classic buyer wrote it, when not composed: its SEARCH to classic peers. */
+  readonly spelling?: string;
   readonly description: string;
   readonly maxPrice: number;
   readonly createdAt: number;

@@ -316,6 +316,24 @@ export function onDenied(state: AgentState, turn: AgentTurn, message: MessageOf<
 /** How soon after a LOOKING_FOR a classic server's `ERROR:` is taken for its answer. */
 export const ERROR_ANSWERS_WITHIN_MS = 5_000;
 
+/**
+ * The words of a classic server's own refusal: what follows `ERROR:`, or
+ * the whole text when it says that LOOKING_FOR is a command it does not
+ * know (`Unknown command: LOOKING_FOR`, as one classic server answers
+ * every type but REGISTER and DE-REGISTER). Its other noise
+ * (`LOOKING_FOR_ACK`, `Invalid message format`) refuses nothing.
+ *
+ * @returns The words, or undefined when the text is no refusal.
+ */
+export function serverRefusal(text: string): string | undefined {
+  const trimmed = text.trim();
+  const error = trimmed.match(/^ERROR:(.*)$/s)?.[1];
+  if (error !== undefined) return error;
+  return /^(?:unknown|unsupported|unrecognized|invalid)\b.*\bLOOKING_FOR\b/is.test(trimmed)
+    ? trimmed
+    : undefined;
+}
+
 /** Most characters of a classic server's words shown. */
 const MAX_ERROR_WORDS = 200;
 

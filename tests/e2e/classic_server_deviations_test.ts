@@ -83,7 +83,7 @@ Deno.test("a classic server that answers ERROR: gets a classic REGISTER at once"
   assert.equal(denied.reason, "Name-Already-Exists");
 });
 
-Deno.test("a classic server's own datagrams are not shown; its ERROR: after LOOKING_FOR ends the search", async () => {
+Deno.test("a classic server's own datagrams are not shown; its ERROR: or Unknown command after LOOKING_FOR ends the search", async () => {
   await using dir = await tempDir();
   using server = new RawServer();
   await using peer = await PeerProcess.start("alice", server.port, dir.path);
@@ -100,6 +100,18 @@ Deno.test("a classic server's own datagrams are not shown; its ERROR: after LOOK
   const denied = await peer.waitEvent("DENIED");
   assert.equal(denied.reason, "could not convert string to float: 'x'");
   assert.equal(denied.item, "Teapot");
+  // A server that knows only REGISTER and DE-REGISTER (l3itisys/P2PShop).
+  const from = peer.lines.length;
+  await peer.send("buy Lamp 30");
+  const lamp = await server.expect("LOOKING_FOR");
+  await server.send("Unknown command: LOOKING_FOR", lamp.from);
+  const unknown = await peer.waitEvent("DENIED", { from });
+  assert.equal(unknown.reason, "Unknown command: LOOKING_FOR");
+  assert.equal(unknown.item, "Lamp");
+  await peer.send("deregister");
+  const leaving = await server.expect("DE-REGISTER");
+  await server.send(`DE-REGISTERED ${leaving.words[1]} alice`, leaving.from);
+  await peer.waitEvent("DE-REGISTERED", { from });
   const shown = peer.lines.map((line) => JSON.parse(line)).filter((o) => o.event === "warning");
   assert.deepEqual(shown, [], "nothing of the classic server's noise is shown");
 });
