@@ -288,6 +288,13 @@ Deno.test("a sealed datagram accepted before a server restart is refused after i
     new TextDecoder().decode(sent.data).startsWith("LOOKING_FOR ")
   );
   assert.ok(captured, "the sealed LOOKING_FOR went through the proxy");
+  // Once bea has its ACK she sends it no more: a LOOKING_FOR the second
+  // server receives can then only be the replay.
+  for (let i = 0; i < 100; i++) {
+    if ((await bea.command("status", "status")).pending === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal((await bea.command("status", "status")).pending, 0, "the LOOKING_FOR acknowledged");
   await first.kill("SIGKILL");
   await using second = await ServerProcess.restart(first, dir.path, "--log-level", "debug");
   proxy.replayToServer(captured);
