@@ -300,6 +300,12 @@ function StatusBar({ status, connection, act }) {
       <span class="item">server <b>${status.server}</b> ${status.serverKind === "classic"
         ? "(classic)"
         : ""}</span>
+      ${status.notAnsweringSince === undefined ? null : html`
+        <span class="item" data-test="not-answering" role="status">
+          <span class="badge lost">server not answering since ${new Date(status.notAnsweringSince)
+            .toISOString().slice(11, 19)}</span>
+        </span>
+      `}
       <span class="item">server key <b>${status.serverKeyFingerprint ?? "not pinned yet"}</b></span>
       <span class="item">my key <b>${status.keyFingerprint}</b></span>
       <span class="item">

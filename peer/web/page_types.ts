@@ -21,6 +21,11 @@ export interface PageStatus {
   readonly keyFingerprint: string;
   readonly serverKeyFingerprint: string | undefined;
   readonly autoBuy: boolean;
+  /**
+   * Since when the server has not answered (ms since the epoch): a request
+   * got no reply after every try, and nothing came from it since.
+   */
+  readonly notAnsweringSince: number | undefined;
   readonly ports: { readonly udp: number; readonly tcp: number };
   /** Whether this connection may send card data (this machine, or HTTPS). */
   readonly cardDataAllowed: boolean;

@@ -302,6 +302,7 @@ export class PeerPage implements AsyncDisposable {
         keyFingerprint: peer.key.fingerprint,
         serverKeyFingerprint: this.#serverKeyFingerprint,
         autoBuy: agent.autoBuy,
+        notAnsweringSince: agent.serverSilentSince,
         ports: peer.ports,
         cardDataAllowed: cardDataAllowed(remote.hostname, secure),
       },

@@ -18,6 +18,7 @@ import {
 } from "/common.js";
 import uPlot from "/vendor/uplot.js";
 import {
+  chartAxes,
   countOf,
   liveness,
   salesSeries,
@@ -159,6 +160,7 @@ function Chart({ title, samples, field, color }) {
     height: 180,
     legend: { show: false },
     scales: { y: { range: fromZero } },
+    axes: chartAxes(),
     series: [{}, { label: title, stroke: color, fill: `${color}22`, width: 2 }],
   }, data);
   return html`<div class="card chart" ref=${box} data-test=${`chart-${field}`}></div>`;
@@ -177,6 +179,7 @@ function SalesChart({ ledger, now, since }) {
     height: 180,
     legend: { show: false },
     scales: { y: { range: fromZero } },
+    axes: chartAxes(),
     series: [{}, {
       label: "sales",
       stroke: "#18864b",

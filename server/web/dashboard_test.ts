@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { browserMissing, launch } from "../../tests/e2e/_browser.ts";
 import { ShopServer } from "../server.ts";
 import { Dashboard } from "./dashboard.ts";
+import { AXIS_LABEL_GAP, chartAxes, labelWidth } from "./dashboard_view.js";
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
@@ -124,6 +125,31 @@ Deno.test({
           const rows = page.locator("[data-test=searches] tbody tr");
           assert.equal(await rows.count(), 1);
           assert.match(await rows.first().textContent() ?? "", /Chair/);
+        },
+      );
+
+      await t.step(
+        "Chromium draws the charts' axis labels no wider than they are spaced for",
+        async () => {
+          const [x, y] = chartAxes();
+          const at = Date.UTC(2026, 11, 8, 23, 59, 58) / 1000;
+          const times = x.values(null, [at, at + 1, at + 3_600]);
+          const counts = ["0", "0.25", "10,000", "12,345.5"];
+          const drawn = await page.evaluate(
+            ({ font, labels }) => {
+              // deno-lint-ignore no-explicit-any
+              const context = (globalThis as any).document.createElement("canvas").getContext("2d");
+              context.font = font;
+              return labels.map((label: string) => context.measureText(label).width as number);
+            },
+            { font: x.font, labels: [...times, ...counts] },
+          );
+          const labels = [...times, ...counts];
+          labels.forEach((label, i) => {
+            assert.ok(drawn[i]! <= labelWidth(label), `"${label}": ${drawn[i]} px drawn`);
+          });
+          assert.ok(Math.max(...drawn.slice(0, times.length)) + AXIS_LABEL_GAP <= x.space);
+          assert.ok(Math.max(...drawn.slice(times.length)) + 15 <= y.size(null, counts));
         },
       );
       assert.deepEqual(errors, []);

@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import type { LedgerEntry } from "../records.ts";
 import { TRANSITIONS } from "../request_states.ts";
 import {
+  AXIS_LABEL_GAP,
+  chartAxes,
+  clockLabel,
   countOf,
+  labelWidth,
   liveness,
   salesSeries,
   sampleSeries,
@@ -63,4 +67,40 @@ Deno.test("sampleSeries and withSample keep the last samples for a chart", () =>
   const kept = withSample(samples, { t: 4, datagrams: 40, searches: 4 }, 3);
   assert.deepEqual(kept.map((sample) => sample.t), [2, 3, 4]);
   assert.equal(samples.length, 3, "the old list is left as it was");
+});
+
+Deno.test("the charts' axis labels never touch: time labels spaced past the widest, y axis wide enough", () => {
+  const [x, y] = chartAxes();
+  assert.equal(x.font, y.font);
+  const font = Number(/^(\d+)px/.exec(x.font)?.[1]);
+  assert.ok(font >= 10, x.font);
+  // Ticks a day apart at every step the axis may take: the widest label of each.
+  const at = Date.UTC(2026, 11, 8, 23, 59, 58) / 1000;
+  for (const step of x.incrs) {
+    assert.ok(Number.isInteger(step) && step >= 1, `step ${step}: whole seconds`);
+    const labels = x.values(null, [at, at + step, at + 2 * step]);
+    assert.deepEqual(labels.slice(0, 2), [clockLabel(at), clockLabel(at + step)]);
+    for (const label of labels) {
+      assert.match(label, /^\d\d:\d\d:\d\d$/);
+      assert.ok(
+        labelWidth(label, font) + AXIS_LABEL_GAP <= x.space,
+        `"${label}" is ${labelWidth(label, font)} px wide; space ${x.space}`,
+      );
+    }
+  }
+  // One line of labels fits the x axis's height.
+  assert.ok(x.size >= 10 + 5 + font, `x axis ${x.size} px high`);
+  for (const values of [["0", "0.5", "1"], ["0", "5,000", "10,000", "12,345.5"]]) {
+    const widest = Math.max(...values.map((value) => labelWidth(value, font)));
+    assert.ok(y.size(null, values) >= widest + 10 + 5, `${values}: ${y.size(null, values)} px`);
+  }
+  assert.ok(y.size(null, null) > 15);
+  // Rows of y labels: a line apart and a gap.
+  assert.ok(y.space >= font + AXIS_LABEL_GAP, `y space ${y.space}`);
+});
+
+Deno.test("labelWidth grows with the text and the font", () => {
+  assert.ok(labelWidth("00:00:00", 11) > labelWidth("0:00", 11));
+  assert.ok(labelWidth("00:00:00", 12) > labelWidth("00:00:00", 11));
+  assert.equal(labelWidth("", 11), 0);
 });
