@@ -51,7 +51,7 @@ export function sendRegister(
   state: AgentState,
   turn: AgentTurn,
   extended: boolean,
-  more: Pick<Pending, "auto" | "firstDenial" | "retries"> & { cookie?: string } = {},
+  more: Pick<Pending, "auto" | "firstDenial" | "retries" | "beside"> & { cookie?: string } = {},
 ): void {
   const id = state.profile;
   const rq = state.newRq();
@@ -205,7 +205,7 @@ export function fallBackToClassic(
     state.superseded.add(rq);
   } else state.pending.set(rq, { ...pending, fellBack: true });
   turn.log("info", `REGISTER ${rq} with extensions: ${why}; sending a classic REGISTER too`);
-  sendRegister(state, turn, false);
+  sendRegister(state, turn, false, { beside: true });
   return true;
 }
 

@@ -57,8 +57,12 @@ export function onTick(state: AgentState, turn: AgentTurn): Message[] {
       `No answer to ${payload.type} ${payload.rq} yet: sending it again (try ${attempt})`,
     );
     turn.send(payload);
-    // A person at the terminal sees the registration wait, every other try.
-    if (payload.type === "REGISTER" && attempt % 2 === 0 && !state.registered) {
+    // A person at the terminal sees the registration wait, every other try,
+    // counted by the first REGISTER only (not the classic one beside it).
+    if (
+      payload.type === "REGISTER" && attempt % 2 === 0 && !state.registered &&
+      !state.pending.get(payload.rq)?.beside
+    ) {
       const server = formatAddress(state.profile.server);
       turn.print(
         "waiting",

@@ -123,6 +123,8 @@ export interface Pending {
    * answered first registers.
    */
   readonly fellBack?: boolean;
+  /** The classic REGISTER sent beside a `fellBack` one: its tries are not shown. */
+  readonly beside?: boolean;
 }
 
 /**
