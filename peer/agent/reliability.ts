@@ -122,11 +122,21 @@ export function heardFromServer(state: AgentState, turn: AgentTurn): void {
 
 /** Ends a request the server never answered, and says so. */
 function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: number): void {
+  const silent = state.silentSince !== undefined;
   state.silentSince ??= turn.at;
   const about = "item" in message ? ` for ${message.item}` : "";
-  const what = `${message.type}${about} got no reply after ${attempts} tries`;
+  const what = `${message.type === "ALIVE" ? "the keep-alive" : message.type}${about} ` +
+    `got no reply after ${attempts} tries`;
   let outcome = "";
   switch (message.type) {
+    case "ALIVE":
+      // Sent on its own every little while: one line for the silence, not one per keep-alive.
+      if (silent) {
+        turn.log("debug", `ALIVE ${message.rq} got no reply after ${attempts} tries`);
+        return;
+      }
+      outcome = "; a line says when the server answers again";
+      break;
     case "REGISTER": {
       const fellBack = state.pending.get(message.rq)?.fellBack;
       state.pending.delete(message.rq);
