@@ -152,9 +152,12 @@ Deno.test("a registration with a classic REGISTER beside it counts its tries onc
   const shown = [];
   for (let at = T0 + 50; at < T0 + 10_000; at += 50) shown.push(...printed(peer.tick(at)));
   const waits = shown.filter((output) => output.event === "waiting").map((output) => output.text);
-  assert.deepEqual(waits, [2, 4, 6, 8].map((attempt) =>
-    `Waiting for the server at 127.0.0.1:5000 (try ${attempt} of 8); type cancel to stop`
-  ));
+  assert.deepEqual(
+    waits,
+    [2, 4, 6, 8].map((attempt) =>
+      `Waiting for the server at 127.0.0.1:5000 (try ${attempt} of 8); type cancel to stop`
+    ),
+  );
   assert.equal(sent(peer.tick(T0 + 10_001)).length, 0, "both REGISTERs given up");
   assert.match(shown.at(-1)!.text, /got no reply after 8 tries; is the server running/);
 });

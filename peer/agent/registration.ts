@@ -209,6 +209,17 @@ export function fallBackToClassic(
   return true;
 }
 
+/** Our server's denials of a name held by another key, and the classic one. */
+const NAME_TAKEN = /^name \S+ (is bound to another key|in use)$|^Name-Already-Exists$/i;
+
+/** What to do about a denial for a name taken, else nothing. */
+function nameTakenHint(state: AgentState, reason: string): string {
+  if (!NAME_TAKEN.test(reason)) return "";
+  const name = state.profile.name;
+  return `; the name is taken (another peer, or ${name} in another --data directory, holds it): ` +
+    "start this peer with another --name";
+}
+
 /** Ends the other REGISTERs pending once one is answered. */
 function dropOtherRegisters(state: AgentState, turn: AgentTurn): void {
   for (const [rq, pending] of [...state.pending]) {
@@ -359,7 +370,10 @@ export function onRegistrationAnswer(
       ? pending.firstDenial
       : message.reason;
     state.registrationFailure = `the registration was denied: ${reason}`;
-    turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, { rq: message.rq, reason });
+    turn.print("REGISTER-DENIED", `Registration denied: ${reason}${nameTakenHint(state, reason)}`, {
+      rq: message.rq,
+      reason,
+    });
     return;
   }
   // The other REGISTER out beside this one is sent no more (each copy of
