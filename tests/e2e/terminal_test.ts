@@ -125,7 +125,9 @@ Deno.test({
     await t.step("Ctrl-C at the card prompt of payment changes nothing", async () => {
       await pty.type("payment");
       await pty.press("Enter");
-      await pty.waitFor(/Card number \(kept for this session, never stored\):\n.*tty> $/);
+      await pty.waitFor(
+        /Card number \(kept for this session, never stored\):\n.*tty> \(hidden\) $/,
+      );
       await pty.press("C-c");
       await pty.waitFor("Nothing changed: the payment details kept before (card ending 1111) stay");
       await pty.type("status");
@@ -222,7 +224,7 @@ Deno.test({
           await pty.press("Enter");
           await pty.waitFor("Card number for buyer of Lamp (25.00):");
           await server.kill("SIGKILL");
-          await pty.waitFor(/until you press Enter on an empty line\n.*bea> $/);
+          await pty.waitFor(/until you press Enter on an empty line\n.*bea> \(hidden\) $/);
           for (const line of [CARD, EXPIRY, ADDRESS]) {
             await pty.type(line);
             await pty.press("Enter");
