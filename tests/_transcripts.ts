@@ -70,7 +70,7 @@ export function normalize(line: string): string {
     .replace(/\b(UDP|TCP) \d+/g, "$1 PORT")
     .replace(/ 127\.0\.0\.1 \d+ \d+ /g, " 127.0.0.1 PORT PORT ")
     .replace(/"(udpPort|tcpPort)":\d+/g, '"$1":PORT')
-    .replace(/\b(key|fingerprint) [A-Za-z0-9_-]{12}\b/g, "$1 FP")
+    .replace(/\b(key|fingerprint) [A-Za-z0-9_-]{12}(?![A-Za-z0-9_-])/g, "$1 FP")
     .replace(/"(keyFingerprint|serverKeyFingerprint)":"[^"]*"/g, '"$1":"FP"')
     .replace(/\b(key|dh|ca|sig|cookie)=[A-Za-z0-9_-]+…?/g, "$1=…")
     .replace(/\b(LIST \S+ \S+ )\S+/g, "$1SEQ")
