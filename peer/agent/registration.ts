@@ -41,7 +41,7 @@ const FINAL_DENIAL = /bound to another key|^Refused: |server is full/i;
  * A reason our server gives an unsigned REGISTER (cut to the request's
  * length for an unknown address): the signed one's reason matters more.
  */
-const UNSIGNED_REFUSED = /^auth required|only authenticated peers/i;
+export const UNSIGNED_REFUSED = /^auth required|only authenticated peers/i;
 
 /**
  * Sends REGISTER, with the extensions this peer offers unless `extended`
@@ -51,7 +51,9 @@ export function sendRegister(
   state: AgentState,
   turn: AgentTurn,
   extended: boolean,
-  more: Pick<Pending, "auto" | "firstDenial" | "retries" | "beside"> & { cookie?: string } = {},
+  more: Pick<Pending, "auto" | "firstDenial" | "retries" | "beside" | "again"> & {
+    cookie?: string;
+  } = {},
 ): void {
   const id = state.profile;
   const rq = state.newRq();

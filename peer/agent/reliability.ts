@@ -15,7 +15,13 @@ import {
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
 import { released } from "./records.ts";
-import { FALLBACK_AFTER_TRIES, fallBackToClassic, registering } from "./registration.ts";
+import {
+  FALLBACK_AFTER_TRIES,
+  fallBackToClassic,
+  registering,
+  sendRegister,
+  UNSIGNED_REFUSED,
+} from "./registration.ts";
 import { recordPurchase } from "./transactions.ts";
 import { heardForUnsettled, nextUnsettledDeadline, releaseUnsettled } from "./settlement.ts";
 import { type AgentState, putItem, updateRequest } from "./state.ts";
@@ -138,7 +144,8 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
       outcome = "; a line says when the server answers again";
       break;
     case "REGISTER": {
-      const fellBack = state.pending.get(message.rq)?.fellBack;
+      const pending = state.pending.get(message.rq);
+      const fellBack = pending?.fellBack;
       state.pending.delete(message.rq);
       // Registered by the classic REGISTER sent beside it: nothing to say.
       if (fellBack && state.registered) return;
@@ -148,6 +155,14 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
       if (state.deferredDenial !== undefined) {
         const reason = state.deferredDenial;
         state.deferredDenial = undefined;
+        if (fellBack && !pending?.again && UNSIGNED_REFUSED.test(reason)) {
+          // Our server, up by now, refused the classic REGISTER for want of
+          // a signature: the signed one went out while it was down. Once more.
+          turn.log("info", `Classic REGISTER denied (${reason}); sending the signed one again`);
+          if (!silent) state.silentSince = undefined; // it was just heard from
+          sendRegister(state, turn, true, { again: true });
+          return;
+        }
         state.registrationFailure = `the registration was denied: ${reason}`;
         turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, {
           rq: message.rq,

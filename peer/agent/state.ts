@@ -125,6 +125,8 @@ export interface Pending {
   readonly fellBack?: boolean;
   /** The classic REGISTER sent beside a `fellBack` one: its tries are not shown. */
   readonly beside?: boolean;
+  /** A signed REGISTER sent again once our server refused the classic one beside the first. */
+  readonly again?: boolean;
 }
 
 /**
