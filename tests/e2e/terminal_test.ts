@@ -199,8 +199,13 @@ Deno.test({
       `127.0.0.1:${server.port}`,
       "--host",
       "127.0.0.1",
+      // With a page the end of a pipe no longer stops the peer; Ctrl-D on
+      // its terminal still does (last step).
+      "--web",
+      "127.0.0.1:0",
     ]);
     try {
+      await pty.waitFor(/Page: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
       await pty.waitFor(/bea> $/);
       await pty.type("register");
       await pty.press("Enter");
@@ -248,11 +253,14 @@ Deno.test({
         await pty.waitFor(/bea> $/);
       });
 
-      await t.step("Ctrl-D on an empty line leaves, saying what is still open", async () => {
-        await pty.press("C-d");
-        await pty.waitFor(/Leaving with 1 open search \(Lamp\)/);
-        assert.equal(await pty.exited(), 0);
-      });
+      await t.step(
+        "Ctrl-D on an empty line leaves, with a page too, saying what is open",
+        async () => {
+          await pty.press("C-d");
+          await pty.waitFor(/Leaving with 1 open search \(Lamp\)/);
+          assert.equal(await pty.exited(), 0);
+        },
+      );
     } finally {
       await server[Symbol.asyncDispose]();
     }
