@@ -552,7 +552,8 @@ export class Agent {
             "When a question ends in [y/N], y or yes accepts, n, no or an empty line declines; " +
             "anything else runs as a command, and the question is shown again.\n" +
             "When the server asks for payment details, the next lines give the card number, its " +
-            "expiry (MM/YY) and the address; a terminal does not show the card and expiry.\n" +
+            "expiry (MM/YY) and the address (cancel gives none); a terminal does not show the card " +
+            "and expiry.\n" +
             "On a terminal, Ctrl-C drops the line being typed, or on an empty line declines " +
             "the question on screen; Ctrl-D on an empty line (or quit) leaves.",
         );

@@ -95,7 +95,11 @@ Deno.test("a classic server's own counter answers the one REGISTER pending", asy
       rq: "1",
       reason: "Name-Already-Exists",
     });
-    assert.equal(only(printed(denied)).text, "Registration denied: Name-Already-Exists");
+    assert.equal(
+      only(printed(denied)).text,
+      "Registration denied: Name-Already-Exists; the name is taken (another peer, " +
+        "or alice in another --data directory, holds it): start this peer with another --name",
+    );
   });
 
   await t.step("a repeat of an answer acted on is not taken for another REGISTER", () => {

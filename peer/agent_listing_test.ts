@@ -118,6 +118,25 @@ Deno.test("an idle peer says ALIVE to keep itself known", () => {
   assert.deepEqual(alive.map((m) => m.type), ["ALIVE"]);
 });
 
+Deno.test("a server that stopped answering the keep-alive is reported once, in words", () => {
+  const peer = registered(BOOK);
+  // The server is gone: keep-alive after keep-alive goes unanswered.
+  const timeouts: string[] = [];
+  for (let at = T0; at < T0 + 10 * KEEP_ALIVE_MS; at += 1_000) {
+    timeouts.push(
+      ...printed(peer.tick(at)).filter((o) => o.event === "timeout").map((o) => o.text),
+    );
+  }
+  assert.deepEqual(timeouts, [
+    "Server not answering: the keep-alive got no reply after 12 tries; " +
+    "a line says when the server answers again",
+  ]);
+  const back = printed(
+    peer.receive({ type: "ACK", rq: "x", of: "ALIVE" }, T0 + 10 * KEEP_ALIVE_MS),
+  );
+  assert.deepEqual(back.map((o) => o.text), ["The server answers again"]);
+});
+
 Deno.test("a LIST the server never answered is sent again once the server is heard from", () => {
   const peer = registered(BOOK);
   only(sent(peer.line("sell Pen 3", T0)).filter((m) => m.type === "LIST"));

@@ -280,7 +280,7 @@ Deno.test("a detail that is not valid is asked again, and the transaction goes o
       const [shown, again] = printed(effects);
       assert.equal(shown?.event, "error");
       assert.match(shown?.text ?? "", error);
-      assert.match(shown?.text ?? "", /: type it again \(2 tries left\)$/);
+      assert.match(shown?.text ?? "", /: type it again \(2 tries left\), or cancel to give none$/);
       assert.equal(again?.event, "prompt", "the same question again");
       const about = lines.length === 1 ? "CARD" : lines.length === 2 ? "EXPIRY" : "ADDRESS";
       assert.equal(again?.fields?.about, about);
@@ -305,6 +305,12 @@ Deno.test("three details not valid in a row end the transaction with CANCEL, and
       /^the card expiry is not valid: the card has expired \(3 tries\)$/,
     ],
     ["Ctrl-C", [CARD, "\u0003"], /^the payment details were not given$/],
+    ["cancel typed at the card prompt", ["cancel"], /^the payment details were not given$/],
+    [
+      "Cancel typed at the address prompt",
+      [CARD, EXPIRY, " Cancel "],
+      /^the payment details were not given$/,
+    ],
   ];
   for (const [name, lines, reason] of cases) {
     await t.step(name, () => {

@@ -94,7 +94,8 @@ Deno.test("a REGISTER-DENIED is not retried unsigned when the server's key is kn
   assert.deepEqual(sent(effects), []);
   assert.equal(
     only(printed(effects)).text,
-    "Registration denied: name alice is bound to another key",
+    "Registration denied: name alice is bound to another key; the name is taken (another peer, " +
+      "or alice in another --data directory, holds it): start this peer with another --name",
   );
 });
 

@@ -22,7 +22,13 @@ Deno.test("sell, unsell and inventory keep the items in the store", async (t) =>
       key: ["item", "laptop"],
       value: { item: "Laptop", price: 500, description: "a fast one", floor: 450, addedAt: T0 + 1 },
     }]);
-    assert.equal(only(printed(effects)).text, "Selling Laptop at 500.00 (floor 450.00)");
+    // Not registered yet: nobody can see it until then.
+    assert.equal(
+      only(printed(effects)).text,
+      "Selling Laptop at 500.00 (floor 450.00); for sale once you register",
+    );
+    const listed = registered().line("sell Laptop 500 --floor 450");
+    assert.equal(only(printed(listed)).text, "Selling Laptop at 500.00 (floor 450.00)");
   });
 
   await t.step("sell of an item listed (in any case) says so and changes nothing", () => {

@@ -398,6 +398,22 @@ Deno.test("history lists sales and purchases with the fee and totals", async (t)
   });
 });
 
+Deno.test("a CANCEL whose reason names this peer says you", () => {
+  const { peer } = buyer({ payment: PAYMENT });
+  peer.tcp(1, informReq());
+  const reason = "the buyer alice did not answer in time";
+  const effects = peer.tcp(1, { type: "TX_CANCEL", rq: "T1", reason });
+  assert.equal(
+    printed(effects)[0]!.text,
+    "Purchase of Laptop cancelled: you did not answer in time",
+  );
+  assert.equal(printed(effects)[0]!.fields?.reason, reason, "scripts get the server's words");
+  // Another party of the same name and role is not this peer: only "the buyer alice" is.
+  const seller = sellerInTransaction();
+  const sold = seller.tcp(3, { type: "TX_CANCEL", rq: "T1", reason });
+  assert.equal(printed(sold)[0]!.text, `Sale of Laptop cancelled: ${reason}`);
+});
+
 Deno.test("a CANCEL datagram that overtook INFORM_Req: the TCP CANCEL's reason is shown", () => {
   const { peer, rq } = buyer({ payment: PAYMENT });
   peer.receive({ type: "CANCEL", rq, item: "Laptop", price: 480 });

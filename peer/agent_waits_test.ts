@@ -4,7 +4,18 @@
  * behind a pending REGISTER, and `cancel` of an open search.
  */
 import assert from "node:assert/strict";
-import { events, Harness, only, printed, registered, sent, T0 } from "./_agent_harness.ts";
+import type { Message } from "../protocol/mod.ts";
+import {
+  events,
+  Harness,
+  KEY,
+  only,
+  OURS,
+  printed,
+  registered,
+  sent,
+  T0,
+} from "./_agent_harness.ts";
 
 Deno.test("register says where it registers at once", () => {
   const peer = new Harness();
@@ -142,6 +153,65 @@ Deno.test("a search says it was sent and what the server is collecting", async (
     peer.register("classic");
     assert.match(only(printed(peer.line("buy Mug 10"))).text, /up to 5 minutes/);
   });
+});
+
+Deno.test("a registration with a classic REGISTER beside it counts its tries once", () => {
+  // After 3 tries a classic REGISTER goes out beside the first; its own
+  // retries must not print a second, interleaved count.
+  const peer = new Harness({ retransmit: { initialRto: 100, maxRto: 400, maxAttempts: 8 } });
+  peer.line("register", T0);
+  const shown = [];
+  for (let at = T0 + 50; at < T0 + 10_000; at += 50) shown.push(...printed(peer.tick(at)));
+  const waits = shown.filter((output) => output.event === "waiting").map((output) => output.text);
+  assert.deepEqual(
+    waits,
+    [2, 4, 6, 8].map((attempt) =>
+      `Waiting for the server at 127.0.0.1:5000 (try ${attempt} of 8); type cancel to stop`
+    ),
+  );
+  assert.equal(sent(peer.tick(T0 + 10_001)).length, 0, "both REGISTERs given up");
+  assert.match(shown.at(-1)!.text, /got no reply after 8 tries; is the server running/);
+});
+
+Deno.test("a server started during the last try registers the peer, not a denial of its classic REGISTER", () => {
+  // The peer waits for a server that is not there: after 3 tries a classic
+  // REGISTER goes out beside the signed one. The server starts just after
+  // the signed one's last try, and refuses the classic one for want of a
+  // signature: the signed one is sent again, not the refusal shown.
+  const peer = new Harness({
+    key: KEY,
+    retransmit: { initialRto: 100, maxRto: 400, maxAttempts: 6 },
+  });
+  const first = only(sent(peer.line("register", T0)));
+  let classic: Message | undefined;
+  let at = T0;
+  let lastTry = 0;
+  for (; at < T0 + 10_000 && lastTry < 6; at += 10) {
+    for (const message of sent(peer.tick(at))) {
+      if (message.type !== "REGISTER") continue;
+      if (message.rq === first.rq) lastTry++;
+      else classic ??= message;
+    }
+    if (lastTry === 0) lastTry = 1;
+  }
+  assert.ok(classic && !("extensions" in classic) && lastTry === 6);
+  const denied = peer.receive(
+    { type: "REGISTER-DENIED", rq: classic.rq, reason: "auth required: this" },
+    at,
+  );
+  assert.deepEqual(printed(denied), []);
+  let again: Message | undefined;
+  const shown = [];
+  for (; at < T0 + 20_000 && !again; at += 10) {
+    const effects = peer.tick(at);
+    shown.push(...printed(effects).filter((o) => o.event !== "waiting"));
+    again = sent(effects).find((m) => m.type === "REGISTER" && "extensions" in m);
+  }
+  assert.deepEqual(shown.map((o) => o.text), [], "no denial shown");
+  assert.ok(again?.type === "REGISTER");
+  const done = peer.receive({ type: "REGISTERED", rq: again.rq, extensions: OURS }, at);
+  assert.deepEqual(events(done), ["REGISTERED"]);
+  assert.equal(peer.agent.registered, true);
 });
 
 Deno.test("a registration the server does not answer shows its wait, and cancel stops it", async (t) => {

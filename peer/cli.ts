@@ -332,7 +332,9 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     const typed = editor
       ? editedLines(Deno.stdin.readable, editor)
       : readLines(Deno.stdin.readable);
-    const input = page ? pageInput(page, typed) : typed;
+    // Ctrl-D on an empty line is a terminal's way out, page or not: only
+    // the end of a pipe leaves a peer with a page running.
+    const input = page ? pageInput(page, editor ? quitAtEnd(typed) : typed) : typed;
     await peer.run(session.lines(input, {
       // A terminal stays live while a registration waits: the agent
       // queues what needs it, and help, status and quit run at once.
@@ -375,4 +377,10 @@ export async function runPeer(options: PeerCommand): Promise<number> {
     if (editor) Deno.stdin.setRaw(false);
     await shutdownLogging();
   }
+}
+
+/** The lines, then `quit`. */
+async function* quitAtEnd(lines: AsyncIterable<string>): AsyncGenerator<string> {
+  yield* lines;
+  yield "quit";
 }

@@ -81,12 +81,32 @@ function price(word: string | undefined, what: string): number {
   if (/^-[0-9]+(\.[0-9]+)?$/.test(text)) {
     throw new ArgumentError(`${what} ${quoted} is negative: a price is at least 0.01`);
   }
+  // The usual ways of writing money that are not ours get their own hint.
+  const typed = typedMoneyProblem(text);
+  if (typed !== undefined) throw new ArgumentError(`${what} ${quoted} is not a price: ${typed}`);
   // The rules are the wire's (protocol/money.ts), so what is typed can be sent.
   const problem = priceProblem(text);
   if (problem !== undefined) {
     throw new ArgumentError(`${what} ${quoted} is not a price: ${problem}`);
   }
   return Number(text);
+}
+
+/** A price written with a currency sign, a decimal comma or thousands separators. */
+function typedMoneyProblem(text: string): string | undefined {
+  const bare = text.replace(/^[$€£¥]|[$€£¥]$/u, "");
+  if (bare !== text && /^[0-9][0-9.,]*$/.test(bare)) {
+    return `write the number alone, without ${JSON.stringify(text.replace(bare, ""))}, like ${
+      bare.replaceAll(",", "")
+    }`;
+  }
+  if (/^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$/.test(text)) {
+    return `write it without separators, like ${text.replaceAll(",", "")}`;
+  }
+  if (/^[0-9]+,[0-9]{1,2}$/.test(text)) {
+    return `write the cents after a dot, like ${text.replace(",", ".")}`;
+  }
+  return undefined;
 }
 
 /** The remaining words as one description, single-spaced. */

@@ -298,7 +298,8 @@ export class LineEditor {
    */
   #redraw(atEnd = false): void {
     if (this.#secret) {
-      this.#write(`\r\x1b[K${this.#prompt}`);
+      // Nothing typed shows: the prompt says so, or keys seem to go nowhere.
+      this.#write(`\r\x1b[K${this.#prompt}(hidden) `);
       return;
     }
     const columns = this.#columns();

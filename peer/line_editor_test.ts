@@ -128,6 +128,16 @@ Deno.test("LineEditor shows nothing of a secret and keeps it out of the history"
   assert.deepEqual(e.keys("12\x03"), [{ kind: "abort", key: "\x03" }]);
 });
 
+Deno.test("LineEditor says at the prompt when what is typed is hidden", () => {
+  const { editor: e, screen } = editor();
+  e.secret = true;
+  assert.equal(screen.at(-1), "\r\x1b[Kalice> (hidden) ");
+  e.keys("4111\r");
+  assert.equal(screen.at(-1), "\r\x1b[Kalice> (hidden) ", "still hidden until told otherwise");
+  e.secret = false;
+  assert.equal(screen.at(-1), "\r\x1b[Kalice> ");
+});
+
 Deno.test("LineEditor prints output above the line being typed and draws it again", () => {
   const { editor: e, screen } = editor();
   e.keys("buy La");

@@ -451,7 +451,9 @@ export async function runLedger(
       : await KvStore.openExisting(options.data, options.kv);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      console.error(`Error: No server data in ${options.data}: pass the server's --data directory`);
+      console.error(
+        `Error: No server data in "${options.data}": pass the server's --data directory`,
+      );
       return 1;
     }
     if (

@@ -49,7 +49,9 @@ export async function openDataDir(
     // What this open made goes again: a refused start leaves nothing.
     if (created !== undefined) await Deno.remove(created, { recursive: true }).catch(() => {});
     if (error instanceof AlreadyRunning) {
-      console.error(`Error: ${error.message} on data directory "${path}"`);
+      console.error(
+        `Error: ${error.message} on data directory "${path}": stop it first, or give another with --data`,
+      );
       return 1;
     }
     console.error(

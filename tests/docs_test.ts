@@ -376,6 +376,8 @@ Deno.test("normalize blanks what changes between runs, not what a user checks", 
     line,
     "alice ready on UDP PORT and TCP PORT; server 127.0.0.1:5000; key FP. (alice-RQ-2, sID-1)",
   );
+  // A fingerprint may end in "-" (base64url): no word boundary follows it.
+  assert.equal(normalize("key E-7ou6g7z0l-. Type help"), "key FP. Type help");
   // Prices, items, names and the server's address are compared as they are.
   assert.notEqual(normalize("Sold Lamp to alice for 25"), normalize("Sold Lamp to alice for 24"));
   assert.notEqual(normalize("server 127.0.0.1:5000"), normalize("server 127.0.0.1:5001"));

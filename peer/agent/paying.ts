@@ -112,7 +112,8 @@ export function onPaymentAnswer(
 ): void {
   const interview = state.interview;
   if (!interview) return;
-  if (ABORT_INPUT.has(text)) {
+  // Ctrl-C, Ctrl-D, or the word: no card, expiry or address is "cancel".
+  if (ABORT_INPUT.has(text) || text.trim().toLowerCase() === "cancel") {
     return abortDetails(state, turn, "the payment details were not given");
   }
   const detail = question.about === "CARD"
@@ -128,7 +129,9 @@ export function onPaymentAnswer(
     }
     const left = PAYMENT_TRIES - interview.tries;
     turn.error(
-      `${capitalize(parsed.error)}: type it again (${left} ${left === 1 ? "try" : "tries"} left)`,
+      `${capitalize(parsed.error)}: type it again (${left} ${
+        left === 1 ? "try" : "tries"
+      } left), or cancel to give none`,
     );
     // The same question again; settleQuestions prints its prompt anew.
     state.questions.unshift({ about: question.about, rq: question.rq });

@@ -41,7 +41,7 @@ const FINAL_DENIAL = /bound to another key|^Refused: |server is full/i;
  * A reason our server gives an unsigned REGISTER (cut to the request's
  * length for an unknown address): the signed one's reason matters more.
  */
-const UNSIGNED_REFUSED = /^auth required|only authenticated peers/i;
+export const UNSIGNED_REFUSED = /^auth required|only authenticated peers/i;
 
 /**
  * Sends REGISTER, with the extensions this peer offers unless `extended`
@@ -51,7 +51,9 @@ export function sendRegister(
   state: AgentState,
   turn: AgentTurn,
   extended: boolean,
-  more: Pick<Pending, "auto" | "firstDenial" | "retries"> & { cookie?: string } = {},
+  more: Pick<Pending, "auto" | "firstDenial" | "retries" | "beside" | "again"> & {
+    cookie?: string;
+  } = {},
 ): void {
   const id = state.profile;
   const rq = state.newRq();
@@ -205,8 +207,19 @@ export function fallBackToClassic(
     state.superseded.add(rq);
   } else state.pending.set(rq, { ...pending, fellBack: true });
   turn.log("info", `REGISTER ${rq} with extensions: ${why}; sending a classic REGISTER too`);
-  sendRegister(state, turn, false);
+  sendRegister(state, turn, false, { beside: true });
   return true;
+}
+
+/** Our server's denials of a name held by another key, and the classic one. */
+const NAME_TAKEN = /^name \S+ (is bound to another key|in use)$|^Name-Already-Exists$/i;
+
+/** What to do about a denial for a name taken, else nothing. */
+function nameTakenHint(state: AgentState, reason: string): string {
+  if (!NAME_TAKEN.test(reason)) return "";
+  const name = state.profile.name;
+  return `; the name is taken (another peer, or ${name} in another --data directory, holds it): ` +
+    "start this peer with another --name";
 }
 
 /** Ends the other REGISTERs pending once one is answered. */
@@ -359,7 +372,10 @@ export function onRegistrationAnswer(
       ? pending.firstDenial
       : message.reason;
     state.registrationFailure = `the registration was denied: ${reason}`;
-    turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, { rq: message.rq, reason });
+    turn.print("REGISTER-DENIED", `Registration denied: ${reason}${nameTakenHint(state, reason)}`, {
+      rq: message.rq,
+      reason,
+    });
     return;
   }
   // The other REGISTER out beside this one is sent no more (each copy of

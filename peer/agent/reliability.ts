@@ -15,7 +15,13 @@ import {
 } from "../../protocol/mod.ts";
 import type { AgentTurn } from "./effects.ts";
 import { released } from "./records.ts";
-import { FALLBACK_AFTER_TRIES, fallBackToClassic, registering } from "./registration.ts";
+import {
+  FALLBACK_AFTER_TRIES,
+  fallBackToClassic,
+  registering,
+  sendRegister,
+  UNSIGNED_REFUSED,
+} from "./registration.ts";
 import { recordPurchase } from "./transactions.ts";
 import { heardForUnsettled, nextUnsettledDeadline, releaseUnsettled } from "./settlement.ts";
 import { type AgentState, putItem, updateRequest } from "./state.ts";
@@ -57,8 +63,12 @@ export function onTick(state: AgentState, turn: AgentTurn): Message[] {
       `No answer to ${payload.type} ${payload.rq} yet: sending it again (try ${attempt})`,
     );
     turn.send(payload);
-    // A person at the terminal sees the registration wait, every other try.
-    if (payload.type === "REGISTER" && attempt % 2 === 0 && !state.registered) {
+    // A person at the terminal sees the registration wait, every other try,
+    // counted by the first REGISTER only (not the classic one beside it).
+    if (
+      payload.type === "REGISTER" && attempt % 2 === 0 && !state.registered &&
+      !state.pending.get(payload.rq)?.beside
+    ) {
       const server = formatAddress(state.profile.server);
       turn.print(
         "waiting",
@@ -118,13 +128,24 @@ export function heardFromServer(state: AgentState, turn: AgentTurn): void {
 
 /** Ends a request the server never answered, and says so. */
 function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: number): void {
+  const silent = state.silentSince !== undefined;
   state.silentSince ??= turn.at;
   const about = "item" in message ? ` for ${message.item}` : "";
-  const what = `${message.type}${about} got no reply after ${attempts} tries`;
+  const what = `${message.type === "ALIVE" ? "the keep-alive" : message.type}${about} ` +
+    `got no reply after ${attempts} tries`;
   let outcome = "";
   switch (message.type) {
+    case "ALIVE":
+      // Sent on its own every little while: one line for the silence, not one per keep-alive.
+      if (silent) {
+        turn.log("debug", `ALIVE ${message.rq} got no reply after ${attempts} tries`);
+        return;
+      }
+      outcome = "; a line says when the server answers again";
+      break;
     case "REGISTER": {
-      const fellBack = state.pending.get(message.rq)?.fellBack;
+      const pending = state.pending.get(message.rq);
+      const fellBack = pending?.fellBack;
       state.pending.delete(message.rq);
       // Registered by the classic REGISTER sent beside it: nothing to say.
       if (fellBack && state.registered) return;
@@ -134,6 +155,14 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
       if (state.deferredDenial !== undefined) {
         const reason = state.deferredDenial;
         state.deferredDenial = undefined;
+        if (fellBack && !pending?.again && UNSIGNED_REFUSED.test(reason)) {
+          // Our server, up by now, refused the classic REGISTER for want of
+          // a signature: the signed one went out while it was down. Once more.
+          turn.log("info", `Classic REGISTER denied (${reason}); sending the signed one again`);
+          if (!silent) state.silentSince = undefined; // it was just heard from
+          sendRegister(state, turn, true, { again: true });
+          return;
+        }
         state.registrationFailure = `the registration was denied: ${reason}`;
         turn.print("REGISTER-DENIED", `Registration denied: ${reason}`, {
           rq: message.rq,

@@ -51,9 +51,11 @@ export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">
   putItem(state, turn, key, item);
   const floor = item.floor === undefined ? "" : ` (floor ${formatMoney(item.floor)})`;
   const many = item.quantity === undefined ? "" : `${item.quantity} × `;
+  // Sold to nobody until the server knows this peer.
+  const later = state.registered ? "" : "; for sale once you register";
   turn.print(
     "sell",
-    `Selling ${many}${item.item} at ${formatMoney(item.price)}${floor}`,
+    `Selling ${many}${item.item} at ${formatMoney(item.price)}${floor}${later}`,
     {
       item: item.item,
       price: item.price,

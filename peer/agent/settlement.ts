@@ -31,6 +31,7 @@ import {
   recordPurchase,
   recordSale,
   roleFor,
+  toYou,
   transactionOf,
 } from "./transactions.ts";
 
@@ -204,13 +205,17 @@ function onTxCancel(
   if (!transaction && overtaken) {
     const item = overtaken.foundItem ?? overtaken.item;
     updateRequest(state, turn, overtaken, { reason: message.reason });
-    turn.print("CANCEL", `Purchase of ${item} cancelled: ${message.reason}`, {
-      rq: message.rq,
-      reason: message.reason,
-      role: "buyer",
-      item,
-      by: "server",
-    });
+    turn.print(
+      "CANCEL",
+      `Purchase of ${item} cancelled: ${toYou(state, "buyer", message.reason)}`,
+      {
+        rq: message.rq,
+        reason: message.reason,
+        role: "buyer",
+        item,
+        by: "server",
+      },
+    );
     return;
   }
   if (!transaction) {

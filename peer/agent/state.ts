@@ -123,6 +123,10 @@ export interface Pending {
    * answered first registers.
    */
   readonly fellBack?: boolean;
+  /** The classic REGISTER sent beside a `fellBack` one: its tries are not shown. */
+  readonly beside?: boolean;
+  /** A signed REGISTER sent again once our server refused the classic one beside the first. */
+  readonly again?: boolean;
 }
 
 /**

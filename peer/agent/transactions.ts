@@ -234,6 +234,15 @@ export function recordPurchase(
   );
 }
 
+/**
+ * The server's reason as this peer reads it: "the buyer alice did not
+ * answer in time" is "you did not answer in time" to the buyer alice.
+ */
+export function toYou(state: AgentState, role: "buyer" | "seller", reason: string): string {
+  const self = `the ${role} ${state.profile.name} `;
+  return reason.startsWith(self) ? `you ${reason.slice(self.length)}` : reason;
+}
+
 function record(state: AgentState, turn: AgentTurn, entry: HistoryEntry): void {
   state.history.set(entry.tx, entry);
   turn.save({ key: ["history", entry.tx], value: entry });
@@ -276,7 +285,7 @@ export function cancelTransaction(
   const what = transaction.role === "seller" ? "Sale" : "Purchase";
   turn.print(
     "CANCEL",
-    `${what} of ${transaction.item} cancelled: ${reason}`,
+    `${what} of ${transaction.item} cancelled: ${toYou(state, transaction.role, reason)}`,
     { rq: transaction.rq, reason, role: transaction.role, item: transaction.item, by },
   );
 }

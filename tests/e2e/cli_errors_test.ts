@@ -98,3 +98,17 @@ Deno.test("--name says in a sentence why a name cannot be used", async (t) => {
     });
   }
 });
+
+Deno.test("shop server ledger without server data quotes the directory it looked in", async () => {
+  const missing = await Deno.makeTempDir();
+  try {
+    const result = await shop(["server", "ledger", "--data", missing]);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      `Error: No server data in "${missing}": pass the server's --data directory\n`,
+    );
+  } finally {
+    await Deno.remove(missing, { recursive: true });
+  }
+});

@@ -82,7 +82,13 @@ Deno.test("a second peer or server on the same data refuses to start, says who r
     }).output();
     const said = new TextDecoder().decode(second.stderr);
     assert.equal(second.code, 1, said);
-    assert.match(said, new RegExp(`${who} is already running \\(pid \\d+\\)`));
+    assert.match(
+      said,
+      new RegExp(
+        `${who} is already running \\(pid \\d+\\) on data directory ".+": ` +
+          "stop it first, or give another with --data",
+      ),
+    );
   }
   // The running alice is still the registered one, and the only alice that
   // ever started on this data (the second one never reached its log).
