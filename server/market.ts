@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { formatMoney } from "../protocol/money.ts";
 import { ACKED_REQUESTS, formatAddress, type Message, type MessageOf } from "../protocol/mod.ts";
 import { toCents } from "../protocol/fee.ts";
 import { type Effect, MarketTurn, type MessageEvent, type ServerEvent } from "./market_turn.ts";
@@ -416,7 +417,9 @@ export class Market extends MarketBook {
     const listed = this.listed(record).length;
     turn.log(
       "info",
-      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${message.maxPrice} (${message.rq}); ${listed} listing(s), asking ${contacted} peer(s)`,
+      `Search ${id}: ${buyer.name} looks for ${message.item} at most ${
+        formatMoney(message.maxPrice)
+      } (${message.rq}); ${listed} listing(s), asking ${contacted} peer(s)`,
     );
     if (listed > 0) {
       // Listings are offers already made: decided now, or when the window closes.
@@ -482,7 +485,7 @@ export class Market extends MarketBook {
     turn.save({ key: ["offer", record.id, offer.seller], value: offer });
     turn.log(
       "info",
-      `Search ${record.id}: ${offer.seller} offers ${message.item} at ${offer.price}`,
+      `Search ${record.id}: ${offer.seller} offers ${message.item} at ${formatMoney(offer.price)}`,
     );
     if (record.firstOfferAt === undefined) {
       this.update(open, {
@@ -558,7 +561,9 @@ export class Market extends MarketBook {
     }, turn);
     turn.log(
       "info",
-      `Search ${request.id}: every offer is above ${request.maxPrice}; negotiating with ${best.seller} (asked ${best.price})`,
+      `Search ${request.id}: every offer is above ${
+        formatMoney(request.maxPrice)
+      }; negotiating with ${best.seller} (asked ${formatMoney(best.price)})`,
     );
     this.sendTo(best.seller, negotiate(negotiating), turn);
   }
@@ -568,7 +573,9 @@ export class Market extends MarketBook {
     const request = this.update(open, { state: "found", seller, price, deadline }, turn);
     turn.log(
       "info",
-      `Search ${request.id}: ${request.buyer} may buy ${request.item} from ${seller} at ${price}`,
+      `Search ${request.id}: ${request.buyer} may buy ${request.item} from ${seller} at ${
+        formatMoney(price)
+      }`,
     );
     this.sendTo(request.buyer, this.buyerView(request)!, turn);
     this.sendTo(seller, reserve(request), turn);
@@ -602,7 +609,7 @@ export class Market extends MarketBook {
       return;
     }
     if (message.type === "REFUSE") {
-      return this.noDeal(open, `${seller.name} refused ${request.maxPrice}`, turn);
+      return this.noDeal(open, `${seller.name} refused ${formatMoney(request.maxPrice)}`, turn);
     }
     if (this.table.isReservedElsewhere(seller.name, request)) {
       this.sendTo(seller.name, cancel(request, "seller", request.maxPrice), turn);
@@ -642,7 +649,9 @@ export class Market extends MarketBook {
       const buying = this.update(open, { state: "buying", deadline: NEVER, tx }, turn);
       turn.log(
         "info",
-        `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${request.price}; transaction ${tx}`,
+        `Search ${request.id}: ${request.buyer} buys ${request.item} from ${request.seller} at ${
+          formatMoney(request.price!)
+        }; transaction ${tx}`,
       );
       const plan = this.plan(buying);
       if (plan) this.transact(request.id, plan, turn);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { formatMoney } from "../protocol/money.ts";
 import { type MessageOf } from "../protocol/mod.ts";
 import { toCents } from "../protocol/fee.ts";
 import { MarketTurn, type MessageEvent } from "./market_turn.ts";
@@ -52,7 +53,9 @@ export abstract class MarketBook extends MarketSettlement {
         turn.save({ key, value: listing });
         turn.log(
           "debug",
-          `${seller.name} lists ${message.quantity} × ${message.item} at ${message.price}`,
+          `${seller.name} lists ${message.quantity} × ${message.item} at ${
+            formatMoney(message.price)
+          }`,
         );
         return;
       case "withdrawn":
@@ -115,7 +118,9 @@ export abstract class MarketBook extends MarketSettlement {
     }, turn);
     turn.log(
       "info",
-      `Search ${request.id}: RESERVE ${request.item} at ${price} from ${seller}'s listing`,
+      `Search ${request.id}: RESERVE ${request.item} at ${
+        formatMoney(price)
+      } from ${seller}'s listing`,
     );
     this.sendTo(seller, reserve(request), turn);
   }
@@ -167,7 +172,9 @@ export abstract class MarketBook extends MarketSettlement {
     }, turn);
     turn.log(
       "info",
-      `Search ${found.id}: ${found.buyer} may buy ${found.item} from ${found.seller} at ${found.price}`,
+      `Search ${found.id}: ${found.buyer} may buy ${found.item} from ${found.seller} at ${
+        formatMoney(found.price!)
+      }`,
     );
     this.sendTo(found.buyer, this.buyerView(found)!, turn);
   }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { formatMoney } from "../protocol/money.ts";
 import { splitPrice } from "../protocol/fee.ts";
 import { MarketTurn, type ServerEvent } from "./market_turn.ts";
 import type { LedgerEntry, RegisteredPeer, RequestRecord } from "./records.ts";
@@ -76,7 +77,11 @@ export abstract class MarketSettlement extends MarketCore {
       }, turn);
       turn.log(
         "info",
-        `Transaction ${event.tx}: ${request.buyer} paid ${request.price} for ${request.item}; ${request.seller} is credited ${entry.sellerCredit}, fee ${entry.fee}`,
+        `Transaction ${event.tx}: ${request.buyer} paid ${
+          formatMoney(request.price!)
+        } for ${request.item}; ${request.seller} is credited ${
+          formatMoney(entry.sellerCredit)
+        }, fee ${formatMoney(entry.fee)}`,
       );
       this.soldFromListing(request.seller!, request.item, turn);
       if (plan) this.concludeSale(bought, plan, this.owed(bought), turn);

@@ -50,6 +50,10 @@ Deno.test("BUY starts the transaction and its outcome settles the ledger once", 
       outcome: "completed",
       at: T0 + 3_000,
     });
+    // Money in the log has two decimals, as everywhere a person reads it.
+    const paid = effects.find((e) => e.kind === "log" && /paid/.test(e.text));
+    assert.ok(paid && paid.kind === "log");
+    assert.match(paid.text, /buyer paid 400\.00 for Laptop; s1 is credited 360\.00, fee 40\.00$/);
     const conclude = effects.find((e) => e.kind === "conclude");
     assert.ok(conclude && conclude.kind === "conclude");
     assert.deepEqual(conclude.conclusion, {
