@@ -424,9 +424,11 @@ function PaymentForm({ question, status, act }) {
   return html`
     <form class=${`question stack ${question.asked ? "" : "waiting"}`} onSubmit=${submit}
       data-test="payment" autocomplete="off">
-      <div><b>Payment details</b> for the ${role} of ${item} (${money(
-        /** @type {number | undefined} */ (question.price),
-      )}). ${status.authenticated
+      <div><b>Payment details</b> for your ${role === "seller"
+        ? "sale"
+        : "purchase"} of ${item} (${money(
+          /** @type {number | undefined} */ (question.price),
+        )}). ${status.authenticated
         ? "Sent to the server over TLS; "
         : ""}kept in this peer's memory only, never stored.</div>
       <${Countdown} deadline=${question.deadline} />

@@ -188,6 +188,8 @@ Deno.test({
           await pay(alicePage, SELLER_CARD, "1 Seller Road");
           const countdown = bobPayment.locator("[data-test=countdown]");
           await countdown.waitFor(WAIT);
+          // His own page speaks to him.
+          assert.match(await bobPayment.innerText(), /Payment details for your purchase of Lamp/);
           const left = async () =>
             Number((await countdown.innerText({ timeout: 2_000 })).match(/(\d+) s left/)?.[1]);
           const first = await left();
