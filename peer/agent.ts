@@ -42,11 +42,13 @@ import { type Command, helpText, parseCommand } from "./commands.ts";
 import {
   cancelSearch,
   lookFor,
+  nextSearchDeadline,
   onDenied,
   onFound,
   onFoundAnswer,
   onNoDeal,
   onPurchaseCancel,
+  onSearchDeadlines,
   onServerError,
   serverRefusal,
 } from "./agent/buying.ts";
@@ -103,6 +105,8 @@ import type {
 } from "./agent/records.ts";
 import {
   edit,
+  nextHoldDeadline,
+  onHoldDeadlines,
   onNegotiate,
   onNegotiateAnswer,
   onReserve,
@@ -209,6 +213,8 @@ export class Agent {
       nextDeadline(this.#state),
       nextQuestionDeadline(this.#state),
       nextKeepAlive(this.#state, this.#listing),
+      nextSearchDeadline(this.#state),
+      nextHoldDeadline(this.#state),
     ].filter((at) => at !== undefined);
     return deadlines.length === 0 ? undefined : Math.min(...deadlines);
   }
@@ -322,6 +328,8 @@ export class Agent {
           if (lost.type === "LIST") this.#listing.lost(lost);
         }
         keepAlive(state, this.#listing, turn);
+        onSearchDeadlines(state, turn);
+        onHoldDeadlines(state, turn);
         break;
       case "refused":
         onRefused(state, turn, event.rq, event.reason);

@@ -99,3 +99,33 @@ Deno.test("a classic server's ERROR: right after LOOKING_FOR ends that search wi
     assert.deepEqual(peer.agent.requests.map((r) => r.state), ["searching", "searching"]);
   });
 });
+
+Deno.test("with a classic server, a search and a hold that hear nothing end after six minutes", async (t) => {
+  // A classic server resends nothing and tells a seller nothing when a
+  // search ends without a purchase: without these deadlines a lost
+  // LOOKING_FOR, NOT_AVAILABLE or ACCEPT left them open for ever (the
+  // simulator's seeds 2431 and 4162).
+  const peer = new Harness();
+  peer.register("classic");
+  await t.step("a search without any answer", () => {
+    const search = only(sent(peer.line("buy Lamp 30", T0)));
+    assert.ok(peer.agent.nextDeadline()! <= T0 + 6 * 60_000);
+    assert.deepEqual(printed(peer.tick(T0 + 5 * 60_000)), []);
+    assert.equal(peer.agent.requests[0]?.state, "searching");
+    const ended = only(printed(peer.tick(T0 + 6 * 60_000)));
+    assert.equal(ended.event, "timeout");
+    assert.match(ended.text, /no answer about Lamp in 6 minutes: the search ended here/);
+    assert.equal(peer.agent.requests.find((r) => r.rq === search.rq)?.state, "failed");
+  });
+  await t.step("an item held after an ACCEPT the server never took up", () => {
+    const at = T0 + 7 * 60_000;
+    peer.line("sell Vase 40 --floor 30", at);
+    peer.receive({ type: "NEGOTIATE", rq: "n1", item: "Vase", maxPrice: 35 }, at);
+    assert.equal(peer.agent.items[0]?.reservedFor, "n1");
+    assert.deepEqual(printed(peer.tick(at + 5 * 60_000)), []);
+    const freed = only(printed(peer.tick(at + 6 * 60_000)));
+    assert.equal(freed.event, "released");
+    assert.match(freed.text, /Vase is for sale again: the server started no purchase/);
+    assert.equal(peer.agent.items[0]?.reservedFor, undefined);
+  });
+});

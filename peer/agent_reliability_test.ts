@@ -102,7 +102,9 @@ Deno.test("a classic server gets REGISTER again until answered, but no other req
   assert.equal(peer.agent.serverKind, "classic");
   assert.equal(peer.agent.nextDeadline(), undefined);
   peer.line("buy Lamp 30", T0 + 1_000);
-  assert.equal(peer.agent.nextDeadline(), undefined, "no LOOKING_FOR retransmission");
+  // The only deadline is the search's own end (CLASSIC_SEARCH_WAIT_MS): nothing is resent.
+  assert.equal(peer.agent.nextDeadline(), T0 + 1_000 + 6 * 60_000);
+  assert.deepEqual(sent(peer.tick(T0 + 1_000 + 6 * 60_000)), [], "no LOOKING_FOR retransmission");
   const found = peer.receive({ type: "FOUND", rq: "alice-a-2", item: "Lamp", price: 20 });
   assert.deepEqual(acks(found), [], "no ACK to a classic server");
 });

@@ -178,6 +178,7 @@ Deno.test("SEARCH is answered with OFFER only for an unreserved item, matched in
         addedAt: T0,
         reservedFor: "S1",
         reservedPrice: 500,
+        reservedAt: T0,
       },
     }]);
     assert.deepEqual(

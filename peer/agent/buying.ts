@@ -407,3 +407,44 @@ export function buyerAnswer(type: "BUY" | "CANCEL", request: BuyRequest): Messag
     price: request.price ?? 0,
   };
 }
+
+/**
+ * How long a search with a classic server may go without any answer before
+ * this peer ends it: the classic protocol's five minutes of collecting
+ * offers, and a minute more. A classic server resends nothing, so a lost
+ * LOOKING_FOR, or a lost NOT_AVAILABLE, would otherwise leave the search
+ * open for ever. (With our server the retransmitter ends it instead.)
+ */
+export const CLASSIC_SEARCH_WAIT_MS = 6 * 60_000;
+
+/** When a search with a classic server runs out of time, if one is open. */
+export function nextSearchDeadline(state: AgentState): number | undefined {
+  if (state.serverKind === "ours") return undefined;
+  let next: number | undefined;
+  for (const request of state.requests.values()) {
+    if (request.state !== "searching") continue;
+    const at = request.updatedAt + CLASSIC_SEARCH_WAIT_MS;
+    if (next === undefined || at < next) next = at;
+  }
+  return next;
+}
+
+/** Ends the searches with a classic server that had no answer in time. */
+export function onSearchDeadlines(state: AgentState, turn: AgentTurn): void {
+  if (state.serverKind === "ours") return;
+  for (const request of [...state.requests.values()]) {
+    if (request.state !== "searching") continue;
+    if (turn.at < request.updatedAt + CLASSIC_SEARCH_WAIT_MS) continue;
+    updateRequest(state, turn, request, {
+      state: "failed",
+      reason: "no answer from the server",
+    });
+    turn.print(
+      "timeout",
+      `The server sent no answer about ${request.item} in ${
+        CLASSIC_SEARCH_WAIT_MS / 60_000
+      } minutes: the search ended here (request ${request.rq}); buy again to search anew`,
+      { rq: request.rq, item: request.item },
+    );
+  }
+}

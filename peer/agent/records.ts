@@ -40,6 +40,8 @@ export interface InventoryItem {
   readonly reservedFor?: string;
   /** The price it is held at (RESERVE's, or the NEGOTIATE max accepted). */
   readonly reservedPrice?: number;
+  /** When it was held (for a classic server's hold that is never ended). */
+  readonly reservedAt?: number;
   /** The transaction selling it, once the server sent INFORM_Req. */
   readonly transaction?: TransactionLink;
   /**
@@ -159,7 +161,7 @@ export interface PeerSnapshot {
 
 /** The item without its reservation and transaction: for sale again. */
 export function released(item: InventoryItem): InventoryItem {
-  const { reservedFor: _, reservedPrice: __, transaction: ___, ...free } = item;
+  const { reservedFor: _, reservedPrice: __, reservedAt: ____, transaction: ___, ...free } = item;
   return free;
 }
 

@@ -287,6 +287,7 @@ export function onReserve(state: AgentState, turn: AgentTurn, message: MessageOf
     ...released(item),
     reservedFor: message.rq,
     reservedPrice: message.price,
+    reservedAt: turn.at,
   });
   printReserved(turn, item, message);
 }
@@ -410,6 +411,7 @@ function acceptNegotiation(
     ...released(item),
     reservedFor: negotiation.rq,
     reservedPrice: negotiation.maxPrice,
+    reservedAt: turn.at,
   });
   state.negotiations.set(negotiation.rq, answered);
   turn.save({ key: ["negotiation", negotiation.rq], value: answered });
@@ -477,4 +479,47 @@ function printReserved(turn: AgentTurn, item: InventoryItem, message: MessageOf<
     `Reserved ${item.item} at ${formatMoney(message.price)} for a buyer (${message.rq})`,
     { rq: message.rq, item: item.item, price: message.price },
   );
+}
+
+/**
+ * How long an item held for a classic server's search may wait for the
+ * purchase to start (INFORM_Req) before this peer sells it again: the
+ * classic five minutes of a search and a minute more. A classic server tells
+ * a seller nothing when such a search ends otherwise (a lost ACCEPT, a buyer
+ * who never bought), so the hold would otherwise last for ever. With our
+ * server, every hold ends with its word (CANCEL, retransmitted).
+ */
+export const CLASSIC_HOLD_WAIT_MS = 6 * 60_000;
+
+function holdEnds(item: InventoryItem): number | undefined {
+  if (item.reservedFor === undefined || item.transaction !== undefined) return undefined;
+  return (item.reservedAt ?? item.addedAt) + CLASSIC_HOLD_WAIT_MS;
+}
+
+/** When an item held for a classic server's search runs out of time, if one is held. */
+export function nextHoldDeadline(state: AgentState): number | undefined {
+  if (state.serverKind === "ours") return undefined;
+  let next: number | undefined;
+  for (const item of state.items.values()) {
+    const at = holdEnds(item);
+    if (at !== undefined && (next === undefined || at < next)) next = at;
+  }
+  return next;
+}
+
+/** Sells again the items a classic server's search held too long without a purchase. */
+export function onHoldDeadlines(state: AgentState, turn: AgentTurn): void {
+  if (state.serverKind === "ours") return;
+  for (const [key, item] of [...state.items]) {
+    const at = holdEnds(item);
+    if (at === undefined || turn.at < at) continue;
+    putItem(state, turn, key, endReservation(item));
+    turn.print(
+      "released",
+      `${item.item} is for sale again: the server started no purchase for reservation ${item.reservedFor} in ${
+        CLASSIC_HOLD_WAIT_MS / 60_000
+      } minutes`,
+      { rq: item.reservedFor, item: item.item },
+    );
+  }
 }
