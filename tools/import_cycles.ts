@@ -128,11 +128,9 @@ function shortestCycle(
     for (const target of [...(graph.get(node) ?? [])].sort()) {
       if (!members.has(target)) continue;
       if (target === start) {
-        const path = [start];
-        for (let at: string | undefined = node; at !== start; at = cameFrom.get(at)) {
-          path.push(at!);
-        }
-        return [...path.slice(0, 1), ...path.slice(1).reverse(), start];
+        const back: string[] = [];
+        for (let at = node; at !== start; at = cameFrom.get(at)!) back.push(at);
+        return [start, ...back.reverse(), start];
       }
       if (cameFrom.has(target)) continue;
       cameFrom.set(target, node);
