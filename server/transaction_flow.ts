@@ -13,7 +13,7 @@ import type {
   PartyRecord,
   TransactionOutcome,
   TransactionPlan,
-} from "./transaction.ts";
+} from "./transaction_types.ts";
 
 /** The two sides of a transaction. */
 export type PartyRole = "buyer" | "seller";

@@ -12,7 +12,7 @@ import type { Address, DecodeError, Message } from "../../protocol/mod.ts";
 import { type LogEffect, Turn, type Write } from "../../protocol/effects.ts";
 import type { Command } from "../commands.ts";
 import type { AgentKey, AgentRecord } from "./records.ts";
-import type { KeyInfo } from "./state.ts";
+import type { KeyInfo } from "./types.ts";
 
 export type { LogLevel } from "../../protocol/effects.ts";
 

@@ -12,19 +12,9 @@ import { formatMoney } from "../../protocol/money.ts";
 import type { AgentTurn } from "./effects.ts";
 import { refuseNegotiation } from "./selling.ts";
 import type { AgentState } from "./state.ts";
+import type { PaymentQuestion, Question } from "./types.ts";
 
-/** The payment details asked for, one line each, in this order. */
-export type PaymentQuestion = "CARD" | "EXPIRY" | "ADDRESS";
-
-/** A question waiting for the user's next input line. */
-export interface Question {
-  readonly about: "FOUND" | "NEGOTIATE" | PaymentQuestion;
-  /**
-   * The request's RQ#: the buyer's for FOUND, the server's for NEGOTIATE,
-   * the transaction's (INFORM_Req) for payment details.
-   */
-  readonly rq: string;
-}
+export type { PaymentQuestion, Question } from "./types.ts";
 
 const PAYMENT_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY", "ADDRESS"]);
 const SECRET_QUESTIONS: ReadonlySet<string> = new Set(["CARD", "EXPIRY"]);

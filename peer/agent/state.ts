@@ -19,7 +19,6 @@ import {
 import type { Command } from "../commands.ts";
 import type { PaymentDetails } from "../payment.ts";
 import type { AgentTurn } from "./effects.ts";
-import type { Question } from "./questions.ts";
 import type {
   BuyRequest,
   HistoryEntry,
@@ -29,6 +28,9 @@ import type {
   Role,
   ServerKind,
 } from "./records.ts";
+import type { KeyInfo, Question } from "./types.ts";
+
+export type { KeyInfo } from "./types.ts";
 
 /** Who this peer is and where it listens. */
 export interface PeerProfile {
@@ -38,13 +40,6 @@ export interface PeerProfile {
   readonly udpPort: number;
   readonly tcpPort: number;
   readonly server: Address;
-}
-
-/** A public key as the wire carries it, and its short fingerprint. */
-export interface KeyInfo {
-  /** base64url of the raw P-256 point. */
-  readonly key: string;
-  readonly fingerprint: string;
 }
 
 /** Options for the `Agent`. */
