@@ -10,6 +10,7 @@
 import { object } from "@optique/core/constructs";
 import { runParserSync } from "@optique/core/facade";
 import { type Message, message, text } from "@optique/core/message";
+import type { NonEmptyString } from "@optique/core/nonempty";
 import type { Parser } from "@optique/core/parser";
 import { findSimilar } from "@optique/core/suggestion";
 import type { ValueParser } from "@optique/core/valueparser";
@@ -112,17 +113,26 @@ export function count(metavar: "N" | "SEED" = "N"): ValueParser<"sync", number> 
   return fromZod(WholeNumber, { metavar, placeholder: 0 });
 }
 
+/** Options for {@linkcode nameList}. */
+export interface NameListOptions {
+  /** How the list is named in help, like `SCENARIOS`. */
+  readonly metavar: NonEmptyString;
+  /** What one name is, for errors: `Unknown scenario "fanuot"`. */
+  readonly noun: string;
+}
+
 /**
  * A comma-separated list of names, each one of `choices`: `purchase,restart`.
- * A name not in the list is refused with the closest ones.
+ * A name not in the list is refused with the closest ones; a name given
+ * twice counts once.
  */
 export function nameList<const T extends string>(
   choices: readonly T[],
-  metavar: "NAME,NAME…" = "NAME,NAME…",
+  options: NameListOptions,
 ): ValueParser<"sync", readonly T[]> {
   return {
     mode: "sync",
-    metavar,
+    metavar: options.metavar,
     placeholder: [...choices],
     parse(input) {
       const names = input.split(",").map((name) => name.trim());
@@ -139,9 +149,9 @@ export function nameList<const T extends string>(
           const hint = near.length === 0 ? "" : `; did you mean ${near.join(" or ")}?`;
           return {
             success: false,
-            error: message`Unknown name ${name} in ${input}: expected ${text(choices.join(", "))}${
-              text(hint)
-            }`,
+            error: message`Unknown ${text(options.noun)} ${name} in ${input}: expected ${
+              text(choices.join(", "))
+            }${text(hint)}`,
           };
         }
         if (!picked.includes(name as T)) picked.push(name as T);
