@@ -21,6 +21,7 @@
  * deno task bench --profile /tmp/prof --only registrations   # plus the server's CPU profile
  * deno task bench --harness deno     # the Deno harness even when cc exists
  * deno task bench --store kv          # registrations, purchase and restart on Deno KV only
+ * deno task bench --help             # every option (`_cli.ts`)
  * ```
  *
  * Registrations, purchase and restart run on each store `--store` names
@@ -38,11 +39,11 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { runBook } from "./_book.ts";
 import { type FanoutResult, runFanout } from "./_fanout.ts";
-import { type HarnessKind, openHarness } from "./_harness.ts";
+import { openHarness } from "./_harness.ts";
+import { type BenchArgs, parseBenchArgs, type Scenario, SCENARIOS } from "./_cli.ts";
 import { runPurchases } from "./_purchase.ts";
 import { type RegistrationResult, runRegistrations } from "./_registrations.ts";
 import { runRestart } from "./_restart.ts";
@@ -67,8 +68,6 @@ import {
   TARGETS,
 } from "./_table.ts";
 
-const SCENARIOS = ["registrations", "fanout", "purchase", "restart", "book"] as const;
-type Scenario = typeof SCENARIOS[number];
 /** The scenarios run on each store of `--store`. */
 const STORE_SCENARIOS: readonly Scenario[] = ["registrations", "purchase", "restart"];
 
@@ -124,81 +123,17 @@ const SIZES = {
   },
 };
 
-const USAGE =
-  "Usage: deno task bench [--smoke] [--only registrations,fanout,purchase,restart,book] " +
-  "[--store kv|postgres|both] [--levels N,N…] [--timed N] [--restart-size PEERS,SEARCHES] " +
-  "[--out DIR] [--profile DIR] [--target DIR] [--harness auto|native|deno]";
-
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        smoke: { type: "boolean", default: false },
-        only: { type: "string" },
-        out: { type: "string" },
-        profile: { type: "string" },
-        target: { type: "string" },
-        harness: { type: "string", default: "auto" },
-        store: { type: "string" },
-        levels: { type: "string" },
-        timed: { type: "string" },
-        "restart-size": { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(
-      `${USAGE}\n` +
-        "  --smoke    a tiny version of every scenario; results go to a temporary directory\n" +
-        "  --only     these scenarios only (results go to a temporary directory)\n" +
-        "  --out      write results.json and the charts here\n" +
-        "  --profile  write the servers' V8 CPU profiles here (see bench/cpu_profile.ts)\n" +
-        "  --target   measure the shop server of this checkout (e.g. a clean git worktree)\n" +
-        "  --harness  native (bench/native/loadgen.c, needs cc), deno, or auto (the default:\n" +
-        "             native when it builds)\n" +
-        "  --store    run registrations, purchase and restart on kv, postgres or both (the\n" +
-        "             default; PostgreSQL 15 is started for the run, skipped with a note\n" +
-        "             when not installed)\n" +
-        "  --levels   registrations: the peers registered before each timed run (e.g. 0,10000)\n" +
-        "  --timed    registrations: how many are timed at each level (windows of a third)\n" +
-        "  --restart-size  restart: peers and open searches (e.g. 20000,2000)\n" +
-        "             (any of the last three writes results to a temporary directory)",
-    );
-    return 0;
-  }
-  const only = values.only?.split(",").map((name) => name.trim()).filter(Boolean) ?? [...SCENARIOS];
-  for (const name of only) {
-    if (!(SCENARIOS as readonly string[]).includes(name)) {
-      console.error(`Unknown scenario "${name}": expected one of ${SCENARIOS.join(", ")}`);
-      return 2;
-    }
-  }
-  if (!["auto", "native", "deno"].includes(values.harness)) {
-    console.error(`Unknown harness "${values.harness}": expected auto, native or deno`);
-    return 2;
-  }
+  const parsed = parseBenchArgs(Deno.args, {
+    colors: Deno.stderr.isTerminal() && !Deno.noColor,
+  });
+  if (!parsed.ok) return parsed.exitCode;
+  const values = parsed.value;
+  const only = values.only;
   const mode = values.smoke ? "smoke" : "full";
-  let sizes;
-  try {
-    sizes = resize(SIZES[mode], values);
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  let stores: StoreKind[];
-  try {
-    stores = parseStores(values.store ?? "both");
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const storeRun = only.some((name) => STORE_SCENARIOS.includes(name as Scenario));
+  const sizes = resize(SIZES[mode], values);
+  let stores: StoreKind[] = parseStores(values.store ?? "both");
+  const storeRun = only.some((name) => STORE_SCENARIOS.includes(name));
   let postgresSkipped: string | undefined;
   const missing = stores.includes("postgres") && storeRun ? postgresUnavailable() : undefined;
   if (missing !== undefined) {
@@ -213,7 +148,7 @@ async function main(): Promise<number> {
     stores = stores.filter((kind) => kind !== "postgres");
     progress(`PostgreSQL skipped: ${missing}`);
   }
-  const resized = [values.levels, values.timed, values["restart-size"]].some((v) => v);
+  const resized = [values.levels, values.timed, values.restartSize].some((v) => v !== undefined);
   const official = mode === "full" && only.length === SCENARIOS.length && !values.profile &&
     !resized && stores.includes("kv");
   const outDir = values.out ??
@@ -229,7 +164,7 @@ async function main(): Promise<number> {
   if (values.target) setTarget(values.target);
   const source = await sourceInfo(target());
   const machine = await machineInfo();
-  await using harness = await openHarness(values.harness as "auto" | HarnessKind);
+  await using harness = await openHarness(values.harness);
   progress(
     `${mode} bench on ${machine.nproc} CPUs (${machine.cpu}), Deno ${machine.deno}; ` +
       `scenarios: ${only.join(", ")}; stores: ${
@@ -399,49 +334,15 @@ async function formatFiles(files: readonly string[]): Promise<void> {
 
 type Sizes = typeof SIZES.full;
 
-/**
- * The sizes with `--levels`, `--timed` and `--restart-size` applied.
- *
- * @throws {RangeError} For a value that is not what they take.
- */
-function resize(
-  base: Sizes,
-  values: { levels?: string; timed?: string; "restart-size"?: string },
-): Sizes {
-  const counts = (flag: string, text: string) => {
-    const list = text.split(",").map((part) => Number(part.trim()));
-    if (list.some((n) => !Number.isSafeInteger(n) || n < 0)) {
-      throw new RangeError(`Cannot parse ${flag} "${text}": expected counts like 0,10000`);
-    }
-    return list;
-  };
+/** The sizes with `--levels`, `--timed` and `--restart-size` applied (checked by `_cli.ts`). */
+function resize(base: Sizes, values: BenchArgs): Sizes {
   const sizes = structuredClone(base);
-  if (values.levels !== undefined) {
-    const levels = counts("--levels", values.levels);
-    if (levels.some((n, i) => i > 0 && n <= levels[i - 1]!)) {
-      throw new RangeError(`Cannot use --levels "${values.levels}": expected ascending counts`);
-    }
-    sizes.registrations.levels = levels;
-  }
+  if (values.levels !== undefined) sizes.registrations.levels = [...values.levels];
   if (values.timed !== undefined) {
-    const [timed] = counts("--timed", values.timed);
-    if (!timed || timed < 3) {
-      throw new RangeError(`Cannot use --timed "${values.timed}": expected a count of 3 or more`);
-    }
-    sizes.registrations.timed = timed;
-    sizes.registrations.window = Math.ceil(timed / 3);
+    sizes.registrations.timed = values.timed;
+    sizes.registrations.window = Math.ceil(values.timed / 3);
   }
-  if (values["restart-size"] !== undefined) {
-    const list = counts("--restart-size", values["restart-size"]);
-    if (list.length !== 2 || !list[1]) {
-      throw new RangeError(
-        `Cannot use --restart-size "${
-          values["restart-size"]
-        }": expected peers and open searches like 20000,2000`,
-      );
-    }
-    sizes.restart = { peers: list[0]!, searches: list[1] };
-  }
+  if (values.restartSize !== undefined) sizes.restart = { ...values.restartSize };
   return sizes;
 }
 

@@ -33,7 +33,7 @@ export function subcommandOf(
   let found: SubcommandUsage | undefined;
   for (const entry of subcommands) {
     const matches = entry.path.every((word, i) => args[i] === word);
-    if (matches && entry.path.length > (found?.path.length ?? 0)) found = entry;
+    if (matches && entry.path.length >= (found?.path.length ?? 0)) found = entry;
   }
   return found;
 }

@@ -12,63 +12,14 @@
  * stored at once), `--commits reply-first|drop-failed` (a broken shell, to
  * watch "everything acknowledged is stored" catch it). A failure prints its
  * seed, the broken rule, the last events and the command that replays it;
- * the exit code is then 1 (2 for a usage error).
+ * the exit code is then 1 (2 for a usage error). `--help` lists them all
+ * (`_cli.ts`).
  *
  * @module
  */
-import {
-  type RunResult,
-  simulate,
-  SimulationFailure,
-  type SimulationOptions,
-} from "./simulation.ts";
-import { NO_STORAGE_FAULTS, type StorageStats } from "./storage.ts";
-import type { CommitMode } from "./_commits.ts";
-
-const COMMIT_MODES: readonly CommitMode[] = ["honest", "reply-first", "drop-failed"];
-
-interface Args {
-  seed?: number;
-  seeds: number;
-  from: number;
-  trace: boolean;
-  options: SimulationOptions;
-}
-
-function parse(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, from: 1, trace: false, options: {} };
-  const number = (flag: string, text: string | undefined): number => {
-    const value = Number(text);
-    if (text === undefined || !Number.isInteger(value) || value < 0) {
-      throw new TypeError(`Cannot read ${flag} "${text ?? ""}": expected a whole number like 42`);
-    }
-    return value;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    if (flag === "--seed") args.seed = number(flag, argv[++i]);
-    else if (flag === "--seeds") args.seeds = number(flag, argv[++i]);
-    else if (flag === "--from") args.from = number(flag, argv[++i]);
-    else if (flag === "--trace") args.trace = true;
-    else if (flag === "--crash-plaintext") args.options = { ...args.options, crashPlaintext: true };
-    else if (flag === "--no-storage-faults") {
-      args.options = { ...args.options, storage: NO_STORAGE_FAULTS };
-    } else if (flag === "--commits") {
-      const mode = argv[++i];
-      if (!COMMIT_MODES.includes(mode as CommitMode)) {
-        throw new TypeError(
-          `Cannot read --commits "${mode ?? ""}": expected ${COMMIT_MODES.join(", ")}`,
-        );
-      }
-      args.options = { ...args.options, commits: mode as CommitMode };
-    } else {
-      throw new TypeError(
-        `Unknown option "${flag}": expected --seed, --seeds, --from, --trace, --crash-plaintext, --no-storage-faults or --commits`,
-      );
-    }
-  }
-  return args;
-}
+import { type RunResult, simulate, SimulationFailure } from "./simulation.ts";
+import type { StorageStats } from "./storage.ts";
+import { parseSimulatorArgs } from "./_cli.ts";
 
 function summary(results: readonly RunResult[]): string {
   const sum = (pick: (r: RunResult) => number) => results.reduce((n, r) => n + pick(r), 0);
@@ -90,13 +41,11 @@ function summary(results: readonly RunResult[]): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let args: Args;
-  try {
-    args = parse(argv);
-  } catch (error) {
-    console.error(String(error instanceof Error ? error.message : error));
-    return 2;
-  }
+  const parsed = parseSimulatorArgs(argv, {
+    colors: Deno.stderr.isTerminal() && !Deno.noColor,
+  });
+  if (!parsed.ok) return parsed.exitCode;
+  const args = parsed.value;
   const started = performance.now();
   const seeds = args.seed === undefined
     ? Array.from({ length: args.seeds }, (_, i) => args.from + i)
