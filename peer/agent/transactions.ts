@@ -21,6 +21,7 @@ import {
   type AgentState,
   OPEN_STATES,
   putItem,
+  removeItem,
   remember,
   sortedRequests,
   type Transaction,
@@ -155,7 +156,7 @@ export function recordSale(
     // One of several: the others stay for sale.
     const left = (sold.quantity ?? 1) - 1;
     putItem(state, turn, transaction.ref, { ...endReservation(sold), quantity: left });
-  } else if (state.items.delete(transaction.ref)) turn.delete(["item", transaction.ref]);
+  } else removeItem(state, turn, transaction.ref, "sold");
   record(state, turn, {
     tx: transaction.rq,
     role: "seller",
