@@ -69,7 +69,7 @@ Deno.test("a move the tables do not allow throws in strict mode", async (t) => {
       () => putItem(state, new AgentTurn(T0), "lamp", reserved),
       (error: Error) =>
         error instanceof RangeError &&
-        error.message.includes(`item lamp from "selling" to "reserved"`),
+        error.message.includes(`item lamp from "in_transaction" to "reserved"`),
     );
     assert.equal(state.items.get("lamp"), SELLING);
   });
@@ -107,9 +107,9 @@ Deno.test("a move the tables do not allow is refused and logged in production", 
     assert.equal(warnings.length, 2);
     assert.match(
       warnings[0]!,
-      /^Refused to move item lamp from "selling" to "reserved": .*item_states\.ts/,
+      /^Refused to move item lamp from "in_transaction" to "reserved": .*item_states\.ts/,
     );
-    assert.match(warnings[1]!, /^Refused to move item lamp from "selling" to "removed"/);
+    assert.match(warnings[1]!, /^Refused to move item lamp from "in_transaction" to "removed"/);
   });
   await t.step("a move the table allows is made", () => {
     const turn = new AgentTurn(T0 + 2);

@@ -6,12 +6,12 @@
  * removed, so the records stay as they are stored.
  *
  * ```
- * (new) ──► available ──► reserved ──► selling ──► sold
- *              │  ▲  ▲        │           │
- *              │  │  └────────┘           │   (CANCEL, a failed sale, leaving)
- *              │  └───────────────────────┘   (one of several sold, or the sale failed)
- *              ├──► selling                   (INFORM_Req before RESERVE)
- *              └──► removed                   (unsell)
+ * (new) ──► listed ──► reserved ──► in_transaction ──► sold
+ *             │ ▲ ▲        │              │
+ *             │ │ └────────┘              │  (CANCEL, a lapsed hold, leaving)
+ *             │ └─────────────────────────┘  (one of several sold, or the sale failed)
+ *             ├──► in_transaction            (INFORM_Req before RESERVE)
+ *             └──► removed                   (unsell)
  * ```
  *
  * @module
@@ -20,7 +20,7 @@ import { Transitions } from "../../protocol/transitions.ts";
 import type { InventoryItem } from "./records.ts";
 
 /** Where an item stands; `sold` and `removed` are items no longer stored. */
-export type ItemState = "available" | "reserved" | "selling" | "sold" | "removed";
+export type ItemState = "listed" | "reserved" | "in_transaction" | "sold" | "removed";
 
 /**
  * The states each state may move to. Staying in a state is always
@@ -29,24 +29,24 @@ export type ItemState = "available" | "reserved" | "selling" | "sold" | "removed
  */
 export const ITEM_TRANSITIONS: Readonly<Record<ItemState, readonly ItemState[]>> = {
   // RESERVE or ACCEPT; INFORM_Req ahead of its RESERVE; unsell.
-  available: ["reserved", "selling", "removed"],
+  listed: ["reserved", "in_transaction", "removed"],
   // INFORM_Req; or the server's CANCEL, a lapsed hold, leaving the marketplace.
-  reserved: ["selling", "available"],
+  reserved: ["in_transaction", "listed"],
   // Shipping_Info for the last one; one of several sold, or the sale failed.
-  selling: ["sold", "available"],
+  in_transaction: ["sold", "listed"],
   sold: [],
   removed: [],
 };
 
 /** The table as a machine: `putItem` and `removeItem` check every change with it. */
 export const ITEM_MOVES: Transitions<ItemState> = new Transitions("item", ITEM_TRANSITIONS, {
-  initial: ["available"],
+  initial: ["listed"],
   stay: true,
   source: "peer/agent/item_states.ts",
 });
 
 /** The state a stored item is in. */
 export function itemState(item: InventoryItem): ItemState {
-  if (item.transaction !== undefined) return "selling";
-  return item.reservedFor === undefined ? "available" : "reserved";
+  if (item.transaction !== undefined) return "in_transaction";
+  return item.reservedFor === undefined ? "listed" : "reserved";
 }
