@@ -2,9 +2,11 @@
  * The agent consults the tables of the buyer's search and of the seller's
  * item on every change of their state: a move a table does not list throws
  * in strict mode (tests, the simulator) and is refused with a warning in
- * production. No handler makes an illegal move on purpose, so the test
- * calls the agent's own `updateRequest`, `putItem` and `removeItem` on a
- * state restored from a snapshot, as a buggy handler would.
+ * production; the registration's, read from its fields after each event,
+ * throws or is logged. No handler makes an illegal move on purpose, so the
+ * test calls the agent's own `updateRequest`, `putItem`, `removeItem` and
+ * `checkRegistration` on a state restored from a snapshot, as a buggy
+ * handler would.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import assert from "node:assert/strict";
 import { AgentTurn } from "./agent/effects.ts";
 import type { BuyRequest, InventoryItem } from "./agent/records.ts";
 import { createState, putItem, removeItem, updateRequest } from "./agent/state.ts";
+import { checkRegistration, registrationState } from "./agent/registration_states.ts";
 import { ALICE, T0 } from "./_agent_harness.ts";
 
 const BOUGHT: BuyRequest = {
@@ -119,5 +122,51 @@ Deno.test("a move the tables do not allow is refused and logged in production", 
       warnings: [],
       writes: [{ kind: "delete", key: ["item", "lamp"] }],
     });
+  });
+});
+
+Deno.test("the registration's state is read from its fields, and an illegal move throws or is logged", async (t) => {
+  await t.step("the states the fields say", () => {
+    const state = restored(true);
+    assert.equal(registrationState(state), "not_registered");
+    state.pending.set("r1", { type: "REGISTER", at: T0, extended: true });
+    assert.equal(registrationState(state), "registering");
+    state.pending.set("r2", { type: "REGISTER", at: T0, extended: false, beside: true });
+    assert.equal(registrationState(state), "registering", "a classic REGISTER beside");
+    state.pending.delete("r1");
+    assert.equal(registrationState(state), "registering_classic");
+    state.pending.clear();
+    state.registered = true;
+    assert.equal(registrationState(state), "registered");
+    state.pending.set("r3", { type: "DE-REGISTER", at: T0 });
+    assert.equal(registrationState(state), "deregistering");
+  });
+  await t.step("a DE-REGISTER sent while not registered throws in strict mode", () => {
+    const state = restored(true);
+    state.pending.set("r1", { type: "DE-REGISTER", at: T0 });
+    const turn = new AgentTurn(T0);
+    assert.throws(
+      () =>
+        checkRegistration("not_registered", state, {
+          strict: state.strictTransitions,
+          refuse: (text) => turn.log("warning", text),
+        }),
+      (error: Error) =>
+        error instanceof RangeError &&
+        error.message.startsWith(`Moved registration from "not_registered" to "deregistering"`),
+    );
+  });
+  await t.step("and is logged in production", () => {
+    const state = restored(false);
+    state.pending.set("r1", { type: "DE-REGISTER", at: T0 });
+    const turn = new AgentTurn(T0);
+    checkRegistration("not_registered", state, {
+      strict: state.strictTransitions,
+      refuse: (text) => turn.log("warning", text),
+    });
+    assert.deepEqual(outcome(turn).warnings, [
+      `Moved registration from "not_registered" to "deregistering": ` +
+      "not a move of the table in peer/agent/registration_states.ts; add it there if the move is meant",
+    ]);
   });
 });

@@ -35,6 +35,11 @@ export interface TransitionsOptions<S extends string> {
   readonly stay?: boolean;
   /** Where the table is written, named in the error so the fix is found. */
   readonly source: string;
+  /**
+   * The state is read after the change is made (it is spread over fields):
+   * an illegal move is reported as made, not as refused.
+   */
+  readonly afterTheFact?: boolean;
 }
 
 /**
@@ -57,6 +62,7 @@ export class Transitions<S extends string> {
   readonly initial: readonly S[];
   readonly #stay: boolean;
   readonly #source: string;
+  readonly #afterTheFact: boolean;
 
   constructor(name: string, table: TransitionTable<S>, options: TransitionsOptions<S>) {
     this.name = name;
@@ -64,6 +70,7 @@ export class Transitions<S extends string> {
     this.initial = options.initial;
     this.#stay = options.stay ?? false;
     this.#source = options.source;
+    this.#afterTheFact = options.afterTheFact ?? false;
   }
 
   /** Whether a record may go from `from` (`undefined`: not stored before) to `to`. */
@@ -78,12 +85,14 @@ export class Transitions<S extends string> {
    * Checks a move of the record `id`: returns whether it may be made.
    *
    * @throws {RangeError} If the move is not in the table and `guard.strict`;
-   *   otherwise the refusal is passed to `guard.refuse` and `false` returned.
+   *   otherwise the refusal (or, `afterTheFact`, the report) is passed to
+   *   `guard.refuse` and `false` returned.
    */
   move(from: S | undefined, to: S, guard: MoveGuard, id = ""): boolean {
     if (this.allows(from, to)) return true;
     const which = id === "" ? this.name : `${this.name} ${id}`;
-    const text = `Refused to move ${which} from "${from ?? "(new)"}" to "${to}": ` +
+    const move = `${which} from "${from ?? "(new)"}" to "${to}"`;
+    const text = `${this.#afterTheFact ? "Moved" : "Refused to move"} ${move}: ` +
       `not a move of the table in ${this.#source}; add it there if the move is meant`;
     if (guard.strict) throw new RangeError(text);
     guard.refuse(text);

@@ -60,3 +60,17 @@ Deno.test("move refuses and reports an illegal move when not strict", () => {
     "add it there if the move is meant",
   ]);
 });
+
+Deno.test("a table checked after the fact reports the move as made, not refused", () => {
+  const guard = recorder(false);
+  const late = new Transitions<Door>("door", TABLE, {
+    initial: ["shut"],
+    source: "door.ts",
+    afterTheFact: true,
+  });
+  assert.equal(late.move("broken", "open", guard), false);
+  assert.deepEqual(guard.refused, [
+    `Moved door from "broken" to "open": not a move of the table in door.ts; ` +
+    "add it there if the move is meant",
+  ]);
+});
