@@ -85,7 +85,7 @@ export function holdsReservation(state: RequestState): boolean {
  * ```
  */
 export function canTransition(from: RequestState | undefined, to: RequestState): boolean {
-  return from === undefined ? to === INITIAL_STATE : TRANSITIONS[from].includes(to);
+  return SEARCH_MOVES.allows(from, to);
 }
 
 /** The table as a machine: the market checks every change of a search with it. */

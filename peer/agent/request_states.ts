@@ -47,8 +47,7 @@ export const REQUEST_TRANSITIONS: Readonly<Record<RequestState, readonly Request
  * `to`.
  */
 export function requestMoveAllowed(from: RequestState | undefined, to: RequestState): boolean {
-  if (from === undefined) return INITIAL_REQUEST_STATES.includes(to);
-  return from === to || REQUEST_TRANSITIONS[from].includes(to);
+  return REQUEST_MOVES.allows(from, to);
 }
 
 /**
