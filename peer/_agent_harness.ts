@@ -82,6 +82,7 @@ export class Harness {
     this.store = store;
     this.agent = new Agent(ALICE, store.snapshot(), {
       newRq: () => `${prefix}-${++this.#rqs}`,
+      strictTransitions: true,
       ...options,
     });
   }

@@ -53,6 +53,7 @@ import {
   serverRefusal,
 } from "./agent/buying.ts";
 import { AgentTurn, type PeerEffect, type PeerEvent } from "./agent/effects.ts";
+import { checkRegistration, registrationState } from "./agent/registration_states.ts";
 import { ABORT_INPUT, onPaymentAnswer, paymentCommand } from "./agent/paying.ts";
 import {
   askedQuestion,
@@ -319,6 +320,7 @@ export class Agent {
   handle(event: PeerEvent): PeerEffect[] {
     const state = this.#state;
     const turn = new AgentTurn(event.at);
+    const registration = registrationState(state);
     switch (event.kind) {
       case "start":
         this.#onStart(turn);
@@ -380,6 +382,10 @@ export class Agent {
     this.#runQueued(turn);
     syncListings(state, this.#listing, turn);
     settleQuestions(state, turn);
+    checkRegistration(registration, state, {
+      strict: state.strictTransitions,
+      refuse: (text) => turn.log("warning", text),
+    });
     const effects = listingsBeforePrints(turn.effects());
     for (const effect of effects) {
       if (effect.kind === "send") {

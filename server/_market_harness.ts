@@ -44,6 +44,7 @@ export class Harness {
   constructor(snapshot?: Snapshot, options: MarketOptions = {}) {
     this.market = new Market(snapshot, {
       allowPlaintext: true,
+      strictTransitions: true,
       timers: TIMERS,
       newId: () => `S${++this.#ids}`,
       ...options,

@@ -30,7 +30,7 @@ import { ReplyCache } from "./reply_cache.ts";
 import { OfferBook } from "./offer_book.ts";
 import { Liveness } from "./liveness.ts";
 import { buyerView, cancel, negotiate, reserve } from "./search_messages.ts";
-import { type RequestState } from "./request_states.ts";
+import { type RequestState, SEARCH_MOVES } from "./request_states.ts";
 import { RequestTable, type TrackedRequest } from "./request_table.ts";
 import type { TransactionPlan } from "./transaction.ts";
 
@@ -80,6 +80,8 @@ export abstract class MarketCore {
   protected readonly allowPlaintext: boolean;
   protected readonly limits: MarketLimits;
   protected readonly newId: () => string;
+  /** Whether a move the search's table does not allow throws rather than is refused. */
+  protected readonly strictTransitions: boolean;
   protected readonly registry = new Registry();
   protected readonly table: RequestTable;
   /** `host:port TYPE rq` → what was answered: repeats get it again. */
@@ -106,6 +108,7 @@ export abstract class MarketCore {
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.allowPlaintext = options.allowPlaintext ?? false;
+    this.strictTransitions = options.strictTransitions ?? false;
     this.unacked = new Retransmitter(options.retransmit);
     this.liveness = new Liveness(options.liveness);
     this.replies = new ReplyCache({
@@ -130,19 +133,33 @@ export abstract class MarketCore {
 
   // Bookkeeping
 
-  /** Changes a search at the turn's time and writes it. */
+  /**
+   * Changes a search at the turn's time and writes it, if its table allows
+   * the move; a move it does not allow throws in strict mode, and is
+   * otherwise refused (logged, nothing changed: the record as it was is
+   * returned).
+   */
   protected update(
     open: TrackedRequest,
     change: Partial<RequestRecord>,
     turn: MarketTurn,
   ): RequestRecord {
+    const from = open.record.state;
+    const guard = {
+      strict: this.strictTransitions,
+      refuse: (text: string) => turn.log("warning", text),
+    };
+    if (!SEARCH_MOVES.move(from, change.state ?? from, guard, open.record.id)) return open.record;
     const record = this.table.change(open, change, turn.at);
     turn.save({ key: ["request", record.id], value: record });
     return record;
   }
 
   protected end(open: TrackedRequest, state: RequestState, reason: string, turn: MarketTurn): void {
-    this.update(open, { state, reason, deadline: turn.at + this.timers.retention }, turn);
+    const before = open.record;
+    const change = { state, reason, deadline: turn.at + this.timers.retention };
+    // A refused move leaves the record as it was, and the search not ended.
+    if (this.update(open, change, turn) === before) return;
     turn.log("info", `Search ${open.record.id} ended ${state}: ${reason}`);
   }
 

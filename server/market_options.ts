@@ -81,6 +81,11 @@ export interface MarketOptions {
   readonly allowPlaintext?: boolean;
   /** When our peers count as offline, and when an offline one is de-registered. */
   readonly liveness?: Partial<LivenessOptions>;
+  /**
+   * Throw on a change of a search's state its table does not allow (tests,
+   * the simulator); by default the change is refused and a warning logged.
+   */
+  readonly strictTransitions?: boolean;
 }
 
 /**

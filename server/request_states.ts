@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { Transitions } from "../protocol/transitions.ts";
 
 /** Where a search stands. */
 export type RequestState =
@@ -84,5 +85,11 @@ export function holdsReservation(state: RequestState): boolean {
  * ```
  */
 export function canTransition(from: RequestState | undefined, to: RequestState): boolean {
-  return from === undefined ? to === INITIAL_STATE : TRANSITIONS[from].includes(to);
+  return SEARCH_MOVES.allows(from, to);
 }
+
+/** The table as a machine: the market checks every change of a search with it. */
+export const SEARCH_MOVES: Transitions<RequestState> = new Transitions("search", TRANSITIONS, {
+  initial: [INITIAL_STATE],
+  source: "server/request_states.ts",
+});

@@ -112,6 +112,7 @@ export class AgentShell {
       autoBuy: this.plan.autoBuy,
       // A run must fall quiet: no keep-alive (the market watches no silence either).
       keepAlive: 0,
+      strictTransitions: true,
       payment: { card: this.plan.card, expiry: "12/30", address: `${name}'s place` },
       // The market's, so that an unanswered NEGOTIATE question is withdrawn in time.
       negotiationTimeout: TIMERS.negotiationTimeout,

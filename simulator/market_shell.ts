@@ -85,6 +85,7 @@ export class MarketShell {
     const boot = this.#boot;
     this.#market = new Market(marketSnapshot(this.store), {
       allowPlaintext: true,
+      strictTransitions: true,
       timers: TIMERS,
       newId: () => `s${boot}-${++ids}`,
       liveness: { offlineAfter: 0, forgetAfter: 0 },

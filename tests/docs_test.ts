@@ -3,7 +3,8 @@
  *
  * - the state diagrams of docs/architecture.md are the transition tables the
  *   machines are checked against (server/request_states.ts,
- *   peer/agent/request_states.ts): an edge in a diagram that the code does
+ *   peer/agent/request_states.ts, peer/agent/item_states.ts,
+ *   peer/agent/registration_states.ts): an edge in a diagram that the code does
  *   not allow, or a move the code allows that no diagram shows, fails here;
  * - every relative link of every Markdown file leads to a file (and heading)
  *   that exists;
@@ -21,6 +22,8 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { INITIAL_STATE, TRANSITIONS } from "../server/request_states.ts";
 import { INITIAL_REQUEST_STATES, REQUEST_TRANSITIONS } from "../peer/agent/request_states.ts";
+import { ITEM_MOVES, ITEM_TRANSITIONS } from "../peer/agent/item_states.ts";
+import { REGISTRATION_MOVES, REGISTRATION_TRANSITIONS } from "../peer/agent/registration_states.ts";
 import { ServerProcess } from "../demo/processes.ts";
 import { ShopProcess, tempDir } from "./e2e/_process.ts";
 import { MAIN } from "./e2e/_shop.ts";
@@ -69,6 +72,20 @@ Deno.test("the architecture's diagram of the buyer's request is the agent's tran
   assert.deepEqual(drawn(edges), moves(REQUEST_TRANSITIONS));
   const starts = edges.filter(({ from }) => from === "[*]").map(({ to }) => to);
   assert.deepEqual([...new Set(starts)], [...INITIAL_REQUEST_STATES]);
+});
+
+Deno.test("the architecture's diagram of the seller's item is the agent's item table", () => {
+  const edges = diagram("The peer's item, as a seller");
+  assert.deepEqual(drawn(edges), moves(ITEM_TRANSITIONS));
+  const starts = edges.filter(({ from }) => from === "[*]").map(({ to }) => to);
+  assert.deepEqual([...new Set(starts)], [...ITEM_MOVES.initial]);
+});
+
+Deno.test("the architecture's diagram of the peer's registration is the agent's registration table", () => {
+  const edges = diagram("The peer's registration");
+  assert.deepEqual(drawn(edges), moves(REGISTRATION_TRANSITIONS));
+  const starts = edges.filter(({ from }) => from === "[*]").map(({ to }) => to);
+  assert.deepEqual([...new Set(starts)], [...REGISTRATION_MOVES.initial]);
 });
 
 /** Every Markdown file of the repository, as paths from its root. */

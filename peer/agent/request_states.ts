@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { Transitions } from "../../protocol/transitions.ts";
 import type { BuyRequest, RequestState } from "./records.ts";
 
 /** The states a search starts in. */
@@ -46,8 +47,7 @@ export const REQUEST_TRANSITIONS: Readonly<Record<RequestState, readonly Request
  * `to`.
  */
 export function requestMoveAllowed(from: RequestState | undefined, to: RequestState): boolean {
-  if (from === undefined) return INITIAL_REQUEST_STATES.includes(to);
-  return from === to || REQUEST_TRANSITIONS[from].includes(to);
+  return REQUEST_MOVES.allows(from, to);
 }
 
 /**
@@ -62,3 +62,10 @@ export function assertRequestMove(before: BuyRequest | undefined, after: BuyRequ
       "not a move of REQUEST_TRANSITIONS in peer/agent/request_states.ts",
   );
 }
+
+/** The table as a machine: `updateRequest` checks every change of a search with it. */
+export const REQUEST_MOVES: Transitions<RequestState> = new Transitions(
+  "request",
+  REQUEST_TRANSITIONS,
+  { initial: INITIAL_REQUEST_STATES, stay: true, source: "peer/agent/request_states.ts" },
+);

@@ -17,7 +17,14 @@ import {
   released,
   reservationEnded,
 } from "./records.ts";
-import { type AgentState, keepAnswer, putItem, remember, RESUME_WITHIN_MS } from "./state.ts";
+import {
+  type AgentState,
+  keepAnswer,
+  putItem,
+  remember,
+  removeItem,
+  RESUME_WITHIN_MS,
+} from "./state.ts";
 
 /** Why a floor cannot go with a price, if it cannot (compared in whole cents). */
 function floorProblem(item: string, price: number, floor: number | undefined): string | undefined {
@@ -182,8 +189,7 @@ export function unsell(state: AgentState, turn: AgentTurn, name: string): void {
     );
     return;
   }
-  state.items.delete(key);
-  turn.delete(["item", key]);
+  removeItem(state, turn, key, "removed");
   turn.print("unsell", `Removed ${item.item} from the inventory`, { item: item.item });
 }
 

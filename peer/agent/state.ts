@@ -11,6 +11,9 @@
  */
 import { type Address, formatAddress, isLoopback, type Message } from "../../protocol/mod.ts";
 import { ExtensionSet } from "../../protocol/extensions.ts";
+import type { MoveGuard } from "../../protocol/transitions.ts";
+import { ITEM_MOVES, itemState } from "./item_states.ts";
+import { REQUEST_MOVES } from "./request_states.ts";
 import {
   DEFAULT_RETRANSMIT,
   type RetransmitOptions,
@@ -68,6 +71,12 @@ export interface AgentOptions {
    * unanswered then is withdrawn.
    */
   readonly negotiationTimeout?: number;
+  /**
+   * Throw on a change of a search's or an item's state its table does not
+   * allow (tests, the simulator); by default the change is refused and a
+   * warning logged.
+   */
+  readonly strictTransitions?: boolean;
 }
 
 /** The server's default `--negotiation-timeout`. */
@@ -152,6 +161,8 @@ export interface Unsettled {
 export interface AgentState {
   readonly profile: PeerProfile;
   readonly newRq: () => string;
+  /** See {@linkcode AgentOptions.strictTransitions}. */
+  readonly strictTransitions: boolean;
   registered: boolean;
   serverKind: ServerKind;
   /** The extensions the server agreed (none for a classic server). */
@@ -284,6 +295,7 @@ export function createState(
     serverKey: options.serverKey,
     serverKeyGiven: options.serverKeyGiven ?? false,
     allowPlaintext: options.allowPlaintext ?? false,
+    strictTransitions: options.strictTransitions ?? false,
     queued: [],
     registrationFailure: undefined,
     deferredDenial: undefined,
@@ -318,28 +330,55 @@ export function sortedRequests(state: AgentState): BuyRequest[] {
   return [...state.requests.values()].sort((a, b) => a.createdAt - b.createdAt);
 }
 
-/** Changes a search and stores it; returns the new record. */
+/** How a change its table does not allow is treated: thrown, or refused with a log line. */
+function guard(state: AgentState, turn: AgentTurn): MoveGuard {
+  return { strict: state.strictTransitions, refuse: (text) => turn.log("warning", text) };
+}
+
+/**
+ * Changes a search and stores it, if its table allows the move; returns
+ * the new record (the one as it was when the move is refused).
+ */
 export function updateRequest(
   state: AgentState,
   turn: AgentTurn,
   request: BuyRequest,
   change: Partial<BuyRequest>,
 ): BuyRequest {
+  const to = change.state ?? request.state;
+  if (!REQUEST_MOVES.move(request.state, to, guard(state, turn), request.rq)) return request;
   const updated: BuyRequest = { ...request, ...change, updatedAt: turn.at };
   state.requests.set(request.rq, updated);
   turn.save({ key: ["request", request.rq], value: updated });
   return updated;
 }
 
-/** Puts an item (by its lower-case key) and stores it. */
+/** Puts an item (by its lower-case key) and stores it, if its table allows the move. */
 export function putItem(
   state: AgentState,
   turn: AgentTurn,
   key: string,
   item: InventoryItem,
 ): void {
+  const before = state.items.get(key);
+  const from = before === undefined ? undefined : itemState(before);
+  if (!ITEM_MOVES.move(from, itemState(item), guard(state, turn), key)) return;
   state.items.set(key, item);
   turn.save({ key: ["item", key], value: item });
+}
+
+/** Removes an item, sold or unsold (`removed`), if its table allows the move. */
+export function removeItem(
+  state: AgentState,
+  turn: AgentTurn,
+  key: string,
+  to: "sold" | "removed",
+): void {
+  const before = state.items.get(key);
+  if (before === undefined) return;
+  if (!ITEM_MOVES.move(itemState(before), to, guard(state, turn), key)) return;
+  state.items.delete(key);
+  turn.delete(["item", key]);
 }
 
 /** Notes a message as acted on; returns whether it was already. */

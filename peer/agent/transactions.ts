@@ -22,6 +22,7 @@ import {
   OPEN_STATES,
   putItem,
   remember,
+  removeItem,
   sortedRequests,
   type Transaction,
   updateRequest,
@@ -155,7 +156,7 @@ export function recordSale(
     // One of several: the others stay for sale.
     const left = (sold.quantity ?? 1) - 1;
     putItem(state, turn, transaction.ref, { ...endReservation(sold), quantity: left });
-  } else if (state.items.delete(transaction.ref)) turn.delete(["item", transaction.ref]);
+  } else removeItem(state, turn, transaction.ref, "sold");
   record(state, turn, {
     tx: transaction.rq,
     role: "seller",
