@@ -18,14 +18,7 @@ import {
   Transaction,
   type TransactionPlan,
 } from "./transaction.ts";
-
-/**
- * Tries at delivering a settled sale's Shipping_Info on new connections,
- * the pauses between them doubling from 1 s up to 30 s (about 7 minutes in
- * all). The party registering again, or a restart, starts them afresh.
- */
-const DELIVERY_ATTEMPTS = 20;
-const DELIVERY_MAX_PAUSE_MS = 30_000;
+import { deliveryPause } from "./transaction_machine.ts";
 
 const log = logger("server");
 
@@ -141,13 +134,11 @@ export class TransactionLegs implements AsyncDisposable {
     this.#deliveries.set(key, replaced);
     const signal = AbortSignal.any([replaced.signal, this.#stopping.signal]);
     try {
-      for (let attempt = 0; attempt < DELIVERY_ATTEMPTS && !signal.aborted; attempt++) {
-        if (attempt > 0) {
-          await pause(
-            Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS),
-            signal,
-            this.#options.clock,
-          );
+      for (let attempt = 0; !signal.aborted; attempt++) {
+        const wait = deliveryPause(attempt);
+        if (wait === undefined) break;
+        if (wait > 0) {
+          await pause(wait, signal, this.#options.clock);
           if (signal.aborted) break;
         }
         const delivered = await deliverShipping(plan, conclusion, {

@@ -13,17 +13,9 @@ import { authorityPem } from "../security/certificates.ts";
 import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
-import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
-import {
-  chargeOutcome,
-  checkCollected,
-  conclusionSends,
-  confirmsShipping,
-  informRequest,
-  judgeReply,
-  type PartyRole,
-  shippingInfo,
-} from "./transaction_flow.ts";
+import type { PaymentProcessor } from "./payment.ts";
+import { conclusionSends, confirmsShipping, shippingInfo } from "./transaction_flow.ts";
+import { type LegEffect, TransactionMachine } from "./transaction_machine.ts";
 
 /** One side of a transaction as the server knows it. */
 export interface Party {
@@ -114,70 +106,82 @@ export class Transaction implements AsyncDisposable {
       return { ok: false, reason: "the server stopped before it could reach the parties" };
     }
     // The parties' time to answer starts once there are slots to reach them.
-    // The first party that fails (an invalid answer, a hang-up, details
-    // that cannot be charged) ends the wait for the other: both are told
-    // at once instead of at the timeout.
+    // The machine ends the wait for the other party at the first failure;
+    // reaching a party and sending INFORM_Req go on (so it can be told why
+    // with CANCEL), only the wait for its answer ends early.
     const failed = new AbortController();
     const deadline = AbortSignal.timeout(this.#options.timeoutMs);
-    // Reaching a party and sending INFORM_Req go on (so it can be told
-    // why with CANCEL); only the wait for its answer ends early.
     const signal = AbortSignal.any([deadline, failed.signal]);
-    let firstFailure: string | undefined;
-    const now = this.#options.now?.() ?? new Date();
-    const collect = async (role: PartyRole) => {
-      const collected = await this.#collect(role, deadline, signal);
-      const reason = "reason" in collected
-        ? collected.reason
-        : checkDetails(role, collected.details, now);
-      if (reason !== undefined && firstFailure === undefined) {
-        firstFailure = reason;
-        if (!signal.aborted) {
-          log.info("Transaction {id} fails: {reason}; not waiting for the other party", {
-            id: this.plan.id,
-            reason,
+    const machine = new TransactionMachine(this.plan, this.#options.now?.() ?? new Date());
+    let outcome: TransactionOutcome | undefined;
+    const apply = async (effects: LegEffect[]): Promise<void> => {
+      for (const effect of effects) {
+        if (effect.kind === "send") await this.#write(effect.role, effect.message);
+        else if (effect.kind === "rejected") {
+          log.warning("Rejected {type} {rq} from the {role} {name}: {reason}", {
+            type: effect.message.type,
+            rq: effect.message.rq,
+            role: effect.role,
+            name: this.plan[effect.role].name,
+            reason: effect.reason,
           });
-          failed.abort(new Error(reason));
-        }
+        } else if (effect.kind === "stop-waiting") {
+          if (!deadline.aborted) {
+            log.info("Transaction {id} fails: {reason}; not waiting for the other party", {
+              id: this.plan.id,
+              reason: effect.reason,
+            });
+          }
+          failed.abort(new Error(effect.reason));
+        } else if (effect.kind === "charge") {
+          let charged;
+          try {
+            charged = await this.#options.processor.charge(effect.request);
+          } catch (error) {
+            await apply(machine.chargeFailed(error));
+            continue;
+          }
+          await apply(machine.charged(charged));
+        } else outcome = effect.outcome;
       }
-      return collected;
     };
-    const [buyer, seller] = await Promise.all([collect("buyer"), collect("seller")]);
-    const checked = checkCollected(buyer, seller, now);
-    if (!checked.ok) return { ok: false, reason: firstFailure ?? checked.reason };
-    let charged;
-    try {
-      charged = await this.#options.processor.charge({
-        key: this.plan.id,
-        amount: this.plan.price,
-        buyer: checked.buyer,
-        seller: checked.seller,
-      });
-    } catch (error) {
-      return { ok: false, reason: `the payment failed: ${String(error)}` };
-    }
-    return chargeOutcome(charged, checked.buyer, checked.seller);
+    await Promise.all(
+      (["buyer", "seller"] as const).map((role) =>
+        this.#collect(role, { machine, apply, deadline, signal })
+      ),
+    );
+    // Every path above gives the machine both parties, so it has an outcome.
+    return outcome ?? { ok: false, reason: "the transaction ended without an outcome" };
   }
 
+  /** Reaches one party and hands the machine what happens on its connection. */
   async #collect(
     role: "buyer" | "seller",
-    deadline: AbortSignal,
-    signal: AbortSignal,
-  ): Promise<{ details: PaymentDetails } | { reason: string }> {
+    { machine, apply, deadline, signal }: {
+      readonly machine: TransactionMachine;
+      readonly apply: (effects: LegEffect[]) => Promise<void>;
+      /** Bounds reaching the party. */
+      readonly deadline: AbortSignal;
+      /** Bounds waiting for its answer: the deadline, or the other party's failure. */
+      readonly signal: AbortSignal;
+    },
+  ): Promise<void> {
     const party = this.plan[role];
     const where = formatAddress(party.address);
     let conn: Deno.Conn;
     try {
       conn = await connect(party, deadline);
     } catch (error) {
-      return {
-        reason: `the ${role} ${party.name} could not be reached at ${where}${
-          timedOut(error, deadline)
-        }`,
-      };
+      return await apply(machine.failed(
+        role,
+        `the ${role} ${party.name} could not be reached at ${where}${timedOut(error, deadline)}`,
+      ));
     }
     this.#conns.set(role, conn);
+    let effects: LegEffect[];
     try {
-      await this.#write(role, informRequest(this.plan));
+      await apply(machine.reached(role));
+      if (!machine.waiting(role)) return;
       const result = await new MessageReader(conn).read({ signal });
       if (result !== undefined && !result.ok) {
         // The robustness rule: a rejected message is logged with its reason.
@@ -187,31 +191,27 @@ export class Transaction implements AsyncDisposable {
           id: this.plan.id,
           error: result.error.message,
         });
-        return { reason: `the ${role} ${party.name} sent ${result.error.message}` };
+        effects = machine.failed(role, `the ${role} ${party.name} sent ${result.error.message}`);
+      } else {
+        if (result !== undefined) {
+          wire.debug("recv tcp {role} {from} {type} {rq}", {
+            role,
+            from: where,
+            type: result.message.type,
+            rq: result.message.rq,
+          });
+        }
+        effects = machine.answered(role, result?.message);
+        const gave = result !== undefined && !effects.some((e) => e.kind === "rejected");
+        if (gave && !party.acks) this.#watchHangup(role, conn);
       }
-      if (result !== undefined) {
-        wire.debug("recv tcp {role} {from} {type} {rq}", {
-          role,
-          from: where,
-          type: result.message.type,
-          rq: result.message.rq,
-        });
-      }
-      const judged = judgeReply(this.plan, role, result?.message);
-      if ("reason" in judged && result !== undefined) {
-        log.warning("Rejected {type} {rq} from the {role} {name}: {reason}", {
-          type: result.message.type,
-          rq: result.message.rq,
-          role,
-          name: party.name,
-          reason: judged.reason,
-        });
-      }
-      if ("details" in judged && !party.acks) this.#watchHangup(role, conn);
-      return judged;
     } catch (error) {
-      return { reason: `the ${role} ${party.name} did not answer${timedOut(error, signal)}` };
+      effects = machine.failed(
+        role,
+        `the ${role} ${party.name} did not answer${timedOut(error, signal)}`,
+      );
     }
+    await apply(effects);
   }
 
   #watchHangup(role: "buyer" | "seller", conn: Deno.Conn): void {
