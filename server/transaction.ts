@@ -15,7 +15,7 @@ import { logger } from "../log/setup.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
 import type { PaymentProcessor } from "./payment.ts";
 import { conclusionSends, confirmsShipping, shippingInfo } from "./transaction_flow.ts";
-import { type LegEffect, TransactionMachine } from "./transaction_machine.ts";
+import { awaitsAck, type LegEffect, TransactionMachine } from "./transaction_machine.ts";
 
 /** One side of a transaction as the server knows it. */
 export interface Party {
@@ -269,7 +269,7 @@ export class Transaction implements AsyncDisposable {
         const conn = this.#conns.get(role);
         if (!conn) throw new Error("no connection");
         await this.#write(role, message);
-        delivered[role] = message.type !== "Shipping_Info" ||
+        delivered[role] = !awaitsAck(this.plan, role, message) ||
           await acknowledged(conn, this.plan[role], role, this.plan.id, signal);
       } catch (error) {
         log.warning("Cannot send {type} to the {role} of {id}: {error}", {
@@ -335,7 +335,7 @@ async function sendOnNewConnection(
       type: message.type,
       rq: message.rq,
     });
-    return message.type !== "Shipping_Info" ||
+    return !awaitsAck(plan, role, message) ||
       await acknowledged(conn, party, role, plan.id, signal);
   } catch (error) {
     log.warning("Cannot send {type} {id} to {name} on a new connection: {error}", {
@@ -366,9 +366,12 @@ export async function deliverShipping(
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     using conn = await connect(party, signal);
-    const text = encode(shippingInfo(plan, conclusion));
+    const message = shippingInfo(plan, conclusion);
+    const text = encode(message);
     await writeText(conn, options.seal?.(party.name, text) ?? text, party.ours);
-    if (await acknowledged(conn, party, role, plan.id, signal)) return true;
+    if (!awaitsAck(plan, role, message) || await acknowledged(conn, party, role, plan.id, signal)) {
+      return true;
+    }
     log.warning("{name} did not acknowledge Shipping_Info {id}", { name: party.name, id: plan.id });
     return false;
   } catch (error) {
@@ -384,10 +387,9 @@ export async function deliverShipping(
 }
 
 /**
- * Whether a party that was just sent Shipping_Info has it: a peer with the
- * `ack` extension answers `ACK <rq> Shipping_Info` once the sale is stored
- * (a peer killed before that never does); for others, the write is all
- * there is to go by.
+ * Whether a party with the `ack` extension that was just sent Shipping_Info
+ * has it: it answers `ACK <rq> Shipping_Info` once the sale is stored (a
+ * peer killed before that never does). See `awaitsAck` for who is asked.
  */
 async function acknowledged(
   conn: Deno.Conn,
@@ -396,7 +398,6 @@ async function acknowledged(
   rq: string,
   signal: AbortSignal,
 ): Promise<boolean> {
-  if (!party.acks) return true;
   try {
     const result = await new MessageReader(conn).read({ signal });
     if (result?.ok) {

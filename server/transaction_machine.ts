@@ -45,6 +45,16 @@ export function deliveryPause(attempt: number): number | undefined {
   return Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS);
 }
 
+/**
+ * Whether `message` to `role` counts as told only once acknowledged:
+ * Shipping_Info to a party with the `ack` extension, which answers
+ * `ACK <rq> Shipping_Info` once the sale is stored; anything else is told
+ * by writing it.
+ */
+export function awaitsAck(plan: TransactionPlan, role: PartyRole, message: Message): boolean {
+  return message.type === "Shipping_Info" && plan[role].acks === true;
+}
+
 /** What the leg asks its shell to do. */
 export type LegEffect =
   /** Write `message` on the connection to `role`. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Message } from "../protocol/mod.ts";
 import type { Party, TransactionPlan } from "./transaction.ts";
 import {
+  awaitsAck,
   DELIVERY_ATTEMPTS,
   deliveryPause,
   type LegEffect,
@@ -165,4 +166,19 @@ Deno.test("Shipping_Info deliveries pause 1 s, doubling up to 30 s, for a bounde
   assert.equal(pauses.length, DELIVERY_ATTEMPTS);
   assert.deepEqual(pauses.slice(0, 7), [0, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000]);
   assert.ok(pauses.slice(6).every((pause) => pause === 30_000));
+});
+
+Deno.test("Shipping_Info counts as told only once acknowledged, by a party with the ack extension", () => {
+  const shipping: Message = {
+    type: "Shipping_Info",
+    rq: "T7",
+    name: "alice",
+    address: "42 Main St",
+  };
+  const acking = { ...plan, seller: { ...plan.seller, acks: true } };
+  assert.equal(awaitsAck(acking, "seller", shipping), true);
+  assert.equal(awaitsAck(acking, "buyer", shipping), false, "the buyer has no ack extension");
+  assert.equal(awaitsAck(plan, "seller", shipping), false);
+  const cancel: Message = { type: "TX_CANCEL", rq: "T7", reason: "the seller bob declined" };
+  assert.equal(awaitsAck(acking, "seller", cancel), false, "CANCEL is told by writing it");
 });

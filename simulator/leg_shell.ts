@@ -25,6 +25,7 @@ import {
   shippingInfo,
 } from "../server/transaction_flow.ts";
 import {
+  awaitsAck,
   deliveryPause,
   type LegEffect,
   TransactionMachine,
@@ -178,7 +179,7 @@ export class LegShell {
         continue;
       }
       this.#write(conn, message);
-      if (message.type !== "Shipping_Info" || !plan[role].acks) {
+      if (!awaitsAck(plan, role, message)) {
         told[role] = true;
         settle();
         continue;
@@ -313,14 +314,15 @@ export class LegShell {
     };
     this.#connect(plan[role].name, `deliver ${plan.id} ${role}`, (conn) => {
       if (conn === undefined) return retry();
-      this.#write(conn, shippingInfo(plan, conclusion));
+      const shipping = shippingInfo(plan, conclusion);
+      this.#write(conn, shipping);
       const done = (acked: boolean) => {
         this.#closeByServer(conn);
         if (!acked) return retry();
         if (this.#deliveries.get(key) === token) this.#deliveries.delete(key);
         this.#host.toMarket({ kind: "delivered", request, to: role, at: this.#host.now() });
       };
-      if (!plan[role].acks) return done(true);
+      if (!awaitsAck(plan, role, shipping)) return done(true);
       this.#awaitAck(conn, plan.id, done);
     });
   }
