@@ -18,7 +18,7 @@ import {
   Transaction,
   type TransactionPlan,
 } from "./transaction.ts";
-import { deliveryPause } from "./transaction_machine.ts";
+import { ConclusionMachine, deliveryPause } from "./transaction_machine.ts";
 
 const log = logger("server");
 
@@ -103,17 +103,22 @@ export class TransactionLegs implements AsyncDisposable {
     this.#transactions.delete(effect.plan.id);
     const { conclusion } = effect;
     this.#inBackground((async () => {
-      const told = transaction
-        ? await transaction.conclude(conclusion)
-        : { seller: false, buyer: false };
+      // Without a live transaction (the server restarted) nobody was told yet.
+      const rest = transaction
+        ? await transaction.conclude(conclusion, effect.deliver)
+        : new ConclusionMachine(effect.plan, conclusion, effect.deliver).start(false);
       if (!conclusion.ok) return;
-      await Promise.all(effect.deliver.map(async (role) => {
+      await Promise.all(rest.map(async (next) => {
+        if (next.kind !== "delivered" && next.kind !== "deliver") return;
         // Whoever the live connection did not reach gets it on a new one.
-        if (told[role] || await this.#deliver(effect.request, effect.plan, conclusion, role)) {
+        if (
+          next.kind === "delivered" ||
+          await this.#deliver(effect.request, effect.plan, conclusion, next.role)
+        ) {
           this.#options.enqueue({
             kind: "delivered",
             request: effect.request,
-            to: role,
+            to: next.role,
             at: this.#options.clock.now(),
           });
         }

@@ -14,8 +14,14 @@ import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
 import type { PaymentProcessor } from "./payment.ts";
-import { conclusionSends, confirmsShipping, shippingInfo } from "./transaction_flow.ts";
-import { awaitsAck, type LegEffect, TransactionMachine } from "./transaction_machine.ts";
+import { confirmsShipping, type PartyRole, shippingInfo } from "./transaction_flow.ts";
+import {
+  awaitsAck,
+  type ConclusionEffect,
+  ConclusionMachine,
+  type LegEffect,
+  TransactionMachine,
+} from "./transaction_machine.ts";
 
 /** One side of a transaction as the server knows it. */
 export interface Party {
@@ -240,48 +246,74 @@ export class Transaction implements AsyncDisposable {
   }
 
   /**
-   * Ends the exchange: Shipping_Info to the seller (and to our own buyer as
-   * a receipt), or CANCEL with the reason to both. Then closes the buyer's
-   * connection and waits briefly for the seller to close its own.
+   * Ends the exchange as the conclusion machine says: Shipping_Info to the
+   * seller (and to our own buyer as a receipt), or CANCEL with the reason
+   * to both. Then closes the buyer's connection and waits briefly for the
+   * seller to close its own.
    *
-   * @returns Who was told of the sale: for a peer that acknowledges
-   *   Shipping_Info, only once its ACK came back.
+   * @param deliver Who must end up with Shipping_Info.
+   * @returns What is left to do: who has Shipping_Info (`delivered`: for a
+   *   peer that acknowledges, only once its ACK came back) and who must get
+   *   it on new connections (`deliver`).
    */
-  async conclude(conclusion: Conclusion): Promise<{ seller: boolean; buyer: boolean }> {
-    const sends = conclusionSends(this.plan, conclusion);
-    const delivered = { seller: false, buyer: false };
+  async conclude(
+    conclusion: Conclusion,
+    deliver: readonly PartyRole[] = [],
+  ): Promise<ConclusionEffect[]> {
+    const machine = new ConclusionMachine(this.plan, conclusion, deliver);
     const timeout = AbortSignal.timeout(this.#options.timeoutMs);
     const signal = this.#options.signal
       ? AbortSignal.any([timeout, this.#options.signal])
       : timeout;
-    await Promise.all(sends.map(async ([role, message]) => {
-      if (this.#hungUp.has(role)) {
-        // Some classic peers read one message per connection and close:
-        // what they are told goes on a new one.
-        log.info("The {role} of {id} closed its connection; telling it on a new one", {
-          role,
-          id: this.plan.id,
-        });
-        delivered[role] = await sendOnNewConnection(this.plan, role, message, this.#options);
-        return;
-      }
-      try {
-        const conn = this.#conns.get(role);
-        if (!conn) throw new Error("no connection");
-        await this.#write(role, message);
-        delivered[role] = !awaitsAck(this.plan, role, message) ||
-          await acknowledged(conn, this.plan[role], role, this.plan.id, signal);
-      } catch (error) {
-        log.warning("Cannot send {type} to the {role} of {id}: {error}", {
-          type: message.type,
-          role,
-          id: this.plan.id,
-          error: String(error),
-        });
-      }
-    }));
+    const rest: ConclusionEffect[] = [];
+    const apply = async (effects: ConclusionEffect[]): Promise<void> => {
+      await Promise.all(effects.map(async (effect) => {
+        if (effect.kind === "send") {
+          await apply(await this.#tell(machine, effect.role, effect.message, signal));
+        } else if (effect.kind === "delivered" || effect.kind === "deliver") rest.push(effect);
+        // "close" comes once every send settled: the disposal below.
+      }));
+    };
+    await apply(machine.start(true));
     await this[Symbol.asyncDispose]();
-    return delivered;
+    return rest;
+  }
+
+  /** Tells one party how the leg ended; the machine's next effects come back. */
+  async #tell(
+    machine: ConclusionMachine,
+    role: PartyRole,
+    message: Message,
+    signal: AbortSignal,
+  ): Promise<ConclusionEffect[]> {
+    if (this.#hungUp.has(role)) {
+      // Some classic peers read one message per connection and close:
+      // what they are told goes on a new one.
+      log.info("The {role} of {id} closed its connection; telling it on a new one", {
+        role,
+        id: this.plan.id,
+      });
+      return await sendOnNewConnection(machine, role, message, this.#options);
+    }
+    try {
+      const conn = this.#conns.get(role);
+      if (!conn) throw new Error("no connection");
+      await this.#write(role, message);
+      const next = machine.sent(role, true);
+      if (!next.some((effect) => effect.kind === "await-ack")) return next;
+      return machine.acknowledged(
+        role,
+        await acknowledged(conn, this.plan[role], role, this.plan.id, signal),
+      );
+    } catch (error) {
+      log.warning("Cannot send {type} to the {role} of {id}: {error}", {
+        type: message.type,
+        role,
+        id: this.plan.id,
+        error: String(error),
+      });
+      return machine.sent(role, false);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -313,15 +345,16 @@ export class Transaction implements AsyncDisposable {
  * Sends one message of a transaction's end on a new connection, to a party
  * that closed the one it answered on.
  *
- * @returns Whether it was written (and, for Shipping_Info to a peer that
- *   acknowledges, acknowledged).
+ * @returns The machine's next effects, once it was written (and, for
+ *   Shipping_Info to a peer that acknowledges, acknowledged) or not.
  */
 async function sendOnNewConnection(
-  plan: TransactionPlan,
-  role: "buyer" | "seller",
+  machine: ConclusionMachine,
+  role: PartyRole,
   message: Message,
   options: Pick<TransactionOptions, "timeoutMs" | "seal" | "signal">,
-): Promise<boolean> {
+): Promise<ConclusionEffect[]> {
+  const { plan } = machine;
   const party = plan[role];
   try {
     const timeout = AbortSignal.timeout(options.timeoutMs);
@@ -335,8 +368,9 @@ async function sendOnNewConnection(
       type: message.type,
       rq: message.rq,
     });
-    return !awaitsAck(plan, role, message) ||
-      await acknowledged(conn, party, role, plan.id, signal);
+    const next = machine.sent(role, true);
+    if (!next.some((effect) => effect.kind === "await-ack")) return next;
+    return machine.acknowledged(role, await acknowledged(conn, party, role, plan.id, signal));
   } catch (error) {
     log.warning("Cannot send {type} {id} to {name} on a new connection: {error}", {
       type: message.type,
@@ -344,7 +378,7 @@ async function sendOnNewConnection(
       name: party.name,
       error: String(error),
     });
-    return false;
+    return machine.sent(role, false);
   }
 }
 

@@ -15,11 +15,12 @@ import {
   checkDetails,
   type PaymentDetails,
 } from "./payment.ts";
-import type { TransactionOutcome, TransactionPlan } from "./transaction.ts";
+import type { Conclusion, TransactionOutcome, TransactionPlan } from "./transaction.ts";
 import {
   chargeOutcome,
   checkCollected,
   type Collected,
+  conclusionSends,
   informRequest,
   judgeReply,
   type PartyRole,
@@ -229,5 +230,94 @@ export class TransactionMachine {
   #end(outcome: TransactionOutcome): LegEffect[] {
     this.#over = true;
     return [{ kind: "outcome", outcome }];
+  }
+}
+
+/** What ending a leg asks its shell to do. */
+export type ConclusionEffect =
+  /**
+   * Write `message` to `role` on the leg's connection (or on a new one,
+   * when the party closed it); say how that went with `sent`.
+   */
+  | { readonly kind: "send"; readonly role: PartyRole; readonly message: Message }
+  /**
+   * Read `role`'s answer to Shipping_Info on that connection; say whether
+   * it confirms it (`confirmsShipping`) with `acknowledged`.
+   */
+  | { readonly kind: "await-ack"; readonly role: PartyRole }
+  /** Everything is said: close the leg's connections. */
+  | { readonly kind: "close" }
+  /** `role` has Shipping_Info: tell the market. */
+  | { readonly kind: "delivered"; readonly role: PartyRole }
+  /** `role` was not told: deliver Shipping_Info on new connections (`deliveryPause`). */
+  | { readonly kind: "deliver"; readonly role: PartyRole };
+
+/**
+ * How a purchase's TCP leg ends: Shipping_Info to the seller (and to our
+ * own buyer as its receipt), or CANCEL to both, each counted as told once
+ * written or, for a party that acknowledges, once its ACK came; then the
+ * parties to be delivered to that were not told get it on new connections.
+ */
+export class ConclusionMachine {
+  readonly plan: TransactionPlan;
+  readonly #conclusion: Conclusion;
+  readonly #deliver: readonly PartyRole[];
+  /** What each send is still waiting for. */
+  readonly #pending = new Map<PartyRole, Message>();
+  readonly #told: Record<PartyRole, boolean> = { buyer: false, seller: false };
+  #over = false;
+
+  /** @param deliver Who must end up with Shipping_Info (the market's `conclude` effect). */
+  constructor(plan: TransactionPlan, conclusion: Conclusion, deliver: readonly PartyRole[]) {
+    this.plan = plan;
+    this.#conclusion = conclusion;
+    this.#deliver = deliver;
+  }
+
+  /**
+   * Starts the ending.
+   *
+   * @param live Whether the leg's connections are there; without them (the
+   *   server restarted) nobody was told yet.
+   */
+  start(live: boolean): ConclusionEffect[] {
+    if (!live) return this.#finish();
+    const sends = conclusionSends(this.plan, this.#conclusion);
+    for (const [role, message] of sends) this.#pending.set(role, message);
+    return sends.map(([role, message]) => ({ kind: "send", role, message }));
+  }
+
+  /** The message to `role` was written, or could not be (`written` false). */
+  sent(role: PartyRole, written: boolean): ConclusionEffect[] {
+    const message = this.#pending.get(role);
+    if (message === undefined) return [];
+    if (written && awaitsAck(this.plan, role, message)) return [{ kind: "await-ack", role }];
+    return this.#settle(role, written);
+  }
+
+  /**
+   * Whether `role` acknowledged Shipping_Info: false for another answer, a
+   * close, a timeout or a broken read.
+   */
+  acknowledged(role: PartyRole, acked: boolean): ConclusionEffect[] {
+    if (!this.#pending.has(role)) return [];
+    return this.#settle(role, acked);
+  }
+
+  #settle(role: PartyRole, told: boolean): ConclusionEffect[] {
+    this.#pending.delete(role);
+    this.#told[role] = told;
+    return this.#pending.size === 0 ? this.#finish() : [];
+  }
+
+  #finish(): ConclusionEffect[] {
+    if (this.#over) return [];
+    this.#over = true;
+    const effects: ConclusionEffect[] = [{ kind: "close" }];
+    if (!this.#conclusion.ok) return effects;
+    for (const role of this.#deliver) {
+      effects.push({ kind: this.#told[role] ? "delivered" : "deliver", role });
+    }
+    return effects;
   }
 }

@@ -18,14 +18,11 @@
 import type { Message } from "../protocol/mod.ts";
 import type { ServerEvent } from "../server/market.ts";
 import type { Conclusion, TransactionOutcome, TransactionPlan } from "../server/transaction.ts";
-import {
-  conclusionSends,
-  confirmsShipping,
-  type PartyRole,
-  shippingInfo,
-} from "../server/transaction_flow.ts";
+import { confirmsShipping, type PartyRole, shippingInfo } from "../server/transaction_flow.ts";
 import {
   awaitsAck,
+  type ConclusionEffect,
+  ConclusionMachine,
   deliveryPause,
   type LegEffect,
   TransactionMachine,
@@ -155,40 +152,40 @@ export class LegShell {
   ): void {
     const running = this.#running.get(plan.id);
     this.#running.delete(plan.id);
-    const told: Record<PartyRole, boolean> = { buyer: false, seller: false };
-    const finish = () => {
-      if (running) this.#closeAll(running);
-      if (!conclusion.ok) return;
-      for (const role of deliver) {
-        if (told[role]) {
-          this.#host.toMarket({ kind: "delivered", request, to: role, at: this.#host.now() });
-        } else this.#deliver(request, plan, conclusion, role);
-      }
-    };
+    const machine = new ConclusionMachine(plan, conclusion, deliver);
     // Without a live transaction (the server restarted) nobody was told yet.
-    if (!running) return finish();
-    const sends = conclusionSends(plan, conclusion);
-    let waiting = sends.length;
-    const settle = () => {
-      if (--waiting === 0) finish();
+    const apply = (effects: readonly ConclusionEffect[]): void => {
+      for (const effect of effects) {
+        if (effect.kind === "send") {
+          const conn = running?.conns[effect.role];
+          if (!conn?.open) {
+            apply(machine.sent(effect.role, false));
+            continue;
+          }
+          this.#write(conn, effect.message);
+          const next = machine.sent(effect.role, true);
+          if (next.some((later) => later.kind === "await-ack")) {
+            this.#awaitAck(
+              conn,
+              plan.id,
+              (acked) => apply(machine.acknowledged(effect.role, acked)),
+            );
+          } else apply(next);
+        } else if (effect.kind === "close") {
+          if (running) this.#closeAll(running);
+        } else if (effect.kind === "delivered") {
+          this.#host.toMarket({
+            kind: "delivered",
+            request,
+            to: effect.role,
+            at: this.#host.now(),
+          });
+        } else if (effect.kind === "deliver" && conclusion.ok) {
+          this.#deliver(request, plan, conclusion, effect.role);
+        }
+      }
     };
-    for (const [role, message] of sends) {
-      const conn = running.conns[role];
-      if (!conn?.open) {
-        settle();
-        continue;
-      }
-      this.#write(conn, message);
-      if (!awaitsAck(plan, role, message)) {
-        told[role] = true;
-        settle();
-        continue;
-      }
-      this.#awaitAck(conn, plan.id, (acked) => {
-        told[role] = acked;
-        settle();
-      });
-    }
+    apply(machine.start(running !== undefined));
   }
 
   /** A message an agent wrote on one of its connections. */
