@@ -3,6 +3,7 @@ import type { Message } from "../protocol/mod.ts";
 import type { Party, TransactionPlan } from "./transaction.ts";
 import {
   awaitsAck,
+  ConclusionMachine,
   DELIVERY_ATTEMPTS,
   deliveryPause,
   type LegEffect,
@@ -37,7 +38,7 @@ function waitingForBoth(): TransactionMachine {
   return machine;
 }
 
-const kinds = (effects: readonly LegEffect[]) => effects.map((effect) => effect.kind);
+const kinds = (effects: readonly { kind: string }[]) => effects.map((effect) => effect.kind);
 
 function outcomeOf(effects: readonly LegEffect[]) {
   const last = effects.at(-1);
@@ -181,4 +182,48 @@ Deno.test("Shipping_Info counts as told only once acknowledged, by a party with 
   assert.equal(awaitsAck(plan, "seller", shipping), false);
   const cancel: Message = { type: "TX_CANCEL", rq: "T7", reason: "the seller bob declined" };
   assert.equal(awaitsAck(acking, "seller", cancel), false, "CANCEL is told by writing it");
+});
+
+Deno.test("the TCP leg ends with CANCEL to both, or Shipping_Info told, acknowledged or delivered anew", async (t) => {
+  const shipTo = { ok: true, buyerName: "alice", address: "42 Main St" } as const;
+  const acking = { ...plan, seller: { ...plan.seller, acks: true } };
+  await t.step("CANCEL to both; the connections close once both are written", () => {
+    const machine = new ConclusionMachine(plan, { ok: false, reason: "no stock" }, []);
+    const sends = machine.start(true);
+    assert.deepEqual(sends.map((effect) => effect.kind === "send" && effect.role), [
+      "buyer",
+      "seller",
+    ]);
+    assert.deepEqual(machine.sent("buyer", true), []);
+    assert.deepEqual(machine.sent("seller", true), [{ kind: "close" }]);
+  });
+  await t.step("Shipping_Info to a seller that acknowledges counts once its ACK came", () => {
+    const machine = new ConclusionMachine(acking, shipTo, ["seller", "buyer"]);
+    assert.deepEqual(kinds(machine.start(true)), ["send", "send"]);
+    assert.deepEqual(machine.sent("seller", true), [{ kind: "await-ack", role: "seller" }]);
+    assert.deepEqual(machine.sent("buyer", true), [], "the seller's ACK is still awaited");
+    assert.deepEqual(machine.acknowledged("seller", true), [
+      { kind: "close" },
+      { kind: "delivered", role: "seller" },
+      { kind: "delivered", role: "buyer" },
+    ]);
+  });
+  await t.step("no ACK, or a write that failed: Shipping_Info goes on new connections", () => {
+    const machine = new ConclusionMachine(acking, shipTo, ["seller", "buyer"]);
+    machine.start(true);
+    machine.sent("buyer", false);
+    machine.sent("seller", true);
+    assert.deepEqual(machine.acknowledged("seller", false), [
+      { kind: "close" },
+      { kind: "deliver", role: "seller" },
+      { kind: "deliver", role: "buyer" },
+    ]);
+  });
+  await t.step("without the leg's connections (a restart) everyone is delivered anew", () => {
+    const machine = new ConclusionMachine(plan, shipTo, ["seller"]);
+    assert.deepEqual(machine.start(false), [{ kind: "close" }, {
+      kind: "deliver",
+      role: "seller",
+    }]);
+  });
 });
