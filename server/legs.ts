@@ -18,14 +18,7 @@ import {
   Transaction,
   type TransactionPlan,
 } from "./transaction.ts";
-
-/**
- * Tries at delivering a settled sale's Shipping_Info on new connections,
- * the pauses between them doubling from 1 s up to 30 s (about 7 minutes in
- * all). The party registering again, or a restart, starts them afresh.
- */
-const DELIVERY_ATTEMPTS = 20;
-const DELIVERY_MAX_PAUSE_MS = 30_000;
+import { ConclusionMachine, deliveryPause } from "./transaction_machine.ts";
 
 const log = logger("server");
 
@@ -110,17 +103,22 @@ export class TransactionLegs implements AsyncDisposable {
     this.#transactions.delete(effect.plan.id);
     const { conclusion } = effect;
     this.#inBackground((async () => {
-      const told = transaction
-        ? await transaction.conclude(conclusion)
-        : { seller: false, buyer: false };
+      // Without a live transaction (the server restarted) nobody was told yet.
+      const rest = transaction
+        ? await transaction.conclude(conclusion, effect.deliver)
+        : new ConclusionMachine(effect.plan, conclusion, effect.deliver).start(false);
       if (!conclusion.ok) return;
-      await Promise.all(effect.deliver.map(async (role) => {
+      await Promise.all(rest.map(async (next) => {
+        if (next.kind !== "delivered" && next.kind !== "deliver") return;
         // Whoever the live connection did not reach gets it on a new one.
-        if (told[role] || await this.#deliver(effect.request, effect.plan, conclusion, role)) {
+        if (
+          next.kind === "delivered" ||
+          await this.#deliver(effect.request, effect.plan, conclusion, next.role)
+        ) {
           this.#options.enqueue({
             kind: "delivered",
             request: effect.request,
-            to: role,
+            to: next.role,
             at: this.#options.clock.now(),
           });
         }
@@ -141,13 +139,11 @@ export class TransactionLegs implements AsyncDisposable {
     this.#deliveries.set(key, replaced);
     const signal = AbortSignal.any([replaced.signal, this.#stopping.signal]);
     try {
-      for (let attempt = 0; attempt < DELIVERY_ATTEMPTS && !signal.aborted; attempt++) {
-        if (attempt > 0) {
-          await pause(
-            Math.min(1_000 * 2 ** (attempt - 1), DELIVERY_MAX_PAUSE_MS),
-            signal,
-            this.#options.clock,
-          );
+      for (let attempt = 0; !signal.aborted; attempt++) {
+        const wait = deliveryPause(attempt);
+        if (wait === undefined) break;
+        if (wait > 0) {
+          await pause(wait, signal, this.#options.clock);
           if (signal.aborted) break;
         }
         const delivered = await deliverShipping(plan, conclusion, {

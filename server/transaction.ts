@@ -13,17 +13,15 @@ import { authorityPem } from "../security/certificates.ts";
 import { MessageReader, writeText } from "../transport/tcp.ts";
 import { logger } from "../log/setup.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
-import { checkDetails, type PaymentDetails, type PaymentProcessor } from "./payment.ts";
+import type { PaymentProcessor } from "./payment.ts";
+import { confirmsShipping, type PartyRole, shippingInfo } from "./transaction_flow.ts";
 import {
-  chargeOutcome,
-  checkCollected,
-  conclusionSends,
-  confirmsShipping,
-  informRequest,
-  judgeReply,
-  type PartyRole,
-  shippingInfo,
-} from "./transaction_flow.ts";
+  awaitsAck,
+  type ConclusionEffect,
+  ConclusionMachine,
+  type LegEffect,
+  TransactionMachine,
+} from "./transaction_machine.ts";
 import type {
   Conclusion,
   Party,
@@ -88,70 +86,82 @@ export class Transaction implements AsyncDisposable {
       return { ok: false, reason: "the server stopped before it could reach the parties" };
     }
     // The parties' time to answer starts once there are slots to reach them.
-    // The first party that fails (an invalid answer, a hang-up, details
-    // that cannot be charged) ends the wait for the other: both are told
-    // at once instead of at the timeout.
+    // The machine ends the wait for the other party at the first failure;
+    // reaching a party and sending INFORM_Req go on (so it can be told why
+    // with CANCEL), only the wait for its answer ends early.
     const failed = new AbortController();
     const deadline = AbortSignal.timeout(this.#options.timeoutMs);
-    // Reaching a party and sending INFORM_Req go on (so it can be told
-    // why with CANCEL); only the wait for its answer ends early.
     const signal = AbortSignal.any([deadline, failed.signal]);
-    let firstFailure: string | undefined;
-    const now = this.#options.now?.() ?? new Date();
-    const collect = async (role: PartyRole) => {
-      const collected = await this.#collect(role, deadline, signal);
-      const reason = "reason" in collected
-        ? collected.reason
-        : checkDetails(role, collected.details, now);
-      if (reason !== undefined && firstFailure === undefined) {
-        firstFailure = reason;
-        if (!signal.aborted) {
-          log.info("Transaction {id} fails: {reason}; not waiting for the other party", {
-            id: this.plan.id,
-            reason,
+    const machine = new TransactionMachine(this.plan, this.#options.now?.() ?? new Date());
+    let outcome: TransactionOutcome | undefined;
+    const apply = async (effects: LegEffect[]): Promise<void> => {
+      for (const effect of effects) {
+        if (effect.kind === "send") await this.#write(effect.role, effect.message);
+        else if (effect.kind === "rejected") {
+          log.warning("Rejected {type} {rq} from the {role} {name}: {reason}", {
+            type: effect.message.type,
+            rq: effect.message.rq,
+            role: effect.role,
+            name: this.plan[effect.role].name,
+            reason: effect.reason,
           });
-          failed.abort(new Error(reason));
-        }
+        } else if (effect.kind === "stop-waiting") {
+          if (!deadline.aborted) {
+            log.info("Transaction {id} fails: {reason}; not waiting for the other party", {
+              id: this.plan.id,
+              reason: effect.reason,
+            });
+          }
+          failed.abort(new Error(effect.reason));
+        } else if (effect.kind === "charge") {
+          let charged;
+          try {
+            charged = await this.#options.processor.charge(effect.request);
+          } catch (error) {
+            await apply(machine.chargeFailed(error));
+            continue;
+          }
+          await apply(machine.charged(charged));
+        } else outcome = effect.outcome;
       }
-      return collected;
     };
-    const [buyer, seller] = await Promise.all([collect("buyer"), collect("seller")]);
-    const checked = checkCollected(buyer, seller, now);
-    if (!checked.ok) return { ok: false, reason: firstFailure ?? checked.reason };
-    let charged;
-    try {
-      charged = await this.#options.processor.charge({
-        key: this.plan.id,
-        amount: this.plan.price,
-        buyer: checked.buyer,
-        seller: checked.seller,
-      });
-    } catch (error) {
-      return { ok: false, reason: `the payment failed: ${String(error)}` };
-    }
-    return chargeOutcome(charged, checked.buyer, checked.seller);
+    await Promise.all(
+      (["buyer", "seller"] as const).map((role) =>
+        this.#collect(role, { machine, apply, deadline, signal })
+      ),
+    );
+    // Every path above gives the machine both parties, so it has an outcome.
+    return outcome ?? { ok: false, reason: "the transaction ended without an outcome" };
   }
 
+  /** Reaches one party and hands the machine what happens on its connection. */
   async #collect(
     role: "buyer" | "seller",
-    deadline: AbortSignal,
-    signal: AbortSignal,
-  ): Promise<{ details: PaymentDetails } | { reason: string }> {
+    { machine, apply, deadline, signal }: {
+      readonly machine: TransactionMachine;
+      readonly apply: (effects: LegEffect[]) => Promise<void>;
+      /** Bounds reaching the party. */
+      readonly deadline: AbortSignal;
+      /** Bounds waiting for its answer: the deadline, or the other party's failure. */
+      readonly signal: AbortSignal;
+    },
+  ): Promise<void> {
     const party = this.plan[role];
     const where = formatAddress(party.address);
     let conn: Deno.Conn;
     try {
       conn = await connect(party, deadline);
     } catch (error) {
-      return {
-        reason: `the ${role} ${party.name} could not be reached at ${where}${
-          timedOut(error, deadline)
-        }`,
-      };
+      return await apply(machine.failed(
+        role,
+        `the ${role} ${party.name} could not be reached at ${where}${timedOut(error, deadline)}`,
+      ));
     }
     this.#conns.set(role, conn);
+    let effects: LegEffect[];
     try {
-      await this.#write(role, informRequest(this.plan));
+      await apply(machine.reached(role));
+      if (!machine.waiting(role)) return;
       const result = await new MessageReader(conn).read({ signal });
       if (result !== undefined && !result.ok) {
         // The robustness rule: a rejected message is logged with its reason.
@@ -161,31 +171,27 @@ export class Transaction implements AsyncDisposable {
           id: this.plan.id,
           error: result.error.message,
         });
-        return { reason: `the ${role} ${party.name} sent ${result.error.message}` };
+        effects = machine.failed(role, `the ${role} ${party.name} sent ${result.error.message}`);
+      } else {
+        if (result !== undefined) {
+          wire.debug("recv tcp {role} {from} {type} {rq}", {
+            role,
+            from: where,
+            type: result.message.type,
+            rq: result.message.rq,
+          });
+        }
+        effects = machine.answered(role, result?.message);
+        const gave = result !== undefined && !effects.some((e) => e.kind === "rejected");
+        if (gave && !party.acks) this.#watchHangup(role, conn);
       }
-      if (result !== undefined) {
-        wire.debug("recv tcp {role} {from} {type} {rq}", {
-          role,
-          from: where,
-          type: result.message.type,
-          rq: result.message.rq,
-        });
-      }
-      const judged = judgeReply(this.plan, role, result?.message);
-      if ("reason" in judged && result !== undefined) {
-        log.warning("Rejected {type} {rq} from the {role} {name}: {reason}", {
-          type: result.message.type,
-          rq: result.message.rq,
-          role,
-          name: party.name,
-          reason: judged.reason,
-        });
-      }
-      if ("details" in judged && !party.acks) this.#watchHangup(role, conn);
-      return judged;
     } catch (error) {
-      return { reason: `the ${role} ${party.name} did not answer${timedOut(error, signal)}` };
+      effects = machine.failed(
+        role,
+        `the ${role} ${party.name} did not answer${timedOut(error, signal)}`,
+      );
     }
+    await apply(effects);
   }
 
   #watchHangup(role: "buyer" | "seller", conn: Deno.Conn): void {
@@ -214,48 +220,74 @@ export class Transaction implements AsyncDisposable {
   }
 
   /**
-   * Ends the exchange: Shipping_Info to the seller (and to our own buyer as
-   * a receipt), or CANCEL with the reason to both. Then closes the buyer's
-   * connection and waits briefly for the seller to close its own.
+   * Ends the exchange as the conclusion machine says: Shipping_Info to the
+   * seller (and to our own buyer as a receipt), or CANCEL with the reason
+   * to both. Then closes the buyer's connection and waits briefly for the
+   * seller to close its own.
    *
-   * @returns Who was told of the sale: for a peer that acknowledges
-   *   Shipping_Info, only once its ACK came back.
+   * @param deliver Who must end up with Shipping_Info.
+   * @returns What is left to do: who has Shipping_Info (`delivered`: for a
+   *   peer that acknowledges, only once its ACK came back) and who must get
+   *   it on new connections (`deliver`).
    */
-  async conclude(conclusion: Conclusion): Promise<{ seller: boolean; buyer: boolean }> {
-    const sends = conclusionSends(this.plan, conclusion);
-    const delivered = { seller: false, buyer: false };
+  async conclude(
+    conclusion: Conclusion,
+    deliver: readonly PartyRole[] = [],
+  ): Promise<ConclusionEffect[]> {
+    const machine = new ConclusionMachine(this.plan, conclusion, deliver);
     const timeout = AbortSignal.timeout(this.#options.timeoutMs);
     const signal = this.#options.signal
       ? AbortSignal.any([timeout, this.#options.signal])
       : timeout;
-    await Promise.all(sends.map(async ([role, message]) => {
-      if (this.#hungUp.has(role)) {
-        // Some classic peers read one message per connection and close:
-        // what they are told goes on a new one.
-        log.info("The {role} of {id} closed its connection; telling it on a new one", {
-          role,
-          id: this.plan.id,
-        });
-        delivered[role] = await sendOnNewConnection(this.plan, role, message, this.#options);
-        return;
-      }
-      try {
-        const conn = this.#conns.get(role);
-        if (!conn) throw new Error("no connection");
-        await this.#write(role, message);
-        delivered[role] = message.type !== "Shipping_Info" ||
-          await acknowledged(conn, this.plan[role], role, this.plan.id, signal);
-      } catch (error) {
-        log.warning("Cannot send {type} to the {role} of {id}: {error}", {
-          type: message.type,
-          role,
-          id: this.plan.id,
-          error: String(error),
-        });
-      }
-    }));
+    const rest: ConclusionEffect[] = [];
+    const apply = async (effects: ConclusionEffect[]): Promise<void> => {
+      await Promise.all(effects.map(async (effect) => {
+        if (effect.kind === "send") {
+          await apply(await this.#tell(machine, effect.role, effect.message, signal));
+        } else if (effect.kind === "delivered" || effect.kind === "deliver") rest.push(effect);
+        // "close" comes once every send settled: the disposal below.
+      }));
+    };
+    await apply(machine.start(true));
     await this[Symbol.asyncDispose]();
-    return delivered;
+    return rest;
+  }
+
+  /** Tells one party how the leg ended; the machine's next effects come back. */
+  async #tell(
+    machine: ConclusionMachine,
+    role: PartyRole,
+    message: Message,
+    signal: AbortSignal,
+  ): Promise<ConclusionEffect[]> {
+    if (this.#hungUp.has(role)) {
+      // Some classic peers read one message per connection and close:
+      // what they are told goes on a new one.
+      log.info("The {role} of {id} closed its connection; telling it on a new one", {
+        role,
+        id: this.plan.id,
+      });
+      return await sendOnNewConnection(machine, role, message, this.#options);
+    }
+    try {
+      const conn = this.#conns.get(role);
+      if (!conn) throw new Error("no connection");
+      await this.#write(role, message);
+      const next = machine.sent(role, true);
+      if (!next.some((effect) => effect.kind === "await-ack")) return next;
+      return machine.acknowledged(
+        role,
+        await acknowledged(conn, this.plan[role], role, this.plan.id, signal),
+      );
+    } catch (error) {
+      log.warning("Cannot send {type} to the {role} of {id}: {error}", {
+        type: message.type,
+        role,
+        id: this.plan.id,
+        error: String(error),
+      });
+      return machine.sent(role, false);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -287,15 +319,16 @@ export class Transaction implements AsyncDisposable {
  * Sends one message of a transaction's end on a new connection, to a party
  * that closed the one it answered on.
  *
- * @returns Whether it was written (and, for Shipping_Info to a peer that
- *   acknowledges, acknowledged).
+ * @returns The machine's next effects, once it was written (and, for
+ *   Shipping_Info to a peer that acknowledges, acknowledged) or not.
  */
 async function sendOnNewConnection(
-  plan: TransactionPlan,
-  role: "buyer" | "seller",
+  machine: ConclusionMachine,
+  role: PartyRole,
   message: Message,
   options: Pick<TransactionOptions, "timeoutMs" | "seal" | "signal">,
-): Promise<boolean> {
+): Promise<ConclusionEffect[]> {
+  const { plan } = machine;
   const party = plan[role];
   try {
     const timeout = AbortSignal.timeout(options.timeoutMs);
@@ -309,8 +342,9 @@ async function sendOnNewConnection(
       type: message.type,
       rq: message.rq,
     });
-    return message.type !== "Shipping_Info" ||
-      await acknowledged(conn, party, role, plan.id, signal);
+    const next = machine.sent(role, true);
+    if (!next.some((effect) => effect.kind === "await-ack")) return next;
+    return machine.acknowledged(role, await acknowledged(conn, party, role, plan.id, signal));
   } catch (error) {
     log.warning("Cannot send {type} {id} to {name} on a new connection: {error}", {
       type: message.type,
@@ -318,7 +352,7 @@ async function sendOnNewConnection(
       name: party.name,
       error: String(error),
     });
-    return false;
+    return machine.sent(role, false);
   }
 }
 
@@ -340,9 +374,12 @@ export async function deliverShipping(
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     using conn = await connect(party, signal);
-    const text = encode(shippingInfo(plan, conclusion));
+    const message = shippingInfo(plan, conclusion);
+    const text = encode(message);
     await writeText(conn, options.seal?.(party.name, text) ?? text, party.ours);
-    if (await acknowledged(conn, party, role, plan.id, signal)) return true;
+    if (!awaitsAck(plan, role, message) || await acknowledged(conn, party, role, plan.id, signal)) {
+      return true;
+    }
     log.warning("{name} did not acknowledge Shipping_Info {id}", { name: party.name, id: plan.id });
     return false;
   } catch (error) {
@@ -358,10 +395,9 @@ export async function deliverShipping(
 }
 
 /**
- * Whether a party that was just sent Shipping_Info has it: a peer with the
- * `ack` extension answers `ACK <rq> Shipping_Info` once the sale is stored
- * (a peer killed before that never does); for others, the write is all
- * there is to go by.
+ * Whether a party with the `ack` extension that was just sent Shipping_Info
+ * has it: it answers `ACK <rq> Shipping_Info` once the sale is stored (a
+ * peer killed before that never does). See `awaitsAck` for who is asked.
  */
 async function acknowledged(
   conn: Deno.Conn,
@@ -370,7 +406,6 @@ async function acknowledged(
   rq: string,
   signal: AbortSignal,
 ): Promise<boolean> {
-  if (!party.acks) return true;
   try {
     const result = await new MessageReader(conn).read({ signal });
     if (result?.ok) {

@@ -27,7 +27,7 @@ import type { Random } from "./random.ts";
 import { agentSnapshot, type RecordStore } from "./records.ts";
 import type { SimulatedStore } from "./storage.ts";
 import { TIMERS } from "./market_shell.ts";
-import type { TcpLeg } from "./tcp_leg.ts";
+import type { LegShell } from "./leg_shell.ts";
 import type { AgentPlan } from "./workload.ts";
 
 /** What the server's guard says of a datagram it let through. */
@@ -44,7 +44,7 @@ export class AgentShell {
   readonly #disk: SimulatedStore;
   readonly #commits: ShellCommits;
   readonly #network: Network;
-  readonly #leg: TcpLeg;
+  readonly #leg: LegShell;
   /** The user's answers, drawn from the run's seed. */
   readonly #users: Random;
   #agent: Agent | undefined;
@@ -58,7 +58,7 @@ export class AgentShell {
       plan: AgentPlan;
       profile: PeerProfile;
       network: Network;
-      leg: TcpLeg;
+      leg: LegShell;
       users: Random;
       store: SimulatedStore;
       mode: CommitMode;

@@ -16,7 +16,7 @@ import type { ShellHost } from "./_shell.ts";
 import type { Network } from "./network.ts";
 import { marketSnapshot, type RecordStore } from "./records.ts";
 import type { SimulatedStore } from "./storage.ts";
-import type { TcpLeg } from "./tcp_leg.ts";
+import type { LegShell } from "./leg_shell.ts";
 
 /** The simulated market's timers: short, so that every timeout fires within a run. */
 export const TIMERS: MarketTimers = {
@@ -33,7 +33,7 @@ export class MarketShell {
   readonly #host: ShellHost;
   readonly #address: Address;
   readonly #network: Network;
-  readonly #leg: TcpLeg;
+  readonly #leg: LegShell;
   readonly #disk: SimulatedStore;
   readonly #commits: ShellCommits;
   #market: Market | undefined;
@@ -46,7 +46,7 @@ export class MarketShell {
     parts: {
       address: Address;
       network: Network;
-      leg: TcpLeg;
+      leg: LegShell;
       store: SimulatedStore;
       mode: CommitMode;
     },

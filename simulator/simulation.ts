@@ -50,7 +50,7 @@ import {
   type StorageStats,
   storageStats,
 } from "./storage.ts";
-import { TcpLeg } from "./tcp_leg.ts";
+import { LegShell } from "./leg_shell.ts";
 import { ACTIVE_MS, makeWorkload, type WorkloadOptions } from "./workload.ts";
 
 /** The simulated world's start: a fixed date, so that card expiry checks replay too. */
@@ -154,7 +154,7 @@ class Simulation {
   readonly #replay: string;
   readonly #queue = new EventQueue<Task>(START);
   readonly #network: Network;
-  readonly #leg: TcpLeg;
+  readonly #leg: LegShell;
   readonly #market: MarketShell;
   readonly #agents = new Map<string, AgentShell>();
   readonly #byAddress = new Map<string, AgentShell>();
@@ -216,7 +216,7 @@ class Simulation {
         stats: this.#stats,
         outages,
       });
-    this.#leg = new TcpLeg({
+    this.#leg = new LegShell({
       now: () => this.#queue.now,
       later: (delay, label, run) => this.#later(delay, label, run),
       latency: () => random.int(1, 30),

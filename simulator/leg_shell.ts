@@ -1,11 +1,12 @@
 /**
- * The TCP leg of a purchase in the simulated world: the part of the
- * server's shell that carries out the market's `transact` and `conclude`
- * effects, over in-memory connections to the agents. Its decisions (what to
- * send, how INFORM_Res is judged and the cards checked, what the outcome
- * is, what confirms Shipping_Info) are those of `server/transaction_flow.ts`,
- * the module the real `Transaction` runs on sockets; only the waiting is
- * simulated: connects, reads and their timeouts are events on the clock.
+ * The simulated world's shell around the server's TCP leg: it carries out
+ * the market's `transact` and `conclude` effects over in-memory connections
+ * to the agents. The leg itself is the machine the real `Transaction` runs
+ * on sockets (`server/transaction_machine.ts`: what to send, how INFORM_Res
+ * is judged and the cards checked, when the wait ends, what the outcome is,
+ * how deliveries are retried) and `server/transaction_flow.ts` (how the leg
+ * ends, what confirms Shipping_Info); only the waiting is simulated:
+ * connects, reads and their timeouts are events on the clock.
  *
  * Connections are reliable and ordered, as TCP is: each direction delivers
  * in order, with a transit time drawn from the seed. A crashed agent's
@@ -16,22 +17,16 @@
  */
 import type { Message } from "../protocol/mod.ts";
 import type { ServerEvent } from "../server/market.ts";
-import type { Conclusion, TransactionPlan } from "../server/transaction.ts";
+import type { Conclusion, TransactionOutcome, TransactionPlan } from "../server/transaction.ts";
+import { confirmsShipping, type PartyRole, shippingInfo } from "../server/transaction_flow.ts";
 import {
-  chargeOutcome,
-  checkCollected,
-  type Collected,
-  conclusionSends,
-  confirmsShipping,
-  informRequest,
-  judgeReply,
-  type PartyRole,
-  shippingInfo,
-} from "../server/transaction_flow.ts";
-
-/** How many times the server tries a delivery on new connections (as `server.ts` does). */
-const DELIVERY_ATTEMPTS = 20;
-const DELIVERY_MAX_PAUSE_MS = 30_000;
+  awaitsAck,
+  type ConclusionEffect,
+  ConclusionMachine,
+  deliveryPause,
+  type LegEffect,
+  TransactionMachine,
+} from "../server/transaction_machine.ts";
 
 /** What the TCP leg needs from the simulated world. */
 export interface LegHost {
@@ -75,9 +70,10 @@ interface Connection {
 interface Running {
   readonly request: string;
   readonly plan: TransactionPlan;
+  readonly machine: TransactionMachine;
   readonly conns: Partial<Record<PartyRole, Connection>>;
-  readonly collected: Partial<Record<PartyRole, Collected>>;
-  done: boolean;
+  /** Run again (after the market restarted): this attempt is over. */
+  replaced: boolean;
 }
 
 /** Counts for the run's report. */
@@ -87,7 +83,7 @@ export interface LegStats {
 }
 
 /** The server's TCP leg in the simulated world. */
-export class TcpLeg {
+export class LegShell {
   readonly #host: LegHost;
   readonly #timeoutMs: number;
   #nextConn = 1;
@@ -111,33 +107,36 @@ export class TcpLeg {
     this.stats.transactions++;
     const previous = this.#running.get(plan.id);
     if (previous) {
-      // Run again (after the market restarted): the old attempt is over.
-      previous.done = true;
+      previous.replaced = true;
       this.#closeAll(previous);
     }
-    const running: Running = { request, plan, conns: {}, collected: {}, done: false };
+    const running: Running = {
+      request,
+      plan,
+      machine: new TransactionMachine(plan, new Date(this.#host.now())),
+      conns: {},
+      replaced: false,
+    };
     this.#running.set(plan.id, running);
     const epoch = this.#epoch;
     for (const role of ["buyer", "seller"] as const) {
       this.#connect(plan[role].name, `${plan.id} ${role}`, (conn) => {
+        const { machine } = running;
         if (conn === undefined) {
-          return this.#collect(running, role, {
-            reason: `the ${role} ${plan[role].name} could not be reached`,
-          });
+          return this.#apply(
+            running,
+            machine.failed(role, `the ${role} ${plan[role].name} could not be reached`),
+          );
         }
         running.conns[role] = conn;
-        conn.onMessage = (message) => this.#collect(running, role, judgeReply(plan, role, message));
-        conn.onClose = () => this.#collect(running, role, judgeReply(plan, role, undefined));
-        this.#write(conn, informRequest(plan));
+        conn.onMessage = (message) => this.#apply(running, machine.answered(role, message));
+        conn.onClose = () => this.#apply(running, machine.answered(role, undefined));
+        this.#apply(running, machine.reached(role));
       });
     }
     this.#host.later(this.#timeoutMs, `tcp ${plan.id} timeout`, () => {
       if (epoch !== this.#epoch) return;
-      for (const role of ["buyer", "seller"] as const) {
-        this.#collect(running, role, {
-          reason: `the ${role} ${plan[role].name} did not answer in time`,
-        });
-      }
+      this.#apply(running, running.machine.timedOut());
     });
   }
 
@@ -153,40 +152,40 @@ export class TcpLeg {
   ): void {
     const running = this.#running.get(plan.id);
     this.#running.delete(plan.id);
-    const told: Record<PartyRole, boolean> = { buyer: false, seller: false };
-    const finish = () => {
-      if (running) this.#closeAll(running);
-      if (!conclusion.ok) return;
-      for (const role of deliver) {
-        if (told[role]) {
-          this.#host.toMarket({ kind: "delivered", request, to: role, at: this.#host.now() });
-        } else this.#deliver(request, plan, conclusion, role);
-      }
-    };
+    const machine = new ConclusionMachine(plan, conclusion, deliver);
     // Without a live transaction (the server restarted) nobody was told yet.
-    if (!running) return finish();
-    const sends = conclusionSends(plan, conclusion);
-    let waiting = sends.length;
-    const settle = () => {
-      if (--waiting === 0) finish();
+    const apply = (effects: readonly ConclusionEffect[]): void => {
+      for (const effect of effects) {
+        if (effect.kind === "send") {
+          const conn = running?.conns[effect.role];
+          if (!conn?.open) {
+            apply(machine.sent(effect.role, false));
+            continue;
+          }
+          this.#write(conn, effect.message);
+          const next = machine.sent(effect.role, true);
+          if (next.some((later) => later.kind === "await-ack")) {
+            this.#awaitAck(
+              conn,
+              plan.id,
+              (acked) => apply(machine.acknowledged(effect.role, acked)),
+            );
+          } else apply(next);
+        } else if (effect.kind === "close") {
+          if (running) this.#closeAll(running);
+        } else if (effect.kind === "delivered") {
+          this.#host.toMarket({
+            kind: "delivered",
+            request,
+            to: effect.role,
+            at: this.#host.now(),
+          });
+        } else if (effect.kind === "deliver" && conclusion.ok) {
+          this.#deliver(request, plan, conclusion, effect.role);
+        }
+      }
     };
-    for (const [role, message] of sends) {
-      const conn = running.conns[role];
-      if (!conn?.open) {
-        settle();
-        continue;
-      }
-      this.#write(conn, message);
-      if (message.type !== "Shipping_Info" || !plan[role].acks) {
-        told[role] = true;
-        settle();
-        continue;
-      }
-      this.#awaitAck(conn, plan.id, (acked) => {
-        told[role] = acked;
-        settle();
-      });
-    }
+    apply(machine.start(running !== undefined));
   }
 
   /** A message an agent wrote on one of its connections. */
@@ -250,17 +249,24 @@ export class TcpLeg {
     return this.#conns.size;
   }
 
-  #collect(running: Running, role: PartyRole, collected: Collected): void {
-    if (running.done || running.collected[role]) return;
-    running.collected[role] = collected;
-    const { buyer, seller } = running.collected;
-    if (!buyer || !seller) return;
-    running.done = true;
-    const checked = checkCollected(buyer, seller, new Date(this.#host.now()));
-    // The built-in processor approves every charge once the cards passed.
-    const outcome = checked.ok
-      ? chargeOutcome({ approved: true }, checked.buyer, checked.seller)
-      : checked;
+  /** Carries out what the leg's machine asks. */
+  #apply(running: Running, effects: readonly LegEffect[]): void {
+    if (running.replaced) return;
+    for (const effect of effects) {
+      if (effect.kind === "send") {
+        const conn = running.conns[effect.role];
+        if (conn) this.#write(conn, effect.message);
+      } else if (effect.kind === "charge") {
+        // The built-in processor approves every charge once the cards passed.
+        this.#apply(running, running.machine.charged({ approved: true }));
+      } else if (effect.kind === "outcome") this.#transacted(running, effect.outcome);
+      // What remains is the real shell's to log, or to stop reading: the
+      // machine no longer takes that party's answer.
+    }
+  }
+
+  /** The leg has its outcome: the market gets it. */
+  #transacted(running: Running, outcome: TransactionOutcome): void {
     this.#host.toMarket({
       kind: "transacted",
       request: running.request,
@@ -295,8 +301,8 @@ export class TcpLeg {
     const epoch = this.#epoch;
     const retry = () => {
       if (epoch !== this.#epoch || this.#deliveries.get(key) !== token) return;
-      if (attempt + 1 >= DELIVERY_ATTEMPTS) return void this.#deliveries.delete(key);
-      const pause = Math.min(1_000 * 2 ** attempt, DELIVERY_MAX_PAUSE_MS);
+      const pause = deliveryPause(attempt + 1);
+      if (pause === undefined) return void this.#deliveries.delete(key);
       this.#host.later(pause, `tcp deliver ${plan.id} to ${role} again`, () => {
         if (epoch === this.#epoch && this.#deliveries.get(key) === token) {
           this.#deliver(request, plan, conclusion, role, attempt + 1);
@@ -305,14 +311,15 @@ export class TcpLeg {
     };
     this.#connect(plan[role].name, `deliver ${plan.id} ${role}`, (conn) => {
       if (conn === undefined) return retry();
-      this.#write(conn, shippingInfo(plan, conclusion));
+      const shipping = shippingInfo(plan, conclusion);
+      this.#write(conn, shipping);
       const done = (acked: boolean) => {
         this.#closeByServer(conn);
         if (!acked) return retry();
         if (this.#deliveries.get(key) === token) this.#deliveries.delete(key);
         this.#host.toMarket({ kind: "delivered", request, to: role, at: this.#host.now() });
       };
-      if (!plan[role].acks) return done(true);
+      if (!awaitsAck(plan, role, shipping)) return done(true);
       this.#awaitAck(conn, plan.id, done);
     });
   }
