@@ -7,6 +7,7 @@ import {
   others,
   printed,
   registered,
+  sellerInTransaction,
   sent,
   T0,
   writes,
@@ -353,4 +354,24 @@ Deno.test("edit changes an item's price, description, floor and quantity at once
   assert.equal(missing.text, "Error: Chair is not listed: use `sell Chair 10.00` to list it");
   assert.equal(only(printed(peer.line("edit Lamp 10 --floor 11"))).event, "error");
   assert.equal(peer.agent.items[0]?.price, 28);
+});
+
+Deno.test("a CANCEL of the hold while its sale runs on the TCP leg keeps the item held", () => {
+  // Found by the simulator (seed 1265) once the item's table ran: a late
+  // CANCEL of the search's hold put the item up for sale during its sale.
+  const peer = sellerInTransaction();
+  assert.equal(peer.agent.items[0]?.transaction?.tx, "T1");
+  const effects = peer.receive({ type: "CANCEL", rq: "S1", item: "Laptop", price: 500 });
+  assert.deepEqual(printed(effects), [], "nothing said: the leg's end decides");
+  assert.equal(peer.agent.items[0]?.reservedFor, "S1");
+  assert.equal(peer.agent.items[0]?.transaction?.tx, "T1");
+  assert.deepEqual(
+    sent(peer.receive({ type: "SEARCH", rq: "S9", item: "Laptop", description: "" })),
+    [],
+  );
+  // Once the leg is gone (the connection failed), the server's CANCEL releases it.
+  peer.tcpClosed(3, "error");
+  const released = peer.receive({ type: "CANCEL", rq: "S1", item: "Laptop", price: 500 }, T0 + 1);
+  assert.ok(printed(released).some((line) => /cancelled; it is for sale again/.test(line.text)));
+  assert.equal(peer.agent.items[0]?.reservedFor, undefined);
 });

@@ -293,9 +293,20 @@ class Simulation {
       if (++this.#step > MAX_STEPS) this.#fail(`the run did not settle within ${MAX_STEPS} steps`);
       const { event } = this.#queue.pop()!;
       this.#record(event.label);
-      event.run();
+      try {
+        event.run();
+      } catch (error) {
+        // A machine that throws (an illegal move of a transition table, say)
+        // fails the seed, with its replay, like a broken rule.
+        if (error instanceof SimulationFailure) throw error;
+        this.#fail(`${event.label} threw: ${error instanceof Error ? error.message : error}`);
+      }
       await nextTurn();
-      if (this.#thrown) throw this.#thrown.error;
+      if (this.#thrown) {
+        const { error } = this.#thrown;
+        if (error instanceof SimulationFailure) throw error;
+        this.#fail(`${event.label} threw: ${error instanceof Error ? error.message : error}`);
+      }
       const broken = checkSafety(this.#view) ?? this.#acknowledged.check(this.#storeOf);
       if (broken) this.#fail(broken);
     }

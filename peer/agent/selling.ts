@@ -311,6 +311,18 @@ export function releaseReservation(
   for (const [key, item] of state.items) {
     if (item.reservedFor !== message.rq) continue;
     remember(state, message);
+    const tx = item.transaction?.tx;
+    if (tx !== undefined && [...state.transactions.values()].some((open) => open.rq === tx)) {
+      // The search's sale is running on an open TCP leg: a CANCEL of its
+      // hold (a late copy, an answer to a resent ACCEPT) must not put the
+      // item up for sale again while it is being sold. The leg's end
+      // decides. (A CANCEL after the leg ended, a crash say, releases it.)
+      turn.log(
+        "debug",
+        `CANCEL ${message.rq} ignored: ${item.item} is in transaction ${tx}`,
+      );
+      return true;
+    }
     putItem(state, turn, key, endReservation(item, message.rq));
     turn.print(
       "CANCEL",
