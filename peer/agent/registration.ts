@@ -14,6 +14,7 @@ import { endReservation, type NegotiationRecord } from "./records.ts";
 import {
   type AgentState,
   type KeyInfo,
+  legOpen,
   OPEN_STATES,
   type Pending,
   putItem,
@@ -456,6 +457,8 @@ function endFlowsOnLeaving(state: AgentState, turn: AgentTurn): number {
   };
   for (const request of [...state.requests.values()]) {
     if (!OPEN_STATES.has(request.state)) continue;
+    // A purchase being paid on an open TCP leg goes on: the leg's end decides.
+    if (legOpen(state, request.transaction?.tx)) continue;
     updateRequest(state, turn, request, {
       state: "cancelled",
       cancelledBy: "server",
@@ -466,6 +469,8 @@ function endFlowsOnLeaving(state: AgentState, turn: AgentTurn): number {
   }
   for (const [key, item] of [...state.items]) {
     if (item.reservedFor === undefined) continue;
+    // A sale running on an open TCP leg goes on: the leg's end decides.
+    if (legOpen(state, item.transaction?.tx)) continue;
     forget(item.reservedFor);
     putItem(state, turn, key, endReservation(item));
     ended++;

@@ -24,7 +24,7 @@ import {
 } from "./registration.ts";
 import { recordPurchase } from "./transactions.ts";
 import { heardForUnsettled, nextUnsettledDeadline, releaseUnsettled } from "./settlement.ts";
-import { type AgentState, putItem, updateRequest } from "./state.ts";
+import { type AgentState, legOpen, putItem, updateRequest } from "./state.ts";
 
 /**
  * Keeps a request just sent to send again until its answer: REGISTER and
@@ -40,6 +40,10 @@ export function track(state: AgentState, message: Message, at: number): void {
 /** Acknowledges what our server sends again until acknowledged, duplicates included. */
 export function acknowledge(state: AgentState, turn: AgentTurn, message: Message): void {
   if (!RELIABLE_SENDS.has(message.type) || !state.extensions.has("ack")) return;
+  // A CANCEL of a hold whose sale runs on an open TCP leg is held back
+  // (see releaseReservation): unacknowledged, the server sends it again,
+  // and a copy after the leg's end releases the item, across a restart too.
+  if (message.type === "CANCEL" && holdsOpenLeg(state, message.rq)) return;
   turn.send({ type: "ACK", rq: message.rq, of: message.type as MessageOf<"ACK">["of"] });
 }
 
@@ -213,4 +217,12 @@ function gaveUp(state: AgentState, turn: AgentTurn, message: Message, attempts: 
     message: `server not answering: ${what}${outcome}`,
     attempts,
   });
+}
+
+/** Whether the item held for `rq` is being sold on an open TCP leg. */
+function holdsOpenLeg(state: AgentState, rq: string): boolean {
+  for (const item of state.items.values()) {
+    if (item.reservedFor === rq && legOpen(state, item.transaction?.tx)) return true;
+  }
+  return false;
 }

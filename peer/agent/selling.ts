@@ -20,6 +20,7 @@ import {
 import {
   type AgentState,
   keepAnswer,
+  legOpen,
   putItem,
   remember,
   removeItem,
@@ -310,19 +311,22 @@ export function releaseReservation(
 ): boolean {
   for (const [key, item] of state.items) {
     if (item.reservedFor !== message.rq) continue;
-    remember(state, message);
     const tx = item.transaction?.tx;
-    if (tx !== undefined && [...state.transactions.values()].some((open) => open.rq === tx)) {
+    if (legOpen(state, tx)) {
+      // Not remembered, so that the server's next copy counts.
+      state.cancelledDuringLeg.add(tx!);
       // The search's sale is running on an open TCP leg: a CANCEL of its
       // hold (a late copy, an answer to a resent ACCEPT) must not put the
       // item up for sale again while it is being sold. The leg's end
-      // decides. (A CANCEL after the leg ended, a crash say, releases it.)
+      // decides: Shipping_Info sells it, a leg that ends without releases
+      // it. (A CANCEL after the leg ended, a crash say, releases it now.)
       turn.log(
         "debug",
         `CANCEL ${message.rq} ignored: ${item.item} is in transaction ${tx}`,
       );
       return true;
     }
+    remember(state, message);
     putItem(state, turn, key, endReservation(item, message.rq));
     turn.print(
       "CANCEL",

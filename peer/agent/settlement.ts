@@ -175,6 +175,7 @@ function onShippingInfo(
     return;
   }
   state.transactions.delete(conn);
+  state.cancelledDuringLeg.delete(transaction.rq);
   if (transaction.role === "seller") recordSale(state, turn, transaction, message);
   else recordPurchase(state, turn, transaction, message.address, true);
   acknowledgeShipping(state, turn, conn, message.rq);
@@ -227,6 +228,20 @@ function onTxCancel(
   }
   cancelTransaction(state, turn, transaction, message.reason, "server");
   onDetailsRejected(state, turn, transaction, message.reason);
+  // The search's CANCEL came while this leg was open and was held back
+  // (see releaseReservation): with the leg cancelled too, the item is free.
+  const held = state.items.get(transaction.ref);
+  if (
+    state.cancelledDuringLeg.delete(transaction.rq) && transaction.role === "seller" &&
+    held?.reservedFor !== undefined
+  ) {
+    putItem(state, turn, transaction.ref, endReservation(held));
+    turn.print(
+      "CANCEL",
+      `Reservation ${held.reservedFor} of ${held.item} cancelled; it is for sale again`,
+      { rq: held.reservedFor, item: held.item, role: "seller", by: "server" },
+    );
+  }
 }
 
 /** Something on connection `conn` that does not parse: the transaction is cancelled. */
@@ -312,6 +327,19 @@ export function onTcpClosed(
   // or sends CANCEL. Its answering other datagrams meanwhile says nothing
   // of the sale, so the item waits for its word: released sooner, it
   // could be sold twice.
+  const cancelled = state.cancelledDuringLeg.delete(transaction.rq);
+  const held = state.items.get(transaction.ref);
+  if (transaction.role === "seller" && cancelled && held !== undefined) {
+    // The server cancelled the hold while the leg was open: that was its word.
+    putItem(state, turn, transaction.ref, endReservation(held));
+    turn.print(
+      "CANCEL",
+      `Transaction ${transaction.rq} for ${transaction.item} ended unsettled (${why}) after the ` +
+        `server cancelled it; ${transaction.item} is for sale again`,
+      { rq: transaction.rq, item: transaction.item, role: "seller", by: "server" },
+    );
+    return;
+  }
   const awaitsWord = transaction.role === "seller" && transaction.answered &&
     state.serverKind === "ours";
   if (transaction.role === "seller" && !awaitsWord) {

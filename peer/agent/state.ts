@@ -232,6 +232,12 @@ export interface AgentState {
   /** Sales whose connection ended unsettled, by transaction RQ# (in memory only). */
   readonly unsettled: Map<string, Unsettled>;
   /**
+   * Sales (transaction RQ#s) whose hold the server cancelled while their
+   * TCP leg was open: released when the leg ends without Shipping_Info
+   * (in memory only).
+   */
+  readonly cancelledDuringLeg: Set<string>;
+  /**
    * Since when the server has not answered: a request got no reply after
    * every try, and nothing came from the server since.
    */
@@ -303,6 +309,7 @@ export function createState(
     overtaken: new Map(),
     unconfirmed: new Map(),
     unsettled: new Map(),
+    cancelledDuringLeg: new Set(),
     silentSince: undefined,
     lastSent: undefined,
   };
@@ -414,4 +421,11 @@ export function isServerAddress(state: AgentState, from: Address): boolean {
   return from.port === server.port &&
     (from.hostname === server.hostname ||
       isLoopback(from.hostname) && isLoopback(server.hostname));
+}
+
+/** Whether transaction `tx` (INFORM_Req's RQ#) runs on an open TCP leg now. */
+export function legOpen(state: AgentState, tx: string | undefined): boolean {
+  if (tx === undefined) return false;
+  for (const open of state.transactions.values()) if (open.rq === tx) return true;
+  return false;
 }
