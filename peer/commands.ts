@@ -124,6 +124,26 @@ function description(rest: readonly string[]): string {
   return text;
 }
 
+/** The value of `--floor` or `--quantity`, or what to type when it is missing. */
+function optionValue(name: string, value: string | undefined): string {
+  if (value !== undefined) return value;
+  throw new ArgumentError(
+    name === "floor"
+      ? "--floor needs a price, like --floor 400"
+      : "--quantity needs a count, like --quantity 3",
+  );
+}
+
+/** A `--quantity` value: a whole number from 1 to 999999 (the wire's bound). */
+function quantityOf(value: string): number {
+  if (!/^[1-9][0-9]{0,5}$/.test(value)) {
+    throw new ArgumentError(
+      `quantity ${JSON.stringify(value)} is not valid: expected a whole number from 1 to 999999`,
+    );
+  }
+  return Number(value);
+}
+
 /** `sell ITEM PRICE [DESCRIPTION...] [--floor PRICE] [--quantity N]` */
 const sellArgs = words((input) => {
   const [itemWord, priceWord, ...tail] = input;
@@ -145,27 +165,13 @@ const sellArgs = words((input) => {
       continue;
     }
     const name = option[1]!;
-    const value = option[2] ?? tail[++i];
-    if (value === undefined) {
-      throw new ArgumentError(
-        name === "floor"
-          ? "--floor needs a price, like --floor 400"
-          : "--quantity needs a count, like --quantity 3",
-      );
-    }
+    const value = optionValue(name, option[2] ?? tail[++i]);
     if (name === "floor") {
       if (floor !== undefined) throw new ArgumentError("give --floor only once");
       floor = price(value, "floor");
     } else {
       if (quantity !== undefined) throw new ArgumentError("give --quantity only once");
-      if (!/^[1-9][0-9]{0,5}$/.test(value)) {
-        throw new ArgumentError(
-          `quantity ${
-            JSON.stringify(value)
-          } is not valid: expected a whole number from 1 to 999999`,
-        );
-      }
-      quantity = Number(value);
+      quantity = quantityOf(value);
     }
   }
   return {
@@ -229,27 +235,13 @@ const editArgs = words((input) => {
       floor = null;
       continue;
     }
-    const value = option[2] ?? tail[++i];
-    if (value === undefined) {
-      throw new ArgumentError(
-        name === "floor"
-          ? "--floor needs a price, like --floor 400"
-          : "--quantity needs a count, like --quantity 3",
-      );
-    }
+    const value = optionValue(name, option[2] ?? tail[++i]);
     if (name === "floor") {
       if (floor !== undefined) throw new ArgumentError("give --floor or --no-floor only once");
       floor = price(value, "floor");
     } else {
       if (quantity !== undefined) throw new ArgumentError("give --quantity only once");
-      if (!/^[1-9][0-9]{0,5}$/.test(value)) {
-        throw new ArgumentError(
-          `quantity ${
-            JSON.stringify(value)
-          } is not valid: expected a whole number from 1 to 999999`,
-        );
-      }
-      quantity = Number(value);
+      quantity = quantityOf(value);
     }
   }
   return {

@@ -75,6 +75,33 @@ export function sell(state: AgentState, turn: AgentTurn, args: CommandOf<"sell">
 }
 
 /**
+ * The item `price` or `edit` changes, or `undefined` with the error said:
+ * one not listed, or one reserved for a buyer (`what` may change after).
+ */
+function changeable(
+  state: AgentState,
+  turn: AgentTurn,
+  args: { readonly item: string; readonly price: number },
+  what: string,
+): InventoryItem | undefined {
+  const existing = state.items.get(args.item.toLowerCase());
+  if (!existing) {
+    turn.error(
+      `${args.item} is not listed: use \`sell ${args.item} ${formatMoney(args.price)}\` to list it`,
+    );
+    return undefined;
+  }
+  if (existing.reservedFor !== undefined) {
+    turn.error(
+      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
+        `${what} can change once the sale ends or the server cancels it`,
+    );
+    return undefined;
+  }
+  return existing;
+}
+
+/**
  * The `price` command: changes the price of an item listed, and its floor
  * (`floor` a price to set, `null` to remove, `undefined` to keep it).
  */
@@ -84,20 +111,8 @@ export function reprice(
   args: CommandOf<"price">["args"],
 ): void {
   const key = args.item.toLowerCase();
-  const existing = state.items.get(key);
-  if (!existing) {
-    turn.error(
-      `${args.item} is not listed: use \`sell ${args.item} ${formatMoney(args.price)}\` to list it`,
-    );
-    return;
-  }
-  if (existing.reservedFor !== undefined) {
-    turn.error(
-      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
-        "its price can change once the sale ends or the server cancels it",
-    );
-    return;
-  }
+  const existing = changeable(state, turn, args, "its price");
+  if (!existing) return;
   const floor = args.floor === null ? undefined : args.floor ?? existing.floor;
   const problem = floorProblem(existing.item, args.price, floor);
   if (problem) {
@@ -130,20 +145,8 @@ export function reprice(
  */
 export function edit(state: AgentState, turn: AgentTurn, args: CommandOf<"edit">["args"]): void {
   const key = args.item.toLowerCase();
-  const existing = state.items.get(key);
-  if (!existing) {
-    turn.error(
-      `${args.item} is not listed: use \`sell ${args.item} ${formatMoney(args.price)}\` to list it`,
-    );
-    return;
-  }
-  if (existing.reservedFor !== undefined) {
-    turn.error(
-      `${existing.item} is reserved for a buyer (${existing.reservedFor}): ` +
-        "it can change once the sale ends or the server cancels it",
-    );
-    return;
-  }
+  const existing = changeable(state, turn, args, "it");
+  if (!existing) return;
   const floor = args.floor === null ? undefined : args.floor ?? existing.floor;
   const problem = floorProblem(existing.item, args.price, floor);
   if (problem) return turn.error(problem);

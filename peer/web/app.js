@@ -4,12 +4,11 @@
 // user would type; its error, if any, is shown beside the form that sent
 // it, and the state is fetched again after every event.
 // Card data lives in the form's fields only, never in storage.
-// @ts-types="./_preact.d.ts"
-import { h, render } from "/vendor/preact.js";
-// @ts-types="./_hooks.d.ts"
+// @ts-types="../../web/client/_preact.d.ts"
+import { render } from "/vendor/preact.js";
+// @ts-types="../../web/client/_preact.d.ts"
 import { useCallback, useEffect, useRef, useState } from "/vendor/hooks.js";
-// @ts-types="./_htm.d.ts"
-import htm from "/vendor/htm.js";
+import { html, useCoalesced } from "/common.js";
 import {
   changesCatalogue,
   errorText,
@@ -35,15 +34,13 @@ import {
 /** @typedef {"connecting" | "live" | "lost" | "restarted"} ConnectionState */
 /**
  * A form field as the handlers read it (the project is type-checked with
- * Deno's types, which have no DOM: see _preact.d.ts).
+ * Deno's types, which have no DOM: see web/client/_preact.d.ts).
  *
  * @typedef {{ value: string; checked: boolean }} Field
  */
 /** @typedef {(path: string, body?: Record<string, unknown>) => Promise<void>} Act */
 /** @typedef {{ item: string; price: number; sellers: number; quantity: number }} CatalogueEntry */
 /** @typedef {{ prefix: string; entries: CatalogueEntry[] }} Catalogue */
-
-const html = htm.bind(h);
 
 /**
  * The field an input's event came from.
@@ -141,23 +138,6 @@ function useLive(handlers) {
     return () => source.close();
   }, []);
   return [state, setState];
-}
-
-/**
- * Calls `load` at most once per `ms`, coalescing bursts.
- *
- * @param {() => void} load
- * @param {number} ms
- */
-function useCoalesced(load, ms) {
-  const timer = useRef(/** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined));
-  return useCallback(() => {
-    if (timer.current !== undefined) return;
-    timer.current = setTimeout(() => {
-      timer.current = undefined;
-      load();
-    }, ms);
-  }, [load]);
 }
 
 /**

@@ -18,25 +18,8 @@ export const RESTARTED = "The peer restarted, so this page's token is no longer 
 export const UNREACHABLE = "Cannot reach the peer: it may have stopped; " +
   "once it runs again, open the address it prints";
 
-/**
- * An amount as `25.00`; `–` for none.
- *
- * @param {number | string | undefined | null} amount
- * @returns {string}
- */
-export function money(amount) {
-  return amount === undefined || amount === null ? "–" : Number(amount).toFixed(2);
-}
-
-/**
- * A time as `2026-11-25 17:37:05` (UTC); `–` for none.
- *
- * @param {number | undefined} ms
- * @returns {string}
- */
-export function when(ms) {
-  return ms === undefined ? "–" : new Date(ms).toISOString().slice(0, 19).replace("T", " ");
-}
+// The two decimals and the UTC time of both pages.
+export { money, when } from "/common.js";
 
 /**
  * The time left before a deadline, in words: `27 s left`, `1 min 05 s left`,
